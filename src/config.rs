@@ -1,0 +1,467 @@
+//! `config.toml`: parsing, defaults and validation.
+//!
+//! [`Config::parse`] turns text into a validated [`Config`] or a list of
+//! [`Problem`]s naming the file, line and key; [`Config::load`] adds the file
+//! read. Paths in the file are relative to the file's folder. Unknown keys are
+//! errors. Secrets never live here; this module reads no environment.
+
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::diagnostics::{Problem, Problems, line_of_offset};
+use crate::model::{Track, is_slug};
+
+/// The validated configuration of one site.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file itself.
+    pub path: PathBuf,
+    pub site: Site,
+    /// Tracks in the order the file lists them; that order is used everywhere.
+    pub tracks: Vec<Track>,
+    pub feeds: FeedsConfig,
+    /// Where the shorts live: `<content_dir>/shorts/*.md`.
+    pub content_dir: PathBuf,
+    /// Where `shorts build` writes the site.
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub title: String,
+    pub description: String,
+    /// Absolute, ends with `/`.
+    pub base_url: Url,
+    pub author: Author,
+    /// BCP 47 language tag, e.g. `en` or `en-GB`.
+    pub language: String,
+    /// Bare dates in front matter are midnight in this zone.
+    pub timezone: Tz,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Author {
+    pub name: String,
+    /// Shown in feeds; RSS `<author>` needs it, without it RSS uses `dc:creator`.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The author's home page; defaults to the site's base URL in feeds.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// `[feeds]`: what every feed says and how long it is.
+///
+/// The title and description keys are Tera template strings. Every one sees
+/// `site` (title, description, base_url, language); track feeds also see
+/// `track` (slug, title, description) and tag feeds `tag` (slug, name).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedsConfig {
+    /// Items per feed, newest first; 0 means every item. Default 50.
+    pub limit: usize,
+    /// Default `"{{ site.title }}"`.
+    pub title: String,
+    /// Default `"{{ site.description }}"`.
+    pub description: String,
+    /// Default `"{{ site.title }}: {{ track.title }}"`.
+    pub track_title: String,
+    /// Default `"{{ track.description }}"`.
+    pub track_description: String,
+    /// Default `"{{ site.title }}: #{{ tag.name }}"`.
+    pub tag_title: String,
+    /// Default `"Shorts tagged {{ tag.name }} on {{ site.title }}"`.
+    pub tag_description: String,
+    /// Link an XSLT stylesheet (`/feed.xsl`) from the XML feeds so a browser shows
+    /// them as a page. Default true.
+    pub stylesheet: bool,
+}
+
+impl Default for FeedsConfig {
+    fn default() -> Self {
+        FeedsConfig {
+            limit: 50,
+            title: "{{ site.title }}".into(),
+            description: "{{ site.description }}".into(),
+            track_title: "{{ site.title }}: {{ track.title }}".into(),
+            track_description: "{{ track.description }}".into(),
+            tag_title: "{{ site.title }}: #{{ tag.name }}".into(),
+            tag_description: "Shorts tagged {{ tag.name }} on {{ site.title }}".into(),
+            stylesheet: true,
+        }
+    }
+}
+
+impl FeedsConfig {
+    /// Every template string with its key, for validation and compilation.
+    pub fn templates(&self) -> [(&'static str, &str); 6] {
+        [
+            ("title", &self.title),
+            ("description", &self.description),
+            ("track_title", &self.track_title),
+            ("track_description", &self.track_description),
+            ("tag_title", &self.tag_title),
+            ("tag_description", &self.tag_description),
+        ]
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    site: RawSite,
+    #[serde(default)]
+    tracks: Vec<RawTrack>,
+    #[serde(default)]
+    feeds: Option<Spanned<FeedsConfig>>,
+    #[serde(default)]
+    build: RawBuild,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    title: String,
+    description: String,
+    base_url: Spanned<String>,
+    author: Author,
+    #[serde(default)]
+    language: Option<Spanned<String>>,
+    #[serde(default)]
+    timezone: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrack {
+    slug: Spanned<String>,
+    title: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawBuild {
+    content_dir: PathBuf,
+    output_dir: PathBuf,
+}
+
+impl Default for RawBuild {
+    fn default() -> Self {
+        RawBuild {
+            content_dir: "content".into(),
+            output_dir: "public".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems(vec![Problem::new(
+                path,
+                None,
+                format!("cannot read the config file: {e}"),
+            )])
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Config::parse(&text, &path)
+    }
+
+    /// Validates `text` as the config file at `path`, collecting every problem
+    /// that can be found once the file parses.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, Problems> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|span| line_of_offset(text, span.start));
+            let line_text = line.and_then(|l| text.lines().nth(l - 1)).unwrap_or("");
+            Problems(vec![Problem::new(path, line, toml_message(&e, line_text))])
+        })?;
+        let mut problems = Problems::default();
+        let at = |span: std::ops::Range<usize>| line_of_offset(text, span.start);
+
+        let base_url = parse_base_url(raw.site.base_url.get_ref()).unwrap_or_else(|message| {
+            problems.push(Problem::at(path, at(raw.site.base_url.span()), message));
+            Url::parse("http://invalid.invalid/").expect("a constant URL parses")
+        });
+        let timezone = match &raw.site.timezone {
+            None => Tz::UTC,
+            Some(tz) => tz.get_ref().parse::<Tz>().unwrap_or_else(|_| {
+                problems.push(Problem::at(
+                    path,
+                    at(tz.span()),
+                    format!(
+                        "`site.timezone`: unknown time zone {:?}; expected an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                        tz.get_ref()
+                    ),
+                ));
+                Tz::UTC
+            }),
+        };
+        let language = match &raw.site.language {
+            None => "en".to_string(),
+            Some(lang) => {
+                if !is_language_tag(lang.get_ref()) {
+                    problems.push(Problem::at(
+                        path,
+                        at(lang.span()),
+                        format!(
+                            "`site.language`: {:?} is not a language tag; expected e.g. \"en\" or \"en-GB\"",
+                            lang.get_ref()
+                        ),
+                    ));
+                }
+                lang.get_ref().clone()
+            }
+        };
+        let tracks = validate_tracks(&raw.tracks, path, text, &mut problems);
+        let (feeds_line, feeds) = match raw.feeds {
+            Some(feeds) => (Some(at(feeds.span())), feeds.into_inner()),
+            None => (None, FeedsConfig::default()),
+        };
+        for (key, template) in feeds.templates() {
+            if let Err(e) = tera::Tera::default().add_raw_template(key, template) {
+                problems.push(Problem::new(
+                    path,
+                    feeds_line,
+                    format!(
+                        "`feeds.{key}` is not a valid Tera template: {}",
+                        tera_message(&e)
+                    ),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let root = path.parent().unwrap_or(Path::new("."));
+        Ok(Config {
+            path: path.to_path_buf(),
+            site: Site {
+                title: raw.site.title,
+                description: raw.site.description,
+                base_url,
+                author: raw.site.author,
+                language,
+                timezone,
+            },
+            tracks,
+            feeds,
+            content_dir: root.join(raw.build.content_dir),
+            output_dir: root.join(raw.build.output_dir),
+        })
+    }
+
+    /// The folder holding `<slug>.md` files.
+    pub fn shorts_dir(&self) -> PathBuf {
+        self.content_dir.join("shorts")
+    }
+
+    pub fn track(&self, slug: &str) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.slug == slug)
+    }
+}
+
+/// toml's message without its own rendering of the source, which we replace
+/// by `path:line`; a missing key also names the table it is missing from.
+fn toml_message(e: &toml::de::Error, line_text: &str) -> String {
+    let message = e.message().trim_end();
+    match message.strip_prefix("missing field ") {
+        Some(key) if line_text.trim_start().starts_with('[') => {
+            format!("missing required key {key} in {}", line_text.trim())
+        }
+        Some(key) => format!("missing required key {key}"),
+        None => message.to_string(),
+    }
+}
+
+/// Tera's error and its causes on one line.
+pub fn tera_message(e: &tera::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string().replace('\n', " "));
+        source = cause.source();
+    }
+    message
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let expected =
+        "`site.base_url` must be an absolute http(s) URL such as \"https://example.com/\"";
+    let mut url = Url::parse(raw.trim()).map_err(|e| format!("{expected}: {raw:?} ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{expected}: {raw:?}"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{expected}, without a query or fragment: {raw:?}"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary = parts.next().unwrap_or("");
+    (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+fn validate_tracks(
+    raw: &[RawTrack],
+    path: &Path,
+    text: &str,
+    problems: &mut Problems,
+) -> Vec<Track> {
+    if raw.is_empty() {
+        problems.push(Problem::new(
+            path,
+            None,
+            "no tracks defined; add at least one [[tracks]] table with `slug` and `title`",
+        ));
+    }
+    let mut tracks: Vec<Track> = Vec::with_capacity(raw.len());
+    for track in raw {
+        let slug = track.slug.get_ref();
+        let line = line_of_offset(text, track.slug.span().start);
+        if !is_slug(slug) {
+            problems.push(Problem::at(
+                path,
+                line,
+                format!("`tracks.slug`: {slug:?} is not a slug; expected lower-case letters, digits and single hyphens, like \"time-series\""),
+            ));
+        } else if tracks.iter().any(|t| &t.slug == slug) {
+            problems.push(Problem::at(
+                path,
+                line,
+                format!("`tracks.slug`: track {slug:?} is defined twice"),
+            ));
+        }
+        tracks.push(Track {
+            slug: slug.clone(),
+            title: track.title.clone(),
+            description: track.description.clone(),
+        });
+    }
+    tracks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[site]
+title = "T"
+description = "D"
+base_url = "https://example.com/blog"
+author = { name = "A" }
+
+[[tracks]]
+slug = "llm"
+title = "LLMs"
+"#;
+
+    fn parse(text: &str) -> Result<Config, Problems> {
+        Config::parse(text, Path::new("/site/config.toml"))
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        parse(text)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.site.base_url.as_str(), "https://example.com/blog/");
+        assert_eq!(config.site.timezone, Tz::UTC);
+        assert_eq!(config.site.language, "en");
+        assert_eq!(config.feeds, FeedsConfig::default());
+        assert_eq!(config.content_dir, Path::new("/site/content"));
+        assert_eq!(config.output_dir, Path::new("/site/public"));
+        assert_eq!(config.shorts_dir(), Path::new("/site/content/shorts"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = MINIMAL.replace("title = \"T\"", "title = \"T\"\ncolour = \"red\"");
+        let got = messages(&text);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].starts_with("/site/config.toml:4: unknown field `colour`"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let text = MINIMAL.replace("base_url = \"https://example.com/blog\"\n", "");
+        let got = messages(&text);
+        assert_eq!(
+            got,
+            ["/site/config.toml:2: missing required key `base_url` in [site]"]
+        );
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_once() {
+        let text = MINIMAL
+            .replace("https://example.com/blog", "example.com")
+            .replace(
+                "title = \"T\"",
+                "title = \"T\"\ntimezone = \"Mars/Olympus\"\nlanguage = \"english!\"",
+            )
+            .replace("slug = \"llm\"", "slug = \"LLM s\"");
+        let got = messages(&text);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(
+            got.iter().any(|m| m.contains(":7: `site.base_url`")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|m| m.contains(":4: `site.timezone`")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|m| m.contains(":5: `site.language`")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|m| m.contains(":11: `tracks.slug`")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_track_and_bad_template_are_reported() {
+        let text = format!(
+            "{MINIMAL}\n[[tracks]]\nslug = \"llm\"\ntitle = \"Again\"\n[feeds]\ntitle = \"{{{{ site.title \"\n"
+        );
+        let got = messages(&text);
+        assert!(
+            got.iter()
+                .any(|m| m.contains("track \"llm\" is defined twice")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|m| m.contains("`feeds.title` is not a valid Tera template")),
+            "{got:?}"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading `content/shorts/*.md` into a validated [`Collection`].
+//!
+//! Owns the file system side of content: listing files, size and UTF-8
+//! checks, and problems that span files (duplicate slugs). It reports every
+//! problem it finds rather than stopping at the first; it never writes.
+
+pub mod frontmatter;
+pub mod markdown;
+pub mod short;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::diagnostics::{Problem, Problems, line_of_offset};
+use crate::model::{Collection, Short};
+
+/// A short is a one-to-two-minute read; anything this large is a mistake.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Loads every short, or every problem found in any of them.
+pub fn load(config: &Config) -> Result<Collection, Problems> {
+    let mut problems = Problems::default();
+    let files = list_shorts(&config.shorts_dir()).map_err(|p| Problems(vec![p]))?;
+    let mut shorts = Vec::with_capacity(files.len());
+    for path in &files {
+        if let Some(short) = load_short(path, config, &mut problems) {
+            shorts.push(short);
+        }
+    }
+    report_duplicate_slugs(&shorts, &mut problems);
+    if problems.is_empty() {
+        Ok(Collection::new(config.tracks.clone(), shorts))
+    } else {
+        Err(problems.sorted())
+    }
+}
+
+/// The `.md` files directly inside `dir`, sorted by name; hidden files (editor
+/// backups, `.#locks`) are skipped.
+fn list_shorts(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Problem::new(
+            dir,
+            None,
+            format!("cannot read the shorts folder (expected Markdown files here): {e}"),
+        )
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| Problem::new(dir, None, format!("cannot list the shorts folder: {e}")))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with('.') && name.ends_with(".md") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads and validates one short; problems go to `problems`.
+pub fn load_short(path: &Path, config: &Config, problems: &mut Problems) -> Option<Short> {
+    let text = match read_text(path) {
+        Ok(text) => text,
+        Err(problem) => {
+            problems.push(problem);
+            return None;
+        }
+    };
+    let parsed =
+        frontmatter::split(&text).and_then(|split| Ok((frontmatter::parse(&split)?, split)));
+    match parsed {
+        Ok((fields, split)) => short::validate(path, &fields, &split, config, problems),
+        Err(e) => {
+            problems.push(Problem::at(path, e.line, e.message));
+            None
+        }
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, Problem> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Problem::new(path, None, format!("cannot read: {e}")))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(Problem::new(
+            path,
+            None,
+            format!("the file is {size} bytes; a short must be at most {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| Problem::new(path, None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let line = line_of_offset(&String::from_utf8_lossy(&e.as_bytes()[..valid]), valid);
+        Problem::at(
+            path,
+            line,
+            format!("the file is not valid UTF-8 (bad byte at offset {valid}); save it as UTF-8"),
+        )
+    })
+}
+
+fn report_duplicate_slugs(shorts: &[Short], problems: &mut Problems) {
+    let mut first_by_slug: HashMap<&str, &Path> = HashMap::new();
+    for short in shorts {
+        if let Some(first) = first_by_slug.insert(&short.slug, &short.source) {
+            problems.push(Problem::at(
+                &short.source,
+                1,
+                format!(
+                    "duplicate slug `{}`: {} has it too; set a different `slug` in one of them",
+                    short.slug,
+                    crate::diagnostics::display_path(first)
+                ),
+            ));
+            first_by_slug.insert(&short.slug, first);
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! Front-matter fields to a validated [`Short`]: which keys exist, which are
+//! required, and what each value must look like. Every problem in a file is
+//! reported, each at the line of the value it is about.
+
+use std::path::Path;
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use url::Url;
+
+use super::frontmatter::{RawField, RawValue, Split};
+use super::markdown;
+use crate::config::Config;
+use crate::diagnostics::{Problem, Problems};
+use crate::model::{Short, Tag, is_slug, slugify};
+
+const REQUIRED: [&str; 4] = ["title", "date", "summary", "track"];
+const OPTIONAL: [&str; 5] = ["tags", "slug", "updated", "draft", "extra"];
+
+/// Words per minute for the reading time shown to readers.
+const READING_SPEED: usize = 200;
+
+/// Validates the fields of the short in `path`; `None` when anything was wrong,
+/// with every problem pushed to `problems`.
+pub fn validate(
+    path: &Path,
+    fields: &[RawField],
+    split: &Split<'_>,
+    config: &Config,
+    problems: &mut Problems,
+) -> Option<Short> {
+    let before = problems.len();
+    let mut check = Checker { path, problems };
+    for field in fields {
+        if !REQUIRED.contains(&field.key.as_str()) && !OPTIONAL.contains(&field.key.as_str()) {
+            let expected = REQUIRED
+                .iter()
+                .chain(&OPTIONAL)
+                .copied()
+                .collect::<Vec<_>>();
+            check.problem(field.line, unknown_message("field", &field.key, &expected));
+        }
+    }
+    let field = |key: &str| fields.iter().find(|f| f.key == key);
+    let missing = |check: &mut Checker, key: &str| {
+        check.problem(1, format!("missing required field `{key}`"));
+    };
+
+    let title = field("title")
+        .map(|f| check.line_text(f))
+        .unwrap_or_else(|| {
+            missing(&mut check, "title");
+            None
+        });
+    let summary = field("summary")
+        .map(|f| check.line_text(f))
+        .unwrap_or_else(|| {
+            missing(&mut check, "summary");
+            None
+        });
+    let tz = config.site.timezone;
+    let date = field("date").map(|f| check.date(f, tz)).unwrap_or_else(|| {
+        missing(&mut check, "date");
+        None
+    });
+    let updated = field("updated").and_then(|f| check.date(f, tz));
+    if let (Some(date), Some(updated), Some(f)) = (date, updated, field("updated")) {
+        if updated < date {
+            check.problem(
+                f.line,
+                format!(
+                    "`updated` ({}) is before `date` ({})",
+                    updated.to_rfc3339(),
+                    date.to_rfc3339()
+                ),
+            );
+        }
+    }
+    let track = field("track")
+        .map(|f| check.track(f, config))
+        .unwrap_or_else(|| {
+            missing(&mut check, "track");
+            None
+        });
+    let tags = field("tags").map_or_else(|| Some(Vec::new()), |f| check.tags(f));
+    let draft = field("draft").map_or(Some(false), |f| check.bool(f));
+    let slug = match field("slug") {
+        Some(f) => check.slug(f),
+        None => check.slug_from_file_name(),
+    };
+    if split.body.trim().is_empty() {
+        check.problem(
+            split.body_line,
+            "the body is empty; write the short in Markdown after the closing front-matter line",
+        );
+    }
+    if check.problems.len() > before {
+        return None;
+    }
+    let (title, summary, date, track, tags, draft, slug) =
+        (title?, summary?, date?, track?, tags?, draft?, slug?);
+    let permalink = short_url(&config.site.base_url, &slug);
+    Some(Short {
+        body_html: markdown::to_html(split.body, &permalink),
+        reading_minutes: reading_minutes(split.body),
+        body: split.body.to_string(),
+        permalink: permalink.to_string(),
+        source: path.to_path_buf(),
+        slug,
+        title,
+        summary,
+        date,
+        updated,
+        track,
+        tags,
+        draft,
+    })
+}
+
+/// The page of the short `slug`: `<base_url>shorts/<slug>/`.
+pub fn short_url(base: &Url, slug: &str) -> Url {
+    base.join(&format!("shorts/{slug}/"))
+        .unwrap_or_else(|_| base.clone())
+}
+
+fn reading_minutes(body: &str) -> u32 {
+    let words = body.split_whitespace().count();
+    words.div_ceil(READING_SPEED).max(1) as u32
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    problems: &'a mut Problems,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, line: usize, message: impl Into<String>) {
+        self.problems.push(Problem::at(self.path, line, message));
+    }
+
+    fn expect<T>(&mut self, field: &RawField, what: &str) -> Option<T> {
+        self.problem(
+            field.line,
+            format!(
+                "`{}` must be {what}, found {}",
+                field.key,
+                field.value.kind()
+            ),
+        );
+        None
+    }
+
+    fn text<'f>(&mut self, field: &'f RawField) -> Option<&'f str> {
+        match &field.value {
+            RawValue::Text(s) => Some(s),
+            _ => self.expect(field, "a string"),
+        }
+    }
+
+    /// A one-line string: whitespace runs (newlines included) become one space.
+    fn line_text(&mut self, field: &RawField) -> Option<String> {
+        let text = clean_line(self.text(field)?);
+        if text.is_empty() {
+            self.problem(field.line, format!("`{}` is empty", field.key));
+            return None;
+        }
+        Some(text)
+    }
+
+    fn bool(&mut self, field: &RawField) -> Option<bool> {
+        match field.value {
+            RawValue::Bool(b) => Some(b),
+            _ => self.expect(field, "true or false"),
+        }
+    }
+
+    fn date(&mut self, field: &RawField, tz: Tz) -> Option<DateTime<FixedOffset>> {
+        let text = match &field.value {
+            RawValue::Text(s) | RawValue::Datetime(s) => s,
+            _ => return self.expect(field, "a date (2026-06-07) or an RFC 3339 date-time"),
+        };
+        parse_date(text, tz)
+            .map_err(|message| self.problem(field.line, format!("`{}`: {message}", field.key)))
+            .ok()
+    }
+
+    fn track(&mut self, field: &RawField, config: &Config) -> Option<String> {
+        let track = self.text(field)?.trim();
+        if config.track(track).is_some() {
+            return Some(track.to_string());
+        }
+        let defined: Vec<&str> = config.tracks.iter().map(|t| t.slug.as_str()).collect();
+        self.problem(
+            field.line,
+            unknown_message("track", track, &defined) + " (defined in config.toml)",
+        );
+        None
+    }
+
+    fn tags(&mut self, field: &RawField) -> Option<Vec<Tag>> {
+        let RawValue::List(items) = &field.value else {
+            return self.expect(field, "a list of strings, like [\"llm\", \"attention\"]");
+        };
+        let mut tags: Vec<Tag> = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            let RawValue::Text(name) = item else {
+                self.problem(
+                    field.line,
+                    format!("`tags` must hold only strings, found {}", item.kind()),
+                );
+                ok = false;
+                continue;
+            };
+            let name = clean_line(name);
+            let slug = slugify(&name);
+            if slug.is_empty() {
+                self.problem(field.line, format!("tag {name:?} has no letters or digits"));
+                ok = false;
+            } else if !tags.iter().any(|t| t.slug == slug) {
+                tags.push(Tag { slug, name });
+            }
+        }
+        ok.then_some(tags)
+    }
+
+    fn slug(&mut self, field: &RawField) -> Option<String> {
+        let slug = self.text(field)?;
+        if is_slug(slug) {
+            return Some(slug.to_string());
+        }
+        self.problem(
+            field.line,
+            format!("`slug` {slug:?} is not a slug; expected lower-case letters, digits and single hyphens, like {:?}", slugify(slug)),
+        );
+        None
+    }
+
+    fn slug_from_file_name(&mut self) -> Option<String> {
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default();
+        let slug = slugify(&stem);
+        if slug.is_empty() {
+            self.problem(
+                1,
+                "cannot make a slug from the file name; set `slug` in the front matter",
+            );
+            return None;
+        }
+        Some(slug)
+    }
+}
+
+/// "unknown field `tag`; did you mean `tags`? expected one of: …"
+fn unknown_message(what: &str, got: &str, expected: &[&str]) -> String {
+    let list = expected.join(", ");
+    let closest = expected
+        .iter()
+        .filter(|e| edit_distance(got, e) <= 2)
+        .min_by_key(|e| edit_distance(got, e));
+    match closest {
+        Some(e) => format!("unknown {what} `{got}`; did you mean `{e}`? Expected one of: {list}"),
+        None => format!("unknown {what} `{got}`; expected one of: {list}"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
+/// Collapses whitespace to single spaces and drops characters XML cannot carry.
+fn clean_line(text: &str) -> String {
+    markdown::strip_xml_invalid(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
+/// A date (`2026-06-07`, midnight in `tz`), a local date-time (`2026-06-07T09:30:00`,
+/// in `tz`) or an RFC 3339 date-time with an offset.
+pub fn parse_date(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, String> {
+    let text = text.trim();
+    let expected =
+        "expected a date like 2026-06-07 or an RFC 3339 date-time like 2026-06-07T09:30:00+02:00";
+    let parsed = if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        local_to_fixed(date.and_hms_opt(0, 0, 0).unwrap_or_default(), tz)
+    } else if let Ok(datetime) = DateTime::parse_from_rfc3339(text) {
+        datetime
+    } else if let Some(local) = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    {
+        local_to_fixed(local, tz)
+    } else {
+        return Err(format!("{text:?} is not a valid date; {expected}"));
+    };
+    if !(1000..=9999).contains(&parsed.year()) {
+        return Err(format!(
+            "{text:?} is out of range; expected a year from 1000 to 9999"
+        ));
+    }
+    Ok(parsed)
+}
+
+/// A wall-clock time in `tz`. In a daylight-saving gap the first valid instant
+/// after it is used; in a repeated hour, the earlier one.
+fn local_to_fixed(local: NaiveDateTime, tz: Tz) -> DateTime<FixedOffset> {
+    let mut probe = local;
+    for _ in 0..4 {
+        if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+            return t.fixed_offset();
+        }
+        probe += chrono::Duration::minutes(30);
+    }
+    tz.from_utc_datetime(&local).fixed_offset()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_date_is_midnight_in_the_site_zone() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let d = parse_date("2026-06-07", berlin).unwrap();
+        assert_eq!(d.to_rfc3339(), "2026-06-07T00:00:00+02:00");
+        let d = parse_date("2026-01-07T09:30:00", berlin).unwrap();
+        assert_eq!(d.to_rfc3339(), "2026-01-07T09:30:00+01:00");
+        let d = parse_date("2026-06-07T09:30:00Z", berlin).unwrap();
+        assert_eq!(d.to_rfc3339(), "2026-06-07T09:30:00+00:00");
+    }
+
+    #[test]
+    fn midnight_in_a_dst_gap_moves_forward() {
+        // Chile's clocks jumped from 00:00 to 01:00 on 2023-09-03.
+        let santiago: Tz = "America/Santiago".parse().unwrap();
+        let d = parse_date("2023-09-03", santiago).unwrap();
+        assert_eq!(d.to_rfc3339(), "2023-09-03T01:00:00-03:00");
+    }
+
+    #[test]
+    fn bad_dates_say_what_is_expected() {
+        let utc = Tz::UTC;
+        assert!(
+            parse_date("2026-02-30", utc)
+                .unwrap_err()
+                .contains("not a valid date")
+        );
+        assert!(
+            parse_date("June 7", utc)
+                .unwrap_err()
+                .contains("expected a date like 2026-06-07")
+        );
+        assert!(
+            parse_date("0999-01-01", utc)
+                .unwrap_err()
+                .contains("out of range")
+        );
+    }
+
+    #[test]
+    fn clean_line_collapses_whitespace() {
+        assert_eq!(clean_line("  a\r\n b\tc\u{7}  "), "a b c");
+    }
+
+    #[test]
+    fn unknown_names_get_a_suggestion() {
+        let m = unknown_message("field", "tag", &["title", "tags"]);
+        assert_eq!(
+            m,
+            "unknown field `tag`; did you mean `tags`? Expected one of: title, tags"
+        );
+        let m = unknown_message("track", "zzz", &["llm"]);
+        assert_eq!(m, "unknown track `zzz`; expected one of: llm");
+    }
+
+    #[test]
+    fn reading_time_rounds_up() {
+        assert_eq!(reading_minutes("word"), 1);
+        assert_eq!(reading_minutes(&"w ".repeat(201)), 2);
+    }
+}

@@ -1,0 +1,150 @@
+//! The domain types the rest of the code trusts: [`Short`], [`Track`], [`Tag`],
+//! [`Collection`].
+//!
+//! Values of these types are only made by the loaders in `config` and
+//! `content`, which validate at the boundary; nothing here reads files or
+//! checks user input again.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset, Utc};
+
+/// A track: the one subject area a short belongs to (LLMs, Retrieval, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    /// URL-safe identifier used in front matter and paths (`llm`).
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+}
+
+/// A topic tag as the author wrote it, with the slug used in paths.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Tag {
+    pub slug: String,
+    pub name: String,
+}
+
+/// One published or draft short, validated.
+#[derive(Debug, Clone)]
+pub struct Short {
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub date: DateTime<FixedOffset>,
+    pub updated: Option<DateTime<FixedOffset>>,
+    pub track: String,
+    pub tags: Vec<Tag>,
+    pub draft: bool,
+    /// The body as written (Markdown).
+    pub body: String,
+    /// The body rendered to HTML with every URL absolute, shared by every output.
+    pub body_html: String,
+    pub reading_minutes: u32,
+    /// The absolute URL of the short's page; also its id in every feed.
+    pub permalink: String,
+    pub source: PathBuf,
+}
+
+impl Short {
+    /// The last time the content changed: `updated` if set, else `date`.
+    pub fn last_modified(&self) -> DateTime<FixedOffset> {
+        self.updated.unwrap_or(self.date)
+    }
+
+    /// Published: not a draft and not dated in the future.
+    pub fn is_published(&self, now: DateTime<Utc>) -> bool {
+        !self.draft && self.date.with_timezone(&Utc) <= now
+    }
+}
+
+/// Every short of the site, newest first, with the tracks in config order.
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    pub tracks: Vec<Track>,
+    pub shorts: Vec<Short>,
+}
+
+impl Collection {
+    /// Sorts newest first; ties are broken by slug so every build orders alike.
+    pub fn new(tracks: Vec<Track>, mut shorts: Vec<Short>) -> Self {
+        shorts.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
+        Collection { tracks, shorts }
+    }
+
+    /// The shorts readers may see at `now`, newest first.
+    pub fn published(&self, now: DateTime<Utc>) -> impl Iterator<Item = &Short> {
+        self.shorts.iter().filter(move |s| s.is_published(now))
+    }
+
+    pub fn track(&self, slug: &str) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.slug == slug)
+    }
+
+    /// Published shorts grouped by tag slug, each list newest first.
+    pub fn published_by_tag(&self, now: DateTime<Utc>) -> BTreeMap<&Tag, Vec<&Short>> {
+        let mut by_tag: BTreeMap<&str, (&Tag, Vec<&Short>)> = BTreeMap::new();
+        for short in self.published(now) {
+            for tag in &short.tags {
+                by_tag
+                    .entry(tag.slug.as_str())
+                    .or_insert_with(|| (tag, Vec::new()))
+                    .1
+                    .push(short);
+            }
+        }
+        by_tag.into_values().collect()
+    }
+}
+
+/// Turns a name into a URL path segment: lower-case letters, digits and single
+/// hyphens. Letters outside ASCII are kept, so a tag in another script still
+/// gets a readable path (URLs percent-encode it).
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    let mut push_word = |slug: &mut String, word: &str| {
+        if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        slug.push_str(word);
+        slug.push('-');
+    };
+    for c in name.chars().flat_map(char::to_lowercase) {
+        match c {
+            // So "C++" and "C#" do not both become "c".
+            '+' => push_word(&mut slug, "plus"),
+            '#' => push_word(&mut slug, "sharp"),
+            c if c.is_alphanumeric() => slug.push(c),
+            _ if !slug.is_empty() && !slug.ends_with('-') => slug.push('-'),
+            _ => {}
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
+}
+
+/// Whether `s` is already a slug as [`slugify`] would write it.
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty() && slugify(s) == s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugify_makes_path_segments() {
+        assert_eq!(slugify("KV Cache"), "kv-cache");
+        assert_eq!(slugify("  C++ & Rust!  "), "c-plus-plus-rust");
+        assert_eq!(slugify("C#"), "c-sharp");
+        assert_eq!(slugify("time-series"), "time-series");
+        assert_eq!(slugify("Ünïcode"), "ünïcode");
+        assert_eq!(slugify("---"), "");
+        assert!(is_slug("kv-cache"));
+        assert!(!is_slug("KV-cache"));
+        assert!(!is_slug("a--b"));
+    }
+}

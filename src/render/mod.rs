@@ -1,0 +1,50 @@
+//! Pure rendering: from the validated model to the bytes of every output file.
+//!
+//! Nothing here reads or writes files or the clock; callers pass `now` and
+//! write the returned [`OutputFile`]s (see `output`).
+
+pub mod feeds;
+
+/// One file of the built site, by its path below the output folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// Relative, `/`-separated, e.g. `tracks/llm/rss.xml`.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+impl OutputFile {
+    pub fn new(path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        OutputFile {
+            path: path.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_html_escapes_the_five() {
+        assert_eq!(
+            super::escape_html(r#"<a & 'b' "c">"#),
+            "&lt;a &amp; &#39;b&#39; &quot;c&quot;&gt;"
+        );
+    }
+}

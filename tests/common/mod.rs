@@ -1,0 +1,65 @@
+//! Helpers shared by the end-to-end tests: copy a fixture site into a temporary
+//! folder and run the real `shorts` binary in it.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The instant the fixture builds are made at, so "future" and "published" are fixed.
+pub const NOW: &str = "2026-07-01T00:00:00Z";
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A copy of `tests/fixtures/<name>` (without any `public/`) in a temporary folder.
+pub fn site_from(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    copy_tree(&fixture(name), dir.path());
+    dir
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.file_name() == "public" {
+            continue;
+        }
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
+}
+
+/// Runs `shorts ARGS` in `dir` with the clock pinned to [`NOW`].
+pub fn shorts(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shorts"))
+        .args(args)
+        .current_dir(dir)
+        .env("SHORTS_NOW", NOW)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run shorts")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Builds a copy of fixture `name`; returns the folder (kept alive by the guard).
+pub fn built(name: &str) -> tempfile::TempDir {
+    let site = site_from(name);
+    let out = shorts(site.path(), &["build"]);
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+    site
+}
