@@ -103,7 +103,7 @@ impl Collection {
 /// gets a readable path (URLs percent-encode it).
 pub fn slugify(name: &str) -> String {
     let mut slug = String::with_capacity(name.len());
-    let mut push_word = |slug: &mut String, word: &str| {
+    let push_word = |slug: &mut String, word: &str| {
         if !slug.is_empty() && !slug.ends_with('-') {
             slug.push('-');
         }

@@ -37,21 +37,14 @@ pub struct Feed<'a> {
     pub page_url: Url,
     /// Newest first, already cut to the configured limit.
     pub shorts: Vec<&'a Short>,
+    /// The newest change among `shorts`; for an empty feed, the newest change
+    /// on the whole site (or the epoch), so even an empty feed is reproducible.
+    pub updated: DateTime<FixedOffset>,
 }
 
 impl Feed<'_> {
     fn url(&self, base: &Url, file: &str) -> String {
         join(base, &format!("{}{}", self.dir, file))
-    }
-
-    /// The newest change among the feed's shorts; the epoch for an empty feed,
-    /// so an empty feed is as reproducible as a full one.
-    fn updated(&self) -> DateTime<FixedOffset> {
-        self.shorts
-            .iter()
-            .map(|s| s.last_modified())
-            .max()
-            .unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset())
     }
 }
 
@@ -101,49 +94,53 @@ pub fn plan<'a>(
     let texts = FeedTexts::compile(config)?;
     let base = &config.site.base_url;
     let published: Vec<&Short> = collection.published(now).collect();
-    let limit = |shorts: Vec<&'a Short>| -> Vec<&'a Short> {
+    let newest = |shorts: &[&Short]| shorts.iter().map(|s| s.last_modified()).max();
+    let site_updated = newest(&published).unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset());
+    let limit = |shorts: Vec<&'a Short>| -> (Vec<&'a Short>, DateTime<FixedOffset>) {
+        let updated = newest(&shorts).unwrap_or(site_updated);
         match config.feeds.limit {
-            0 => shorts,
-            n => shorts.into_iter().take(n).collect(),
+            0 => (shorts, updated),
+            n => (shorts.into_iter().take(n).collect(), updated),
         }
     };
     let mut context = texts.site_context(config);
+    let (shorts, updated) = limit(published.clone());
     let mut feeds = vec![Feed {
         title: texts.render("title", &context)?,
         description: texts.render("description", &context)?,
         dir: String::new(),
         page_url: base.clone(),
-        shorts: limit(published.clone()),
+        shorts,
+        updated,
     }];
     for track in &collection.tracks {
         context.insert("track", &TrackView::from(track));
-        let shorts: Vec<&Short> = published
-            .iter()
-            .copied()
-            .filter(|s| s.track == track.slug)
-            .collect();
-        if shorts.is_empty() {
-            continue;
-        }
+        // Every configured track has feeds, even before its first short, so
+        // readers can subscribe to a track as soon as it is announced.
+        let in_track = published.iter().copied().filter(|s| s.track == track.slug);
+        let (shorts, updated) = limit(in_track.collect());
         let dir = format!("tracks/{}/", track.slug);
         feeds.push(Feed {
             title: texts.render("track_title", &context)?,
             description: texts.render("track_description", &context)?,
             page_url: base.join(&dir).unwrap_or_else(|_| base.clone()),
             dir,
-            shorts: limit(shorts),
+            shorts,
+            updated,
         });
     }
     context.remove("track");
     for (tag, shorts) in collection.published_by_tag(now) {
         context.insert("tag", tag);
         let dir = format!("tags/{}/", tag.slug);
+        let (shorts, updated) = limit(shorts);
         feeds.push(Feed {
             title: texts.render("tag_title", &context)?,
             description: texts.render("tag_description", &context)?,
             page_url: base.join(&dir).unwrap_or_else(|_| base.clone()),
             dir,
-            shorts: limit(shorts),
+            shorts,
+            updated,
         });
     }
     Ok(feeds)
@@ -279,7 +276,7 @@ fn rss(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
         managing_editor: by_email.clone(),
         webmaster: by_email,
         pub_date: feed.shorts.first().map(|s| s.date.to_rfc2822()),
-        last_build_date: Some(feed.updated().to_rfc2822()),
+        last_build_date: Some(feed.updated.to_rfc2822()),
         generator: Some(format!("{GENERATOR} {VERSION}")),
         docs: Some("https://www.rssboard.org/rss-specification".to_string()),
         atom_ext: Some(AtomExtension {
@@ -352,7 +349,7 @@ fn atom(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
         title: Text::plain(feed.title.clone()),
         subtitle: Some(Text::plain(feed.description.clone())),
         id: self_url.clone(),
-        updated: feed.updated(),
+        updated: feed.updated,
         authors: vec![person],
         generator: Some(Generator {
             value: GENERATOR.to_string(),

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Parse every feed under a built site with feedparser, the parser most feed
+readers' behaviour is measured against, and fail on anything it complains
+about (the `bozo` flag) or any field a reader needs that it cannot find.
+
+feedparser 6.0 reads RSS and Atom only; JSON Feeds are checked here against
+the JSON Feed 1.1 spec's required fields with Python's own json and datetime.
+
+Usage: check_feeds.py PUBLIC_DIR [PUBLIC_DIR ...]
+"""
+
+import datetime
+import json
+import pathlib
+import sys
+
+import feedparser
+
+FEED_NAMES = {"rss.xml", "atom.xml", "feed.json"}
+ENTRY_FIELDS = ("id", "title", "link", "published_parsed", "summary")
+
+
+def json_feed_problems(path: pathlib.Path) -> tuple[list[str], int]:
+    problems = []
+    try:
+        feed = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        return [f"not JSON: {e}"], 0
+    if feed.get("version") != "https://jsonfeed.org/version/1.1":
+        problems.append(f"version {feed.get('version')!r}")
+    for field in ("title", "home_page_url", "feed_url"):
+        if not isinstance(feed.get(field), str) or not feed[field]:
+            problems.append(f"feed has no {field}")
+    for field in ("home_page_url", "feed_url"):
+        if not str(feed.get(field, "")).startswith(("https://", "http://")):
+            problems.append(f"relative {field}")
+    items = feed.get("items")
+    if not isinstance(items, list):
+        return problems + ["items is not a list"], 0
+    for i, item in enumerate(items):
+        for field in ("id", "url", "title", "summary", "content_html", "date_published"):
+            if not isinstance(item.get(field), str) or not item[field]:
+                problems.append(f"item {i} has no {field}")
+        if not str(item.get("url", "")).startswith(("https://", "http://")):
+            problems.append(f"item {i}: relative url")
+        for field in ("date_published", "date_modified"):
+            try:
+                datetime.datetime.fromisoformat(item.get(field, ""))
+            except ValueError:
+                problems.append(f"item {i}: {field} is not RFC 3339")
+    return problems, len(items)
+
+
+def problems_in(path: pathlib.Path) -> tuple[list[str], int]:
+    if path.suffix == ".json":
+        return json_feed_problems(path)
+    parsed = feedparser.parse(path.read_bytes())
+    problems = []
+    if parsed.bozo:
+        problems.append(f"bozo: {parsed.bozo_exception!r}")
+    expected_version = {"rss.xml": "rss20", "atom.xml": "atom10"}[path.name]
+    if parsed.version != expected_version:
+        problems.append(f"version {parsed.version!r}, expected {expected_version!r}")
+    feed = parsed.feed
+    for field in ("title", "link"):
+        if not feed.get(field):
+            problems.append(f"feed has no {field}")
+    if not feed.get("updated_parsed"):
+        problems.append("feed has no parseable updated/lastBuildDate")
+    for i, entry in enumerate(parsed.entries):
+        for field in ENTRY_FIELDS:
+            if not entry.get(field):
+                problems.append(f"entry {i} has no {field}")
+        if not entry.get("content") or not entry.content[0].get("value"):
+            problems.append(f"entry {i} has no full content")
+        for url in [entry.get("link", ""), entry.get("id", "")]:
+            if not url.startswith(("https://", "http://")):
+                problems.append(f"entry {i}: relative URL {url!r}")
+        if not entry.get("tags"):
+            problems.append(f"entry {i} has no categories")
+        if not entry.get("author"):
+            problems.append(f"entry {i} has no author")
+    return problems, len(parsed.entries)
+
+
+def main(dirs: list[str]) -> int:
+    if not dirs:
+        print(__doc__, file=sys.stderr)
+        return 2
+    checked = entries = 0
+    bad = set()
+    for directory in dirs:
+        for path in sorted(pathlib.Path(directory).rglob("*")):
+            if path.name not in FEED_NAMES:
+                continue
+            checked += 1
+            problems, n = problems_in(path)
+            entries += n
+            for problem in problems:
+                bad.add(path)
+                print(f"{path}: {problem}", file=sys.stderr)
+    if checked == 0:
+        print(f"no feeds found under {dirs}", file=sys.stderr)
+        return 1
+    print(f"feedparser {feedparser.__version__}: {checked} feeds, {entries} entries checked")
+    print(f"{checked - len(bad)} passed, {len(bad)} failed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
