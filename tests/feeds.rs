@@ -34,7 +34,10 @@ fn parse(path: &Path) -> feed_rs::model::Feed {
 }
 
 fn relative(public: &Path, path: &Path) -> String {
-    path.strip_prefix(public).unwrap().to_string_lossy().replace('\\', "/")
+    path.strip_prefix(public)
+        .unwrap()
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 /// What the fixture's published shorts must look like in every format, newest first.
@@ -91,7 +94,10 @@ const EXPECTED: &[Expected] = &[
 fn writes_three_formats_for_the_site_each_track_and_each_tag() {
     let site = built("site");
     let public = site.path().join("public");
-    let got: Vec<String> = feed_files(&public).iter().map(|p| relative(&public, p)).collect();
+    let got: Vec<String> = feed_files(&public)
+        .iter()
+        .map(|p| relative(&public, p))
+        .collect();
     let mut expected = Vec::new();
     for dir in [
         "",
@@ -118,11 +124,22 @@ fn every_format_carries_the_same_items_field_by_field() {
     let public = site.path().join("public");
     for file in ["rss.xml", "atom.xml", "feed.json"] {
         let feed = parse(&public.join(file));
-        assert_eq!(feed.entries.len(), EXPECTED.len(), "{file}: drafts and future shorts are left out");
+        assert_eq!(
+            feed.entries.len(),
+            EXPECTED.len(),
+            "{file}: drafts and future shorts are left out"
+        );
         for (entry, want) in feed.entries.iter().zip(EXPECTED) {
             let at = format!("{file} {}", want.id);
-            assert_eq!(entry.id, want.id, "{at}: id is the permalink in every format");
-            assert_eq!(entry.title.as_ref().unwrap().content, want.title, "{at}: title");
+            assert_eq!(
+                entry.id, want.id,
+                "{at}: id is the permalink in every format"
+            );
+            assert_eq!(
+                entry.title.as_ref().unwrap().content,
+                want.title,
+                "{at}: title"
+            );
             assert_eq!(entry.links[0].href, want.id, "{at}: link");
             let summary = &entry.summary.as_ref().unwrap().content;
             if file == "rss.xml" {
@@ -131,13 +148,24 @@ fn every_format_carries_the_same_items_field_by_field() {
             } else {
                 assert_eq!(summary, want.summary, "{at}: summary");
             }
-            assert_eq!(entry.published.unwrap().to_rfc3339(), want.published, "{at}: published");
+            assert_eq!(
+                entry.published.unwrap().to_rfc3339(),
+                want.published,
+                "{at}: published"
+            );
             if file != "rss.xml" {
-                assert_eq!(entry.updated.unwrap().to_rfc3339(), want.updated, "{at}: updated");
+                assert_eq!(
+                    entry.updated.unwrap().to_rfc3339(),
+                    want.updated,
+                    "{at}: updated"
+                );
             }
             let body = entry.content.as_ref().and_then(|c| c.body.clone()).unwrap();
             for needle in want.body_contains {
-                assert!(body.contains(needle), "{at}: content lacks {needle:?}:\n{body}");
+                assert!(
+                    body.contains(needle),
+                    "{at}: content lacks {needle:?}:\n{body}"
+                );
             }
             // Atom carries the slug as term and the name as label; RSS and JSON the name.
             let categories: Vec<String> = entry
@@ -145,16 +173,27 @@ fn every_format_carries_the_same_items_field_by_field() {
                 .iter()
                 .map(|c| c.label.clone().unwrap_or_else(|| c.term.clone()))
                 .collect();
-            assert_eq!(categories, want.categories, "{at}: categories are the track, then the tags");
+            assert_eq!(
+                categories, want.categories,
+                "{at}: categories are the track, then the tags"
+            );
             if file != "feed.json" {
-                assert_eq!(entry.authors[0].name.as_deref(), Some("Ada Example"), "{at}: author");
+                assert_eq!(
+                    entry.authors[0].name.as_deref(),
+                    Some("Ada Example"),
+                    "{at}: author"
+                );
             }
         }
     }
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[test]
@@ -168,7 +207,11 @@ fn feed_level_fields_are_complete_and_absolute() {
     ] {
         let feed = parse(&public.join(file));
         assert_eq!(feed.title.unwrap().content, "Fixture <Site> & Co", "{file}");
-        assert_eq!(feed.description.unwrap().content, "Shorts for the feed tests", "{file}");
+        assert_eq!(
+            feed.description.unwrap().content,
+            "Shorts for the feed tests",
+            "{file}"
+        );
         if file != "feed.json" {
             // JSON Feed has no feed-level date.
             assert_eq!(
@@ -177,29 +220,60 @@ fn feed_level_fields_are_complete_and_absolute() {
                 "{file}: updated is the newest change in the content, not the clock"
             );
         }
-        assert_eq!(feed.language.map(|l| l.to_lowercase()).as_deref(), Some("en-gb"), "{file}");
+        assert_eq!(
+            feed.language.map(|l| l.to_lowercase()).as_deref(),
+            Some("en-gb"),
+            "{file}"
+        );
         let hrefs: Vec<&str> = feed.links.iter().map(|l| l.href.as_str()).collect();
-        assert!(hrefs.contains(&BASE), "{file}: links to the site: {hrefs:?}");
+        assert!(
+            hrefs.contains(&BASE),
+            "{file}: links to the site: {hrefs:?}"
+        );
         if !self_type.is_empty() {
-            let self_link = feed.links.iter().find(|l| l.rel.as_deref() == Some("self")).unwrap();
+            let self_link = feed
+                .links
+                .iter()
+                .find(|l| l.rel.as_deref() == Some("self"))
+                .unwrap();
             assert_eq!(self_link.href, format!("{BASE}{file}"), "{file}: self link");
             assert_eq!(self_link.media_type.as_deref(), Some(self_type), "{file}");
         }
     }
     let atom = parse(&public.join("atom.xml"));
     assert_eq!(atom.id, format!("{BASE}atom.xml"), "Atom feed id");
-    assert_eq!(atom.authors[0].name.as_deref(), Some("Ada Example"), "Atom feed author");
+    assert_eq!(
+        atom.authors[0].name.as_deref(),
+        Some("Ada Example"),
+        "Atom feed author"
+    );
 }
 
 #[test]
 fn track_and_tag_feeds_hold_only_their_shorts() {
     let site = built("site");
     let public = site.path().join("public");
-    let ids = |path: &str| -> Vec<String> { parse(&public.join(path)).entries.into_iter().map(|e| e.id).collect() };
+    let ids = |path: &str| -> Vec<String> {
+        parse(&public.join(path))
+            .entries
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
     assert_eq!(ids("tracks/llm/atom.xml"), [EXPECTED[0].id]);
-    assert_eq!(ids("tracks/retrieval/rss.xml"), [EXPECTED[1].id, EXPECTED[2].id]);
-    assert_eq!(ids("tags/kv-cache/feed.json"), [EXPECTED[0].id, EXPECTED[1].id]);
-    assert_eq!(ids("tags/rust/rss.xml"), [EXPECTED[0].id, EXPECTED[2].id], "tags match whatever their case");
+    assert_eq!(
+        ids("tracks/retrieval/rss.xml"),
+        [EXPECTED[1].id, EXPECTED[2].id]
+    );
+    assert_eq!(
+        ids("tags/kv-cache/feed.json"),
+        [EXPECTED[0].id, EXPECTED[1].id]
+    );
+    assert_eq!(
+        ids("tags/rust/rss.xml"),
+        [EXPECTED[0].id, EXPECTED[2].id],
+        "tags match whatever their case"
+    );
     assert!(ids("tracks/empty-track/rss.xml").is_empty());
     let llm = parse(&public.join("tracks/llm/rss.xml"));
     assert_eq!(llm.title.unwrap().content, "Fixture <Site> & Co: LLMs");
@@ -207,7 +281,11 @@ fn track_and_tag_feeds_hold_only_their_shorts() {
     let tag = parse(&public.join("tags/c-plus-plus/atom.xml"));
     assert_eq!(tag.title.unwrap().content, "Fixture <Site> & Co: #c++");
     assert_eq!(
-        tag.links.iter().find(|l| l.rel.as_deref() == Some("self")).unwrap().href,
+        tag.links
+            .iter()
+            .find(|l| l.rel.as_deref() == Some("self"))
+            .unwrap()
+            .href,
         format!("{BASE}tags/c-plus-plus/atom.xml")
     );
 }
@@ -218,18 +296,33 @@ fn track_and_tag_feeds_hold_only_their_shorts() {
 fn xml_feeds_are_strict_well_formed_xml_with_declared_namespaces() {
     let site = built("site");
     let public = site.path().join("public");
-    for path in feed_files(&public).iter().filter(|p| p.extension().unwrap() == "xml") {
+    for path in feed_files(&public)
+        .iter()
+        .filter(|p| p.extension().unwrap() == "xml")
+    {
         let text = std::fs::read_to_string(path).unwrap();
-        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(!text.contains("&nbsp;"), "{}: undeclared entity", path.display());
+        let doc =
+            roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            !text.contains("&nbsp;"),
+            "{}: undeclared entity",
+            path.display()
+        );
         let root = doc.root_element();
         let has_items = doc.descendants().any(|n| n.has_tag_name("item"));
         if root.tag_name().name() == "rss" && has_items {
             for prefix in ["atom", "content", "dc"] {
-                assert!(root.lookup_namespace_uri(Some(prefix)).is_some(), "{}: xmlns:{prefix}", path.display());
+                assert!(
+                    root.lookup_namespace_uri(Some(prefix)).is_some(),
+                    "{}: xmlns:{prefix}",
+                    path.display()
+                );
             }
         } else if root.tag_name().name() == "feed" {
-            assert_eq!(root.tag_name().namespace(), Some("http://www.w3.org/2005/Atom"));
+            assert_eq!(
+                root.tag_name().namespace(),
+                Some("http://www.w3.org/2005/Atom")
+            );
         }
     }
 }
@@ -239,22 +332,49 @@ fn rss_items_follow_the_rules_validators_check() {
     let site = built("site");
     let text = std::fs::read_to_string(site.path().join("public/rss.xml")).unwrap();
     let channel = rss::Channel::read_from(text.as_bytes()).unwrap();
-    rss::validation::Validate::validate(&channel).expect("the rss crate's validator accepts the channel");
+    rss::validation::Validate::validate(&channel)
+        .expect("the rss crate's validator accepts the channel");
     let doc = roxmltree::Document::parse(&text).unwrap();
     for item in doc.descendants().filter(|n| n.has_tag_name("item")) {
-        let children: Vec<&str> = item.children().filter(|n| n.is_element()).map(|n| n.tag_name().name()).collect();
+        let children: Vec<&str> = item
+            .children()
+            .filter(|n| n.is_element())
+            .map(|n| n.tag_name().name())
+            .collect();
         let description = children.iter().position(|n| *n == "description").unwrap();
         let content = children.iter().position(|n| *n == "encoded").unwrap();
-        assert!(description < content, "description comes before content:encoded: {children:?}");
-        assert!(!children.contains(&"author"), "no email, so no <author>: {children:?}");
-        assert!(children.contains(&"creator"), "dc:creator names the author: {children:?}");
+        assert!(
+            description < content,
+            "description comes before content:encoded: {children:?}"
+        );
+        assert!(
+            !children.contains(&"author"),
+            "no email, so no <author>: {children:?}"
+        );
+        assert!(
+            children.contains(&"creator"),
+            "dc:creator names the author: {children:?}"
+        );
         let guid = item.children().find(|n| n.has_tag_name("guid")).unwrap();
         assert!(guid.attribute("isPermaLink") != Some("false"));
         assert!(guid.text().unwrap().starts_with(BASE), "guid is a full URL");
-        let date = item.children().find(|n| n.has_tag_name("pubDate")).unwrap().text().unwrap();
-        let parsed = chrono::DateTime::parse_from_rfc2822(date).unwrap_or_else(|e| panic!("{date}: {e}"));
-        assert_eq!(parsed.format("%a").to_string(), &date[..3], "weekday matches the date: {date}");
-        assert!(date.split(' ').nth(3).is_some_and(|y| y.len() == 4), "four-digit year: {date}");
+        let date = item
+            .children()
+            .find(|n| n.has_tag_name("pubDate"))
+            .unwrap()
+            .text()
+            .unwrap();
+        let parsed =
+            chrono::DateTime::parse_from_rfc2822(date).unwrap_or_else(|e| panic!("{date}: {e}"));
+        assert_eq!(
+            parsed.format("%a").to_string(),
+            &date[..3],
+            "weekday matches the date: {date}"
+        );
+        assert!(
+            date.split(' ').nth(3).is_some_and(|y| y.len() == 4),
+            "four-digit year: {date}"
+        );
     }
 }
 
@@ -263,11 +383,21 @@ fn rss_author_uses_email_and_name_when_there_is_an_email() {
     let site = common::site_from("site");
     let config = site.path().join("config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("name = \"Ada Example\"", "name = \"Ada Example\"\nemail = \"ada@example.com\"")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "name = \"Ada Example\"",
+            "name = \"Ada Example\"\nemail = \"ada@example.com\"",
+        ),
+    )
+    .unwrap();
     let out = shorts(site.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(site.path().join("public/rss.xml")).unwrap();
-    assert!(text.contains("<author>ada@example.com (Ada Example)</author>"), "{text}");
+    assert!(
+        text.contains("<author>ada@example.com (Ada Example)</author>"),
+        "{text}"
+    );
     assert!(text.contains("<managingEditor>ada@example.com (Ada Example)</managingEditor>"));
     assert!(!text.contains("dc:creator"));
 }
@@ -280,14 +410,21 @@ fn atom_declares_text_and_html_constructs() {
     for node in doc.descendants().filter(|n| n.is_element()) {
         match node.tag_name().name() {
             "title" | "summary" | "subtitle" => {
-                assert_eq!(node.attribute("type").unwrap_or("text"), "text", "plain text is declared as text")
+                assert_eq!(
+                    node.attribute("type").unwrap_or("text"),
+                    "text",
+                    "plain text is declared as text"
+                )
             }
             "content" => assert_eq!(node.attribute("type"), Some("html")),
             _ => {}
         }
     }
     for name in ["id", "updated", "author"] {
-        assert!(doc.root_element().children().any(|n| n.has_tag_name(name)), "feed-level <{name}>");
+        assert!(
+            doc.root_element().children().any(|n| n.has_tag_name(name)),
+            "feed-level <{name}>"
+        );
     }
 }
 
@@ -301,7 +438,11 @@ fn no_relative_url_anywhere() {
         for entry in &feed.entries {
             urls.push(entry.id.clone());
             urls.extend(entry.links.iter().map(|l| l.href.clone()));
-            let body = entry.content.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+            let body = entry
+                .content
+                .as_ref()
+                .and_then(|c| c.body.clone())
+                .unwrap_or_default();
             for attr in ["href=\"", "src=\""] {
                 for piece in body.split(attr).skip(1) {
                     urls.push(piece.split('"').next().unwrap().to_string());
@@ -309,7 +450,11 @@ fn no_relative_url_anywhere() {
             }
         }
         for url in urls {
-            assert!(url.starts_with("https://"), "{}: relative URL {url:?}", path.display());
+            assert!(
+                url.starts_with("https://"),
+                "{}: relative URL {url:?}",
+                path.display()
+            );
         }
     }
 }
@@ -326,17 +471,30 @@ fn json_feed_is_version_1_1_with_absolute_urls() {
     let item = &json["items"][0];
     assert_eq!(item["id"], EXPECTED[0].id);
     assert_eq!(item["title"], ESCAPING_TITLE);
-    assert_eq!(item["tags"], serde_json::json!(["LLMs", "Rust", "c++", "kv-cache"]));
+    assert_eq!(
+        item["tags"],
+        serde_json::json!(["LLMs", "Rust", "c++", "kv-cache"])
+    );
 }
 
 #[test]
 fn rebuilding_unchanged_content_is_byte_identical_and_writes_nothing() {
     let site = built("site");
     let public = site.path().join("public");
-    let before: Vec<Vec<u8>> = feed_files(&public).iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let before: Vec<Vec<u8>> = feed_files(&public)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     let out = shorts(site.path(), &["build"]);
-    assert!(stdout(&out).contains(": 0 files written, 25 unchanged, 0 removed"), "{}", stdout(&out));
-    let after: Vec<Vec<u8>> = feed_files(&public).iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(
+        stdout(&out).contains(": 0 files written, 25 unchanged, 0 removed"),
+        "{}",
+        stdout(&out)
+    );
+    let after: Vec<Vec<u8>> = feed_files(&public)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     assert_eq!(before, after);
     // A later clock changes nothing either: no date in a feed comes from it.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
@@ -345,7 +503,11 @@ fn rebuilding_unchanged_content_is_byte_identical_and_writes_nothing() {
         .env("SHORTS_NOW", "2026-08-01T00:00:00Z")
         .output()
         .unwrap();
-    assert!(stdout(&out).contains(": 0 files written"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(": 0 files written"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -360,9 +522,20 @@ fn item_limit_and_feed_texts_come_from_config() {
     for file in ["rss.xml", "atom.xml", "feed.json"] {
         let feed = parse(&site.path().join("public").join(file));
         assert_eq!(feed.entries.len(), 2, "{file}");
-        assert_eq!(feed.entries[0].id, EXPECTED[0].id, "{file}: the newest are kept");
-        assert_eq!(feed.title.unwrap().content, "All of Fixture <Site> & Co", "{file}");
-        assert_eq!(feed.description.unwrap().content, "Everything, newest first", "{file}");
+        assert_eq!(
+            feed.entries[0].id, EXPECTED[0].id,
+            "{file}: the newest are kept"
+        );
+        assert_eq!(
+            feed.title.unwrap().content,
+            "All of Fixture <Site> & Co",
+            "{file}"
+        );
+        assert_eq!(
+            feed.description.unwrap().content,
+            "Everything, newest first",
+            "{file}"
+        );
     }
 }
 
@@ -377,7 +550,13 @@ fn future_short_is_published_once_its_date_passes() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let feed = parse(&site.path().join("public/rss.xml"));
-    assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "From the future");
+    assert_eq!(
+        feed.entries[0].title.as_ref().unwrap().content,
+        "From the future"
+    );
     assert!(site.path().join("public/tags/future-only/rss.xml").exists());
-    assert!(!site.path().join("public/tags/draft-only").exists(), "drafts stay out");
+    assert!(
+        !site.path().join("public/tags/draft-only").exists(),
+        "drafts stay out"
+    );
 }

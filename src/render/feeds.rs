@@ -95,7 +95,8 @@ pub fn plan<'a>(
     let base = &config.site.base_url;
     let published: Vec<&Short> = collection.published(now).collect();
     let newest = |shorts: &[&Short]| shorts.iter().map(|s| s.last_modified()).max();
-    let site_updated = newest(&published).unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset());
+    let site_updated =
+        newest(&published).unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset());
     let limit = |shorts: Vec<&'a Short>| -> (Vec<&'a Short>, DateTime<FixedOffset>) {
         let updated = newest(&shorts).unwrap_or(site_updated);
         match config.feeds.limit {
