@@ -200,9 +200,19 @@ fn parse_toml(front: &str, first_line: usize) -> Result<Vec<RawField>, SyntaxErr
         .collect())
 }
 
+/// Deeper than any real front matter; libyaml's scanner slows down
+/// quadratically on deep flow nesting, so deeper input is refused unread.
+const MAX_YAML_FLOW_DEPTH: usize = 64;
+
 fn parse_yaml(front: &str, first_line: usize) -> Result<Vec<RawField>, SyntaxError> {
     use serde_yaml_ng::Value;
 
+    if let Some(offset) = flow_depth_exceeded(front, MAX_YAML_FLOW_DEPTH) {
+        return Err(SyntaxError::new(
+            first_line + line_of_offset(front, offset) - 1,
+            format!("front matter nests more than {MAX_YAML_FLOW_DEPTH} levels of [ ] or {{ }}"),
+        ));
+    }
     let value: Value = serde_yaml_ng::from_str(front).map_err(|e| {
         let line = e
             .location()
@@ -249,6 +259,30 @@ fn parse_yaml(front: &str, first_line: usize) -> Result<Vec<RawField>, SyntaxErr
         });
     }
     Ok(fields)
+}
+
+/// The offset where `[`/`{` nesting outside quotes first goes deeper than `max`.
+fn flow_depth_exceeded(text: &str, max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (offset, c) in text.char_indices() {
+        match (quote, c) {
+            // An apostrophe in a plain scalar ("Lena's") must not hide the rest.
+            (_, '\n') => quote = None,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > max {
+                    return Some(offset);
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Rewrites every "line N" in a parser message as a line of the whole file;
@@ -357,6 +391,19 @@ mod tests {
         let got: Vec<_> = fields.iter().map(|f| (f.key.as_str(), f.line)).collect();
         assert_eq!(got, [("title", 3), ("draft", 4), ("tags", 5)]);
         assert_eq!(fields[0].value, RawValue::Text("A: b".into()));
+    }
+
+    #[test]
+    fn deep_yaml_nesting_is_refused_before_parsing() {
+        let deep = format!("---\ntitle: A\nextra: {}\n---\nBody", "[".repeat(65));
+        let err = parse(&split(&deep).unwrap()).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("more than 64 levels"), "{err:?}");
+        let quoted = format!("---\ntitle: \"{}\"\n---\nBody", "[".repeat(65));
+        assert!(
+            parse(&split(&quoted).unwrap()).is_ok(),
+            "brackets inside quotes are text"
+        );
     }
 
     #[test]

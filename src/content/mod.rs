@@ -63,15 +63,24 @@ fn list_shorts(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
 
 /// Reads and validates one short; problems go to `problems`.
 pub fn load_short(path: &Path, config: &Config, problems: &mut Problems) -> Option<Short> {
-    let text = match read_text(path) {
-        Ok(text) => text,
+    match read_text(path) {
+        Ok(text) => parse_short(path, &text, config, problems),
         Err(problem) => {
             problems.push(problem);
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// Validates the text of the short at `path`; problems go to `problems`.
+pub fn parse_short(
+    path: &Path,
+    text: &str,
+    config: &Config,
+    problems: &mut Problems,
+) -> Option<Short> {
     let parsed =
-        frontmatter::split(&text).and_then(|split| Ok((frontmatter::parse(&split)?, split)));
+        frontmatter::split(text).and_then(|split| Ok((frontmatter::parse(&split)?, split)));
     match parsed {
         Ok((fields, split)) => short::validate(path, &fields, &split, config, problems),
         Err(e) => {
@@ -119,6 +128,104 @@ fn report_duplicate_slugs(shorts: &[Short], problems: &mut Problems) {
                 ),
             ));
             first_by_slug.insert(&short.slug, first);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config() -> Config {
+        let text = "[site]\ntitle = \"T\"\ndescription = \"D\"\nbase_url = \"https://example.com/\"\n\
+                    timezone = \"Europe/Berlin\"\n[site.author]\nname = \"A\"\n[[tracks]]\nslug = \"llm\"\ntitle = \"L\"\n";
+        Config::parse(text, Path::new("/site/config.toml")).expect("test config is valid")
+    }
+
+    /// Every outcome is a short or at least one problem, each with a line inside the file.
+    fn assert_reported(text: &str) {
+        let mut problems = Problems::default();
+        let short = parse_short(
+            Path::new("/site/content/shorts/x.md"),
+            text,
+            &config(),
+            &mut problems,
+        );
+        assert!(
+            short.is_some() != !problems.is_empty(),
+            "a short xor problems"
+        );
+        let lines = text.lines().count().max(1);
+        for p in problems.iter() {
+            assert!(
+                p.line.is_some_and(|l| l >= 1 && l <= lines + 1),
+                "{p} (file has {lines} lines)"
+            );
+        }
+    }
+
+    const FIELDS: &[&str] = &[
+        "title = \"A <b>&amp; 🚀\"",
+        "title = 3",
+        "date = 2026-06-07",
+        "date = \"2026-02-30\"",
+        "date = 1979-05-27T07:32:00-08:00",
+        "date = 07:32:00",
+        "summary = \"S\"",
+        "summary = \"\"",
+        "track = \"llm\"",
+        "track = \"nope\"",
+        "tags = [\"a\", \"\"]",
+        "tags = [[1]]",
+        "slug = \"x y\"",
+        "draft = \"yes\"",
+        "updated = 1000-01-01",
+        "extra = { a = 1 }",
+        "[extra]",
+        "title = \"\"\"",
+        "= 1",
+        "title: A",
+        "- x",
+        "date: [",
+        "tags: {a: b}",
+        "\u{0}",
+        "+++",
+        "---",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC*") {
+            assert_reported(&text);
+        }
+
+        #[test]
+        fn front_matter_made_of_real_and_broken_lines_never_panics(
+            open in prop::sample::select(vec!["+++", "---", "+++ ", "\u{feff}+++"]),
+            lines in prop::collection::vec(prop::sample::select(FIELDS.to_vec()), 0..12),
+            close in prop::sample::select(vec!["+++", "---", ""]),
+            body in "[ -~\n\\]\\[\\(\\)]{0,80}",
+            crlf in any::<bool>(),
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let text = format!("{open}{eol}{}{eol}{close}{eol}{body}", lines.join(eol));
+            assert_reported(&text);
+        }
+    }
+
+    #[test]
+    fn deeply_nested_front_matter_is_a_problem_not_a_crash() {
+        for depth in [64, 65, 1_000, 1_000_000] {
+            assert_reported(&format!("---\nextra: {}\n---\nBody\n", "[".repeat(depth)));
+            assert_reported(&format!("+++\nextra = {}\n+++\nBody\n", "[".repeat(depth)));
+            assert_reported(&format!(
+                "+++\nextra = {}1{}\n+++\nBody\n",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ));
         }
     }
 }
