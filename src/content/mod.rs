@@ -153,7 +153,7 @@ mod tests {
             &mut problems,
         );
         assert!(
-            short.is_some() != !problems.is_empty(),
+            short.is_some() == problems.is_empty(),
             "a short xor problems"
         );
         let lines = text.lines().count().max(1);
