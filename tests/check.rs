@@ -184,16 +184,11 @@ fn build_with_a_broken_short_leaves_the_previous_output() {
 #[test]
 fn config_problems_name_the_file_line_and_key() {
     let site = common::site_from("site");
-    let config = site.path().join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "language = \"en-GB\"",
-            "language = \"en-GB\"\nlanguag = \"en\"",
-        ),
-    )
-    .unwrap();
+    common::edit_config(
+        site.path(),
+        "language = \"en-GB\"",
+        "language = \"en-GB\"\nlanguag = \"en\"",
+    );
     let out = shorts(site.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -202,11 +197,12 @@ fn config_problems_name_the_file_line_and_key() {
         "{err}"
     );
 
-    std::fs::write(
-        &config,
-        text.replace("base_url = \"https://example.com/notes\"\n", ""),
-    )
-    .unwrap();
+    let site = common::site_from("site");
+    common::edit_config(
+        site.path(),
+        "base_url = \"https://example.com/notes\"\n",
+        "",
+    );
     let err = stderr(&shorts(site.path(), &["check"]));
     assert!(
         err.starts_with("config.toml:3: missing required key `base_url` in [site]\n"),

@@ -381,16 +381,11 @@ fn rss_items_follow_the_rules_validators_check() {
 #[test]
 fn rss_author_uses_email_and_name_when_there_is_an_email() {
     let site = common::site_from("site");
-    let config = site.path().join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "name = \"Ada Example\"",
-            "name = \"Ada Example\"\nemail = \"ada@example.com\"",
-        ),
-    )
-    .unwrap();
+    common::edit_config(
+        site.path(),
+        "name = \"Ada Example\"",
+        "name = \"Ada Example\"\nemail = \"ada@example.com\"",
+    );
     let out = shorts(site.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(site.path().join("public/rss.xml")).unwrap();
@@ -497,12 +492,7 @@ fn rebuilding_unchanged_content_is_byte_identical_and_writes_nothing() {
         .collect();
     assert_eq!(before, after);
     // A later clock changes nothing either: no date in a feed comes from it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
-        .arg("build")
-        .current_dir(site.path())
-        .env("SHORTS_NOW", "2026-08-01T00:00:00Z")
-        .output()
-        .unwrap();
+    let out = common::shorts_at(site.path(), "2026-08-01T00:00:00Z", &["build"]);
     assert!(
         stdout(&out).contains(": 0 files written"),
         "{}",
@@ -513,10 +503,8 @@ fn rebuilding_unchanged_content_is_byte_identical_and_writes_nothing() {
 #[test]
 fn item_limit_and_feed_texts_come_from_config() {
     let site = common::site_from("site");
-    let config = site.path().join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let feeds = "\n[feeds]\nlimit = 2\ntitle = \"All of {{ site.title }}\"\ndescription = \"Everything, newest first\"\n";
-    std::fs::write(&config, format!("{text}{feeds}")).unwrap();
+    let feeds = "[feeds]\nlimit = 2\ntitle = \"All of {{ site.title }}\"\ndescription = \"Everything, newest first\"\n";
+    common::edit_config(site.path(), "[[tracks]]", &format!("{feeds}\n[[tracks]]"));
     let out = shorts(site.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
     for file in ["rss.xml", "atom.xml", "feed.json"] {
@@ -542,12 +530,7 @@ fn item_limit_and_feed_texts_come_from_config() {
 #[test]
 fn future_short_is_published_once_its_date_passes() {
     let site = common::site_from("site");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
-        .arg("build")
-        .current_dir(site.path())
-        .env("SHORTS_NOW", "2099-01-01T00:00:00Z")
-        .output()
-        .unwrap();
+    let out = common::shorts_at(site.path(), "2099-01-01T00:00:00Z", &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let feed = parse(&site.path().join("public/rss.xml"));
     assert_eq!(

@@ -39,13 +39,26 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// Runs `shorts ARGS` in `dir` with the clock pinned to [`NOW`].
 pub fn shorts(dir: &Path, args: &[&str]) -> Output {
+    shorts_at(dir, NOW, args)
+}
+
+/// Runs `shorts ARGS` in `dir` with the clock pinned to `now` (RFC 3339).
+pub fn shorts_at(dir: &Path, now: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shorts"))
         .args(args)
         .current_dir(dir)
-        .env("SHORTS_NOW", NOW)
+        .env("SHORTS_NOW", now)
         .env_remove("RUST_LOG")
         .output()
         .expect("run shorts")
+}
+
+/// Replaces `from` by `to` in the site's config.toml; `from` must occur.
+pub fn edit_config(site: &Path, from: &str, to: &str) {
+    let path = site.join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("read config.toml");
+    assert!(text.contains(from), "config.toml has no {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write config.toml");
 }
 
 pub fn stderr(output: &Output) -> String {
