@@ -28,6 +28,155 @@ pub struct Config {
     pub content_dir: PathBuf,
     /// Where `shorts build` writes the site.
     pub output_dir: PathBuf,
+    /// `[digest]`, when the site sends one.
+    pub digest: Option<DigestConfig>,
+    pub delivery: DeliveryConfig,
+    /// The SQLite file holding subscribers and the delivery ledger.
+    pub database: PathBuf,
+    /// Where `shorts digest preview` writes its files.
+    pub preview_dir: PathBuf,
+    /// Folder of user templates that replace the built-in ones of the same name.
+    pub templates_dir: PathBuf,
+}
+
+/// `[digest]`: when the weekly email goes out and what it says.
+#[derive(Debug, Clone)]
+pub struct DigestConfig {
+    /// Five-field cron expression in the site's time zone, e.g. `0 8 * * MON`.
+    pub schedule: croner::Cron,
+    pub schedule_text: String,
+    pub from: lettre::message::Mailbox,
+    pub reply_to: Option<lettre::message::Mailbox>,
+    /// Tera template string for the subject line.
+    pub subject: String,
+    /// The sender's postal address, shown in every footer (CAN-SPAM).
+    pub postal_address: String,
+    /// The `List-Id` header value, e.g. `Shorts <digest.example.org>`.
+    pub list_id: String,
+    /// Where `mailto:` unsubscribe requests go.
+    pub unsubscribe_mailto: lettre::Address,
+}
+
+/// `[delivery]`: how messages leave.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub transport: Transport,
+    /// The folder the outbox transport writes `.eml` files into.
+    pub outbox_dir: PathBuf,
+    pub dkim: Option<DkimConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Outbox,
+    Smtp(SmtpConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// Plain text; only allowed to a loopback host.
+    None,
+    /// STARTTLS, required (the connection fails rather than fall back to plain text).
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+/// `[delivery.smtp]`. The password itself is never here: `password_env` names
+/// the environment variable that holds it.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default 587 for starttls, 465 for tls, 25 for none.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_tls")]
+    pub tls: Tls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Connections used at once. Default 4.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// Messages per second across all connections; 0 = no limit. Default 0.
+    #[serde(default)]
+    pub rate_limit: f64,
+    /// Seconds before a silent server counts as a failed attempt. Default 30.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Attempts per message on temporary (4xx) failures. Default 4.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Wait before the first retry, doubled after each one. Default 1000.
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    // Written by hand so a debug print can never grow a secret by accident.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password_env", &self.password_env)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_tls() -> Tls {
+    Tls::Starttls
+}
+fn default_pool_size() -> u32 {
+    4
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_attempts() -> u32 {
+    4
+}
+fn default_backoff() -> u64 {
+    1000
+}
+
+impl SmtpConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            Tls::Starttls => 587,
+            Tls::Tls => 465,
+            Tls::None => 25,
+        })
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// `[delivery.dkim]`: sign every message.
+#[derive(Debug, Clone)]
+pub struct DkimConfig {
+    pub domain: String,
+    pub selector: String,
+    pub private_key_path: PathBuf,
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +270,67 @@ struct RawConfig {
     feeds: Option<Spanned<FeedsConfig>>,
     #[serde(default)]
     build: RawBuild,
+    #[serde(default)]
+    digest: Option<Spanned<RawDigest>>,
+    #[serde(default)]
+    delivery: Option<Spanned<RawDelivery>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    schedule: Spanned<String>,
+    from: Spanned<String>,
+    #[serde(default)]
+    reply_to: Option<Spanned<String>>,
+    #[serde(default = "default_subject")]
+    subject: Spanned<String>,
+    postal_address: String,
+    #[serde(default)]
+    list_id: Option<String>,
+    #[serde(default)]
+    unsubscribe_mailto: Option<Spanned<String>>,
+}
+
+fn default_subject() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_SUBJECT.to_string())
+}
+
+/// The subject line when `[digest] subject` is not set.
+pub const DEFAULT_SUBJECT: &str = "{{ site.title }} #{{ digest.number }}: {{ digest.count }} new short{% if digest.count != 1 %}s{% endif %}";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    #[serde(default = "default_transport")]
+    transport: Spanned<String>,
+    #[serde(default = "default_outbox")]
+    outbox_dir: PathBuf,
+    #[serde(default)]
+    smtp: Option<SmtpConfig>,
+    #[serde(default)]
+    dkim: Option<RawDkim>,
+}
+
+fn default_transport() -> Spanned<String> {
+    Spanned::new(0..0, "outbox".to_string())
+}
+fn default_outbox() -> PathBuf {
+    "outbox".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDkim {
+    domain: String,
+    selector: String,
+    private_key_path: PathBuf,
+    #[serde(default = "default_dkim_algorithm")]
+    algorithm: DkimAlgorithm,
+}
+
+fn default_dkim_algorithm() -> DkimAlgorithm {
+    DkimAlgorithm::Rsa
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +360,9 @@ struct RawTrack {
 struct RawBuild {
     content_dir: PathBuf,
     output_dir: PathBuf,
+    templates_dir: PathBuf,
+    database: PathBuf,
+    preview_dir: PathBuf,
 }
 
 impl Default for RawBuild {
@@ -157,6 +370,9 @@ impl Default for RawBuild {
         RawBuild {
             content_dir: "content".into(),
             output_dir: "public".into(),
+            templates_dir: "templates".into(),
+            database: "data/shorts.db".into(),
+            preview_dir: "preview".into(),
         }
     }
 }
@@ -237,10 +453,14 @@ impl Config {
                 ));
             }
         }
+        let root = path.parent().unwrap_or(Path::new("."));
+        let digest = raw
+            .digest
+            .map(|d| validate_digest(d, &raw.site.title, &base_url, path, text, &mut problems));
+        let delivery = validate_delivery(raw.delivery, root, path, text, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
-        let root = path.parent().unwrap_or(Path::new("."));
         Ok(Config {
             path: path.to_path_buf(),
             site: Site {
@@ -255,6 +475,11 @@ impl Config {
             feeds,
             content_dir: root.join(raw.build.content_dir),
             output_dir: root.join(raw.build.output_dir),
+            templates_dir: root.join(raw.build.templates_dir),
+            database: root.join(raw.build.database),
+            preview_dir: root.join(raw.build.preview_dir),
+            digest: digest.flatten(),
+            delivery,
         })
     }
 
@@ -308,6 +533,180 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
         url.set_path(&path);
     }
     Ok(url)
+}
+
+fn validate_digest(
+    raw: Spanned<RawDigest>,
+    site_title: &str,
+    base_url: &Url,
+    path: &Path,
+    text: &str,
+    problems: &mut Problems,
+) -> Option<DigestConfig> {
+    let before = problems.len();
+    let at = |span: std::ops::Range<usize>| line_of_offset(text, span.start);
+    let digest_line = at(raw.span());
+    let raw = raw.into_inner();
+    let schedule = raw
+        .schedule
+        .get_ref()
+        .parse::<croner::Cron>()
+        .map_err(|e| {
+            problems.push(Problem::at(
+                path,
+                at(raw.schedule.span()),
+                format!(
+                    "`digest.schedule`: {:?} is not a cron expression ({e}); expected five fields like \"0 8 * * MON\"",
+                    raw.schedule.get_ref()
+                ),
+            ))
+        })
+        .ok();
+    let mut mailbox = |key: &str, value: &Spanned<String>| {
+        value
+            .get_ref()
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| {
+                problems.push(Problem::at(
+                    path,
+                    at(value.span()),
+                    format!(
+                        "`digest.{key}`: {:?} is not an email address ({e}); expected \"Name <name@example.org>\" or \"name@example.org\"",
+                        value.get_ref()
+                    ),
+                ))
+            })
+            .ok()
+    };
+    let from = mailbox("from", &raw.from);
+    let reply_to = raw.reply_to.as_ref().map(|r| mailbox("reply_to", r));
+    let unsubscribe_mailto = raw
+        .unsubscribe_mailto
+        .as_ref()
+        .map(|u| mailbox("unsubscribe_mailto", u));
+    if let Err(e) = tera::Tera::default().add_raw_template("subject", raw.subject.get_ref()) {
+        let line = if raw.subject.span().is_empty() {
+            digest_line
+        } else {
+            at(raw.subject.span())
+        };
+        problems.push(Problem::at(
+            path,
+            line,
+            format!(
+                "`digest.subject` is not a valid Tera template: {}",
+                tera_message(&e)
+            ),
+        ));
+    }
+    if raw.postal_address.trim().is_empty() {
+        problems.push(Problem::at(
+            path,
+            digest_line,
+            "`digest.postal_address` is empty; the law in many countries (CAN-SPAM) requires it in every email",
+        ));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let from = from?;
+    let host = base_url.host_str().unwrap_or("localhost");
+    Some(DigestConfig {
+        schedule: schedule?,
+        schedule_text: raw.schedule.into_inner(),
+        unsubscribe_mailto: unsubscribe_mailto
+            .flatten()
+            .map_or_else(|| from.email.clone(), |m| m.email),
+        reply_to: reply_to.flatten(),
+        from,
+        subject: raw.subject.into_inner(),
+        postal_address: raw.postal_address.trim().to_string(),
+        list_id: raw.list_id.unwrap_or_else(|| {
+            format!(
+                "{} <digest.{host}>",
+                site_title.replace(['<', '>', '"'], "")
+            )
+        }),
+    })
+}
+
+fn validate_delivery(
+    raw: Option<Spanned<RawDelivery>>,
+    root: &Path,
+    path: &Path,
+    text: &str,
+    problems: &mut Problems,
+) -> DeliveryConfig {
+    let Some(raw) = raw else {
+        return DeliveryConfig {
+            transport: Transport::Outbox,
+            outbox_dir: root.join("outbox"),
+            dkim: None,
+        };
+    };
+    let delivery_line = line_of_offset(text, raw.span().start);
+    let raw = raw.into_inner();
+    let transport_line = if raw.transport.span().is_empty() {
+        delivery_line
+    } else {
+        line_of_offset(text, raw.transport.span().start)
+    };
+    let transport = match (raw.transport.get_ref().as_str(), raw.smtp) {
+        ("outbox", _) => Transport::Outbox,
+        ("smtp", Some(smtp)) => {
+            if smtp.tls == Tls::None && !smtp.is_loopback() {
+                problems.push(Problem::at(
+                    path,
+                    delivery_line,
+                    format!(
+                        "`delivery.smtp.tls = \"none\"` is only allowed to a loopback host, not {:?}; use \"starttls\" or \"tls\"",
+                        smtp.host
+                    ),
+                ));
+            }
+            if smtp.username.is_some() != smtp.password_env.is_some() {
+                problems.push(Problem::at(
+                    path,
+                    delivery_line,
+                    "`delivery.smtp`: set both `username` and `password_env` (the name of the environment variable holding the password), or neither",
+                ));
+            }
+            if smtp.pool_size == 0 || smtp.attempts == 0 || smtp.rate_limit < 0.0 {
+                problems.push(Problem::at(
+                    path,
+                    delivery_line,
+                    "`delivery.smtp`: `pool_size` and `attempts` must be at least 1 and `rate_limit` not negative",
+                ));
+            }
+            Transport::Smtp(smtp)
+        }
+        ("smtp", None) => {
+            problems.push(Problem::at(
+                path,
+                transport_line,
+                "`delivery.transport = \"smtp\"` needs a [delivery.smtp] table with at least `host`",
+            ));
+            Transport::Outbox
+        }
+        (other, _) => {
+            problems.push(Problem::at(
+                path,
+                transport_line,
+                format!("`delivery.transport`: unknown transport {other:?}; expected \"outbox\" or \"smtp\""),
+            ));
+            Transport::Outbox
+        }
+    };
+    DeliveryConfig {
+        transport,
+        outbox_dir: root.join(raw.outbox_dir),
+        dkim: raw.dkim.map(|d| DkimConfig {
+            domain: d.domain,
+            selector: d.selector,
+            private_key_path: root.join(d.private_key_path),
+            algorithm: d.algorithm,
+        }),
+    }
 }
 
 fn is_language_tag(tag: &str) -> bool {

@@ -22,3 +22,5 @@ pub mod model;
 pub mod output;
 pub mod render;
 pub mod site;
+pub mod store;
+pub mod tokens;

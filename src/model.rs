@@ -148,3 +148,58 @@ mod tests {
         assert!(!is_slug("a--b"));
     }
 }
+
+/// Where a subscriber stands. Only `Active` subscribers get digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscriberStatus {
+    /// Signed up, not yet confirmed (double opt-in): gets nothing.
+    Pending,
+    Active,
+    Unsubscribed,
+    /// Too many permanent delivery failures in a row.
+    Bounced,
+}
+
+impl SubscriberStatus {
+    pub const ALL: [SubscriberStatus; 4] = [
+        SubscriberStatus::Pending,
+        SubscriberStatus::Active,
+        SubscriberStatus::Unsubscribed,
+        SubscriberStatus::Bounced,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriberStatus::Pending => "pending",
+            SubscriberStatus::Active => "active",
+            SubscriberStatus::Unsubscribed => "unsubscribed",
+            SubscriberStatus::Bounced => "bounced",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text.trim().to_ascii_lowercase())
+    }
+}
+
+/// An email subscriber, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    /// Track slugs; empty means every track, including tracks added later.
+    pub tracks: Vec<String>,
+    pub status: SubscriberStatus,
+    /// Random, secret, per subscriber: signed links name it, so rotating it
+    /// revokes every link ever sent to this subscriber.
+    pub token_id: String,
+}
+
+impl Subscriber {
+    pub fn wants(&self, track: &str) -> bool {
+        self.tracks.is_empty() || self.tracks.iter().any(|t| t == track)
+    }
+}

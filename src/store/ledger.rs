@@ -1,0 +1,315 @@
+//! The delivery ledger: which digests exist, which shorts each carried, and
+//! what happened to each (digest, subscriber) pair.
+//!
+//! A delivery is written as `sending` before the message goes to the
+//! transport and as `sent` after the server accepted it, each in its own
+//! committed transaction, so after a crash only messages in flight are in doubt.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, parse_timestamp, timestamp};
+
+/// A digest as recorded: its number, slot and period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestRecord {
+    pub number: i64,
+    pub slot: DateTime<Utc>,
+    pub period_start: DateTime<Utc>,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Handed to the transport; not yet confirmed.
+    Sending,
+    Sent,
+    /// Temporary failure; the next run tries again.
+    Deferred,
+    /// Permanent failure; not tried again for this digest.
+    Failed,
+    /// Nothing in the subscriber's tracks.
+    Skipped,
+}
+
+impl DeliveryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Deferred => "deferred",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Skipped => "skipped",
+        }
+    }
+
+    /// Whether this delivery is settled for good.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Sent | DeliveryState::Failed | DeliveryState::Skipped
+        )
+    }
+}
+
+fn digest_record(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, String, Option<String>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn to_record(
+    (number, slot, start, completed): (i64, String, String, Option<String>),
+) -> Result<DigestRecord, StoreError> {
+    Ok(DigestRecord {
+        number,
+        slot: parse_timestamp(&slot)?,
+        period_start: parse_timestamp(&start)?,
+        completed: completed.is_some(),
+    })
+}
+
+impl Store {
+    pub fn digest_count(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM digests", [], |r| r.get(0))?)
+    }
+
+    pub fn digest_for_slot(&self, slot: DateTime<Utc>) -> Result<Option<DigestRecord>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT number, slot, period_start, completed_at FROM digests WHERE slot = ?1",
+                [timestamp(slot)],
+                digest_record,
+            )
+            .optional()?
+            .map(to_record)
+            .transpose()
+    }
+
+    /// The oldest digest that was started but not finished (a crash, or SMTP down).
+    pub fn unfinished_digest(&self) -> Result<Option<DigestRecord>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT number, slot, period_start, completed_at FROM digests
+                 WHERE completed_at IS NULL ORDER BY number LIMIT 1",
+                [],
+                digest_record,
+            )
+            .optional()?
+            .map(to_record)
+            .transpose()
+    }
+
+    /// Every digest, oldest first.
+    pub fn digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT number, slot, period_start, completed_at FROM digests ORDER BY number",
+        )?;
+        let rows = statement.query_map([], digest_record)?;
+        rows.map(|r| to_record(r?)).collect()
+    }
+
+    /// Slugs of every short any digest has carried.
+    pub fn carried_slugs(&self) -> Result<HashSet<String>, StoreError> {
+        let mut statement = self.conn.prepare("SELECT slug FROM digest_shorts")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Slugs the digest carries, in the order they were recorded.
+    pub fn digest_slugs(&self, number: i64) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT slug FROM digest_shorts WHERE digest = ?1 ORDER BY rowid")?;
+        let rows = statement.query_map([number], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a new digest and the shorts it carries, in one transaction.
+    pub fn create_digest(
+        &self,
+        slot: DateTime<Utc>,
+        period_start: DateTime<Utc>,
+        shorts: &[(&str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<DigestRecord, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let number: i64 = tx.query_row(
+            "SELECT coalesce(max(number), 0) + 1 FROM digests",
+            [],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO digests (number, slot, period_start, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                number,
+                timestamp(slot),
+                timestamp(period_start),
+                timestamp(now)
+            ],
+        )?;
+        {
+            let mut insert =
+                tx.prepare("INSERT INTO digest_shorts (digest, slug, track) VALUES (?1, ?2, ?3)")?;
+            for (slug, track) in shorts {
+                insert.execute(params![number, slug, track])?;
+            }
+        }
+        tx.commit()?;
+        Ok(DigestRecord {
+            number,
+            slot,
+            period_start,
+            completed: false,
+        })
+    }
+
+    pub fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE digests SET completed_at = ?2 WHERE number = ?1 AND completed_at IS NULL",
+            params![number, timestamp(now)],
+        )?;
+        Ok(())
+    }
+
+    pub fn delivery_state(
+        &self,
+        digest: i64,
+        subscriber: i64,
+    ) -> Result<Option<DeliveryState>, StoreError> {
+        let state: Option<String> = self
+            .conn
+            .prepare_cached("SELECT state FROM deliveries WHERE digest = ?1 AND subscriber = ?2")?
+            .query_row(params![digest, subscriber], |r| r.get(0))
+            .optional()?;
+        state
+            .map(|s| {
+                [
+                    DeliveryState::Sending,
+                    DeliveryState::Sent,
+                    DeliveryState::Deferred,
+                    DeliveryState::Failed,
+                    DeliveryState::Skipped,
+                ]
+                .into_iter()
+                .find(|d| d.as_str() == s)
+                .ok_or_else(|| StoreError::Corrupt(format!("delivery state {s:?}")))
+            })
+            .transpose()
+    }
+
+    /// Records what happened to one delivery; `sending` also counts an attempt.
+    pub fn record_delivery(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        state: DeliveryState,
+        message_id: Option<&str>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let attempt = i64::from(state == DeliveryState::Sending);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deliveries (digest, subscriber, state, attempts, last_error, message_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (digest, subscriber) DO UPDATE SET
+                     state = excluded.state,
+                     attempts = attempts + excluded.attempts,
+                     last_error = coalesce(excluded.last_error, last_error),
+                     message_id = coalesce(excluded.message_id, message_id),
+                     updated_at = excluded.updated_at",
+            )?
+            .execute(params![digest, subscriber, state.as_str(), attempt, error, message_id, timestamp(now)])?;
+        Ok(())
+    }
+
+    /// How many deliveries of `digest` are in each state.
+    pub fn delivery_counts(&self, digest: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT state, count(*) FROM deliveries WHERE digest = ?1 GROUP BY state ORDER BY state")?;
+        let rows = statement.query_map([digest], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, day, 8, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_short_is_carried_by_one_digest_only() {
+        let store = Store::in_memory().unwrap();
+        let first = store
+            .create_digest(t(8), t(1), &[("a", "llm"), ("b", "llm")], t(8))
+            .unwrap();
+        assert_eq!(first.number, 1);
+        assert_eq!(store.digest_slugs(1).unwrap(), ["a", "b"]);
+        assert!(
+            store
+                .create_digest(t(15), t(8), &[("a", "llm")], t(15))
+                .is_err(),
+            "slug a is taken"
+        );
+        assert_eq!(
+            store.digest_count().unwrap(),
+            1,
+            "the failed digest left nothing behind"
+        );
+        let second = store
+            .create_digest(t(15), t(8), &[("c", "llm")], t(15))
+            .unwrap();
+        assert_eq!(second.number, 2);
+        assert_eq!(store.carried_slugs().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn deliveries_move_through_states_and_count_attempts() {
+        let store = Store::in_memory().unwrap();
+        let digest = store
+            .create_digest(t(8), t(1), &[("a", "llm")], t(8))
+            .unwrap();
+        assert_eq!(store.unfinished_digest().unwrap(), Some(digest.clone()));
+        store
+            .record_delivery(1, 7, DeliveryState::Sending, Some("<m@x>"), None, t(8))
+            .unwrap();
+        store
+            .record_delivery(1, 7, DeliveryState::Deferred, None, Some("451 later"), t(8))
+            .unwrap();
+        store
+            .record_delivery(1, 7, DeliveryState::Sending, None, None, t(8))
+            .unwrap();
+        store
+            .record_delivery(1, 7, DeliveryState::Sent, None, None, t(8))
+            .unwrap();
+        assert_eq!(
+            store.delivery_state(1, 7).unwrap(),
+            Some(DeliveryState::Sent)
+        );
+        let (attempts, error, id): (i64, String, String) = store
+            .conn
+            .query_row(
+                "SELECT attempts, last_error, message_id FROM deliveries",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (attempts, error.as_str(), id.as_str()),
+            (2, "451 later", "<m@x>")
+        );
+        store.complete_digest(1, t(8)).unwrap();
+        assert_eq!(store.unfinished_digest().unwrap(), None);
+        assert!(store.digest_for_slot(t(8)).unwrap().unwrap().completed);
+    }
+}

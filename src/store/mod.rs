@@ -1,0 +1,224 @@
+//! SQLite storage: subscribers and the delivery ledger.
+//!
+//! Owns the schema (numbered migrations run on open, the version kept in
+//! `PRAGMA user_version`) and every SQL statement. It answers questions and
+//! records facts; deciding what is due or what to send is `digest`'s job.
+
+mod ledger;
+mod subscribers;
+
+pub use ledger::{DeliveryState, DigestRecord};
+pub use subscribers::{NewSubscriber, Saved};
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("creating the folder for database {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this shorts knows ({known}); upgrade shorts"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database holds an invalid value: {0}")]
+    Corrupt(String),
+}
+
+/// Each entry upgrades the schema by one version; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 1: subscribers, digests and the delivery ledger.
+    "CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT NOT NULL DEFAULT '',
+        tracks TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced')),
+        token_id TEXT NOT NULL UNIQUE,
+        consent_at TEXT,
+        confirmed_at TEXT,
+        source TEXT NOT NULL DEFAULT '',
+        failures INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE digests (
+        number INTEGER PRIMARY KEY,
+        slot TEXT NOT NULL UNIQUE,
+        period_start TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        completed_at TEXT
+    );
+    CREATE TABLE digest_shorts (
+        digest INTEGER NOT NULL REFERENCES digests (number),
+        slug TEXT NOT NULL UNIQUE,
+        track TEXT NOT NULL,
+        PRIMARY KEY (digest, slug)
+    );
+    CREATE TABLE deliveries (
+        digest INTEGER NOT NULL REFERENCES digests (number),
+        subscriber INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'deferred', 'failed', 'skipped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        message_id TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (digest, subscriber)
+    );",
+];
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating it and its folder if needed) and migrates the database.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: shown.clone(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::prepare(conn, &shown, true)
+    }
+
+    /// Opens an existing database without writing to it; `None` if there is none.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let shown = path.display().to_string();
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
+            |source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            },
+        )?;
+        Self::prepare(conn, &shown, false).map(Some)
+    }
+
+    /// An empty database in memory, for previews and tests.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Self::prepare(Connection::open_in_memory()?, ":memory:", true)
+    }
+
+    fn prepare(conn: Connection, shown: &str, writable: bool) -> Result<Store, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        if writable {
+            // WAL: readers (shorts serve) never block the sender. NORMAL is
+            // durable across process crashes, which is what the ledger promises.
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = Store { conn };
+        store.migrate(shown, writable)?;
+        Ok(store)
+    }
+
+    fn migrate(&self, shown: &str, writable: bool) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: shown.to_string(),
+                found: version,
+                known,
+            });
+        }
+        if !writable || version == known {
+            return Ok(());
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "database migrated");
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
+    }
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_a_new_database_and_reopens_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/shorts.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        assert!(Store::open_read_only(&path).unwrap().is_some());
+        assert!(
+            Store::open_read_only(&dir.path().join("none.db"))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_shorts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shorts.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}

@@ -1,0 +1,247 @@
+//! Subscriber rows: add, update, remove, list, and the failure count that
+//! turns repeated permanent failures into `bounced`.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StoreError, timestamp};
+use crate::model::{Subscriber, SubscriberStatus};
+
+/// Permanent failures in a row after which a subscriber is `bounced`.
+pub const BOUNCE_AFTER: i64 = 3;
+
+/// A subscriber as given by a command or an import, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscriber {
+    pub email: String,
+    pub name: String,
+    pub tracks: Vec<String>,
+    pub status: SubscriberStatus,
+    /// Where the consent came from: "cli", "import:<file>", "web".
+    pub source: String,
+}
+
+/// What saving a subscriber did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+const COLUMNS: &str = "id, email, name, tracks, status, token_id";
+
+fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
+    let tracks: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    Ok(Subscriber {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        name: row.get(2)?,
+        tracks: tracks
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect(),
+        status: SubscriberStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("status {status:?}").into(),
+            )
+        })?,
+        token_id: row.get(5)?,
+    })
+}
+
+impl Store {
+    /// Adds a subscriber, or updates the one with the same address (case-insensitive).
+    pub fn save_subscriber(
+        &self,
+        new: &NewSubscriber,
+        now: DateTime<Utc>,
+    ) -> Result<Saved, StoreError> {
+        let tracks = new.tracks.join(",");
+        let now = timestamp(now);
+        if let Some(old) = self.subscriber_by_email(&new.email)? {
+            if old.name == new.name && old.tracks == new.tracks && old.status == new.status {
+                return Ok(Saved::Unchanged);
+            }
+            self.conn.execute(
+                "UPDATE subscribers SET name = ?1, tracks = ?2, status = ?3, updated_at = ?4,
+                     failures = CASE WHEN ?3 = 'active' THEN 0 ELSE failures END
+                 WHERE id = ?5",
+                params![new.name, tracks, new.status.as_str(), now, old.id],
+            )?;
+            return Ok(Saved::Updated);
+        }
+        let confirmed = (new.status == SubscriberStatus::Active).then_some(&now);
+        self.conn.execute(
+            "INSERT INTO subscribers (email, name, tracks, status, token_id, consent_at, confirmed_at, source, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?6)",
+            params![
+                new.email,
+                new.name,
+                tracks,
+                new.status.as_str(),
+                crate::tokens::random_id(),
+                now,
+                confirmed,
+                new.source
+            ],
+        )?;
+        Ok(Saved::Added)
+    }
+
+    /// Deletes a subscriber and their delivery records; false if there was none.
+    pub fn remove_subscriber(&self, email: &str) -> Result<bool, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let Some(id) = tx
+            .query_row(
+                "SELECT id FROM subscribers WHERE email = ?1",
+                [email],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM deliveries WHERE subscriber = ?1", [id])?;
+        tx.execute("DELETE FROM subscribers WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    pub fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE email = ?1");
+        Ok(self.conn.query_row(&sql, [email], subscriber).optional()?)
+    }
+
+    pub fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1");
+        Ok(self.conn.query_row(&sql, [id], subscriber).optional()?)
+    }
+
+    /// Every subscriber, in the order they were added.
+    pub fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM subscribers ORDER BY id");
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], subscriber)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Ids of active subscribers with `id > after`, at most `limit`, in id order:
+    /// callers page through them so memory stays flat however many there are.
+    pub fn active_subscriber_ids(&self, after: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id FROM subscribers WHERE status = 'active' AND id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![after, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A permanent failure; returns true when it made the subscriber `bounced`.
+    pub fn record_permanent_failure(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.conn.execute(
+            "UPDATE subscribers SET failures = failures + 1, updated_at = ?2,
+                 status = CASE WHEN failures + 1 >= ?3 THEN 'bounced' ELSE status END
+             WHERE id = ?1",
+            params![id, timestamp(now), BOUNCE_AFTER],
+        )?;
+        let status: String =
+            self.conn
+                .query_row("SELECT status FROM subscribers WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+        Ok(status == "bounced")
+    }
+
+    /// A delivery went through: the failure streak is over.
+    pub fn reset_failures(&self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE subscribers SET failures = 0 WHERE id = ?1 AND failures != 0",
+            [id],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(email: &str, status: SubscriberStatus) -> NewSubscriber {
+        NewSubscriber {
+            email: email.into(),
+            name: "N".into(),
+            tracks: vec!["llm".into()],
+            status,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn save_adds_then_updates_then_changes_nothing() {
+        let store = Store::in_memory().unwrap();
+        let now = Utc::now();
+        let mut ada = new("ada@example.com", SubscriberStatus::Active);
+        assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Added);
+        assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Unchanged);
+        ada.email = "ADA@example.com".into();
+        ada.tracks = vec![];
+        assert_eq!(
+            store.save_subscriber(&ada, now).unwrap(),
+            Saved::Updated,
+            "addresses match case-insensitively"
+        );
+        let all = store.subscribers().unwrap();
+        assert_eq!(all.len(), 1);
+        assert!(all[0].wants("anything"), "no tracks means every track");
+        assert_eq!(all[0].token_id.len(), 32);
+    }
+
+    #[test]
+    fn three_permanent_failures_in_a_row_bounce() {
+        let store = Store::in_memory().unwrap();
+        let now = Utc::now();
+        store
+            .save_subscriber(&new("b@example.com", SubscriberStatus::Active), now)
+            .unwrap();
+        let id = store.subscribers().unwrap()[0].id;
+        assert!(!store.record_permanent_failure(id, now).unwrap());
+        store.reset_failures(id).unwrap();
+        assert!(!store.record_permanent_failure(id, now).unwrap());
+        assert!(!store.record_permanent_failure(id, now).unwrap());
+        assert!(store.record_permanent_failure(id, now).unwrap());
+        assert_eq!(
+            store.subscriber_by_id(id).unwrap().unwrap().status,
+            SubscriberStatus::Bounced
+        );
+        assert!(store.active_subscriber_ids(0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn pages_through_active_subscribers() {
+        let store = Store::in_memory().unwrap();
+        let now = Utc::now();
+        for i in 0..5 {
+            store
+                .save_subscriber(
+                    &new(&format!("s{i}@example.com"), SubscriberStatus::Active),
+                    now,
+                )
+                .unwrap();
+        }
+        store
+            .save_subscriber(&new("p@example.com", SubscriberStatus::Pending), now)
+            .unwrap();
+        assert_eq!(store.active_subscriber_ids(0, 3).unwrap(), [1, 2, 3]);
+        assert_eq!(store.active_subscriber_ids(3, 3).unwrap(), [4, 5]);
+        assert!(store.remove_subscriber("s1@example.com").unwrap());
+        assert!(!store.remove_subscriber("s1@example.com").unwrap());
+    }
+}
