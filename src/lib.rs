@@ -17,10 +17,14 @@
 pub mod clock;
 pub mod config;
 pub mod content;
+pub mod delivery;
 pub mod diagnostics;
+pub mod digest;
 pub mod model;
 pub mod output;
 pub mod render;
+pub mod schedule;
 pub mod site;
 pub mod store;
+pub mod subscribers;
 pub mod tokens;

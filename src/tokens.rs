@@ -70,6 +70,18 @@ impl Secret {
         }
     }
 
+    /// Like [`Secret::load`] but never creates the key file: with no secret
+    /// anywhere, a throwaway one (for previews, whose links need not work).
+    pub fn load_without_creating(data_dir: &Path) -> Secret {
+        if let Ok(value) = std::env::var(SECRET_ENV) {
+            return Secret(value.into_bytes());
+        }
+        match std::fs::read(data_dir.join(SECRET_FILE)) {
+            Ok(bytes) if bytes.len() >= 32 => Secret(bytes),
+            _ => Secret(random_id().into_bytes()),
+        }
+    }
+
     fn from_key_file(path: &Path) -> std::io::Result<Secret> {
         if let Ok(bytes) = std::fs::read(path) {
             if bytes.len() >= 32 {

@@ -152,7 +152,7 @@ fn a_valid_site_checks_clean_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         common::stdout(&out),
-        "ok: config.toml and 5 shorts are valid\n"
+        "ok: config.toml, 5 shorts and the digest templates are valid\n"
     );
     assert!(!site.path().join("public").exists());
 }

@@ -3,6 +3,7 @@
 //! Nothing here reads or writes files or the clock; callers pass `now` and
 //! write the returned [`OutputFile`]s (see `output`).
 
+pub mod digest;
 pub mod feeds;
 
 /// One file of the built site, by its path below the output folder.

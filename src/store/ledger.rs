@@ -113,6 +113,20 @@ impl Store {
         rows.map(|r| to_record(r?)).collect()
     }
 
+    /// Where the first digest's period began: shorts dated before it are the
+    /// back catalogue, which digests never mail.
+    pub fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let start: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT period_start FROM digests ORDER BY number LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        start.as_deref().map(parse_timestamp).transpose()
+    }
+
     /// Slugs of every short any digest has carried.
     pub fn carried_slugs(&self) -> Result<HashSet<String>, StoreError> {
         let mut statement = self.conn.prepare("SELECT slug FROM digest_shorts")?;

@@ -140,6 +140,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    pub fn active_subscriber_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM subscribers WHERE status = 'active'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
     /// A permanent failure; returns true when it made the subscriber `bounced`.
     pub fn record_permanent_failure(
         &self,
@@ -187,7 +196,7 @@ mod tests {
     #[test]
     fn save_adds_then_updates_then_changes_nothing() {
         let store = Store::in_memory().unwrap();
-        let now = Utc::now();
+        let now = DateTime::UNIX_EPOCH;
         let mut ada = new("ada@example.com", SubscriberStatus::Active);
         assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Added);
         assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Unchanged);
@@ -207,7 +216,7 @@ mod tests {
     #[test]
     fn three_permanent_failures_in_a_row_bounce() {
         let store = Store::in_memory().unwrap();
-        let now = Utc::now();
+        let now = DateTime::UNIX_EPOCH;
         store
             .save_subscriber(&new("b@example.com", SubscriberStatus::Active), now)
             .unwrap();
@@ -227,7 +236,7 @@ mod tests {
     #[test]
     fn pages_through_active_subscribers() {
         let store = Store::in_memory().unwrap();
-        let now = Utc::now();
+        let now = DateTime::UNIX_EPOCH;
         for i in 0..5 {
             store
                 .save_subscriber(

@@ -1,0 +1,234 @@
+//! Getting messages out: the outbox (one `.eml` file per message) or SMTP
+//! through lettre's pooled transport, behind one [`Transport`] trait.
+//!
+//! Owns what a failure means: [`Failure::Transient`] (4xx, network, timeout:
+//! try again later), [`Failure::Permanent`] (5xx for this recipient) and
+//! [`Failure::Fatal`] (the server refuses us, e.g. bad credentials: stop the
+//! run rather than blame every subscriber). Retries with backoff happen here;
+//! what is recorded in the ledger is `digest`'s job.
+
+pub mod compose;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lettre::Transport as _;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::{PoolConfig, SmtpTransport};
+
+use crate::config::{SmtpConfig, Tls};
+use compose::Composed;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    #[error("the server refused the session: {0}")]
+    Fatal(String),
+}
+
+/// Somewhere messages can be handed to. Implementations are shared by the
+/// sending threads.
+pub trait Transport: Sync {
+    /// Hands over one message; `Ok` means the other side accepted it.
+    fn send(&self, message: &Composed, digest: i64) -> Result<(), Failure>;
+    /// How many messages may be in flight at once.
+    fn parallelism(&self) -> usize {
+        1
+    }
+    /// Wait before attempt `n` (1-based) after a transient failure, or `None` to give up.
+    fn backoff(&self, _attempt: u32) -> Option<Duration> {
+        None
+    }
+}
+
+/// Writes each message to `outbox/digest-<n>/<message id>.eml`.
+pub struct Outbox {
+    pub dir: PathBuf,
+}
+
+impl Transport for Outbox {
+    fn send(&self, message: &Composed, digest: i64) -> Result<(), Failure> {
+        let folder = self.dir.join(format!("digest-{digest}"));
+        let name: String = message
+            .message_id
+            .trim_matches(['<', '>'])
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '@') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let target = folder.join(format!("{name}.eml"));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&folder)?;
+            let tmp = folder.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, &message.bytes)?;
+            std::fs::rename(&tmp, &target)
+        };
+        // A full disk may free up; anything else will not get better by waiting either.
+        write().map_err(|e| Failure::Transient(format!("writing {}: {e}", target.display())))
+    }
+}
+
+/// SMTP through a pool of reused connections.
+pub struct Smtp {
+    transport: SmtpTransport,
+    pool_size: usize,
+    attempts: u32,
+    backoff: Duration,
+    rate: Option<RateLimit>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSetupError {
+    #[error("`delivery.smtp.password_env` names {0}, which is not set in the environment")]
+    MissingPassword(String),
+    #[error("SMTP setup for {host}: {message}")]
+    Setup { host: String, message: String },
+}
+
+impl Smtp {
+    pub fn new(config: &SmtpConfig) -> Result<Smtp, SmtpSetupError> {
+        let setup = |e: lettre::transport::smtp::Error| SmtpSetupError::Setup {
+            host: config.host.clone(),
+            message: e.to_string(),
+        };
+        let builder = match config.tls {
+            Tls::None => SmtpTransport::builder_dangerous(&config.host),
+            Tls::Starttls => SmtpTransport::starttls_relay(&config.host).map_err(setup)?,
+            Tls::Tls => SmtpTransport::relay(&config.host).map_err(setup)?,
+        };
+        let mut builder = builder
+            .port(config.port())
+            .timeout(Some(Duration::from_secs(config.timeout_secs)))
+            // Idle connections are closed before a typical server's 60 s idle timeout.
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(config.pool_size)
+                    .idle_timeout(Duration::from_secs(30)),
+            );
+        if let (Some(user), Some(env)) = (&config.username, &config.password_env) {
+            let password =
+                std::env::var(env).map_err(|_| SmtpSetupError::MissingPassword(env.clone()))?;
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(Smtp {
+            transport: builder.build(),
+            pool_size: config.pool_size as usize,
+            attempts: config.attempts,
+            backoff: Duration::from_millis(config.backoff_ms),
+            rate: (config.rate_limit > 0.0).then(|| RateLimit::new(config.rate_limit)),
+        })
+    }
+}
+
+impl Transport for Smtp {
+    fn send(&self, message: &Composed, _digest: i64) -> Result<(), Failure> {
+        if let Some(rate) = &self.rate {
+            rate.wait();
+        }
+        self.transport
+            .send_raw(&message.envelope, &message.bytes)
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+
+    fn parallelism(&self) -> usize {
+        self.pool_size
+    }
+
+    fn backoff(&self, attempt: u32) -> Option<Duration> {
+        (attempt < self.attempts)
+            .then(|| self.backoff * 2u32.saturating_pow(attempt.saturating_sub(1)))
+    }
+}
+
+/// What an SMTP error means for the run.
+fn classify(e: &lettre::transport::smtp::Error) -> Failure {
+    let code = e.status().map(|c| c.to_string());
+    let text = e.to_string();
+    match code.as_deref() {
+        // Authentication and policy refusals of the session itself.
+        Some("530" | "534" | "535" | "538") => Failure::Fatal(text),
+        _ if e.is_permanent() => Failure::Permanent(text),
+        _ => Failure::Transient(text),
+    }
+}
+
+/// Spaces sends evenly across all connections.
+struct RateLimit {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimit {
+    fn new(per_second: f64) -> Self {
+        RateLimit {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn wait(&self) {
+        let slot = {
+            let mut next = self
+                .next
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// Sends with retries: transient failures wait `transport.backoff(n)` and try
+/// again; returns the last failure when the transport gives up.
+pub fn send_with_retry(
+    transport: &dyn Transport,
+    message: &Composed,
+    digest: i64,
+) -> Result<u32, (Failure, u32)> {
+    let mut attempt = 1;
+    loop {
+        match transport.send(message, digest) {
+            Ok(()) => return Ok(attempt),
+            Err(Failure::Transient(e)) => match transport.backoff(attempt) {
+                Some(wait) => {
+                    tracing::debug!(attempt, ?wait, error = %e, "temporary failure; retrying");
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                None => return Err((Failure::Transient(e), attempt)),
+            },
+            Err(other) => return Err((other, attempt)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_spaces_sends() {
+        let rate = RateLimit::new(100.0);
+        let start = Instant::now();
+        for _ in 0..6 {
+            rate.wait();
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -1,0 +1,485 @@
+//! The weekly digest: which one is due, what it carries, and sending it to
+//! every active subscriber with the ledger kept exact.
+//!
+//! Selection never goes by a date window alone: a digest carries every
+//! published short dated at or before its slot that no earlier digest carried
+//! (the ledger knows), so a backdated or late short is never skipped. The
+//! first digest covers one period; shorts dated before it are the back
+//! catalogue, which no digest mails. Sending records each delivery as `sending` before the transport
+//! gets it and `sent` after the server accepted it: after a crash, a rerun
+//! sends what is missing and nothing that was confirmed.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, DigestConfig};
+use crate::delivery::compose::{self, Composed, Envelope, Signer};
+use crate::delivery::{self, Failure, Transport};
+use crate::model::{Collection, Short, Subscriber, SubscriberStatus};
+use crate::render::digest::{DigestContent, DigestTemplates, Links, RenderedDigest};
+use crate::schedule::Schedule;
+use crate::store::{DeliveryState, DigestRecord, Store, StoreError};
+use crate::tokens::{Purpose, Secret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(
+        "config.toml has no [digest] section; add one with `schedule`, `from` and `postal_address`"
+    )]
+    NotConfigured,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] crate::render::digest::RenderError),
+    #[error(transparent)]
+    Compose(#[from] compose::ComposeError),
+}
+
+/// What is due at a given instant.
+#[derive(Debug)]
+pub enum Plan<'a> {
+    /// Nothing to send, and why.
+    Nothing(String),
+    /// A digest that was started and not finished: finish it first.
+    Resume(DigestContent<'a>),
+    /// A new digest for `slot`, not yet recorded.
+    New(DigestContent<'a>),
+}
+
+/// For a preview: what is due, or else the digest already sent for the latest slot.
+pub fn plan_preview<'a>(
+    config: &Config,
+    store: &Store,
+    collection: &'a Collection,
+    at: DateTime<Utc>,
+) -> Result<Plan<'a>, DigestError> {
+    let plan = plan(config, store, collection, at)?;
+    let Plan::Nothing(_) = plan else {
+        return Ok(plan);
+    };
+    let digest_config = config.digest.as_ref().ok_or(DigestError::NotConfigured)?;
+    let schedule = Schedule::new(digest_config.schedule.clone(), config.site.timezone);
+    match schedule
+        .latest_slot(at)
+        .map(|slot| store.digest_for_slot(slot))
+        .transpose()?
+        .flatten()
+    {
+        Some(sent) => Ok(Plan::Resume(content_of(store, &sent, collection)?)),
+        None => Ok(plan),
+    }
+}
+
+/// Decides what `digest send` would do at `at`, without writing anything.
+pub fn plan<'a>(
+    config: &Config,
+    store: &Store,
+    collection: &'a Collection,
+    at: DateTime<Utc>,
+) -> Result<Plan<'a>, DigestError> {
+    let digest_config = config.digest.as_ref().ok_or(DigestError::NotConfigured)?;
+    if let Some(unfinished) = store.unfinished_digest()? {
+        return Ok(Plan::Resume(content_of(store, &unfinished, collection)?));
+    }
+    let schedule = Schedule::new(digest_config.schedule.clone(), config.site.timezone);
+    let Some(slot) = schedule.latest_slot(at) else {
+        return Ok(Plan::Nothing(format!(
+            "no slot of \"{}\" has come yet",
+            digest_config.schedule_text
+        )));
+    };
+    if let Some(done) = store.digest_for_slot(slot)? {
+        return Ok(Plan::Nothing(format!(
+            "digest #{} for {} was already sent",
+            done.number,
+            slot.with_timezone(&config.site.timezone)
+                .format("%Y-%m-%d %H:%M %Z")
+        )));
+    }
+    let previous = schedule
+        .previous_slot(slot)
+        .unwrap_or(slot - chrono::Duration::weeks(1));
+    // The back catalogue (dated before the first digest's period) is never mailed.
+    let floor = store.first_period_start()?.unwrap_or(previous);
+    let carried = store.carried_slugs()?;
+    let shorts: Vec<&Short> = collection
+        .shorts
+        .iter()
+        .filter(|s| s.is_published(slot) && !carried.contains(&s.slug))
+        .filter(|s| s.date.with_timezone(&Utc) > floor)
+        .collect();
+    if shorts.is_empty() {
+        return Ok(Plan::Nothing(
+            "no new shorts since the last digest".to_string(),
+        ));
+    }
+    Ok(Plan::New(DigestContent {
+        number: store.digest_count()? + 1,
+        period_start: previous,
+        slot,
+        shorts,
+    }))
+}
+
+/// The content of a recorded digest, from the shorts it carried that still exist.
+pub fn content_of<'a>(
+    store: &Store,
+    record: &DigestRecord,
+    collection: &'a Collection,
+) -> Result<DigestContent<'a>, DigestError> {
+    let by_slug: HashMap<&str, &Short> = collection
+        .shorts
+        .iter()
+        .map(|s| (s.slug.as_str(), s))
+        .collect();
+    let mut shorts = Vec::new();
+    for slug in store.digest_slugs(record.number)? {
+        match by_slug.get(slug.as_str()) {
+            Some(short) => shorts.push(*short),
+            None => tracing::warn!(
+                digest = record.number,
+                slug,
+                "a short this digest carries no longer exists; left out"
+            ),
+        }
+    }
+    Ok(DigestContent {
+        number: record.number,
+        period_start: record.period_start,
+        slot: record.slot,
+        shorts,
+    })
+}
+
+/// Records a new digest and the shorts it carries.
+pub fn record_new(
+    store: &Store,
+    content: &DigestContent<'_>,
+    now: DateTime<Utc>,
+) -> Result<DigestRecord, DigestError> {
+    let shorts: Vec<(&str, &str)> = content
+        .shorts
+        .iter()
+        .map(|s| (s.slug.as_str(), s.track.as_str()))
+        .collect();
+    Ok(store.create_digest(content.slot, content.period_start, &shorts, now)?)
+}
+
+/// Everything a send needs besides the transport.
+pub struct Sender<'a> {
+    pub config: &'a Config,
+    pub digest_config: &'a DigestConfig,
+    pub templates: &'a DigestTemplates,
+    pub store: &'a Store,
+    pub secret: &'a Secret,
+    pub signer: Option<&'a Signer>,
+    pub now: DateTime<Utc>,
+}
+
+/// What one subscriber's copy would be: rendered, or nothing new for them.
+pub struct Prepared {
+    pub subscriber: Subscriber,
+    pub message: Option<(RenderedDigest, Composed)>,
+}
+
+impl Sender<'_> {
+    /// The subscriber's signed links.
+    pub fn links(&self, subscriber: &Subscriber) -> (Links, String) {
+        let base = &self.config.site.base_url;
+        let unsubscribe = self
+            .secret
+            .sign(Purpose::Unsubscribe, &subscriber.token_id, None);
+        let preferences = self
+            .secret
+            .sign(Purpose::Preferences, &subscriber.token_id, None);
+        let url = |path: &str| {
+            base.join(path)
+                .map_or_else(|_| format!("{base}{path}"), String::from)
+        };
+        (
+            Links {
+                unsubscribe: url(&format!("unsubscribe?token={unsubscribe}")),
+                preferences: url(&format!("preferences?token={preferences}")),
+                archive: url("digests/"),
+            },
+            unsubscribe,
+        )
+    }
+
+    /// Renders and composes one subscriber's copy.
+    pub fn prepare(
+        &self,
+        content: &DigestContent<'_>,
+        subscriber: Subscriber,
+    ) -> Result<Prepared, DigestError> {
+        let (links, token) = self.links(&subscriber);
+        let Some(rendered) = self.templates.render(
+            self.config,
+            self.digest_config,
+            content,
+            &subscriber,
+            &links,
+        )?
+        else {
+            return Ok(Prepared {
+                subscriber,
+                message: None,
+            });
+        };
+        let envelope = Envelope {
+            config: self.digest_config,
+            digest: content.number,
+            subscriber: &subscriber,
+            unsubscribe_url: &links.unsubscribe,
+            unsubscribe_token: &token,
+            date: self.now,
+        };
+        let composed = compose::compose(&envelope, &rendered, self.signer)?;
+        Ok(Prepared {
+            subscriber,
+            message: Some((rendered, composed)),
+        })
+    }
+}
+
+/// The outcome of one `digest send`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendReport {
+    pub number: i64,
+    pub sent: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub deferred: usize,
+    /// Settled by an earlier run of the same digest.
+    pub already: usize,
+    pub bounced: usize,
+    /// The server refused the session; the digest stays unfinished.
+    pub fatal: Option<String>,
+    pub completed: bool,
+}
+
+/// Rows of active subscribers read at a time, so memory does not grow with the list.
+const PAGE: usize = 500;
+
+struct Job {
+    subscriber: i64,
+    composed: Composed,
+}
+
+struct Done {
+    subscriber: i64,
+    result: Result<u32, (Failure, u32)>,
+}
+
+/// Sends `content` (already recorded) to every active subscriber who has not
+/// had it yet. `progress` is called after each subscriber.
+pub fn send(
+    sender: &Sender<'_>,
+    content: &DigestContent<'_>,
+    transport: &dyn Transport,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<SendReport, DigestError> {
+    let store = sender.store;
+    let number = content.number;
+    let mut report = SendReport {
+        number,
+        ..SendReport::default()
+    };
+    let workers = transport.parallelism().max(1);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers * 2);
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let mut handled = 0usize;
+    std::thread::scope(|scope| -> Result<(), DigestError> {
+        for _ in 0..workers {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(job) = job else { break };
+                    let result = delivery::send_with_retry(transport, &job.composed, number);
+                    if done_tx
+                        .send(Done {
+                            subscriber: job.subscriber,
+                            result,
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let outcome = dispatch(
+            sender,
+            content,
+            &job_tx,
+            &done_rx,
+            &mut report,
+            &mut handled,
+            progress,
+        );
+        drop(job_tx);
+        for done in done_rx.iter() {
+            record_result(sender, number, done, &mut report)?;
+            handled += 1;
+            progress(handled);
+        }
+        outcome
+    })?;
+    if report.deferred == 0 && report.fatal.is_none() {
+        store.complete_digest(number, sender.now)?;
+        report.completed = true;
+    }
+    Ok(report)
+}
+
+/// Walks the active subscribers, settles the ones with nothing new, and queues the rest.
+fn dispatch(
+    sender: &Sender<'_>,
+    content: &DigestContent<'_>,
+    jobs: &mpsc::SyncSender<Job>,
+    done: &mpsc::Receiver<Done>,
+    report: &mut SendReport,
+    handled: &mut usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<(), DigestError> {
+    let store = sender.store;
+    let number = content.number;
+    let mut after = 0;
+    loop {
+        let ids = store.active_subscriber_ids(after, PAGE)?;
+        let Some(&last) = ids.last() else {
+            return Ok(());
+        };
+        after = last;
+        for id in ids {
+            while let Ok(finished) = done.try_recv() {
+                record_result(sender, number, finished, report)?;
+                *handled += 1;
+                progress(*handled);
+            }
+            if report.fatal.is_some() {
+                return Ok(());
+            }
+            if store
+                .delivery_state(number, id)?
+                .is_some_and(DeliveryState::is_final)
+            {
+                report.already += 1;
+                continue;
+            }
+            // Read again now: an unsubscribe during the run takes effect at once.
+            let Some(subscriber) = store.subscriber_by_id(id)? else {
+                continue;
+            };
+            if subscriber.status != SubscriberStatus::Active {
+                continue;
+            }
+            let prepared = sender.prepare(content, subscriber)?;
+            let Some((_, composed)) = prepared.message else {
+                store.record_delivery(
+                    number,
+                    id,
+                    DeliveryState::Skipped,
+                    None,
+                    None,
+                    sender.now,
+                )?;
+                report.skipped += 1;
+                *handled += 1;
+                progress(*handled);
+                continue;
+            };
+            store.record_delivery(
+                number,
+                id,
+                DeliveryState::Sending,
+                Some(&composed.message_id),
+                None,
+                sender.now,
+            )?;
+            if jobs
+                .send(Job {
+                    subscriber: id,
+                    composed,
+                })
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn record_result(
+    sender: &Sender<'_>,
+    digest: i64,
+    done: Done,
+    report: &mut SendReport,
+) -> Result<(), DigestError> {
+    let store = sender.store;
+    let now = sender.now;
+    match done.result {
+        Ok(_) => {
+            store.record_delivery(
+                digest,
+                done.subscriber,
+                DeliveryState::Sent,
+                None,
+                None,
+                now,
+            )?;
+            store.reset_failures(done.subscriber)?;
+            report.sent += 1;
+        }
+        Err((Failure::Permanent(e), _)) => {
+            tracing::warn!(subscriber = done.subscriber, error = %e, "permanent delivery failure");
+            store.record_delivery(
+                digest,
+                done.subscriber,
+                DeliveryState::Failed,
+                None,
+                Some(&e),
+                now,
+            )?;
+            report.failed += 1;
+            if store.record_permanent_failure(done.subscriber, now)? {
+                report.bounced += 1;
+            }
+        }
+        Err((Failure::Transient(e), attempts)) => {
+            tracing::warn!(subscriber = done.subscriber, attempts, error = %e, "delivery deferred");
+            store.record_delivery(
+                digest,
+                done.subscriber,
+                DeliveryState::Deferred,
+                None,
+                Some(&e),
+                now,
+            )?;
+            report.deferred += 1;
+        }
+        Err((Failure::Fatal(e), _)) => {
+            store.record_delivery(
+                digest,
+                done.subscriber,
+                DeliveryState::Deferred,
+                None,
+                Some(&e),
+                now,
+            )?;
+            report.deferred += 1;
+            report.fatal.get_or_insert(e);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! A digest as one subscriber sees it: the subject line, the HTML part (CSS
+//! inlined, table layout) and the text part, from the Tera templates
+//! `digest.html` and `digest.txt`.
+//!
+//! The built-in templates ship inside the binary; a file of the same name in
+//! the site's `templates/` folder replaces one. Pure: no I/O beyond reading
+//! those templates once, no clock.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::config::{Config, DigestConfig, tera_message};
+use crate::diagnostics::{Problem, Problems};
+use crate::model::{Short, Subscriber, Track};
+
+pub const HTML_TEMPLATE: &str = "digest.html";
+pub const TEXT_TEMPLATE: &str = "digest.txt";
+const SUBJECT_TEMPLATE: &str = "subject";
+
+const BUILT_IN: [(&str, &str); 2] = [
+    (HTML_TEMPLATE, include_str!("../../templates/digest.html")),
+    (TEXT_TEMPLATE, include_str!("../../templates/digest.txt")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("rendering {template}: {message}")]
+    Template {
+        template: &'static str,
+        message: String,
+    },
+    #[error("inlining the CSS of digest.html: {0}")]
+    Css(String),
+}
+
+/// The compiled digest templates.
+pub struct DigestTemplates {
+    tera: Tera,
+}
+
+/// One digest's content, shared by every subscriber.
+#[derive(Debug, Clone)]
+pub struct DigestContent<'a> {
+    pub number: i64,
+    pub period_start: DateTime<Utc>,
+    pub slot: DateTime<Utc>,
+    /// Newest first.
+    pub shorts: Vec<&'a Short>,
+}
+
+/// The links personal to one subscriber.
+#[derive(Debug, Clone, Serialize)]
+pub struct Links {
+    pub unsubscribe: String,
+    pub preferences: String,
+    pub archive: String,
+}
+
+/// One subscriber's email, ready to be put in an envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedDigest {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// Shorts in this subscriber's copy.
+    pub count: usize,
+}
+
+impl DigestTemplates {
+    /// The built-in templates, each replaced by the site's file of the same name if there is one.
+    pub fn load(config: &Config) -> Result<Self, Problems> {
+        let mut tera = Tera::default();
+        let mut problems = Problems::default();
+        for (name, built_in) in BUILT_IN {
+            let user_file = config.templates_dir.join(name);
+            let (source, path) = match std::fs::read_to_string(&user_file) {
+                Ok(text) => (text, user_file),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (built_in.to_string(), Path::new("<built-in>").join(name))
+                }
+                Err(e) => {
+                    problems.push(Problem::new(
+                        &user_file,
+                        None,
+                        format!("cannot read the template: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            if let Err(e) = tera.add_raw_template(name, &source) {
+                problems.push(Problem::new(
+                    &path,
+                    tera_line(&e),
+                    format!("invalid template: {}", tera_message(&e)),
+                ));
+            }
+        }
+        if let Some(digest) = &config.digest {
+            if let Err(e) = tera.add_raw_template(SUBJECT_TEMPLATE, &digest.subject) {
+                problems.push(Problem::new(
+                    &config.path,
+                    None,
+                    format!("`digest.subject`: {}", tera_message(&e)),
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(DigestTemplates { tera })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The subscriber's copy, or `None` when nothing in the digest is in their tracks.
+    pub fn render(
+        &self,
+        config: &Config,
+        digest_config: &DigestConfig,
+        digest: &DigestContent<'_>,
+        subscriber: &Subscriber,
+        links: &Links,
+    ) -> Result<Option<RenderedDigest>, RenderError> {
+        let tz = config.site.timezone;
+        let sections = sections_for(&config.tracks, &digest.shorts, subscriber, config, tz);
+        let count: usize = sections.iter().map(|s| s.shorts.len()).sum();
+        if count == 0 {
+            return Ok(None);
+        }
+        let mut context = Context::new();
+        context.insert("site", &SiteView::new(config));
+        context.insert(
+            "digest",
+            &DigestView {
+                number: digest.number,
+                count,
+                total: digest.shorts.len(),
+                date: format_date(digest.slot, tz),
+                period_start: format_date(digest.period_start, tz),
+                period_end: format_date(digest.slot, tz),
+            },
+        );
+        context.insert("preheader", &preheader(&sections, count));
+        context.insert(
+            "subscriber",
+            &SubscriberView::new(subscriber, &config.tracks),
+        );
+        context.insert("links", links);
+        context.insert("postal_address", &digest_config.postal_address);
+        let subject = self.render_one(SUBJECT_TEMPLATE, &context)?;
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        context.insert("subject", &subject);
+        context.insert("sections", &sections);
+        let html = self.render_one(HTML_TEMPLATE, &context)?;
+        let html = inline_css(&html)?;
+        let text = tidy_text(&self.render_one(TEXT_TEMPLATE, &context)?);
+        Ok(Some(RenderedDigest {
+            subject,
+            html,
+            text,
+            count,
+        }))
+    }
+
+    fn render_one(&self, template: &'static str, context: &Context) -> Result<String, RenderError> {
+        self.tera
+            .render(template, context)
+            .map_err(|e| RenderError::Template {
+                template,
+                message: tera_message(&e),
+            })
+    }
+}
+
+/// The line Tera names in a parse error ("--> 12:5"), if any.
+fn tera_line(e: &tera::Error) -> Option<usize> {
+    let text = tera_message(e);
+    let after = text.split("--> ").nth(1)?;
+    after.split(':').next()?.trim().parse().ok()
+}
+
+/// Inlines `<style>` rules into `style` attributes for clients that strip
+/// `<style>`, keeping the media queries (dark mode, narrow screens) for those
+/// that honour them. Never fetches anything.
+fn inline_css(html: &str) -> Result<String, RenderError> {
+    css_inline::CSSInliner::options()
+        .keep_style_tags(false)
+        .keep_at_rules(true)
+        .load_remote_stylesheets(false)
+        .build()
+        .inline(html)
+        .map_err(|e| RenderError::Css(e.to_string()))
+}
+
+/// Collapses the blank-line runs template tags leave behind.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim_start_matches('\n').to_string()
+}
+
+fn format_date(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%b %-d, %Y").to_string()
+}
+
+/// The first visible line: what is inside, so inbox previews show it.
+fn preheader(sections: &[SectionView<'_>], count: usize) -> String {
+    let titles: Vec<&str> = sections
+        .iter()
+        .flat_map(|s| s.shorts.iter().map(|e| e.title))
+        .take(2)
+        .collect();
+    let tracks: Vec<&str> = sections.iter().map(|s| s.track.title).collect();
+    let more = count.saturating_sub(titles.len());
+    let mut line = format!("New in {}: {}", join_words(&tracks), titles.join("; "));
+    if more > 0 {
+        line.push_str(&format!(" and {more} more."));
+    } else {
+        line.push('.');
+    }
+    line
+}
+
+fn join_words(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[derive(Serialize)]
+struct SiteView<'a> {
+    title: &'a str,
+    description: &'a str,
+    base_url: &'a str,
+    language: &'a str,
+}
+
+impl<'a> SiteView<'a> {
+    fn new(config: &'a Config) -> Self {
+        SiteView {
+            title: &config.site.title,
+            description: &config.site.description,
+            base_url: config.site.base_url.as_str(),
+            language: &config.site.language,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DigestView {
+    number: i64,
+    count: usize,
+    total: usize,
+    date: String,
+    period_start: String,
+    period_end: String,
+}
+
+#[derive(Serialize)]
+struct SubscriberView<'a> {
+    email: &'a str,
+    name: &'a str,
+    all_tracks: bool,
+    track_titles: Vec<&'a str>,
+}
+
+impl<'a> SubscriberView<'a> {
+    fn new(subscriber: &'a Subscriber, tracks: &'a [Track]) -> Self {
+        SubscriberView {
+            email: &subscriber.email,
+            name: &subscriber.name,
+            all_tracks: subscriber.tracks.is_empty(),
+            track_titles: tracks
+                .iter()
+                .filter(|t| subscriber.tracks.contains(&t.slug))
+                .map(|t| t.title.as_str())
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SectionView<'a> {
+    track: TrackView<'a>,
+    shorts: Vec<EntryView<'a>>,
+}
+
+#[derive(Serialize)]
+struct TrackView<'a> {
+    slug: &'a str,
+    title: &'a str,
+    description: &'a str,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct EntryView<'a> {
+    title: &'a str,
+    url: &'a str,
+    summary: &'a str,
+    date: String,
+    reading_minutes: u32,
+    tags: Vec<TagView<'a>>,
+}
+
+#[derive(Serialize)]
+struct TagView<'a> {
+    name: &'a str,
+    url: String,
+}
+
+/// The subscriber's tracks in config order, each with its shorts newest first.
+fn sections_for<'a>(
+    tracks: &'a [Track],
+    shorts: &[&'a Short],
+    subscriber: &Subscriber,
+    config: &Config,
+    tz: Tz,
+) -> Vec<SectionView<'a>> {
+    let base = &config.site.base_url;
+    let url = |path: String| base.join(&path).map_or(path, String::from);
+    tracks
+        .iter()
+        .filter(|t| subscriber.wants(&t.slug))
+        .filter_map(|track| {
+            let mut entries: Vec<&Short> = shorts
+                .iter()
+                .copied()
+                .filter(|s| s.track == track.slug)
+                .collect();
+            if entries.is_empty() {
+                return None;
+            }
+            entries.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
+            Some(SectionView {
+                track: TrackView {
+                    slug: &track.slug,
+                    title: &track.title,
+                    description: &track.description,
+                    url: url(format!("tracks/{}/", track.slug)),
+                },
+                shorts: entries
+                    .into_iter()
+                    .map(|s| EntryView {
+                        title: &s.title,
+                        url: &s.permalink,
+                        summary: &s.summary,
+                        date: format_date(s.date.with_timezone(&Utc), tz),
+                        reading_minutes: s.reading_minutes,
+                        tags: s
+                            .tags
+                            .iter()
+                            .map(|t| TagView {
+                                name: &t.name,
+                                url: url(format!("tags/{}/", t.slug)),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_text_keeps_one_blank_line() {
+        assert_eq!(tidy_text("\n\na  \n\n\n\nb\n\n"), "a\n\nb\n\n");
+    }
+
+    #[test]
+    fn words_join_like_prose() {
+        assert_eq!(join_words(&["LLMs"]), "LLMs");
+        assert_eq!(join_words(&["A", "B", "C"]), "A, B and C");
+    }
+}

@@ -1,0 +1,187 @@
+//! Subscribers at the boundary: validating an address, a name and a track
+//! list typed on the command line or read from CSV (`email,name,tracks,status`),
+//! and writing the same CSV back out. Storage is `store`'s job.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::diagnostics::{Problem, Problems};
+use crate::model::SubscriberStatus;
+use crate::store::{NewSubscriber, Saved, Store, StoreError};
+
+/// Validates one subscriber's fields; the message says what is wrong.
+pub fn validate(
+    email: &str,
+    name: &str,
+    tracks: &str,
+    status: &str,
+    config: &Config,
+    source: &str,
+) -> Result<NewSubscriber, String> {
+    let email = email.trim();
+    if email.parse::<lettre::Address>().is_err() || email.chars().any(char::is_control) {
+        return Err(format!("{email:?} is not an email address"));
+    }
+    let name: String = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.chars().any(char::is_control) || name.len() > 200 {
+        return Err(format!(
+            "the name {name:?} has control characters or is longer than 200 bytes"
+        ));
+    }
+    let mut slugs: Vec<String> = Vec::new();
+    for track in tracks
+        .split([',', ';', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        if config.track(track).is_none() {
+            let known: Vec<&str> = config.tracks.iter().map(|t| t.slug.as_str()).collect();
+            return Err(format!(
+                "unknown track {track:?}; expected some of: {}",
+                known.join(", ")
+            ));
+        }
+        if !slugs.iter().any(|s| s == track) {
+            slugs.push(track.to_string());
+        }
+    }
+    // Config order, so the same choice is always stored the same way.
+    slugs.sort_by_key(|s| config.tracks.iter().position(|t| &t.slug == s));
+    if slugs.len() == config.tracks.len() {
+        slugs.clear();
+    }
+    let status = if status.trim().is_empty() {
+        SubscriberStatus::Active
+    } else {
+        SubscriberStatus::parse(status).ok_or_else(|| {
+            format!("unknown status {status:?}; expected active, pending, unsubscribed or bounced")
+        })?
+    };
+    Ok(NewSubscriber {
+        email: email.to_string(),
+        name,
+        tracks: slugs,
+        status,
+        source: source.to_string(),
+    })
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Bad rows, each with its line in the file; the good rows were imported.
+    pub problems: Problems,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const COLUMNS: [&str; 4] = ["email", "name", "tracks", "status"];
+
+/// Imports a CSV file with a header naming some of `email,name,tracks,status`
+/// (`email` required). Importing the same file twice changes nothing.
+pub fn import(
+    store: &Store,
+    config: &Config,
+    path: &Path,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, ImportError> {
+    let file_error = |message: String| ImportError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| file_error(e.to_string()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| file_error(e.to_string()))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let Some(email_column) = column("email") else {
+        return Err(file_error(format!(
+            "the first line must be a header naming the columns, with at least `email` (expected {})",
+            COLUMNS.join(",")
+        )));
+    };
+    if let Some(unknown) = headers
+        .iter()
+        .find(|h| !COLUMNS.iter().any(|c| h.eq_ignore_ascii_case(c)))
+    {
+        return Err(file_error(format!(
+            "unknown column {unknown:?}; expected {}",
+            COLUMNS.join(",")
+        )));
+    }
+    let source = format!(
+        "import:{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let mut report = ImportReport::default();
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize);
+                report
+                    .problems
+                    .push(Problem::new(path, line, format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line() as usize);
+        let field = |index: Option<usize>| index.and_then(|i| record.get(i)).unwrap_or("");
+        let validated = validate(
+            field(Some(email_column)),
+            field(column("name")),
+            field(column("tracks")),
+            field(column("status")),
+            config,
+            &source,
+        );
+        match validated {
+            Ok(subscriber) => match store.save_subscriber(&subscriber, now)? {
+                Saved::Added => report.added += 1,
+                Saved::Updated => report.updated += 1,
+                Saved::Unchanged => report.unchanged += 1,
+            },
+            Err(message) => report.problems.push(Problem::new(path, line, message)),
+        }
+    }
+    Ok(report)
+}
+
+/// Writes every subscriber as CSV with a header.
+pub fn export(store: &Store, out: impl std::io::Write) -> Result<(), ImportError> {
+    let mut writer = csv::Writer::from_writer(out);
+    let csv_error = |e: csv::Error| ImportError::File {
+        path: "<stdout>".into(),
+        message: e.to_string(),
+    };
+    writer.write_record(COLUMNS).map_err(csv_error)?;
+    for s in store.subscribers()? {
+        writer
+            .write_record([
+                s.email.as_str(),
+                &s.name,
+                &s.tracks.join(","),
+                s.status.as_str(),
+            ])
+            .map_err(csv_error)?;
+    }
+    writer.flush().map_err(|e| csv_error(e.into()))?;
+    Ok(())
+}
