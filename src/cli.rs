@@ -14,7 +14,7 @@ use shorts::clock;
 use shorts::config::{Config, Transport as TransportConfig};
 use shorts::delivery::compose::Signer;
 use shorts::delivery::{Outbox, Smtp, Transport};
-use shorts::diagnostics::{Problems, display_path};
+use shorts::diagnostics::{Problem, Problems, display_path};
 use shorts::digest::{self, Plan, Sender};
 use shorts::model::{Collection, Subscriber, SubscriberStatus};
 use shorts::render::digest::DigestTemplates;
@@ -337,10 +337,12 @@ impl Cli {
             now,
         };
         // An unfinished digest is finished first; then the due one, if any.
-        for _ in 0..2 {
+        for round in 0..2 {
             let (content, resumed) = match digest::plan(config, &store, &inputs.collection, at)? {
                 Plan::Nothing(reason) => {
-                    self.say(&format!("nothing to send: {reason}"));
+                    if round == 0 {
+                        self.say(&format!("nothing to send: {reason}"));
+                    }
                     return Ok(Outcome::Done);
                 }
                 Plan::Resume(content) => (content, true),
@@ -389,6 +391,9 @@ impl Cli {
                     "digest #{}: {} deliveries failed temporarily; run `shorts digest send` again to retry them",
                     report.number, report.deferred
                 )));
+            }
+            if !resumed {
+                break;
             }
         }
         Ok(Outcome::Done)
@@ -480,7 +485,13 @@ impl Cli {
             } => {
                 let new = match subscribers::validate(email, name, tracks, "", config, "cli") {
                     Ok(new) => new,
-                    Err(message) => return Err(anyhow::anyhow!("{message}")),
+                    Err(message) => {
+                        let problem = Problem::new(Path::new("subscribers add"), None, message);
+                        return Ok(Outcome::Invalid(
+                            Problems(vec![problem]),
+                            "nothing was added",
+                        ));
+                    }
                 };
                 let saved = store.save_subscriber(&new, now)?;
                 let verb = match saved {

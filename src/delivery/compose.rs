@@ -94,6 +94,17 @@ impl Signer {
     }
 }
 
+/// One line of printable text. lettre encodes header values, but a control
+/// character makes its formatter panic, so none may reach it.
+fn header_text(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
 /// `<digest-12.s42@example.org>`: the same for the same digest and subscriber,
 /// so a resent copy is recognisably the same message.
 pub fn message_id(digest: i64, subscriber: i64, from: &Address) -> String {
@@ -120,7 +131,7 @@ pub fn compose(
         .email
         .parse()
         .map_err(|_| ComposeError::BadAddress(subscriber.email.clone()))?;
-    let name = (!subscriber.name.is_empty()).then(|| subscriber.name.clone());
+    let name = Some(header_text(&subscriber.name)).filter(|n| !n.is_empty());
     let message_id = message_id(envelope.digest, subscriber.id, &config.from.email);
     let mailto = format!(
         "mailto:{}?subject=unsubscribe%20{}",
@@ -132,7 +143,7 @@ pub fn compose(
     let mut builder = Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(name, address))
-        .subject(digest.subject.clone())
+        .subject(header_text(&digest.subject))
         .date(SystemTime::from(envelope.date))
         .message_id(Some(message_id.clone()))
         .raw_header(raw("List-Id", config.list_id.clone()))
@@ -162,4 +173,161 @@ pub fn compose(
         envelope: message.envelope().clone(),
         bytes: message.formatted(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SubscriberStatus;
+
+    fn digest_config() -> DigestConfig {
+        DigestConfig {
+            schedule: "0 8 * * MON".parse().unwrap(),
+            schedule_text: "0 8 * * MON".into(),
+            from: "Shorts <digest@example.org>".parse().unwrap(),
+            reply_to: None,
+            subject: String::new(),
+            postal_address: "1 Street".into(),
+            list_id: "Shorts <digest.example.org>".into(),
+            unsubscribe_mailto: "unsubscribe@example.org".parse().unwrap(),
+        }
+    }
+
+    fn rendered(subject: &str) -> RenderedDigest {
+        RenderedDigest {
+            subject: subject.into(),
+            html: "<p>html</p>".into(),
+            text: "text".into(),
+            count: 1,
+        }
+    }
+
+    fn compose_for(name: &str, subject: &str, signer: Option<&Signer>) -> String {
+        let config = digest_config();
+        let subscriber = Subscriber {
+            id: 7,
+            email: "reader@example.com".into(),
+            name: name.into(),
+            tracks: vec![],
+            status: SubscriberStatus::Active,
+            token_id: "t".into(),
+        };
+        let envelope = Envelope {
+            config: &config,
+            digest: 3,
+            subscriber: &subscriber,
+            unsubscribe_url: "https://example.org/unsubscribe?token=abc",
+            unsubscribe_token: "abc",
+            date: DateTime::UNIX_EPOCH,
+        };
+        let composed = compose(&envelope, &rendered(subject), signer).unwrap();
+        assert_eq!(composed.message_id, "<digest-3.s7@example.org>");
+        String::from_utf8(composed.bytes).unwrap()
+    }
+
+    /// The header block: everything before the first empty line.
+    fn header_names(message: &str) -> Vec<String> {
+        message
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with([' ', '\t']))
+            .filter_map(|l| l.split(':').next())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    }
+
+    #[test]
+    fn line_breaks_in_names_and_subjects_cannot_add_headers() {
+        let message = compose_for(
+            "Eve\r\nBcc: victim@example.net",
+            "Hello\r\nBcc: victim@example.net\r\n\r\nbody",
+            None,
+        );
+        let names = header_names(&message);
+        assert!(!names.contains(&"bcc".to_string()), "{message}");
+        for once in [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "list-id",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+        ] {
+            assert_eq!(
+                names.iter().filter(|n| *n == once).count(),
+                1,
+                "{once} once in:\n{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn dkim_signature_covers_the_unsubscribe_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("dkim.key");
+        // An Ed25519 seed: 32 bytes, base64.
+        std::fs::write(&key, "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap();
+        let signer = Signer::load(&DkimConfig {
+            domain: "example.org".into(),
+            selector: "shorts".into(),
+            private_key_path: key,
+            algorithm: DkimAlgorithm::Ed25519,
+        })
+        .unwrap();
+        let message = compose_for("Reader", "Digest", Some(&signer));
+        let signature: String = message
+            .split("\r\n")
+            .skip_while(|l| !l.starts_with("DKIM-Signature:"))
+            .take_while(|l| l.starts_with("DKIM-Signature:") || l.starts_with([' ', '\t']))
+            .collect();
+        assert!(signature.contains("d=example.org"), "{signature}");
+        assert!(signature.contains("a=ed25519-sha256"), "{signature}");
+        assert!(signature.contains("c=relaxed/relaxed"), "{signature}");
+        let signed = signature
+            .split("h=")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        for header in [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+        ] {
+            assert!(
+                signed.split(':').any(|h| h.trim() == header),
+                "{header} not in h={signed}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_dkim_key_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("bad.pem");
+        std::fs::write(&key, "not a key").unwrap();
+        let err = Signer::load(&DkimConfig {
+            domain: "example.org".into(),
+            selector: "s".into(),
+            private_key_path: key.clone(),
+            algorithm: DkimAlgorithm::Rsa,
+        })
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("DKIM key {}", key.display())),
+            "{err}"
+        );
+    }
 }

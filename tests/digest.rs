@@ -1,0 +1,441 @@
+//! `shorts digest send` against a real SMTP server (mailin-embedded on a
+//! loopback port, started by the test), read back with mailparse, and the
+//! ledger checked in the real SQLite file.
+
+mod common;
+#[path = "common/smtp.rs"]
+mod smtp;
+
+use std::path::Path;
+
+use common::{shorts_at, stderr, stdout};
+use mailparse::{MailHeaderMap, ParsedMail};
+use smtp::SmtpServer;
+
+/// Monday 2026-06-08, two hours after the 08:00 Berlin slot.
+const WEEK_1: &str = "2026-06-08T08:00:00Z";
+const WEEK_2: &str = "2026-06-15T08:00:00Z";
+
+fn digest_site(smtp_port: u16) -> tempfile::TempDir {
+    let site = common::site_from("site");
+    let config = format!(
+        r#"
+[digest]
+schedule = "0 8 * * MON"
+from = "Fixture Digest <digest@example.com>"
+reply_to = "ada@example.com"
+postal_address = "Fixture Ltd, 1 Test Street, Testville"
+
+[delivery]
+transport = "smtp"
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+pool_size = 2
+attempts = 3
+backoff_ms = 20
+timeout_secs = 5
+"#
+    );
+    let path = site.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&config);
+    std::fs::write(&path, text).unwrap();
+    site
+}
+
+fn run(site: &Path, now: &str, args: &[&str]) -> std::process::Output {
+    shorts_at(site, now, args)
+}
+
+fn add(site: &Path, args: &[&str]) {
+    let mut all = vec!["subscribers", "add"];
+    all.extend_from_slice(args);
+    let out = run(site, WEEK_1, &all);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn parse(received: &smtp::Received) -> ParsedMail<'_> {
+    mailparse::parse_mail(&received.data).expect("a parseable message")
+}
+
+fn by_recipient<'a>(received: &'a [smtp::Received], to: &str) -> Vec<&'a smtp::Received> {
+    received
+        .iter()
+        .filter(|r| r.to.iter().any(|t| t == to))
+        .collect()
+}
+
+fn parts(mail: &ParsedMail<'_>) -> (String, String) {
+    assert_eq!(mail.ctype.mimetype, "multipart/alternative");
+    assert_eq!(mail.subparts.len(), 2);
+    assert_eq!(
+        mail.subparts[0].ctype.mimetype, "text/plain",
+        "text comes first"
+    );
+    assert_eq!(mail.subparts[1].ctype.mimetype, "text/html");
+    (
+        mail.subparts[0].get_body().unwrap(),
+        mail.subparts[1].get_body().unwrap(),
+    )
+}
+
+fn ledger(site: &Path, sql: &str) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(site.join("data/shorts.db")).unwrap();
+    let mut statement = conn.prepare(sql).unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn sends_grouped_filtered_multipart_digests_once() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    add(site.path(), &["all@example.com", "--name", "All Tracks"]);
+    add(site.path(), &["llm@example.com", "--tracks", "llm"]);
+    add(
+        site.path(),
+        &["quiet@example.com", "--tracks", "empty-track"],
+    );
+
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "digest #1: 2 sent, 1 skipped (nothing new in their tracks), 0 failed\n"
+    );
+    let received = server.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "no email for a subscriber with nothing new"
+    );
+    assert!(by_recipient(&received, "quiet@example.com").is_empty());
+
+    // The subscriber of every track: both sections, in config order, newest first.
+    let all = parse(by_recipient(&received, "all@example.com")[0]);
+    let headers = &all.headers;
+    assert_eq!(
+        headers.get_all_values("From"),
+        ["\"Fixture Digest\" <digest@example.com>"]
+    );
+    assert_eq!(
+        headers.get_all_values("To"),
+        ["\"All Tracks\" <all@example.com>"]
+    );
+    assert_eq!(
+        headers.get_all_values("Subject"),
+        ["Fixture <Site> & Co #1: 2 new shorts"]
+    );
+    assert_eq!(
+        headers.get_all_values("Message-ID"),
+        ["<digest-1.s1@example.com>"]
+    );
+    assert_eq!(headers.get_all_values("Date").len(), 1);
+    assert_eq!(
+        headers.get_all_values("List-Id"),
+        ["Fixture Site & Co <digest.example.com>"]
+    );
+    assert_eq!(
+        headers.get_all_values("List-Unsubscribe-Post"),
+        ["List-Unsubscribe=One-Click"]
+    );
+    assert_eq!(headers.get_all_values("Auto-Submitted"), ["auto-generated"]);
+    let unsubscribe = headers.get_all_values("List-Unsubscribe");
+    assert_eq!(unsubscribe.len(), 1);
+    assert!(
+        unsubscribe[0].starts_with("<https://example.com/notes/unsubscribe?token=u."),
+        "{unsubscribe:?}"
+    );
+    assert!(
+        unsubscribe[0].contains(">, <mailto:digest@example.com?subject=unsubscribe%20u."),
+        "{unsubscribe:?}"
+    );
+    let (text, html) = parts(&all);
+    for part in [&text, &html] {
+        let llm = part.find("LLMs").expect("LLMs section");
+        let retrieval = part.find("Retrieval &").expect("Retrieval section");
+        assert!(llm < retrieval, "sections in config order");
+        assert!(
+            part.contains("https://example.com/notes/unsubscribe?token=u."),
+            "visible unsubscribe link"
+        );
+        assert!(
+            part.contains("Fixture Ltd, 1 Test Street, Testville"),
+            "postal address"
+        );
+        assert!(
+            !part.contains("A plain short"),
+            "the back catalogue is not mailed"
+        );
+        assert!(!part.contains("Work in progress") && !part.contains("From the future"));
+    }
+    assert!(
+        text.contains("* Tom & Jerry <script>alert(1)</script>"),
+        "text is not HTML-escaped:\n{text}"
+    );
+    assert!(
+        html.contains("Tom &amp; Jerry &lt;script&gt;"),
+        "HTML escapes titles"
+    );
+    assert!(html.contains("style=\""), "CSS is inlined");
+    assert!(
+        html.contains("@media (prefers-color-scheme: dark)"),
+        "dark mode rules are kept"
+    );
+    assert!(!html.contains("<img"), "no tracking pixel");
+
+    // The llm-only subscriber gets only the LLMs section.
+    let llm = parse(by_recipient(&received, "llm@example.com")[0]);
+    let (text, html) = parts(&llm);
+    assert!(text.contains("== LLMs =="), "{text}");
+    assert!(
+        !text.contains("Retrieval") && !html.contains("YAML front matter"),
+        "{text}"
+    );
+    assert_eq!(
+        llm.headers.get_all_values("Subject"),
+        ["Fixture <Site> & Co #1: 1 new short"]
+    );
+
+    let states = ledger(
+        site.path(),
+        "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state",
+    );
+    assert_eq!(
+        states,
+        [("sent".to_string(), 2), ("skipped".to_string(), 1)]
+    );
+    let carried = ledger(
+        site.path(),
+        "SELECT slug, digest FROM digest_shorts ORDER BY slug",
+    );
+    assert_eq!(
+        carried,
+        [
+            ("escaping".to_string(), 1),
+            ("yaml-front-matter".to_string(), 1)
+        ]
+    );
+
+    // Right after: nothing is due, nothing is sent.
+    let out = run(site.path(), "2026-06-08T09:00:00Z", &["digest", "send"]);
+    assert!(out.status.success());
+    assert!(
+        stdout(&out)
+            .starts_with("nothing to send: digest #1 for 2026-06-08 08:00 CEST was already sent")
+    );
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn a_late_or_backdated_short_goes_out_in_the_next_digest() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    add(site.path(), &["all@example.com"]);
+    assert!(
+        run(site.path(), WEEK_1, &["digest", "send"])
+            .status
+            .success()
+    );
+    // Committed after digest #1 went out, but dated before its slot.
+    let late = "+++\ntitle = \"Committed late\"\ndate = 2026-06-07T12:00:00+02:00\nsummary = \"Backdated.\"\ntrack = \"llm\"\n+++\nBody.\n";
+    std::fs::write(site.path().join("content/shorts/late.md"), late).unwrap();
+    let out = run(site.path(), WEEK_2, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "digest #2: 1 sent, 0 skipped (nothing new in their tracks), 0 failed\n"
+    );
+    let received = server.received();
+    let (text, _) = parts(&parse(&received[1]));
+    assert!(text.contains("Committed late"), "{text}");
+    assert!(
+        !text.contains("Tom & Jerry"),
+        "digest #1's shorts are not sent again"
+    );
+    // Nothing new in week 3: no email at all.
+    let out = run(site.path(), "2026-06-22T08:00:00Z", &["digest", "send"]);
+    assert_eq!(
+        stdout(&out),
+        "nothing to send: no new shorts since the last digest\n"
+    );
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn temporary_failures_are_retried_and_deliver_once() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    for who in ["a", "b", "c"] {
+        add(site.path(), &[&format!("{who}@example.com")]);
+    }
+    server.fail("b@example.com", &[451, 452]);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        server.attempts("b@example.com"),
+        3,
+        "two 4xx, then accepted"
+    );
+    let received = server.received();
+    for who in ["a", "b", "c"] {
+        assert_eq!(
+            by_recipient(&received, &format!("{who}@example.com")).len(),
+            1,
+            "{who} once"
+        );
+    }
+}
+
+#[test]
+fn temporary_failures_past_the_retries_wait_for_the_next_run() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    add(site.path(), &["a@example.com"]);
+    add(site.path(), &["b@example.com"]);
+    server.fail("b@example.com", &[451, 451, 451]);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "temporary failure: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("1 deliveries failed temporarily"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(site.path(), "2026-06-08T09:00:00Z", &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "digest #1 (resumed): 1 sent, 0 skipped (nothing new in their tracks), 0 failed, 1 sent earlier\n"
+    );
+    let received = server.received();
+    assert_eq!(by_recipient(&received, "a@example.com").len(), 1);
+    assert_eq!(by_recipient(&received, "b@example.com").len(), 1);
+}
+
+#[test]
+fn a_permanent_failure_is_recorded_and_the_others_get_theirs() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    for who in ["a", "gone", "c"] {
+        add(site.path(), &[&format!("{who}@example.com")]);
+    }
+    server.fail("gone@example.com", &[550, 550, 550, 550]);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "digest #1: 2 sent, 0 skipped (nothing new in their tracks), 1 failed\n"
+    );
+    assert_eq!(
+        server.attempts("gone@example.com"),
+        1,
+        "a 5xx is not retried"
+    );
+    let failed = ledger(
+        site.path(),
+        "SELECT last_error, subscriber FROM deliveries WHERE state = 'failed'",
+    );
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].0.contains("550"), "{failed:?}");
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn three_permanent_failures_in_a_row_bounce_a_subscriber() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    add(site.path(), &["gone@example.com"]);
+    server.fail("gone@example.com", &[550, 550, 550, 550]);
+    for (week, now) in [
+        "2026-06-08T08:00:00Z",
+        "2026-06-15T08:00:00Z",
+        "2026-06-22T08:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let late = format!(
+            "+++\ntitle = \"Week {week}\"\ndate = {}\nsummary = \"S\"\ntrack = \"llm\"\n+++\nBody.\n",
+            &now[..10]
+        );
+        std::fs::write(
+            site.path().join(format!("content/shorts/week-{week}.md")),
+            late,
+        )
+        .unwrap();
+        let out = run(site.path(), now, &["digest", "send"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = run(site.path(), WEEK_2, &["subscribers", "list"]);
+    assert!(
+        stdout(&out).starts_with("bounced       gone@example.com"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn dry_run_and_preview_send_and_record_nothing() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    add(site.path(), &["all@example.com"]);
+    let out = run(site.path(), WEEK_1, &["digest", "send", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "would send    all@example.com: \"Fixture <Site> & Co #1: 2 new shorts\" (2 shorts)"
+        ),
+        "{text}"
+    );
+    let out = run(
+        site.path(),
+        WEEK_1,
+        &["digest", "preview", "--subscriber", "all@example.com"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for ext in ["eml", "html", "txt"] {
+        assert!(
+            site.path()
+                .join(format!("preview/digest-1-all@example.com.{ext}"))
+                .exists()
+        );
+    }
+    assert!(server.received().is_empty());
+    assert!(ledger(site.path(), "SELECT 'digests', count(*) FROM digests")[0].1 == 0);
+}
+
+#[test]
+fn an_unreachable_server_is_a_temporary_failure_and_the_next_run_delivers() {
+    // Find a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = digest_site(port);
+    add(site.path(), &["a@example.com"]);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    // The server comes up (on another port, by config).
+    let server = SmtpServer::start();
+    common::edit_config(
+        site.path(),
+        &format!("port = {port}"),
+        &format!("port = {}", server.port),
+    );
+    let out = run(site.path(), "2026-06-08T08:30:00Z", &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.received().len(), 1);
+}

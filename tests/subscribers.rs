@@ -1,0 +1,117 @@
+//! `shorts subscribers` against the real SQLite file: add, import with bad
+//! rows reported by line, idempotent re-import, export round trip.
+
+mod common;
+
+use common::{shorts, site_from, stderr, stdout};
+
+const CSV: &str = "email,name,tracks,status
+ada@example.com,Ada Lovelace,,active
+bob@example.com,Bob,\"llm,retrieval\",
+not-an-address,Nobody,,active
+carol@example.com,Carol,llm;nope,active
+dan@example.com,Dan,retrieval,pending
+eve@example.com,Eve,,maybe
+";
+
+#[test]
+fn import_reports_bad_rows_by_line_and_is_idempotent() {
+    let site = site_from("site");
+    let file = site.path().join("subscribers.csv");
+    std::fs::write(&file, CSV).unwrap();
+    let out = shorts(site.path(), &["subscribers", "import", "subscribers.csv"]);
+    assert_eq!(out.status.code(), Some(1), "bad rows make the exit code 1");
+    assert_eq!(
+        stdout(&out),
+        "imported subscribers.csv: 3 added, 0 updated, 0 unchanged, 3 bad rows\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        "subscribers.csv:4: \"not-an-address\" is not an email address\n\
+         subscribers.csv:5: unknown track \"nope\"; expected some of: llm, retrieval, empty-track\n\
+         subscribers.csv:7: unknown status \"maybe\"; expected active, pending, unsubscribed or bounced\n\
+         error: 3 problems found; the other rows were imported\n"
+    );
+    let again = shorts(site.path(), &["subscribers", "import", "subscribers.csv"]);
+    assert!(
+        stdout(&again).starts_with("imported subscribers.csv: 0 added, 0 updated, 3 unchanged")
+    );
+
+    let export = shorts(site.path(), &["subscribers", "export"]);
+    assert!(export.status.success());
+    assert_eq!(
+        stdout(&export),
+        "email,name,tracks,status\n\
+         ada@example.com,Ada Lovelace,,active\n\
+         bob@example.com,Bob,\"llm,retrieval\",active\n\
+         dan@example.com,Dan,retrieval,pending\n"
+    );
+    // The export imports back unchanged.
+    std::fs::write(site.path().join("export.csv"), stdout(&export)).unwrap();
+    let round = shorts(site.path(), &["subscribers", "import", "export.csv"]);
+    assert!(
+        stdout(&round)
+            .starts_with("imported export.csv: 0 added, 0 updated, 3 unchanged, 0 bad rows"),
+        "{}",
+        stdout(&round)
+    );
+}
+
+#[test]
+fn add_validates_and_remove_deletes() {
+    let site = site_from("site");
+    let bad = shorts(site.path(), &["subscribers", "add", "nobody"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        stderr(&bad),
+        "subscribers add: \"nobody\" is not an email address\nerror: 1 problem found; nothing was added\n"
+    );
+    let bad = shorts(
+        site.path(),
+        &[
+            "subscribers",
+            "add",
+            "a@example.com",
+            "--tracks",
+            "llm,bogus",
+        ],
+    );
+    assert!(
+        stderr(&bad).contains("unknown track \"bogus\""),
+        "{}",
+        stderr(&bad)
+    );
+
+    let ok = shorts(
+        site.path(),
+        &[
+            "subscribers",
+            "add",
+            "a@example.com",
+            "--name",
+            "A\r\nB",
+            "--tracks",
+            "retrieval,llm",
+        ],
+    );
+    assert_eq!(
+        stdout(&ok),
+        "added a@example.com (llm, retrieval)\n",
+        "tracks in config order"
+    );
+    let list = shorts(site.path(), &["subscribers", "list"]);
+    assert_eq!(
+        stdout(&list),
+        format!(
+            "{:<13} {:<40} {:<24} {}\n1 subscribers\n",
+            "active", "a@example.com", "llm,retrieval", "A B"
+        )
+    );
+    let removed = shorts(site.path(), &["subscribers", "remove", "a@example.com"]);
+    assert_eq!(
+        stdout(&removed),
+        "removed a@example.com and their delivery records\n"
+    );
+    let again = shorts(site.path(), &["subscribers", "remove", "a@example.com"]);
+    assert_eq!(stdout(&again), "a@example.com was not a subscriber\n");
+}
