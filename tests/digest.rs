@@ -439,3 +439,68 @@ fn an_unreachable_server_is_a_temporary_failure_and_the_next_run_delivers() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.received().len(), 1);
 }
+
+#[test]
+fn after_a_crash_a_rerun_sends_what_is_missing_and_nothing_confirmed() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    for who in ["a", "b", "c"] {
+        add(site.path(), &[&format!("{who}@example.com")]);
+    }
+    // c's server is down for the whole first run.
+    server.fail("c@example.com", &[421, 421, 421]);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    // Make the ledger look like a crash right after b's message was handed
+    // over and before the server's answer was recorded.
+    let conn = rusqlite::Connection::open(site.path().join("data/shorts.db")).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE deliveries SET state = 'sending' WHERE subscriber = (SELECT id FROM subscribers WHERE email = 'b@example.com')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+
+    let out = run(site.path(), "2026-06-08T08:10:00Z", &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "digest #1 (resumed): 2 sent, 0 skipped (nothing new in their tracks), 0 failed, 1 sent earlier\n"
+    );
+    let received = server.received();
+    assert_eq!(
+        by_recipient(&received, "a@example.com").len(),
+        1,
+        "confirmed: never again"
+    );
+    assert_eq!(
+        by_recipient(&received, "b@example.com").len(),
+        2,
+        "in flight at the crash: may go twice"
+    );
+    assert_eq!(
+        by_recipient(&received, "c@example.com").len(),
+        1,
+        "missing: sent now"
+    );
+    let ids: Vec<String> = by_recipient(&received, "b@example.com")
+        .iter()
+        .map(|r| parse(r).headers.get_first_value("Message-ID").unwrap())
+        .collect();
+    assert_eq!(
+        ids[0], ids[1],
+        "a resent copy keeps its Message-ID, so clients can drop the duplicate"
+    );
+    let states = ledger(
+        site.path(),
+        "SELECT state, count(*) FROM deliveries GROUP BY state",
+    );
+    assert_eq!(states, [("sent".to_string(), 3)]);
+    let completed = ledger(
+        site.path(),
+        "SELECT 'completed', count(*) FROM digests WHERE completed_at IS NOT NULL",
+    );
+    assert_eq!(completed[0].1, 1);
+}

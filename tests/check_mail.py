@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Check sent digests the way a receiving mail system would.
+
+  check_mail.py keygen DIR          write DIR/dkim.pem (RSA 2048, PKCS#1) and DIR/dkim.pub (base64 DER)
+  check_mail.py verify OUTBOX PUB   check every .eml below OUTBOX; PUB is the dkim.pub file
+
+For each message: Python's email parser with the strict default policy, one
+each of the headers a bulk sender owes (MAIL.md), an https List-Unsubscribe
+first plus a mailto, RFC 8058 one-click, multipart/alternative with text then
+HTML, a visible unsubscribe link in both, and a DKIM signature that dkimpy
+verifies against PUB, with d= aligned to From and both unsubscribe headers
+in h=.
+"""
+
+import base64
+import email
+import email.policy
+import pathlib
+import re
+import sys
+
+ONCE = ["From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
+        "List-Unsubscribe-Post", "Auto-Submitted", "DKIM-Signature"]
+
+
+def keygen(directory: str) -> int:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    out = pathlib.Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+    der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    (out / "dkim.pem").write_bytes(pem)
+    (out / "dkim.pub").write_text(base64.b64encode(der).decode())
+    return 0
+
+
+def problems_in(path: pathlib.Path, public_key: str) -> list[str]:
+    import dkim
+
+    raw = path.read_bytes()
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    problems = []
+    for name in ONCE:
+        count = len(message.get_all(name, []))
+        if count != 1:
+            problems.append(f"{count} {name} headers, expected 1")
+    if message.get("Precedence"):
+        problems.append("has Precedence (MAIL.md: skip it)")
+    unsubscribe = str(message.get("List-Unsubscribe", ""))
+    uris = re.findall(r"<([^>]+)>", unsubscribe)
+    if len(uris) != 2 or not uris[0].startswith("https://") or not uris[1].startswith("mailto:"):
+        problems.append(f"List-Unsubscribe is {unsubscribe!r}, expected <https://…>, <mailto:…>")
+    if str(message.get("List-Unsubscribe-Post", "")) != "List-Unsubscribe=One-Click":
+        problems.append("List-Unsubscribe-Post is not List-Unsubscribe=One-Click")
+    if message.get_content_type() != "multipart/alternative":
+        problems.append(f"content type {message.get_content_type()}, expected multipart/alternative")
+    else:
+        parts = list(message.iter_parts())
+        types = [p.get_content_type() for p in parts]
+        if types != ["text/plain", "text/html"]:
+            problems.append(f"parts {types}, expected text/plain then text/html")
+        for part in parts:
+            if uris and uris[0] not in part.get_content().replace("&amp;", "&"):
+                problems.append(f"{part.get_content_type()} part has no visible unsubscribe link")
+    signature = str(message.get("DKIM-Signature", ""))
+    tags = dict(
+        (k.strip(), v.strip()) for k, v in (t.split("=", 1) for t in signature.replace("\r\n", "").split(";") if "=" in t)
+    )
+    from_domain = str(message.get("From", "")).rsplit("@", 1)[-1].rstrip(">").lower()
+    if tags.get("d", "").lower() != from_domain:
+        problems.append(f"DKIM d={tags.get('d')!r} does not align with From domain {from_domain!r}")
+    signed = [h.strip().lower() for h in re.sub(r"\s", "", tags.get("h", "")).split(":")]
+    for header in ("list-unsubscribe", "list-unsubscribe-post", "from", "subject", "date", "to"):
+        if header not in signed:
+            problems.append(f"DKIM h= does not cover {header}")
+
+    def dns(name, timeout=5):
+        return b"v=DKIM1; k=rsa; p=" + public_key.encode()
+
+    if not dkim.verify(raw, dnsfunc=dns):
+        problems.append("dkimpy does not verify the DKIM signature")
+    return problems
+
+
+def verify(outbox: str, public_key_file: str) -> int:
+    public_key = pathlib.Path(public_key_file).read_text().strip()
+    messages = sorted(pathlib.Path(outbox).rglob("*.eml"))
+    if not messages:
+        print(f"no .eml files under {outbox}", file=sys.stderr)
+        return 1
+    bad = 0
+    for path in messages:
+        problems = problems_in(path, public_key)
+        bad += bool(problems)
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+    print(f"{len(messages) - bad} passed, {bad} failed")
+    return 1 if bad else 0
+
+
+def main(args: list[str]) -> int:
+    if len(args) == 2 and args[0] == "keygen":
+        return keygen(args[1])
+    if len(args) == 3 and args[0] == "verify":
+        return verify(args[1], args[2])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
