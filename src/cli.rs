@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use shorts::clock;
-use shorts::config::{Config, Transport as TransportConfig};
+use shorts::config::{Config, DigestConfig, Transport as TransportConfig};
 use shorts::delivery::compose::Signer;
 use shorts::delivery::{Outbox, Smtp, Transport};
 use shorts::diagnostics::{Problem, Problems, display_path};
@@ -237,11 +237,7 @@ impl Cli {
         email: Option<&str>,
     ) -> anyhow::Result<Outcome> {
         let at = period.resolve(config, now)?;
-        let digest_config = config
-            .digest
-            .as_ref()
-            .ok_or(digest::DigestError::NotConfigured)?;
-        let inputs = match DigestInputs::load(config) {
+        let inputs = match DigestInputs::load(config)? {
             Ok(inputs) => inputs,
             Err(problems) => return Ok(Outcome::Invalid(problems, "nothing was previewed")),
         };
@@ -264,16 +260,7 @@ impl Cli {
             None => sample_reader(),
         };
         let secret = Secret::load_without_creating(data_dir(config));
-        let signer = load_signer(config)?;
-        let sender = Sender {
-            config,
-            digest_config,
-            templates: &inputs.templates,
-            store: &store,
-            secret: &secret,
-            signer: signer.as_ref(),
-            now,
-        };
+        let sender = inputs.sender(config, &store, &secret, now);
         let prepared = sender.prepare(&content, subscriber)?;
         let Some((rendered, composed)) = prepared.message else {
             self.say(&format!(
@@ -316,26 +303,13 @@ impl Cli {
         dry_run: bool,
     ) -> anyhow::Result<Outcome> {
         let at = period.resolve(config, now)?;
-        let digest_config = config
-            .digest
-            .as_ref()
-            .ok_or(digest::DigestError::NotConfigured)?;
-        let inputs = match DigestInputs::load(config) {
+        let inputs = match DigestInputs::load(config)? {
             Ok(inputs) => inputs,
             Err(problems) => return Ok(Outcome::Invalid(problems, "nothing was sent")),
         };
         let store = Store::open(&config.database)?;
         let secret = Secret::load(data_dir(config)).context("loading the signing secret")?;
-        let signer = load_signer(config)?;
-        let sender = Sender {
-            config,
-            digest_config,
-            templates: &inputs.templates,
-            store: &store,
-            secret: &secret,
-            signer: signer.as_ref(),
-            now,
-        };
+        let sender = inputs.sender(config, &store, &secret, now);
         // An unfinished digest is finished first; then the due one, if any.
         for round in 0..2 {
             let (content, resumed) = match digest::plan(config, &store, &inputs.collection, at)? {
@@ -582,46 +556,65 @@ impl Period {
 }
 
 /// What every digest command loads from the site.
-struct DigestInputs {
+struct DigestInputs<'c> {
+    digest_config: &'c DigestConfig,
     collection: Collection,
     templates: DigestTemplates,
+    signer: Option<Signer>,
 }
 
-impl DigestInputs {
-    fn load(config: &Config) -> Result<DigestInputs, Problems> {
-        let collection = shorts::content::load(config);
-        let templates = DigestTemplates::load(config);
-        match (collection, templates) {
-            (Ok(collection), Ok(templates)) => Ok(DigestInputs {
+impl<'c> DigestInputs<'c> {
+    /// The inputs, or every problem in the content and templates.
+    fn load(config: &'c Config) -> anyhow::Result<Result<DigestInputs<'c>, Problems>> {
+        let digest_config = config
+            .digest
+            .as_ref()
+            .ok_or(digest::DigestError::NotConfigured)?;
+        let signer = config
+            .delivery
+            .dkim
+            .as_ref()
+            .map(Signer::load)
+            .transpose()?;
+        let mut problems = Problems::default();
+        let collection = shorts::content::load(config)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let templates = DigestTemplates::load(config)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        Ok(match (collection, templates) {
+            (Some(collection), Some(templates)) => Ok(DigestInputs {
+                digest_config,
                 collection,
                 templates,
+                signer,
             }),
-            (collection, templates) => {
-                let mut problems = Problems::default();
-                if let Err(p) = collection {
-                    problems.extend(p);
-                }
-                if let Err(p) = templates {
-                    problems.extend(p);
-                }
-                Err(problems)
-            }
+            _ => Err(problems),
+        })
+    }
+
+    fn sender<'a>(
+        &'a self,
+        config: &'a Config,
+        store: &'a Store,
+        secret: &'a Secret,
+        now: DateTime<Utc>,
+    ) -> Sender<'a> {
+        Sender {
+            config,
+            digest_config: self.digest_config,
+            templates: &self.templates,
+            store,
+            secret,
+            signer: self.signer.as_ref(),
+            now,
         }
     }
 }
 
 fn data_dir(config: &Config) -> &Path {
     config.database.parent().unwrap_or(Path::new("."))
-}
-
-fn load_signer(config: &Config) -> anyhow::Result<Option<Signer>> {
-    config
-        .delivery
-        .dkim
-        .as_ref()
-        .map(Signer::load)
-        .transpose()
-        .map_err(Into::into)
 }
 
 fn make_transport(config: &Config) -> anyhow::Result<Box<dyn Transport>> {

@@ -456,29 +456,21 @@ fn record_result(
                 report.bounced += 1;
             }
         }
-        Err((Failure::Transient(e), attempts)) => {
-            tracing::warn!(subscriber = done.subscriber, attempts, error = %e, "delivery deferred");
+        Err((failure @ (Failure::Transient(_) | Failure::Fatal(_)), attempts)) => {
+            tracing::warn!(subscriber = done.subscriber, attempts, error = %failure, "delivery deferred");
+            let (Failure::Transient(e) | Failure::Fatal(e) | Failure::Permanent(e)) = &failure;
             store.record_delivery(
                 digest,
                 done.subscriber,
                 DeliveryState::Deferred,
                 None,
-                Some(&e),
+                Some(e),
                 now,
             )?;
             report.deferred += 1;
-        }
-        Err((Failure::Fatal(e), _)) => {
-            store.record_delivery(
-                digest,
-                done.subscriber,
-                DeliveryState::Deferred,
-                None,
-                Some(&e),
-                now,
-            )?;
-            report.deferred += 1;
-            report.fatal.get_or_insert(e);
+            if let Failure::Fatal(e) = failure {
+                report.fatal.get_or_insert(e);
+            }
         }
     }
     Ok(())

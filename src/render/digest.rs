@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use tera::{Context, Tera};
 
+use super::{SiteView, TrackView};
 use crate::config::{Config, DigestConfig, tera_message};
 use crate::diagnostics::{Problem, Problems};
 use crate::model::{Short, Subscriber, Track};
@@ -245,25 +246,6 @@ fn join_words(words: &[&str]) -> String {
 }
 
 #[derive(Serialize)]
-struct SiteView<'a> {
-    title: &'a str,
-    description: &'a str,
-    base_url: &'a str,
-    language: &'a str,
-}
-
-impl<'a> SiteView<'a> {
-    fn new(config: &'a Config) -> Self {
-        SiteView {
-            title: &config.site.title,
-            description: &config.site.description,
-            base_url: config.site.base_url.as_str(),
-            language: &config.site.language,
-        }
-    }
-}
-
-#[derive(Serialize)]
 struct DigestView {
     number: i64,
     count: usize,
@@ -300,14 +282,6 @@ impl<'a> SubscriberView<'a> {
 struct SectionView<'a> {
     track: TrackView<'a>,
     shorts: Vec<EntryView<'a>>,
-}
-
-#[derive(Serialize)]
-struct TrackView<'a> {
-    slug: &'a str,
-    title: &'a str,
-    description: &'a str,
-    url: String,
 }
 
 #[derive(Serialize)]
@@ -350,12 +324,7 @@ fn sections_for<'a>(
             }
             entries.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
             Some(SectionView {
-                track: TrackView {
-                    slug: &track.slug,
-                    title: &track.title,
-                    description: &track.description,
-                    url: url(format!("tracks/{}/", track.slug)),
-                },
+                track: TrackView::new(track, config),
                 shorts: entries
                     .into_iter()
                     .map(|s| EntryView {

@@ -12,9 +12,9 @@ use serde::Serialize;
 use tera::{Context, Tera};
 use url::Url;
 
-use super::{OutputFile, escape_html};
+use super::{OutputFile, SiteView, TrackView, escape_html};
 use crate::config::{Config, tera_message};
-use crate::model::{Collection, Short, Track};
+use crate::model::{Collection, Short};
 
 /// File names of the three formats inside a feed's folder.
 pub const RSS_FILE: &str = "rss.xml";
@@ -115,7 +115,7 @@ pub fn plan<'a>(
         updated,
     }];
     for track in &collection.tracks {
-        context.insert("track", &TrackView::from(track));
+        context.insert("track", &TrackView::new(track, config));
         // Every configured track has feeds, even before its first short, so
         // readers can subscribe to a track as soon as it is announced.
         let in_track = published.iter().copied().filter(|s| s.track == track.slug);
@@ -152,31 +152,6 @@ struct FeedTexts {
     tera: Tera,
 }
 
-#[derive(Serialize)]
-struct SiteView<'a> {
-    title: &'a str,
-    description: &'a str,
-    base_url: &'a str,
-    language: &'a str,
-}
-
-#[derive(Serialize)]
-struct TrackView<'a> {
-    slug: &'a str,
-    title: &'a str,
-    description: &'a str,
-}
-
-impl<'a> From<&'a Track> for TrackView<'a> {
-    fn from(t: &'a Track) -> Self {
-        TrackView {
-            slug: &t.slug,
-            title: &t.title,
-            description: &t.description,
-        }
-    }
-}
-
 impl FeedTexts {
     fn compile(config: &Config) -> Result<Self, FeedError> {
         let mut tera = Tera::default();
@@ -192,15 +167,7 @@ impl FeedTexts {
 
     fn site_context(&self, config: &Config) -> Context {
         let mut context = Context::new();
-        context.insert(
-            "site",
-            &SiteView {
-                title: &config.site.title,
-                description: &config.site.description,
-                base_url: config.site.base_url.as_str(),
-                language: &config.site.language,
-            },
-        );
+        context.insert("site", &SiteView::new(config));
         context
     }
 

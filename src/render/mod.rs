@@ -6,6 +6,52 @@
 pub mod digest;
 pub mod feeds;
 
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::model::Track;
+
+/// What templates see of the site.
+#[derive(Debug, Serialize)]
+pub struct SiteView<'a> {
+    pub title: &'a str,
+    pub description: &'a str,
+    pub base_url: &'a str,
+    pub language: &'a str,
+}
+
+impl<'a> SiteView<'a> {
+    pub fn new(config: &'a Config) -> Self {
+        SiteView {
+            title: &config.site.title,
+            description: &config.site.description,
+            base_url: config.site.base_url.as_str(),
+            language: &config.site.language,
+        }
+    }
+}
+
+/// What templates see of a track; `url` is its page.
+#[derive(Debug, Serialize)]
+pub struct TrackView<'a> {
+    pub slug: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub url: String,
+}
+
+impl<'a> TrackView<'a> {
+    pub fn new(track: &'a Track, config: &Config) -> Self {
+        let path = format!("tracks/{}/", track.slug);
+        TrackView {
+            slug: &track.slug,
+            title: &track.title,
+            description: &track.description,
+            url: config.site.base_url.join(&path).map_or(path, String::from),
+        }
+    }
+}
+
 /// One file of the built site, by its path below the output folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputFile {
