@@ -5,18 +5,22 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use shorts::clock;
-use shorts::config::{Config, DigestConfig, Transport as TransportConfig};
-use shorts::delivery::compose::Signer;
-use shorts::delivery::{Outbox, Smtp, Transport};
+use shorts::config::{Config, Transport as TransportConfig};
+use shorts::daemon::Daemon;
+use shorts::delivery::{Outbox, Smtp, SmtpSetupError, Transport};
 use shorts::diagnostics::{Problem, Problems, display_path};
-use shorts::digest::{self, Plan, Sender};
-use shorts::model::{Collection, Subscriber, SubscriberStatus};
+use shorts::digest::{self, Inputs, InputsError, Plan, Sender, Sent};
+use shorts::lock::{LockError, RunLock};
+use shorts::model::{Subscriber, SubscriberStatus};
+use shorts::publish::{self, PublishError};
 use shorts::render::digest::DigestTemplates;
 use shorts::site::{self, BuildError};
 use shorts::store::{Saved, Store};
@@ -33,6 +37,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The input is fine but the work failed (disk full, permissions, …).
     pub const FAILURE: u8 = 3;
+    /// Another run holds the lock; this one did nothing.
+    pub const LOCKED: u8 = 73;
     /// A temporary failure (SMTP down or deferring): run again later; nothing is lost.
     pub const TEMPORARY: u8 = 75;
 }
@@ -40,6 +46,7 @@ pub mod exit {
 const AFTER_HELP: &str = "\
 Exit codes: 0 success · 1 problems in config, content, templates or a CSV file · \
 2 bad command line · 3 the work failed (e.g. the output folder is not writable) · \
+73 another run holds the lock (nothing done) · \
 75 temporary failure (e.g. SMTP down): run again later, nothing is lost.
 
 Paths inside config.toml are relative to the config file's folder.";
@@ -65,8 +72,18 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Log lines as text for people or JSON for machines (one object per line).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +92,10 @@ enum Command {
     Check,
     /// Write the feeds into the output folder (`public/`); all or nothing.
     Build,
+    /// What cron runs: build, then send the digest if one is due; one run at a time.
+    Publish,
+    /// Stay running: publish at every slot of [digest] schedule, rebuild when content changes.
+    Schedule,
     /// Preview or send the weekly digest email.
     #[command(subcommand)]
     Digest(DigestCommand),
@@ -137,11 +158,90 @@ enum Outcome {
     Done,
     Invalid(Problems, &'static str),
     Temporary(String),
+    Locked(String),
+}
+
+/// Exit 75 when a digest is left for the next run.
+fn outcome_of(sent: &Sent) -> Outcome {
+    let Sent::Digests(reports) = sent else {
+        return Outcome::Done;
+    };
+    match reports.iter().find(|r| r.is_temporary_failure()) {
+        Some(report) => Outcome::Temporary(match &report.fatal {
+            Some(fatal) => format!(
+                "digest #{} stopped: {fatal}; {} deliveries wait for the next run",
+                report.number, report.deferred
+            ),
+            None => format!(
+                "digest #{}: {} deliveries failed temporarily; run `shorts digest send` again to retry them",
+                report.number, report.deferred
+            ),
+        }),
+        None => Outcome::Done,
+    }
+}
+
+/// A progress bar on stderr when it is a terminal; nothing under cron.
+struct ProgressLine {
+    enabled: bool,
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
+}
+
+impl ProgressLine {
+    fn new(quiet: bool) -> Self {
+        ProgressLine {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            bar: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn update(&self, number: i64, done: usize, total: usize) {
+        if !self.enabled {
+            return;
+        }
+        let bar = self.bar.get_or_init(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        bar.set_message(format!("digest #{number}"));
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// SIGTERM and SIGINT set the returned flag (a send then finishes the message
+/// in flight and stops); a second SIGINT exits at once.
+fn stop_on_signals() -> &'static AtomicBool {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&flag));
+            let _ = signal_hook::flag::register(signal, Arc::clone(&flag));
+        }
+        flag
+    })
 }
 
 impl Cli {
     pub fn run(self) -> ExitCode {
-        init_logging(self.quiet, self.verbose);
+        init_logging(
+            self.quiet,
+            self.verbose,
+            self.log_format,
+            matches!(self.command, Command::Schedule),
+        );
         let config = match Config::load(&self.config) {
             Ok(config) => config,
             Err(problems) => return report_problems(&problems, "nothing was done"),
@@ -153,6 +253,10 @@ impl Cli {
             Ok(Outcome::Temporary(message)) => {
                 eprintln!("error: {message}");
                 ExitCode::from(exit::TEMPORARY)
+            }
+            Ok(Outcome::Locked(message)) => {
+                eprintln!("error: {message}");
+                ExitCode::from(exit::LOCKED)
             }
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -172,6 +276,8 @@ impl Cli {
                 self.send(config, now, period, *dry_run)
             }
             Command::Subscribers(command) => self.subscribers(config, now, command),
+            Command::Publish => self.publish(config, now),
+            Command::Schedule => self.schedule(config),
         }
     }
 
@@ -237,7 +343,7 @@ impl Cli {
         email: Option<&str>,
     ) -> anyhow::Result<Outcome> {
         let at = period.resolve(config, now)?;
-        let inputs = match DigestInputs::load(config)? {
+        let inputs = match load_inputs(config)? {
             Ok(inputs) => inputs,
             Err(problems) => return Ok(Outcome::Invalid(problems, "nothing was previewed")),
         };
@@ -259,8 +365,8 @@ impl Cli {
                 .with_context(|| format!("no subscriber {email}; see `shorts subscribers list`"))?,
             None => sample_reader(),
         };
-        let secret = Secret::load_without_creating(data_dir(config));
-        let sender = inputs.sender(config, &store, &secret, now);
+        let secret = Secret::load_without_creating(config.data_dir());
+        let sender = inputs.sender(config, &store, &secret, now, stop_on_signals());
         let prepared = sender.prepare(&content, subscriber)?;
         let Some((rendered, composed)) = prepared.message else {
             self.say(&format!(
@@ -303,73 +409,86 @@ impl Cli {
         dry_run: bool,
     ) -> anyhow::Result<Outcome> {
         let at = period.resolve(config, now)?;
-        let inputs = match DigestInputs::load(config)? {
+        let inputs = match load_inputs(config)? {
             Ok(inputs) => inputs,
             Err(problems) => return Ok(Outcome::Invalid(problems, "nothing was sent")),
         };
+        let _lock = RunLock::acquire(config.data_dir())?;
         let store = Store::open(&config.database)?;
-        let secret = Secret::load(data_dir(config)).context("loading the signing secret")?;
-        let sender = inputs.sender(config, &store, &secret, now);
-        // An unfinished digest is finished first; then the due one, if any.
-        for round in 0..2 {
-            let (content, resumed) = match digest::plan(config, &store, &inputs.collection, at)? {
+        let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
+        let cancel = stop_on_signals();
+        let sender = inputs.sender(config, &store, &secret, now, cancel);
+        if dry_run {
+            return match digest::plan(config, &store, &inputs.collection, at)? {
                 Plan::Nothing(reason) => {
-                    if round == 0 {
-                        self.say(&format!("nothing to send: {reason}"));
-                    }
-                    return Ok(Outcome::Done);
+                    self.say(&format!("nothing to send: {reason}"));
+                    Ok(Outcome::Done)
                 }
-                Plan::Resume(content) => (content, true),
-                Plan::New(content) => (content, false),
+                Plan::Resume(content) | Plan::New(content) => {
+                    self.dry_run(&sender, &content)?;
+                    Ok(Outcome::Done)
+                }
             };
-            if dry_run {
-                self.dry_run(&sender, &content)?;
-                return Ok(Outcome::Done);
-            }
-            if !resumed {
-                digest::record_new(&store, &content, now)?;
-            }
-            let transport = make_transport(config)?;
-            let total = store.active_subscriber_count()?;
-            let bar = self.progress_bar(total as u64, content.number);
-            let report = digest::send(&sender, &content, transport.as_ref(), &|n| {
-                bar.set_position(n as u64)
-            })?;
-            bar.finish_and_clear();
-            self.say(&format!(
-                "digest #{}{}: {} sent, {} skipped (nothing new in their tracks), {} failed{}{}",
-                report.number,
-                if resumed { " (resumed)" } else { "" },
-                report.sent,
-                report.skipped,
-                report.failed,
-                if report.bounced > 0 {
-                    format!(" ({} now bounced)", report.bounced)
-                } else {
-                    String::new()
-                },
-                if report.already > 0 {
-                    format!(", {} sent earlier", report.already)
-                } else {
-                    String::new()
-                },
-            ));
-            if let Some(fatal) = report.fatal {
-                return Ok(Outcome::Temporary(format!(
-                    "digest #{} stopped: {fatal}; {} deliveries wait for the next run",
-                    report.number, report.deferred
-                )));
-            }
-            if report.deferred > 0 {
-                return Ok(Outcome::Temporary(format!(
-                    "digest #{}: {} deliveries failed temporarily; run `shorts digest send` again to retry them",
-                    report.number, report.deferred
-                )));
-            }
-            if !resumed {
-                break;
-            }
         }
+        let bar = ProgressLine::new(self.quiet);
+        let sent = digest::send_due(
+            &sender,
+            &inputs.collection,
+            &|| make_transport(config),
+            at,
+            None,
+            &|n, done, total| bar.update(n, done, total),
+        )?;
+        bar.finish();
+        Ok(self.report_sent(&sent))
+    }
+
+    fn report_sent(&self, sent: &Sent) -> Outcome {
+        match sent {
+            Sent::Nothing(reason) => self.say(&format!("nothing to send: {reason}")),
+            Sent::Digests(reports) => reports.iter().for_each(|r| self.say(&r.to_string())),
+        }
+        outcome_of(sent)
+    }
+
+    fn publish(&self, config: &Config, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+        let cancel = stop_on_signals();
+        let bar = ProgressLine::new(self.quiet);
+        let result = publish::publish(
+            config,
+            now,
+            cancel,
+            &|| make_transport(config),
+            &|n, done, total| bar.update(n, done, total),
+        );
+        bar.finish();
+        match result {
+            Ok(report) => {
+                self.say(&report.to_string());
+                Ok(report.digest.as_ref().map_or(Outcome::Done, outcome_of))
+            }
+            Err(PublishError::Build(BuildError::Invalid(problems)))
+            | Err(PublishError::Inputs(InputsError::Invalid(problems))) => Ok(Outcome::Invalid(
+                problems,
+                "nothing was written or sent; the previous output is unchanged",
+            )),
+            Err(PublishError::Locked(e @ LockError::Held { .. })) => {
+                Ok(Outcome::Locked(e.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn schedule(&self, config: &Config) -> anyhow::Result<Outcome> {
+        let cancel = stop_on_signals();
+        let clock = || clock::now().unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let daemon = Daemon {
+            config,
+            cancel,
+            clock: &clock,
+            transport: &|| make_transport(config),
+        };
+        daemon.run().context("watching content/ and templates/")?;
         Ok(Outcome::Done)
     }
 
@@ -428,20 +547,6 @@ impl Cli {
         }
         println!("dry run: nothing was sent or recorded");
         Ok(())
-    }
-
-    fn progress_bar(&self, total: u64, number: i64) -> indicatif::ProgressBar {
-        if self.quiet || !std::io::stderr().is_terminal() {
-            return indicatif::ProgressBar::hidden();
-        }
-        let bar = indicatif::ProgressBar::new(total);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message(format!("digest #{number}"));
-        bar
     }
 
     fn subscribers(
@@ -555,69 +660,16 @@ impl Period {
     }
 }
 
-/// What every digest command loads from the site.
-struct DigestInputs<'c> {
-    digest_config: &'c DigestConfig,
-    collection: Collection,
-    templates: DigestTemplates,
-    signer: Option<Signer>,
-}
-
-impl<'c> DigestInputs<'c> {
-    /// The inputs, or every problem in the content and templates.
-    fn load(config: &'c Config) -> anyhow::Result<Result<DigestInputs<'c>, Problems>> {
-        let digest_config = config
-            .digest
-            .as_ref()
-            .ok_or(digest::DigestError::NotConfigured)?;
-        let signer = config
-            .delivery
-            .dkim
-            .as_ref()
-            .map(Signer::load)
-            .transpose()?;
-        let mut problems = Problems::default();
-        let collection = shorts::content::load(config)
-            .map_err(|p| problems.extend(p))
-            .ok();
-        let templates = DigestTemplates::load(config)
-            .map_err(|p| problems.extend(p))
-            .ok();
-        Ok(match (collection, templates) {
-            (Some(collection), Some(templates)) => Ok(DigestInputs {
-                digest_config,
-                collection,
-                templates,
-                signer,
-            }),
-            _ => Err(problems),
-        })
-    }
-
-    fn sender<'a>(
-        &'a self,
-        config: &'a Config,
-        store: &'a Store,
-        secret: &'a Secret,
-        now: DateTime<Utc>,
-    ) -> Sender<'a> {
-        Sender {
-            config,
-            digest_config: self.digest_config,
-            templates: &self.templates,
-            store,
-            secret,
-            signer: self.signer.as_ref(),
-            now,
-        }
+/// The digest inputs, or the problems in them (exit 1).
+fn load_inputs(config: &Config) -> anyhow::Result<Result<Inputs<'_>, Problems>> {
+    match Inputs::load(config) {
+        Ok(inputs) => Ok(Ok(inputs)),
+        Err(InputsError::Invalid(problems)) => Ok(Err(problems)),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn data_dir(config: &Config) -> &Path {
-    config.database.parent().unwrap_or(Path::new("."))
-}
-
-fn make_transport(config: &Config) -> anyhow::Result<Box<dyn Transport>> {
+fn make_transport(config: &Config) -> Result<Box<dyn Transport>, SmtpSetupError> {
     Ok(match &config.delivery.transport {
         TransportConfig::Outbox => Box::new(Outbox {
             dir: config.delivery.outbox_dir.clone(),
@@ -661,19 +713,25 @@ fn report_problems(problems: &Problems, consequence: &str) -> ExitCode {
     ExitCode::from(exit::INVALID_INPUT)
 }
 
-/// Logs go to stderr; colour only on a terminal.
-fn init_logging(quiet: bool, verbose: u8) {
+/// Logs go to stderr; colour only on a terminal. The daemon logs its runs at
+/// info level by default, since its log is the only trace it leaves.
+fn init_logging(quiet: bool, verbose: u8, format: LogFormat, daemon: bool) {
     let level = match (quiet, verbose) {
         (true, _) => tracing::Level::ERROR,
+        (false, 0) if daemon => tracing::Level::INFO,
         (false, 0) => tracing::Level::WARN,
         (false, 1) => tracing::Level::INFO,
         (false, 2) => tracing::Level::DEBUG,
         (false, _) => tracing::Level::TRACE,
     };
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }

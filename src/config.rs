@@ -55,6 +55,8 @@ pub struct DigestConfig {
     pub list_id: String,
     /// Where `mailto:` unsubscribe requests go.
     pub unsubscribe_mailto: lettre::Address,
+    /// `publish` and `schedule` send a digest at most this long after its slot.
+    pub grace: chrono::Duration,
 }
 
 /// `[delivery]`: how messages leave.
@@ -290,6 +292,12 @@ struct RawDigest {
     list_id: Option<String>,
     #[serde(default)]
     unsubscribe_mailto: Option<Spanned<String>>,
+    #[serde(default = "default_grace_hours")]
+    grace_hours: u32,
+}
+
+fn default_grace_hours() -> u32 {
+    24
 }
 
 fn default_subject() -> Spanned<String> {
@@ -483,6 +491,11 @@ impl Config {
         })
     }
 
+    /// The folder of the database, the signing key and the run lock.
+    pub fn data_dir(&self) -> &Path {
+        self.database.parent().unwrap_or(Path::new("."))
+    }
+
     /// The folder holding `<slug>.md` files.
     pub fn shorts_dir(&self) -> PathBuf {
         self.content_dir.join("shorts")
@@ -620,6 +633,7 @@ fn validate_digest(
         reply_to: reply_to.flatten(),
         from,
         subject: raw.subject.into_inner(),
+        grace: chrono::Duration::hours(i64::from(raw.grace_hours)),
         postal_address: raw.postal_address.trim().to_string(),
         list_id: raw.list_id.unwrap_or_else(|| {
             format!(

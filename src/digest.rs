@@ -10,6 +10,7 @@
 //! sends what is missing and nothing that was confirmed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -177,6 +178,9 @@ pub struct Sender<'a> {
     pub secret: &'a Secret,
     pub signer: Option<&'a Signer>,
     pub now: DateTime<Utc>,
+    /// Set by SIGTERM/SIGINT: stop handing out new messages, finish and
+    /// record the ones in flight, leave the digest unfinished for the next run.
+    pub cancel: &'a AtomicBool,
 }
 
 /// What one subscriber's copy would be: rendered, or nothing new for them.
@@ -259,6 +263,44 @@ pub struct SendReport {
     /// The server refused the session; the digest stays unfinished.
     pub fatal: Option<String>,
     pub completed: bool,
+    /// This run finished a digest an earlier run started.
+    pub resumed: bool,
+    /// Stopped by a signal; the next run finishes the digest.
+    pub interrupted: bool,
+}
+
+impl SendReport {
+    /// Whether the run should be repeated later (exit code 75).
+    pub fn is_temporary_failure(&self) -> bool {
+        self.fatal.is_some() || self.deferred > 0
+    }
+}
+
+impl std::fmt::Display for SendReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "digest #{}{}: {} sent, {} skipped (nothing new in their tracks), {} failed",
+            self.number,
+            if self.resumed { " (resumed)" } else { "" },
+            self.sent,
+            self.skipped,
+            self.failed
+        )?;
+        if self.bounced > 0 {
+            write!(f, " ({} now bounced)", self.bounced)?;
+        }
+        if self.already > 0 {
+            write!(f, ", {} sent earlier", self.already)?;
+        }
+        if self.deferred > 0 {
+            write!(f, ", {} deferred", self.deferred)?;
+        }
+        if self.interrupted {
+            write!(f, "; interrupted, the next run finishes it")?;
+        }
+        Ok(())
+    }
 }
 
 /// Rows of active subscribers read at a time, so memory does not grow with the list.
@@ -275,7 +317,7 @@ struct Done {
 }
 
 /// Sends `content` (already recorded) to every active subscriber who has not
-/// had it yet. `progress` is called after each subscriber.
+/// had it yet. `progress` is called with the number of subscribers handled.
 pub fn send(
     sender: &Sender<'_>,
     content: &DigestContent<'_>,
@@ -335,7 +377,8 @@ pub fn send(
         }
         outcome
     })?;
-    if report.deferred == 0 && report.fatal.is_none() {
+    report.interrupted = sender.cancel.load(Ordering::SeqCst);
+    if report.deferred == 0 && report.fatal.is_none() && !report.interrupted {
         store.complete_digest(number, sender.now)?;
         report.completed = true;
     }
@@ -367,7 +410,7 @@ fn dispatch(
                 *handled += 1;
                 progress(*handled);
             }
-            if report.fatal.is_some() {
+            if report.fatal.is_some() || sender.cancel.load(Ordering::SeqCst) {
                 return Ok(());
             }
             if store
@@ -474,4 +517,148 @@ fn record_result(
         }
     }
     Ok(())
+}
+
+/// What a digest command loads from the site besides config: the shorts, the
+/// templates and the DKIM signer.
+pub struct Inputs<'c> {
+    pub digest_config: &'c DigestConfig,
+    pub collection: Collection,
+    pub templates: DigestTemplates,
+    pub signer: Option<Signer>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputsError {
+    #[error("{0}")]
+    Invalid(crate::diagnostics::Problems),
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+}
+
+impl<'c> Inputs<'c> {
+    /// The inputs, or every problem in the content and templates at once.
+    pub fn load(config: &'c Config) -> Result<Inputs<'c>, InputsError> {
+        let digest_config = config.digest.as_ref().ok_or(DigestError::NotConfigured)?;
+        let signer = config
+            .delivery
+            .dkim
+            .as_ref()
+            .map(Signer::load)
+            .transpose()
+            .map_err(DigestError::from)?;
+        let mut problems = crate::diagnostics::Problems::default();
+        let collection = crate::content::load(config)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let templates = DigestTemplates::load(config)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        match (collection, templates) {
+            (Some(collection), Some(templates)) => Ok(Inputs {
+                digest_config,
+                collection,
+                templates,
+                signer,
+            }),
+            _ => Err(InputsError::Invalid(problems.sorted())),
+        }
+    }
+
+    pub fn sender<'a>(
+        &'a self,
+        config: &'a Config,
+        store: &'a Store,
+        secret: &'a Secret,
+        now: DateTime<Utc>,
+        cancel: &'a AtomicBool,
+    ) -> Sender<'a> {
+        Sender {
+            config,
+            digest_config: self.digest_config,
+            templates: &self.templates,
+            store,
+            secret,
+            signer: self.signer.as_ref(),
+            now,
+            cancel,
+        }
+    }
+}
+
+/// What [`send_due`] did.
+#[derive(Debug)]
+pub enum Sent {
+    /// Nothing was due, and why.
+    Nothing(String),
+    /// The digests sent, an unfinished one first.
+    Digests(Vec<SendReport>),
+}
+
+/// Finishes an unfinished digest, then sends the one due at `at`.
+///
+/// With `grace`, a new digest whose slot is older than that is not sent: after
+/// long downtime, a "weekly" email days late helps nobody, and its shorts go
+/// out with the next digest instead. (`digest send` run by hand has no grace.)
+pub fn send_due(
+    sender: &Sender<'_>,
+    collection: &Collection,
+    transport: &dyn Fn() -> Result<Box<dyn Transport>, crate::delivery::SmtpSetupError>,
+    at: DateTime<Utc>,
+    grace: Option<chrono::Duration>,
+    progress: &(dyn Fn(i64, usize, usize) + Sync),
+) -> Result<Sent, SendDueError> {
+    let store = sender.store;
+    let mut reports: Vec<SendReport> = Vec::new();
+    for _ in 0..2 {
+        let (content, resumed) = match plan(sender.config, store, collection, at)? {
+            Plan::Nothing(reason) if reports.is_empty() => return Ok(Sent::Nothing(reason)),
+            Plan::Nothing(_) => break,
+            Plan::Resume(content) => (content, true),
+            Plan::New(content) => {
+                if let Some(grace) = grace
+                    && sender.now - content.slot > grace
+                {
+                    let reason = format!(
+                        "the slot of {} was missed by more than the grace period ({} h); its shorts go out with the next digest",
+                        content
+                            .slot
+                            .with_timezone(&sender.config.site.timezone)
+                            .format("%Y-%m-%d %H:%M %Z"),
+                        grace.num_hours()
+                    );
+                    tracing::warn!("{reason}");
+                    if reports.is_empty() {
+                        return Ok(Sent::Nothing(reason));
+                    }
+                    break;
+                }
+                record_new(store, &content, sender.now)?;
+                (content, false)
+            }
+        };
+        let transport = transport()?;
+        let total = store.active_subscriber_count()?;
+        let number = content.number;
+        let mut report = send(sender, &content, transport.as_ref(), &|done| {
+            progress(number, done, total)
+        })?;
+        report.resumed = resumed;
+        let stop = report.is_temporary_failure() || report.interrupted || !resumed;
+        reports.push(report);
+        if stop {
+            break;
+        }
+    }
+    Ok(Sent::Digests(reports))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendDueError {
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transport(#[from] crate::delivery::SmtpSetupError),
 }

@@ -17,11 +17,14 @@
 pub mod clock;
 pub mod config;
 pub mod content;
+pub mod daemon;
 pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
+pub mod lock;
 pub mod model;
 pub mod output;
+pub mod publish;
 pub mod render;
 pub mod schedule;
 pub mod site;

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::content;
 use crate::diagnostics::Problems;
+use crate::model::Collection;
 use crate::output::{self, WriteReport};
-use crate::render::{self, OutputFile};
+use crate::render;
 
 /// Why a build did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -33,23 +34,23 @@ pub struct BuildReport {
     pub elapsed: std::time::Duration,
 }
 
-/// Renders every output file of the site at `now`, in memory.
-pub fn render_site(
-    config: &Config,
-    now: DateTime<Utc>,
-) -> Result<(Vec<OutputFile>, usize, usize), BuildError> {
-    let collection = content::load(config).map_err(BuildError::Invalid)?;
-    tracing::debug!(shorts = collection.shorts.len(), "content loaded");
-    let files = render::feeds::render(&collection, config, now)?;
-    let published = collection.published(now).count();
-    Ok((files, collection.shorts.len(), published))
-}
-
-/// `shorts build`: renders everything first, then writes only what changed.
-/// Any problem before the write leaves the output folder as it was.
+/// `shorts build`: loads the content, renders everything first, then writes
+/// only what changed. Any problem before the write leaves the output folder as it was.
 pub fn build(config: &Config, now: DateTime<Utc>) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
-    let (files, shorts, published) = render_site(config, now)?;
+    let collection = content::load(config).map_err(BuildError::Invalid)?;
+    tracing::debug!(shorts = collection.shorts.len(), "content loaded");
+    build_collection(config, &collection, now, started)
+}
+
+/// Renders and writes an already loaded collection.
+pub fn build_collection(
+    config: &Config,
+    collection: &Collection,
+    now: DateTime<Utc>,
+    started: Instant,
+) -> Result<BuildReport, BuildError> {
+    let files = render::feeds::render(collection, config, now)?;
     let report = output::write_site(&config.output_dir, &files)?;
     tracing::debug!(
         written = report.written,
@@ -58,14 +59,16 @@ pub fn build(config: &Config, now: DateTime<Utc>) -> Result<BuildReport, BuildEr
         "output written"
     );
     Ok(BuildReport {
-        shorts,
-        published,
+        shorts: collection.shorts.len(),
+        published: collection.published(now).count(),
         files: report,
         elapsed: started.elapsed(),
     })
 }
 
-/// `shorts check`: every problem in config and content, without writing.
+/// `shorts check`: every problem in the content and what it renders to, without writing.
 pub fn check(config: &Config, now: DateTime<Utc>) -> Result<usize, BuildError> {
-    render_site(config, now).map(|(_, shorts, _)| shorts)
+    let collection = content::load(config).map_err(BuildError::Invalid)?;
+    render::feeds::render(&collection, config, now)?;
+    Ok(collection.shorts.len())
 }

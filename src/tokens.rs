@@ -83,10 +83,10 @@ impl Secret {
     }
 
     fn from_key_file(path: &Path) -> std::io::Result<Secret> {
-        if let Ok(bytes) = std::fs::read(path) {
-            if bytes.len() >= 32 {
-                return Ok(Secret(bytes));
-            }
+        if let Ok(bytes) = std::fs::read(path)
+            && bytes.len() >= 32
+        {
+            return Ok(Secret(bytes));
         }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

@@ -93,13 +93,12 @@ fn next_url_attribute(html: &str) -> Option<(&str, &str, char, &str, &str)> {
                 .chars()
                 .next()
                 .filter(|c| *c == '"' || *c == '\'')
+                && let Some(end) = value_part[1..].find(quote)
             {
-                if let Some(end) = value_part[1..].find(quote) {
-                    let name_end = html.len() - value_part.len();
-                    let value = &value_part[1..1 + end];
-                    let after = &value_part[1 + end + 1..];
-                    return Some((&html[..start], &html[start..name_end], quote, value, after));
-                }
+                let name_end = html.len() - value_part.len();
+                let value = &value_part[1..1 + end];
+                let after = &value_part[1 + end + 1..];
+                return Some((&html[..start], &html[start..name_end], quote, value, after));
             }
         }
         from = start + len;

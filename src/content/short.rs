@@ -64,17 +64,17 @@ pub fn validate(
         None
     });
     let updated = field("updated").and_then(|f| check.date(f, tz));
-    if let (Some(date), Some(updated), Some(f)) = (date, updated, field("updated")) {
-        if updated < date {
-            check.problem(
-                f.line,
-                format!(
-                    "`updated` ({}) is before `date` ({})",
-                    updated.to_rfc3339(),
-                    date.to_rfc3339()
-                ),
-            );
-        }
+    if let (Some(date), Some(updated), Some(f)) = (date, updated, field("updated"))
+        && updated < date
+    {
+        check.problem(
+            f.line,
+            format!(
+                "`updated` ({}) is before `date` ({})",
+                updated.to_rfc3339(),
+                date.to_rfc3339()
+            ),
+        );
     }
     let track = field("track")
         .map(|f| check.track(f, config))

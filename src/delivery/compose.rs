@@ -190,6 +190,7 @@ mod tests {
             postal_address: "1 Street".into(),
             list_id: "Shorts <digest.example.org>".into(),
             unsubscribe_mailto: "unsubscribe@example.org".parse().unwrap(),
+            grace: chrono::Duration::hours(24),
         }
     }
 

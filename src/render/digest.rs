@@ -100,14 +100,14 @@ impl DigestTemplates {
                 ));
             }
         }
-        if let Some(digest) = &config.digest {
-            if let Err(e) = tera.add_raw_template(SUBJECT_TEMPLATE, &digest.subject) {
-                problems.push(Problem::new(
-                    &config.path,
-                    None,
-                    format!("`digest.subject`: {}", tera_message(&e)),
-                ));
-            }
+        if let Some(digest) = &config.digest
+            && let Err(e) = tera.add_raw_template(SUBJECT_TEMPLATE, &digest.subject)
+        {
+            problems.push(Problem::new(
+                &config.path,
+                None,
+                format!("`digest.subject`: {}", tera_message(&e)),
+            ));
         }
         if problems.is_empty() {
             Ok(DigestTemplates { tera })

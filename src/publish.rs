@@ -1,0 +1,100 @@
+//! `shorts publish`, what cron runs: under the run lock, build the site, then
+//! send the digest if one is due (within `[digest] grace_hours` of its slot).
+//!
+//! Idempotent: running it every five minutes sends one digest per slot, and a
+//! run that finds nothing to do changes nothing. Broken content stops it
+//! before anything is written or sent.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::delivery::Transport;
+use crate::digest::{self, Inputs, InputsError, Sent};
+use crate::lock::{LockError, RunLock};
+use crate::site::{self, BuildError, BuildReport};
+use crate::store::Store;
+use crate::tokens::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Inputs(#[from] InputsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("loading the signing secret: {0}")]
+    Secret(std::io::Error),
+    #[error(transparent)]
+    Send(#[from] digest::SendDueError),
+}
+
+/// What a publish run did.
+#[derive(Debug)]
+pub struct PublishReport {
+    pub build: BuildReport,
+    /// `None` when the site has no `[digest]`.
+    pub digest: Option<Sent>,
+}
+
+impl PublishReport {
+    pub fn is_temporary_failure(&self) -> bool {
+        matches!(&self.digest, Some(Sent::Digests(reports)) if reports.iter().any(|r| r.is_temporary_failure()))
+    }
+}
+
+impl std::fmt::Display for PublishReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = &self.build;
+        write!(
+            f,
+            "built {} shorts: {} files written, {} unchanged, {} removed",
+            b.published, b.files.written, b.files.unchanged, b.files.removed
+        )?;
+        match &self.digest {
+            None => Ok(()),
+            Some(Sent::Nothing(reason)) => write!(f, "; no digest: {reason}"),
+            Some(Sent::Digests(reports)) => reports.iter().try_for_each(|r| write!(f, "; {r}")),
+        }
+    }
+}
+
+/// Builds, then sends what is due at `now`.
+pub fn publish(
+    config: &Config,
+    now: DateTime<Utc>,
+    cancel: &AtomicBool,
+    transport: &dyn Fn() -> Result<Box<dyn Transport>, crate::delivery::SmtpSetupError>,
+    progress: &(dyn Fn(i64, usize, usize) + Sync),
+) -> Result<PublishReport, PublishError> {
+    let started = Instant::now();
+    let _lock = RunLock::acquire(config.data_dir())?;
+    let Some(digest_config) = &config.digest else {
+        return Ok(PublishReport {
+            build: site::build(config, now)?,
+            digest: None,
+        });
+    };
+    let inputs = Inputs::load(config)?;
+    let build = site::build_collection(config, &inputs.collection, now, started)?;
+    let store = Store::open(&config.database)?;
+    let secret = Secret::load(config.data_dir()).map_err(PublishError::Secret)?;
+    let sender = inputs.sender(config, &store, &secret, now, cancel);
+    let sent = digest::send_due(
+        &sender,
+        &inputs.collection,
+        transport,
+        now,
+        Some(digest_config.grace),
+        progress,
+    )?;
+    Ok(PublishReport {
+        build,
+        digest: Some(sent),
+    })
+}
