@@ -620,7 +620,7 @@ pub fn send_due(
                     && sender.now - content.slot > grace
                 {
                     let reason = format!(
-                        "the slot of {} was missed by more than the grace period ({} h); its shorts go out with the next digest",
+                        "the slot of {} was missed by more than the grace period ({} h); not sent, its shorts wait for the next digest",
                         content
                             .slot
                             .with_timezone(&sender.config.site.timezone)

@@ -1,0 +1,371 @@
+//! `shorts publish` and `shorts schedule` with a fake clock: one digest per
+//! slot however often cron runs, one run at a time, daylight-saving slots
+//! once each, missed slots caught up within the grace period.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use chrono::{DateTime, Duration, Utc};
+use common::{shorts_at, stderr, stdout};
+use shorts::config::Config;
+use shorts::delivery::{Outbox, Transport};
+use shorts::digest::Sent;
+use shorts::publish::{PublishReport, publish};
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// The fixture site with an outbox digest on `schedule` in `timezone`.
+fn site(schedule: &str, timezone: &str) -> tempfile::TempDir {
+    let site = common::site_from("site");
+    common::edit_config(
+        site.path(),
+        "timezone = \"Europe/Berlin\"",
+        &format!("timezone = \"{timezone}\""),
+    );
+    let path = site.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[digest]\nschedule = \"{schedule}\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n"
+    ));
+    std::fs::write(&path, text).unwrap();
+    for who in ["a@example.com", "b@example.com"] {
+        let out = shorts_at(
+            site.path(),
+            "2026-01-01T00:00:00Z",
+            &["subscribers", "add", who],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    site
+}
+
+fn write_short(site: &Path, slug: &str, date: &str) {
+    let text = format!(
+        "+++\ntitle = \"{slug}\"\ndate = {date}\nsummary = \"S\"\ntrack = \"llm\"\n+++\nBody.\n"
+    );
+    std::fs::write(site.join(format!("content/shorts/{slug}.md")), text).unwrap();
+}
+
+/// Runs publish in-process at `now`.
+fn publish_at(site: &Path, now: DateTime<Utc>) -> PublishReport {
+    let config = Config::load(&site.join("config.toml")).unwrap();
+    let outbox = config.delivery.outbox_dir.clone();
+    let cancel = AtomicBool::new(false);
+    let transport = || -> Result<Box<dyn Transport>, shorts::delivery::SmtpSetupError> {
+        Ok(Box::new(Outbox {
+            dir: outbox.clone(),
+        }))
+    };
+    // Other tests in this process fork children; a fork can briefly share our
+    // lock's file descriptor until its exec, so a refused lock is retried.
+    for _ in 0..50 {
+        match publish(&config, now, &cancel, &transport, &|_, _, _| {}) {
+            Err(shorts::publish::PublishError::Locked(_)) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the run lock stayed held");
+}
+
+/// Every digest number that went out, once per message.
+fn digests_sent(report: &PublishReport) -> Vec<(i64, usize)> {
+    match &report.digest {
+        Some(Sent::Digests(reports)) => reports.iter().map(|r| (r.number, r.sent)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Outbox messages per digest folder, sorted.
+fn outbox(site: &Path) -> Vec<(String, usize)> {
+    let Ok(entries) = std::fs::read_dir(site.join("outbox")) else {
+        return Vec::new();
+    };
+    let mut counts: Vec<(String, usize)> = entries
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_dir(e.path()).unwrap().count(),
+            )
+        })
+        .collect();
+    counts.sort();
+    counts
+}
+
+/// Publishes every `step` from `from` to `to`; returns (instant, digest number) for each send.
+fn run_every(site: &Path, from: &str, to: &str, step: Duration) -> Vec<(DateTime<Utc>, i64)> {
+    let mut sends = Vec::new();
+    let mut now = utc(from);
+    while now < utc(to) {
+        for (number, sent) in digests_sent(&publish_at(site, now)) {
+            assert_eq!(sent, 2, "both subscribers, once");
+            sends.push((now, number));
+        }
+        now += step;
+    }
+    sends
+}
+
+#[test]
+fn publishing_every_five_minutes_for_nine_days_sends_one_digest_per_slot() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    // A short in each week; the week-2 one appears mid-week.
+    write_short(site.path(), "week-two", "2026-06-10T12:00:00Z");
+    let sends = run_every(
+        site.path(),
+        "2026-06-07T00:00:00Z",
+        "2026-06-16T00:00:00Z",
+        Duration::minutes(5),
+    );
+    // 08:00 Berlin is 06:00 UTC in summer.
+    assert_eq!(
+        sends,
+        [
+            (utc("2026-06-08T06:00:00Z"), 1),
+            (utc("2026-06-15T06:00:00Z"), 2)
+        ]
+    );
+    assert_eq!(
+        outbox(site.path()),
+        [("digest-1".to_string(), 2), ("digest-2".to_string(), 2)]
+    );
+}
+
+#[test]
+fn daylight_saving_slots_fire_once_each() {
+    // (zone, daily schedule, days around a change): a slot in a skipped hour,
+    // and a slot in a repeated hour.
+    let cases = [
+        (
+            "Europe/Berlin",
+            "30 2 * * *",
+            "2026-03-28T00:00:00Z",
+            "2026-03-31T00:00:00Z",
+        ),
+        (
+            "Europe/Berlin",
+            "30 2 * * *",
+            "2026-10-24T00:00:00Z",
+            "2026-10-27T00:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "30 2 * * *",
+            "2026-03-07T05:00:00Z",
+            "2026-03-10T05:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "30 1 * * *",
+            "2026-10-31T04:00:00Z",
+            "2026-11-03T05:00:00Z",
+        ),
+    ];
+    for (zone, schedule, from, to) in cases {
+        let site = site(schedule, zone);
+        // Something new every day, so every slot has a digest to send.
+        let mut day = utc(from) - Duration::days(1);
+        while day < utc(to) {
+            write_short(
+                site.path(),
+                &format!("day-{}", day.format("%m-%d")),
+                &day.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            );
+            day += Duration::hours(12);
+        }
+        let sends = run_every(site.path(), from, to, Duration::minutes(10));
+        let days: Vec<String> = sends
+            .iter()
+            .map(|(t, _)| t.format("%m-%d").to_string())
+            .collect();
+        let mut unique = days.clone();
+        unique.dedup();
+        assert_eq!(
+            days, unique,
+            "{zone} {schedule}: a slot fired twice: {sends:?}"
+        );
+        assert_eq!(
+            sends.len(),
+            3,
+            "{zone} {schedule}: one digest a day: {sends:?}"
+        );
+    }
+}
+
+#[test]
+fn a_slot_missed_within_the_grace_period_is_caught_up_an_older_one_is_skipped() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    // Down over the slot; back 20 hours later: within the default 24 h.
+    let report = publish_at(site.path(), utc("2026-06-09T02:00:00Z"));
+    assert_eq!(digests_sent(&report), [(1, 2)], "{report}");
+
+    let late = self::site("0 8 * * MON", "Europe/Berlin");
+    assert_eq!(
+        digests_sent(&publish_at(late.path(), utc("2026-06-08T06:30:00Z"))),
+        [(1, 2)]
+    );
+    write_short(late.path(), "week-two", "2026-06-10T12:00:00Z");
+    // Back 30 hours after the next slot: skipped, with the reason.
+    let report = publish_at(late.path(), utc("2026-06-16T12:00:00Z"));
+    match &report.digest {
+        Some(Sent::Nothing(reason)) => {
+            assert!(
+                reason.contains("missed by more than the grace period (24 h)"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a skip, got {other:?}"),
+    }
+    // Its shorts go out with the next digest instead.
+    let report = publish_at(late.path(), utc("2026-06-22T06:30:00Z"));
+    assert_eq!(digests_sent(&report), [(2, 2)], "{report}");
+    let text = std::fs::read_to_string(
+        late.path()
+            .join("outbox/digest-2/digest-2.s1@example.com.eml"),
+    )
+    .unwrap();
+    assert!(
+        text.contains("week-two"),
+        "the skipped week's short is in the next digest"
+    );
+}
+
+#[test]
+fn a_held_lock_makes_publish_exit_73_and_do_nothing() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    let lock = shorts::lock::RunLock::acquire(&site.path().join("data")).unwrap();
+    let out = shorts_at(site.path(), "2026-06-08T07:00:00Z", &["publish"]);
+    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: another shorts run holds"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!site.path().join("public").exists() && outbox(site.path()).is_empty());
+    drop(lock);
+    let out = shorts_at(site.path(), "2026-06-08T07:00:00Z", &["publish"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("; digest #1: 2 sent"),
+        "{}",
+        stdout(&out)
+    );
+    let quiet = shorts_at(site.path(), "2026-06-08T07:05:00Z", &["publish", "-q"]);
+    assert!(quiet.status.success() && stdout(&quiet).is_empty() && stderr(&quiet).is_empty());
+}
+
+#[test]
+fn concurrent_publish_processes_send_each_digest_once() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    let mut now = utc("2026-06-08T06:00:00Z");
+    for week in 0..4 {
+        write_short(
+            site.path(),
+            &format!("w{week}"),
+            &now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+        let at = (now + Duration::minutes(1)).to_rfc3339();
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+                    .args(["publish", "-q"])
+                    .current_dir(site.path())
+                    .env("SHORTS_NOW", &at)
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            let code = child.wait().unwrap().code();
+            assert!(matches!(code, Some(0) | Some(73)), "exit {code:?}");
+        }
+        now += Duration::weeks(1);
+    }
+    let expected: Vec<(String, usize)> = (1..=4).map(|n| (format!("digest-{n}"), 2)).collect();
+    assert_eq!(outbox(site.path()), expected);
+}
+
+#[test]
+fn with_smtp_down_publish_builds_the_feeds_and_the_digest_stays_due() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = site.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nattempts = 2\nbackoff_ms = 10\n"
+    ));
+    std::fs::write(&path, text).unwrap();
+    let out = shorts_at(site.path(), "2026-06-08T07:00:00Z", &["publish"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        site.path().join("public/rss.xml").exists(),
+        "the feeds were built"
+    );
+    let again = shorts_at(
+        site.path(),
+        "2026-06-08T07:05:00Z",
+        &["digest", "send", "--dry-run"],
+    );
+    assert!(
+        stdout(&again).contains("would send    a@example.com"),
+        "still due: {}",
+        stdout(&again)
+    );
+}
+
+/// The daemon, for real: started three seconds before a slot, it publishes at
+/// the slot, rebuilds when a short is added, and stops cleanly on SIGTERM.
+#[test]
+fn schedule_runs_at_the_slot_rebuilds_on_change_and_stops_on_sigterm() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+        .args(["schedule"])
+        .current_dir(site.path())
+        .env("SHORTS_NOW", "2026-06-08T05:59:57Z")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = wait_for(|| outbox(site.path()) == [("digest-1".to_string(), 2)], 20);
+    assert!(waited, "the digest went out at the slot");
+    write_short(site.path(), "added-while-running", "2026-06-08T05:00:00Z");
+    let rss = site.path().join("public/rss.xml");
+    let rebuilt = wait_for(
+        || std::fs::read_to_string(&rss).is_ok_and(|t| t.contains("added-while-running")),
+        20,
+    );
+    assert!(rebuilt, "a new short is in the feeds within seconds");
+    // SAFETY of the test: kill(2) with a child pid we own.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = daemon.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert_eq!(exit.code(), Some(0), "{log}");
+    assert!(log.contains("shorts schedule stopped"), "{log}");
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    done()
+}
