@@ -633,6 +633,14 @@ pub fn send_due(
                     }
                     break;
                 }
+                // A digest to nobody would mark its shorts as carried, and the
+                // first subscribers would never get them.
+                if store.active_subscriber_count()? == 0 {
+                    if reports.is_empty() {
+                        return Ok(Sent::Nothing("no active subscribers".to_string()));
+                    }
+                    break;
+                }
                 record_new(store, &content, sender.now)?;
                 (content, false)
             }
