@@ -39,10 +39,7 @@ backoff_ms = 20
 timeout_secs = 5
 "#
     );
-    let path = site.path().join("config.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&config);
-    std::fs::write(&path, text).unwrap();
+    common::append_config(site.path(), &config);
     site
 }
 

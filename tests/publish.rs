@@ -26,12 +26,12 @@ fn site(schedule: &str, timezone: &str) -> tempfile::TempDir {
         "timezone = \"Europe/Berlin\"",
         &format!("timezone = \"{timezone}\""),
     );
-    let path = site.path().join("config.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!(
-        "\n[digest]\nschedule = \"{schedule}\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n"
-    ));
-    std::fs::write(&path, text).unwrap();
+    common::append_config(
+        site.path(),
+        &format!(
+            "[digest]\nschedule = \"{schedule}\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n"
+        ),
+    );
     for who in ["a@example.com", "b@example.com"] {
         let out = shorts_at(
             site.path(),
@@ -301,12 +301,12 @@ fn with_smtp_down_publish_builds_the_feeds_and_the_digest_stays_due() {
         .local_addr()
         .unwrap()
         .port();
-    let path = site.path().join("config.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!(
-        "\n[delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nattempts = 2\nbackoff_ms = 10\n"
-    ));
-    std::fs::write(&path, text).unwrap();
+    common::append_config(
+        site.path(),
+        &format!(
+            "[delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nattempts = 2\nbackoff_ms = 10\n"
+        ),
+    );
     let out = shorts_at(site.path(), "2026-06-08T07:00:00Z", &["publish"]);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     assert!(

@@ -53,6 +53,15 @@ pub fn shorts_at(dir: &Path, now: &str, args: &[&str]) -> Output {
         .expect("run shorts")
 }
 
+/// Adds `text` (whole TOML tables) at the end of the site's config.toml.
+pub fn append_config(site: &Path, text: &str) {
+    let path = site.join("config.toml");
+    let mut config = std::fs::read_to_string(&path).expect("read config.toml");
+    config.push('\n');
+    config.push_str(text);
+    std::fs::write(&path, config).expect("write config.toml");
+}
+
 /// Replaces `from` by `to` in the site's config.toml; `from` must occur.
 pub fn edit_config(site: &Path, from: &str, to: &str) {
     let path = site.join("config.toml");
