@@ -13,9 +13,9 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use shorts::clock;
-use shorts::config::{Config, Transport as TransportConfig};
+use shorts::config::Config;
 use shorts::daemon::Daemon;
-use shorts::delivery::{Outbox, Smtp, SmtpSetupError, Transport};
+use shorts::delivery;
 use shorts::diagnostics::{Problem, Problems, display_path};
 use shorts::digest::{self, Inputs, InputsError, Plan, Sender, Sent};
 use shorts::lock::{LockError, RunLock};
@@ -96,6 +96,12 @@ enum Command {
     Publish,
     /// Stay running: publish at every slot of [digest] schedule, rebuild when content changes.
     Schedule,
+    /// Serve public/ over HTTP with the subscribe, confirm, unsubscribe and preferences endpoints.
+    Serve {
+        /// Address to listen on (default: [server] bind, 127.0.0.1:8080); port 0 picks a free one.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
     /// Preview or send the weekly digest email.
     #[command(subcommand)]
     Digest(DigestCommand),
@@ -179,6 +185,29 @@ fn outcome_of(sent: &Sent) -> Outcome {
         }),
         None => Outcome::Done,
     }
+}
+
+/// Resolves on SIGTERM or SIGINT, for a graceful shutdown.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
 }
 
 /// A progress bar on stderr when it is a terminal; nothing under cron.
@@ -278,6 +307,7 @@ impl Cli {
             Command::Subscribers(command) => self.subscribers(config, now, command),
             Command::Publish => self.publish(config, now),
             Command::Schedule => self.schedule(config),
+            Command::Serve { bind } => self.serve(config, bind.as_deref()),
         }
     }
 
@@ -434,7 +464,7 @@ impl Cli {
         let sent = digest::send_due(
             &sender,
             &inputs.collection,
-            &|| make_transport(config),
+            &|| delivery::from_config(config),
             at,
             None,
             &|n, done, total| bar.update(n, done, total),
@@ -458,7 +488,7 @@ impl Cli {
             config,
             now,
             cancel,
-            &|| make_transport(config),
+            &|| delivery::from_config(config),
             &|n, done, total| bar.update(n, done, total),
         );
         bar.finish();
@@ -479,6 +509,33 @@ impl Cli {
         }
     }
 
+    fn serve(&self, config: &Config, bind: Option<&str>) -> anyhow::Result<Outcome> {
+        let bind = bind.unwrap_or(&config.server.bind).to_string();
+        let store = Store::open(&config.database)?;
+        let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
+        let clock = Box::new(|| clock::now().unwrap_or(DateTime::<Utc>::UNIX_EPOCH));
+        let app = Arc::new(shorts::server::App::new(
+            config.clone(),
+            store,
+            secret,
+            clock,
+        ));
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("listening on {bind}"))?;
+            let address = listener.local_addr()?;
+            self.say(&format!(
+                "listening on http://{address}/ (serving {})",
+                display_path(&config.output_dir)
+            ));
+            shorts::server::serve(app, listener, shutdown_signal()).await?;
+            anyhow::Ok(())
+        })?;
+        Ok(Outcome::Done)
+    }
+
     fn schedule(&self, config: &Config) -> anyhow::Result<Outcome> {
         let cancel = stop_on_signals();
         let clock = || clock::now().unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
@@ -486,7 +543,7 @@ impl Cli {
             config,
             cancel,
             clock: &clock,
-            transport: &|| make_transport(config),
+            transport: &|| delivery::from_config(config),
         };
         daemon.run().context("watching content/ and templates/")?;
         Ok(Outcome::Done)
@@ -667,15 +724,6 @@ fn load_inputs(config: &Config) -> anyhow::Result<Result<Inputs<'_>, Problems>> 
         Err(InputsError::Invalid(problems)) => Ok(Err(problems)),
         Err(e) => Err(e.into()),
     }
-}
-
-fn make_transport(config: &Config) -> Result<Box<dyn Transport>, SmtpSetupError> {
-    Ok(match &config.delivery.transport {
-        TransportConfig::Outbox => Box::new(Outbox {
-            dir: config.delivery.outbox_dir.clone(),
-        }),
-        TransportConfig::Smtp(smtp) => Box::new(Smtp::new(smtp)?),
-    })
 }
 
 fn sample_reader() -> Subscriber {

@@ -37,6 +37,26 @@ pub struct Config {
     pub preview_dir: PathBuf,
     /// Folder of user templates that replace the built-in ones of the same name.
     pub templates_dir: PathBuf,
+    pub server: ServerConfig,
+}
+
+/// `[server]`: `shorts serve`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8080`.
+    pub bind: String,
+    /// `Cache-Control` for files from the output folder. Default `public, max-age=300`.
+    pub cache_control: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            cache_control: "public, max-age=300".into(),
+        }
+    }
 }
 
 /// `[digest]`: when the weekly email goes out and what it says.
@@ -276,6 +296,8 @@ struct RawConfig {
     digest: Option<Spanned<RawDigest>>,
     #[serde(default)]
     delivery: Option<Spanned<RawDelivery>>,
+    #[serde(default)]
+    server: ServerConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,6 +510,7 @@ impl Config {
             preview_dir: root.join(raw.build.preview_dir),
             digest: digest.flatten(),
             delivery,
+            server: raw.server,
         })
     }
 

@@ -346,7 +346,11 @@ pub fn send(
                         Err(_) => break,
                     };
                     let Ok(job) = job else { break };
-                    let result = delivery::send_with_retry(transport, &job.composed, number);
+                    let result = delivery::send_with_retry(
+                        transport,
+                        &job.composed,
+                        &format!("digest-{number}"),
+                    );
                     if done_tx
                         .send(Done {
                             subscriber: job.subscriber,

@@ -27,6 +27,7 @@ pub mod output;
 pub mod publish;
 pub mod render;
 pub mod schedule;
+pub mod server;
 pub mod site;
 pub mod store;
 pub mod subscribers;

@@ -175,6 +175,59 @@ pub fn compose(
     })
 }
 
+/// The double opt-in email: one link that confirms the subscription.
+pub fn confirmation(
+    config: &DigestConfig,
+    site_title: &str,
+    subscriber: &Subscriber,
+    confirm_url: &str,
+    date: DateTime<Utc>,
+) -> Result<Composed, ComposeError> {
+    let address: Address = subscriber
+        .email
+        .parse()
+        .map_err(|_| ComposeError::BadAddress(subscriber.email.clone()))?;
+    let title = header_text(site_title);
+    let text = format!(
+        "Please confirm that you want the weekly digest of {title}:\n\n{confirm_url}\n\n\
+         If you did not ask for it, ignore this email: without a confirmation you will get nothing.\n\n{}\n",
+        config.postal_address
+    );
+    let html = format!(
+        "<!DOCTYPE html><html><body style=\"font-family: sans-serif; line-height: 1.5\">\
+         <p>Please confirm that you want the weekly digest of {}.</p>\
+         <p><a href=\"{}\" style=\"font-weight: bold\">Confirm my subscription</a></p>\
+         <p>If you did not ask for it, ignore this email: without a confirmation you will get nothing.</p>\
+         <p style=\"color: #5f6368; font-size: 13px\">{}</p></body></html>",
+        crate::render::escape_html(&title),
+        crate::render::escape_html(confirm_url),
+        crate::render::escape_html(&config.postal_address)
+    );
+    let message_id = format!(
+        "<confirm-{}.{}@{}>",
+        subscriber.id,
+        date.timestamp(),
+        config.from.email.domain()
+    );
+    let message = Message::builder()
+        .from(config.from.clone())
+        .to(Mailbox::new(None, address))
+        .subject(format!("Confirm your subscription to {title}"))
+        .date(SystemTime::from(date))
+        .message_id(Some(message_id.clone()))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_string(),
+        ))
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(Composed {
+        message_id,
+        envelope: message.envelope().clone(),
+        bytes: message.formatted(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

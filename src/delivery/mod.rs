@@ -34,7 +34,8 @@ pub enum Failure {
 /// sending threads.
 pub trait Transport: Sync {
     /// Hands over one message; `Ok` means the other side accepted it.
-    fn send(&self, message: &Composed, digest: i64) -> Result<(), Failure>;
+    /// `batch` names what it belongs to ("digest-12", "confirmations").
+    fn send(&self, message: &Composed, batch: &str) -> Result<(), Failure>;
     /// How many messages may be in flight at once.
     fn parallelism(&self) -> usize {
         1
@@ -45,14 +46,24 @@ pub trait Transport: Sync {
     }
 }
 
-/// Writes each message to `outbox/digest-<n>/<message id>.eml`.
+/// The transport `[delivery]` configures.
+pub fn from_config(config: &crate::config::Config) -> Result<Box<dyn Transport>, SmtpSetupError> {
+    Ok(match &config.delivery.transport {
+        crate::config::Transport::Outbox => Box::new(Outbox {
+            dir: config.delivery.outbox_dir.clone(),
+        }),
+        crate::config::Transport::Smtp(smtp) => Box::new(Smtp::new(smtp)?),
+    })
+}
+
+/// Writes each message to `outbox/<batch>/<message id>.eml`.
 pub struct Outbox {
     pub dir: PathBuf,
 }
 
 impl Transport for Outbox {
-    fn send(&self, message: &Composed, digest: i64) -> Result<(), Failure> {
-        let folder = self.dir.join(format!("digest-{digest}"));
+    fn send(&self, message: &Composed, batch: &str) -> Result<(), Failure> {
+        let folder = self.dir.join(batch);
         let name: String = message
             .message_id
             .trim_matches(['<', '>'])
@@ -130,7 +141,7 @@ impl Smtp {
 }
 
 impl Transport for Smtp {
-    fn send(&self, message: &Composed, _digest: i64) -> Result<(), Failure> {
+    fn send(&self, message: &Composed, _batch: &str) -> Result<(), Failure> {
         if let Some(rate) = &self.rate {
             rate.wait();
         }
@@ -195,11 +206,11 @@ impl RateLimit {
 pub fn send_with_retry(
     transport: &dyn Transport,
     message: &Composed,
-    digest: i64,
+    batch: &str,
 ) -> Result<u32, (Failure, u32)> {
     let mut attempt = 1;
     loop {
-        match transport.send(message, digest) {
+        match transport.send(message, batch) {
             Ok(()) => return Ok(attempt),
             Err(Failure::Transient(e)) => match transport.backoff(attempt) {
                 Some(wait) => {

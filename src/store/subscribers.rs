@@ -122,6 +122,74 @@ impl Store {
         Ok(self.conn.query_row(&sql, [id], subscriber).optional()?)
     }
 
+    /// The subscriber a signed link names.
+    pub fn subscriber_by_token_id(&self, token_id: &str) -> Result<Option<Subscriber>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE token_id = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, [token_id], subscriber)
+            .optional()?)
+    }
+
+    /// A sign-up from the web form: a new address, or one that had left, becomes
+    /// `pending` with the consent recorded; an active one is left alone.
+    /// Returns the subscriber to send a confirmation to, if any.
+    pub fn sign_up(
+        &self,
+        new: &NewSubscriber,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        match self.subscriber_by_email(&new.email)? {
+            Some(old) if old.status == SubscriberStatus::Active => Ok(None),
+            Some(old) => {
+                self.conn.execute(
+                    "UPDATE subscribers SET status = 'pending', tracks = ?2, consent_at = ?3, source = ?4, updated_at = ?3
+                     WHERE id = ?1",
+                    params![old.id, new.tracks.join(","), timestamp(now), new.source],
+                )?;
+                self.subscriber_by_id(old.id)
+            }
+            None => {
+                let pending = NewSubscriber {
+                    status: SubscriberStatus::Pending,
+                    ..new.clone()
+                };
+                self.save_subscriber(&pending, now)?;
+                self.subscriber_by_email(&new.email)
+            }
+        }
+    }
+
+    /// Sets a subscriber's status; confirming records when.
+    pub fn set_status(
+        &self,
+        id: i64,
+        status: SubscriberStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE subscribers SET status = ?2, updated_at = ?3,
+                 confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
+                 failures = CASE WHEN ?2 = 'active' THEN 0 ELSE failures END
+             WHERE id = ?1",
+            params![id, status.as_str(), timestamp(now)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_tracks(
+        &self,
+        id: i64,
+        tracks: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE subscribers SET tracks = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, tracks.join(","), timestamp(now)],
+        )?;
+        Ok(())
+    }
+
     /// Every subscriber, in the order they were added.
     pub fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers ORDER BY id");

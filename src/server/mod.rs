@@ -1,0 +1,405 @@
+//! `shorts serve`: `public/` over HTTP for feed readers, and the endpoints
+//! the digest links to: subscribe (double opt-in), confirm, one-click
+//! unsubscribe (RFC 8058) and track preferences.
+//!
+//! Owns HTTP: routing, limits, the cross-site check, the per-client rate limit
+//! and turning every bad input into a 4xx page. What a subscriber is and how
+//! tokens are signed belong to `store` and `tokens`.
+
+pub mod pages;
+pub mod static_files;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::model::{Subscriber, SubscriberStatus};
+use crate::store::Store;
+use crate::tokens::{Purpose, Secret};
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY: usize = 16 * 1024;
+/// Sign-ups per client address per window.
+const SIGNUPS_PER_WINDOW: u32 = 5;
+const SIGNUP_WINDOW: Duration = Duration::from_secs(600);
+/// How long a confirmation link works.
+const CONFIRM_VALID_HOURS: i64 = 48;
+
+pub struct App {
+    pub config: Config,
+    pub store: Mutex<Store>,
+    pub secret: Secret,
+    pub cache_control: String,
+    pub clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    signups: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        store: Store,
+        secret: Secret,
+        clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    ) -> Self {
+        App {
+            cache_control: config.server.cache_control.clone(),
+            config,
+            store: Mutex::new(store),
+            secret,
+            clock,
+            signups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True while `ip` may sign up again.
+    fn allow_signup(&self, ip: IpAddr) -> bool {
+        let mut signups = self.signups.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        signups.retain(|_, (since, _)| now.duration_since(*since) < SIGNUP_WINDOW);
+        let entry = signups.entry(ip).or_insert((now, 0));
+        entry.1 += 1;
+        entry.1 <= SIGNUPS_PER_WINDOW
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/subscribe", post(subscribe))
+        .route("/confirm", get(confirm))
+        .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
+        .route(
+            "/preferences",
+            get(preferences_page).post(update_preferences),
+        )
+        .fallback(static_file)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in progress.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// A 4xx/5xx page that says what went wrong.
+struct Problem(StatusCode, &'static str, String);
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        (self.0, pages::page(self.1, &pages::paragraph(&self.2))).into_response()
+    }
+}
+
+async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response {
+    let method = request.method().clone();
+    if method != Method::GET && method != Method::HEAD {
+        return Problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "Only GET and HEAD are served here.".into(),
+        )
+        .into_response();
+    }
+    match static_files::resolve(&app.config.output_dir, request.uri().path()) {
+        Some(path) => {
+            static_files::serve_file(&path, &method, request.headers(), &app.cache_control).await
+        }
+        None => Problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no page at this address.".into(),
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The subscriber a link's token names, or the 4xx page that says why not.
+fn subscriber_for(app: &App, token: Option<&str>, purpose: Purpose) -> Result<Subscriber, Problem> {
+    let bad = |message: &str| {
+        Problem(
+            StatusCode::BAD_REQUEST,
+            "This link does not work",
+            message.to_string(),
+        )
+    };
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| bad("The link has no token. Use the link from your email as it is."))?;
+    let token_id = app
+        .secret
+        .verify(token, purpose, (app.clock)())
+        .map_err(|e| {
+            bad(&format!(
+                "{e}. Use the link from your latest email, or sign up again."
+            ))
+        })?;
+    app.store()
+        .subscriber_by_token_id(&token_id)
+        .map_err(|_| {
+            Problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.".into(),
+            )
+        })?
+        .ok_or_else(|| bad("This subscription no longer exists."))
+}
+
+fn internal(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "request failed");
+    Problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Please try again later.".into(),
+    )
+}
+
+/// Refuses form posts made by another site (CSRF): browsers say where a
+/// request comes from in `Sec-Fetch-Site` and `Origin`.
+fn same_site(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+    let forbidden = || {
+        Problem(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "This form can only be sent from the site itself.".into(),
+        )
+    };
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
+        return Err(forbidden());
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let site = app.config.site.base_url.origin().ascii_serialization();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let own = [site, format!("http://{host}"), format!("https://{host}")];
+    if own.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
+fn form_values(body: &Bytes, key: &str) -> Vec<String> {
+    url::form_urlencoded::parse(body)
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+async fn subscribe(
+    State(app): State<Arc<App>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Html<String>, Problem> {
+    same_site(&app, &headers)?;
+    if !app.allow_signup(client.ip()) {
+        return Err(Problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ups",
+            "Please wait a few minutes and try again.".into(),
+        ));
+    }
+    let email = form_values(&body, "email")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let tracks = form_values(&body, "tracks").join(",");
+    let new = crate::subscribers::validate(&email, "", &tracks, "pending", &app.config, "web")
+        .map_err(|message| {
+            Problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please check the form",
+                message,
+            )
+        })?;
+    let digest_config = app
+        .config
+        .digest
+        .clone()
+        .ok_or_else(|| internal("no [digest] section"))?;
+    let now = (app.clock)();
+    let pending = app.store().sign_up(&new, now).map_err(internal)?;
+    if let Some(subscriber) = pending {
+        let token = app.secret.sign(
+            Purpose::Confirm,
+            &subscriber.token_id,
+            Some(now + chrono::Duration::hours(CONFIRM_VALID_HOURS)),
+        );
+        let url = link(&app.config, "confirm", &token);
+        let message = crate::delivery::compose::confirmation(
+            &digest_config,
+            &app.config.site.title,
+            &subscriber,
+            &url,
+            now,
+        )
+        .map_err(internal)?;
+        let config = app.config.clone();
+        // lettre's SMTP client blocks: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let transport = crate::delivery::from_config(&config).map_err(|e| e.to_string())?;
+            crate::delivery::send_with_retry(transport.as_ref(), &message, "confirmations")
+                .map_err(|(e, _)| e.to_string())
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    }
+    // The same answer whether or not the address was known: no enumeration.
+    Ok(pages::page(
+        "Check your inbox",
+        &pages::paragraph(
+            "If this address can subscribe, an email with a confirmation link is on its way. Nothing is sent to you until you click it.",
+        ),
+    ))
+}
+
+fn link(config: &Config, path: &str, token: &str) -> String {
+    let base = &config.site.base_url;
+    base.join(&format!("{path}?token={token}"))
+        .map_or_else(|_| format!("{base}{path}?token={token}"), String::from)
+}
+
+async fn confirm(
+    State(app): State<Arc<App>>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Html<String>, Problem> {
+    let subscriber = subscriber_for(&app, query.token.as_deref(), Purpose::Confirm)?;
+    if subscriber.status != SubscriberStatus::Active {
+        app.store()
+            .set_status(subscriber.id, SubscriberStatus::Active, (app.clock)())
+            .map_err(internal)?;
+    }
+    Ok(pages::page(
+        "You are subscribed",
+        &pages::paragraph(&format!(
+            "{} will get the weekly digest. Every email has a link to change your tracks or unsubscribe.",
+            subscriber.email
+        )),
+    ))
+}
+
+/// GET shows a button and changes nothing: link scanners prefetch GETs.
+async fn unsubscribe_page(
+    State(app): State<Arc<App>>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Html<String>, Problem> {
+    let token = query.token.clone().unwrap_or_default();
+    let subscriber = subscriber_for(&app, Some(&token), Purpose::Unsubscribe)?;
+    Ok(pages::page(
+        "Unsubscribe",
+        &pages::unsubscribe_form(&subscriber.email, &token),
+    ))
+}
+
+/// RFC 8058 one-click (body `List-Unsubscribe=One-Click`) and the page's button
+/// both land here; repeating it is harmless.
+async fn unsubscribe(
+    State(app): State<Arc<App>>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Html<String>, Problem> {
+    let subscriber = subscriber_for(&app, query.token.as_deref(), Purpose::Unsubscribe)?;
+    if subscriber.status != SubscriberStatus::Unsubscribed {
+        app.store()
+            .set_status(subscriber.id, SubscriberStatus::Unsubscribed, (app.clock)())
+            .map_err(internal)?;
+    }
+    Ok(pages::page(
+        "You are unsubscribed",
+        &pages::paragraph(&format!("{} will get no more digests.", subscriber.email)),
+    ))
+}
+
+async fn preferences_page(
+    State(app): State<Arc<App>>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Html<String>, Problem> {
+    let token = query.token.clone().unwrap_or_default();
+    let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences)?;
+    Ok(pages::page(
+        "Your tracks",
+        &pages::preferences_form(&app.config, &subscriber, &token, None),
+    ))
+}
+
+async fn update_preferences(
+    State(app): State<Arc<App>>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Html<String>, Problem> {
+    same_site(&app, &headers)?;
+    let token = query.token.clone().unwrap_or_default();
+    let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences)?;
+    let chosen = form_values(&body, "tracks");
+    if chosen.is_empty() {
+        return Err(Problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choose at least one track",
+            "To get nothing at all, use the unsubscribe link instead.".into(),
+        ));
+    }
+    let validated = crate::subscribers::validate(
+        &subscriber.email,
+        "",
+        &chosen.join(","),
+        "",
+        &app.config,
+        "web",
+    )
+    .map_err(|message| {
+        Problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Please check the form",
+            message,
+        )
+    })?;
+    let now = (app.clock)();
+    app.store()
+        .set_tracks(subscriber.id, &validated.tracks, now)
+        .map_err(internal)?;
+    let updated = Subscriber {
+        tracks: validated.tracks,
+        ..subscriber
+    };
+    Ok(pages::page(
+        "Your tracks",
+        &pages::preferences_form(&app.config, &updated, &token, Some("Saved.")),
+    ))
+}

@@ -1,0 +1,198 @@
+//! Files from `public/` as a well-run static server sends them: the right
+//! `Content-Type`, a strong `ETag` and `Last-Modified`, `304 Not Modified`
+//! for conditional requests, `Cache-Control` from config.
+//!
+//! A path is percent-decoded, must not contain `..` or a backslash, and must
+//! still be inside `public/` once symlinks are resolved; anything else is a
+//! 404. Files are read at request time, so a new build is served at once.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The file for a request path, if it is inside `root`.
+pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
+    let decoded = percent_encoding::percent_decode_str(request_path)
+        .decode_utf8()
+        .ok()?;
+    if decoded.contains(['\\', '\0']) {
+        return None;
+    }
+    let relative = Path::new(decoded.trim_start_matches('/'));
+    if !relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return None;
+    }
+    let mut path = root.join(relative);
+    if path.is_dir() {
+        path.push("index.html");
+    }
+    // Symlinks may point anywhere: what counts is where the file really is.
+    let real = path.canonicalize().ok()?;
+    let real_root = root.canonicalize().ok()?;
+    (real.starts_with(&real_root) && real.is_file()).then_some(real)
+}
+
+/// The media type for a file name.
+pub fn content_type(path: &Path) -> &'static str {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match name {
+        "rss.xml" => return "application/rss+xml; charset=utf-8",
+        "atom.xml" => return "application/atom+xml; charset=utf-8",
+        "feed.json" => return "application/feed+json; charset=utf-8",
+        _ => {}
+    }
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "json" => "application/json",
+        "xml" | "xsl" => "application/xml; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `"<size>-<mtime in ns>"`, like nginx: it changes whenever the bytes do,
+/// because `shorts build` rewrites a file only when its bytes change.
+fn etag(len: u64, modified: SystemTime) -> String {
+    let nanos = modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{len:x}-{nanos:x}\"")
+}
+
+fn not_modified(request: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
+    if let Some(tags) = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+        return tags == "*"
+            || tags
+                .split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag);
+    }
+    let since = request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    // HTTP dates have whole seconds.
+    let modified_secs = modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    since.is_some_and(|since| {
+        since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) >= modified_secs
+    })
+}
+
+/// Serves `path` (already resolved) for a GET or HEAD request.
+pub async fn serve_file(
+    path: &Path,
+    method: &Method,
+    request: &HeaderMap,
+    cache_control: &str,
+) -> Response {
+    let metadata = match tokio::fs::metadata(path).await {
+        Ok(m) => m,
+        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let modified = metadata.modified().unwrap_or(UNIX_EPOCH);
+    let tag = etag(metadata.len(), modified);
+    let mut headers = HeaderMap::new();
+    let set = |headers: &mut HeaderMap, name, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(&mut headers, header::ETAG, &tag);
+    set(
+        &mut headers,
+        header::LAST_MODIFIED,
+        &httpdate::fmt_http_date(modified),
+    );
+    set(&mut headers, header::CACHE_CONTROL, cache_control);
+    if not_modified(request, &tag, modified) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    set(&mut headers, header::CONTENT_TYPE, content_type(path));
+    set(
+        &mut headers,
+        header::CONTENT_LENGTH,
+        &metadata.len().to_string(),
+    );
+    if method == Method::HEAD {
+        return (StatusCode::OK, headers).into_response();
+    }
+    match tokio::fs::read(path).await {
+        Ok(bytes) => (StatusCode::OK, headers, Body::from(bytes)).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("public");
+        std::fs::create_dir_all(root.join("tags/x")).unwrap();
+        std::fs::write(root.join("rss.xml"), "x").unwrap();
+        std::fs::write(root.join("tags/x/index.html"), "x").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "no").unwrap();
+        assert!(resolve(&root, "/rss.xml").is_some());
+        assert!(
+            resolve(&root, "/tags/x/").is_some(),
+            "folders serve index.html"
+        );
+        for bad in [
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/tags/../../secret.txt",
+            "/..%2fsecret.txt",
+            "/%5c..%5csecret.txt",
+            "/rss.xml%00",
+        ] {
+            assert!(resolve(&root, bad).is_none(), "{bad}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link.txt"))
+                .unwrap();
+            assert!(
+                resolve(&root, "/link.txt").is_none(),
+                "a symlink out of public/ is not followed"
+            );
+        }
+    }
+
+    #[test]
+    fn feed_types() {
+        assert_eq!(
+            content_type(Path::new("tags/x/rss.xml")),
+            "application/rss+xml; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("atom.xml")),
+            "application/atom+xml; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("feed.json")),
+            "application/feed+json; charset=utf-8"
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! `shorts serve` over real HTTP (reqwest, and raw TCP where a client would
+//! tidy the path): conditional GET, traversal, and the whole subscription
+//! flow with the confirmation and digest going through a real SMTP server.
+
+mod common;
+#[path = "common/smtp.rs"]
+mod smtp;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{shorts_at, stderr, stdout};
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use smtp::SmtpServer;
+
+const WEEK_1: &str = "2026-06-08T08:00:00Z";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(site: &Path, now: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(site)
+            .env("SHORTS_NOW", now)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The status line for a request sent byte for byte as given.
+    fn raw_status(&self, request_target: &str) -> String {
+        let address = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET {request_target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.lines().next().unwrap_or("").to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn site_with_digest(smtp_port: u16) -> tempfile::TempDir {
+    let site = common::site_from("site");
+    common::append_config(
+        site.path(),
+        &format!(
+            "[digest]\nschedule = \"0 8 * * MON\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n\
+             [delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\n"
+        ),
+    );
+    let out = shorts_at(site.path(), WEEK_1, &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    site
+}
+
+#[test]
+fn feeds_are_served_with_validators_and_304s() {
+    let site = common::built("site");
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let first = http.get(server.url("/tracks/llm/atom.xml")).send().unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let headers = first.headers().clone();
+    assert_eq!(
+        headers["content-type"],
+        "application/atom+xml; charset=utf-8"
+    );
+    assert_eq!(headers["cache-control"], "public, max-age=300");
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    assert!(
+        etag.starts_with('"') && !etag.starts_with("W/"),
+        "a strong ETag: {etag}"
+    );
+    let last_modified = headers["last-modified"].to_str().unwrap().to_string();
+    let body = first.text().unwrap();
+    assert!(body.contains("<feed"));
+
+    let by_etag = http
+        .get(server.url("/tracks/llm/atom.xml"))
+        .header("If-None-Match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(by_etag.status(), StatusCode::NOT_MODIFIED);
+    assert!(by_etag.bytes().unwrap().is_empty());
+    let by_date = http
+        .get(server.url("/tracks/llm/atom.xml"))
+        .header("If-Modified-Since", &last_modified)
+        .send()
+        .unwrap();
+    assert_eq!(by_date.status(), StatusCode::NOT_MODIFIED);
+    let stale = http
+        .get(server.url("/tracks/llm/atom.xml"))
+        .header("If-None-Match", "\"other\"")
+        .send()
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+
+    let head = http.head(server.url("/feed.json")).send().unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        head.headers()["content-type"],
+        "application/feed+json; charset=utf-8"
+    );
+    assert!(head.bytes().unwrap().is_empty());
+    let rss = http.get(server.url("/rss.xml")).send().unwrap();
+    assert_eq!(
+        rss.headers()["content-type"],
+        "application/rss+xml; charset=utf-8"
+    );
+
+    // A new build is served without a restart, with a new validator.
+    std::fs::remove_file(site.path().join("content/shorts/escaping.md")).unwrap();
+    assert!(shorts_at(site.path(), WEEK_1, &["build"]).status.success());
+    let after = http
+        .get(server.url("/tracks/llm/atom.xml"))
+        .header("If-None-Match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
+}
+
+#[test]
+fn nothing_outside_public_is_served() {
+    let site = common::built("site");
+    std::fs::write(site.path().join("secret.txt"), "secret").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        site.path().join("secret.txt"),
+        site.path().join("public/link.txt"),
+    )
+    .unwrap();
+    let server = Server::start(site.path(), WEEK_1);
+    for target in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/tags/../../secret.txt",
+        "/..%5csecret.txt",
+        "/link.txt",
+        "/../config.toml",
+    ] {
+        let status = server.raw_status(target);
+        assert!(
+            status.contains(" 404 ") || status.contains(" 400 "),
+            "{target}: {status}"
+        );
+    }
+    assert!(server.raw_status("/rss.xml").contains(" 200 "));
+}
+
+#[test]
+fn subscribe_confirm_digest_one_click_unsubscribe() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    let server = Server::start(site.path(), "2026-06-07T12:00:00Z");
+    let http = client();
+
+    let signup = http
+        .post(server.url("/subscribe"))
+        .form(&[("email", "new@example.com"), ("tracks", "llm")])
+        .send()
+        .unwrap();
+    assert_eq!(signup.status(), StatusCode::OK);
+    let answer = signup.text().unwrap();
+    assert!(answer.contains("Check your inbox"));
+    // The same answer for an address that is already there: no enumeration.
+    let again = http
+        .post(server.url("/subscribe"))
+        .form(&[("email", "new@example.com")])
+        .send()
+        .unwrap();
+    assert_eq!(again.text().unwrap(), answer);
+
+    let confirmation = smtp
+        .received()
+        .into_iter()
+        .find(|m| m.to == ["new@example.com"])
+        .expect("a confirmation email");
+    let mail = mailparse::parse_mail(&confirmation.data).unwrap();
+    let text = mail.subparts[0].get_body().unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/confirm?token="))
+        .unwrap()
+        .to_string();
+    let path = &link[link.find("/confirm").unwrap()..];
+    let list = shorts_at(site.path(), WEEK_1, &["subscribers", "list"]);
+    assert!(
+        stdout(&list).starts_with("pending"),
+        "unconfirmed: {}",
+        stdout(&list)
+    );
+
+    let confirmed = http.get(server.url(path)).send().unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let list = shorts_at(site.path(), WEEK_1, &["subscribers", "list"]);
+    assert!(
+        stdout(&list).starts_with("active        new@example.com"),
+        "{}",
+        stdout(&list)
+    );
+
+    let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let digest = smtp
+        .received()
+        .into_iter()
+        .find(|m| {
+            m.to == ["new@example.com"] && m.data.windows(17).any(|w| w == b"List-Unsubscribe:")
+        })
+        .unwrap();
+    let digest = mailparse::parse_mail(&digest.data).unwrap();
+    use mailparse::MailHeaderMap;
+    let header = digest.headers.get_first_value("List-Unsubscribe").unwrap();
+    let https = header
+        .split(['<', '>'])
+        .find(|p| p.starts_with("https://"))
+        .unwrap();
+    let path = &https[https.find("/unsubscribe").unwrap()..];
+
+    // A GET (a link scanner) changes nothing.
+    let page = http.get(server.url(path)).send().unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text()
+            .unwrap()
+            .contains("<button type=\"submit\">Unsubscribe</button>")
+    );
+    assert!(
+        stdout(&shorts_at(site.path(), WEEK_1, &["subscribers", "list"])).starts_with("active")
+    );
+    // RFC 8058 one-click, twice: 200 both times, no redirect.
+    for _ in 0..2 {
+        let click = http
+            .post(server.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .unwrap();
+        assert_eq!(click.status(), StatusCode::OK);
+    }
+    assert!(
+        stdout(&shorts_at(site.path(), WEEK_1, &["subscribers", "list"]))
+            .starts_with("unsubscribed")
+    );
+
+    // The next digest does not reach them.
+    let late = "+++\ntitle = \"Week two\"\ndate = 2026-06-10\nsummary = \"S\"\ntrack = \"llm\"\n+++\nBody.\n";
+    std::fs::write(site.path().join("content/shorts/week-two.md"), late).unwrap();
+    let before = smtp.received().len();
+    let out = shorts_at(site.path(), "2026-06-15T08:00:00Z", &["digest", "send"]);
+    assert_eq!(stdout(&out), "nothing to send: no active subscribers\n");
+    assert_eq!(smtp.received().len(), before);
+}
+
+#[test]
+fn bad_requests_get_clear_4xx_pages() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let status = |response: reqwest::blocking::Response| response.status();
+
+    assert_eq!(
+        status(http.get(server.url("/unsubscribe")).send().unwrap()),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(
+            http.get(server.url("/unsubscribe?token=u.abc..forged"))
+                .send()
+                .unwrap()
+        ),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(
+            http.post(server.url("/unsubscribe?token=nonsense"))
+                .send()
+                .unwrap()
+        ),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(
+            http.get(server.url("/preferences?token=p.x..y"))
+                .send()
+                .unwrap()
+        ),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(http.get(server.url("/confirm?token=")).send().unwrap()),
+        StatusCode::BAD_REQUEST
+    );
+    let missing = http
+        .post(server.url("/subscribe"))
+        .form(&[("tracks", "llm")])
+        .send()
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_track = http
+        .post(server.url("/subscribe"))
+        .form(&[("email", "x@example.com"), ("tracks", "nope")])
+        .send()
+        .unwrap();
+    assert_eq!(bad_track.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_track.text().unwrap().contains("unknown track"));
+    let cross_site = http
+        .post(server.url("/subscribe"))
+        .header("Origin", "https://evil.example")
+        .form(&[("email", "x@example.com")])
+        .send()
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    let huge = "email=".to_string() + &"a".repeat(100_000);
+    // Its own client: the server closes a connection whose body it refused.
+    let oversized = client()
+        .post(server.url("/subscribe"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .unwrap();
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        status(http.post(server.url("/rss.xml")).send().unwrap()),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    // Sign-ups from one address are rate limited.
+    let codes: Vec<StatusCode> = (0..8)
+        .map(|i| {
+            status(
+                http.post(server.url("/subscribe"))
+                    .form(&[("email", format!("r{i}@example.com"))])
+                    .send()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert!(codes.contains(&StatusCode::TOO_MANY_REQUESTS), "{codes:?}");
+}
+
+#[test]
+fn confirmation_links_expire() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    let http = client();
+    let link = {
+        let server = Server::start(site.path(), WEEK_1);
+        http.post(server.url("/subscribe"))
+            .form(&[("email", "slow@example.com")])
+            .send()
+            .unwrap();
+        let received = smtp.received();
+        let mail = mailparse::parse_mail(&received[0].data).unwrap();
+        let text = mail.subparts[0].get_body().unwrap();
+        let link = text
+            .split_whitespace()
+            .find(|w| w.contains("/confirm?token="))
+            .unwrap()
+            .to_string();
+        link[link.find("/confirm").unwrap()..].to_string()
+    };
+    let three_days_later = Server::start(site.path(), "2026-06-11T08:00:00Z");
+    let response = http.get(three_days_later.url(&link)).send().unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().unwrap().contains("expired"));
+}
