@@ -1,5 +1,6 @@
 //! A real SMTP server for tests: mailin-embedded on a loopback port, keeping
 //! every accepted message, and answering chosen recipients with chosen codes.
+#![allow(dead_code)] // each test file uses its own subset
 
 use std::collections::HashMap;
 use std::net::{IpAddr, TcpListener};
