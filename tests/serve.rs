@@ -51,16 +51,24 @@ impl Server {
 
     /// The status line for a request sent byte for byte as given.
     fn raw_status(&self, request_target: &str) -> String {
+        let head = self.raw_head(&format!("GET {request_target} HTTP/1.1\r\n"));
+        head.lines().next().unwrap_or("").to_string()
+    }
+
+    /// The status line and headers of a response to `request` (request line and
+    /// headers, without Host and the final blank line), sent byte for byte.
+    fn raw_head(&self, request: &str) -> String {
         let address = self.base.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         write!(
             stream,
-            "GET {request_target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+            "{request}Host: {address}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response.lines().next().unwrap_or("").to_string()
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response);
+        text.split("\r\n\r\n").next().unwrap_or("").to_string() + "\r\n"
     }
 }
 
@@ -157,6 +165,33 @@ fn feeds_are_served_with_validators_and_304s() {
         .unwrap();
     assert_eq!(after.status(), StatusCode::OK);
     assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
+}
+
+#[test]
+fn text_is_compressed_for_clients_that_accept_it() {
+    let site = common::built("site");
+    let server = Server::start(site.path(), WEEK_1);
+    let plain = client().get(server.url("/rss.xml")).send().unwrap();
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    for encoding in ["gzip", "br"] {
+        let head = server.raw_head(&format!(
+            "GET /rss.xml HTTP/1.1\r\nAccept-Encoding: {encoding}\r\n"
+        ));
+        assert!(
+            head.contains(&format!("\r\ncontent-encoding: {encoding}\r\n")),
+            "{head}"
+        );
+        assert!(head.contains("\r\nvary: accept-encoding\r\n"), "{head}");
+        let weak = format!("W/{etag}");
+        assert!(
+            head.contains(&format!("\r\netag: {weak}\r\n")),
+            "a compressed copy has a weak validator: {head}"
+        );
+        let again = server.raw_head(&format!(
+            "GET /rss.xml HTTP/1.1\r\nAccept-Encoding: {encoding}\r\nIf-None-Match: {weak}\r\n"
+        ));
+        assert!(again.starts_with("HTTP/1.1 304"), "{again}");
+    }
 }
 
 #[test]

@@ -90,6 +90,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .fallback(static_file)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .br(true),
+        )
         .with_state(app)
 }
 

@@ -74,16 +74,34 @@ fn etag(len: u64, modified: SystemTime) -> String {
     format!("\"{len:x}-{nanos:x}\"")
 }
 
+fn accepts_compression(request: &HeaderMap) -> bool {
+    request
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| matches!(e.split(';').next().map(str::trim), Some("gzip" | "br")))
+        })
+}
+
+/// What the compression layer compresses: text, XML and JSON.
+fn compressible(path: &Path) -> bool {
+    let kind = content_type(path);
+    kind.starts_with("text/") || kind.contains("xml") || kind.contains("json")
+}
+
 fn not_modified(request: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
     if let Some(tags) = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
     {
-        // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+        // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2), and
+        // compares weakly (§13.1.2).
+        let ours = etag.trim_start_matches("W/");
         return tags == "*"
             || tags
                 .split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == etag);
+                .any(|t| t.trim().trim_start_matches("W/") == ours);
     }
     let since = request
         .get(header::IF_MODIFIED_SINCE)
@@ -110,7 +128,12 @@ pub async fn serve_file(
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
     };
     let modified = metadata.modified().unwrap_or(UNIX_EPOCH);
-    let tag = etag(metadata.len(), modified);
+    let mut tag = etag(metadata.len(), modified);
+    // A compressed copy is not byte-identical, so its validator is weak (as
+    // nginx does); conditional requests compare weakly and still match.
+    if accepts_compression(request) && compressible(path) {
+        tag.insert_str(0, "W/");
+    }
     let mut headers = HeaderMap::new();
     let set = |headers: &mut HeaderMap, name, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
