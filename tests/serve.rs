@@ -293,6 +293,43 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
         .unwrap();
     let path = &https[https.find("/unsubscribe").unwrap()..];
 
+    // The footer's link lets them change tracks.
+    let text = digest.subparts[0].get_body().unwrap();
+    let preferences = text
+        .split_whitespace()
+        .find(|w| w.contains("/preferences?token="))
+        .unwrap();
+    let preferences = &preferences[preferences.find("/preferences").unwrap()..];
+    let form = http
+        .get(server.url(preferences))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    // The second sign-up (no tracks: every track) was the latest choice.
+    assert!(
+        form.contains("value=\"llm\" checked") && form.contains("value=\"empty-track\" checked"),
+        "{form}"
+    );
+    let saved = http
+        .post(server.url(preferences))
+        .form(&[("tracks", "retrieval"), ("tracks", "llm")])
+        .send()
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert!(saved.text().unwrap().contains("Saved."));
+    let list = stdout(&shorts_at(site.path(), WEEK_1, &["subscribers", "list"]));
+    assert!(
+        list.contains("new@example.com                          llm,retrieval"),
+        "{list}"
+    );
+    let none = http
+        .post(server.url(preferences))
+        .form(&[("other", "x")])
+        .send()
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
     // A GET (a link scanner) changes nothing.
     let page = http.get(server.url(path)).send().unwrap();
     assert_eq!(page.status(), StatusCode::OK);
