@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub bind: String,
     /// `Cache-Control` for files from the output folder. Default `public, max-age=300`.
     pub cache_control: String,
+    /// The version of the sign-up form's consent text, recorded with every
+    /// web sign-up (GDPR Art. 7(1)). Change it when you change that text. Default `1`.
+    pub consent_version: String,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: "127.0.0.1:8080".into(),
             cache_control: "public, max-age=300".into(),
+            consent_version: "1".into(),
         }
     }
 }

@@ -65,6 +65,7 @@ pub fn validate(
         tracks: slugs,
         status,
         source: source.to_string(),
+        consent_text: String::new(),
     })
 }
 

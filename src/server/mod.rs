@@ -245,7 +245,7 @@ async fn subscribe(
         .next()
         .unwrap_or_default();
     let tracks = form_values(&body, "tracks").join(",");
-    let new = crate::subscribers::validate(&email, "", &tracks, "pending", &app.config, "web")
+    let mut new = crate::subscribers::validate(&email, "", &tracks, "pending", &app.config, "web")
         .map_err(|message| {
             Problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -253,6 +253,7 @@ async fn subscribe(
                 message,
             )
         })?;
+    new.consent_text = app.config.server.consent_version.clone();
     let digest_config = app
         .config
         .digest

@@ -81,6 +81,8 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         PRIMARY KEY (digest, subscriber)
     );",
+    // 2: which version of the sign-up text a subscriber agreed to (GDPR Art. 7(1)).
+    "ALTER TABLE subscribers ADD COLUMN consent_text TEXT NOT NULL DEFAULT '';",
 ];
 
 pub struct Store {
@@ -206,6 +208,35 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shorts.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO subscribers (email, status, token_id, created_at, updated_at)
+                 VALUES ('old@example.com', 'active', 't', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        let kept = store
+            .subscriber_by_email("old@example.com")
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.token_id, "t");
+        let consent: String = store
+            .conn
+            .query_row("SELECT consent_text FROM subscribers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(consent, "");
     }
 
     #[test]

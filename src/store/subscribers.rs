@@ -19,6 +19,9 @@ pub struct NewSubscriber {
     pub status: SubscriberStatus,
     /// Where the consent came from: "cli", "import:<file>", "web".
     pub source: String,
+    /// The version of the sign-up text agreed to (`[server] consent_version`
+    /// for the web form; empty when consent was collected elsewhere).
+    pub consent_text: String,
 }
 
 /// What saving a subscriber did.
@@ -77,8 +80,8 @@ impl Store {
         }
         let confirmed = (new.status == SubscriberStatus::Active).then_some(&now);
         self.conn.execute(
-            "INSERT INTO subscribers (email, name, tracks, status, token_id, consent_at, confirmed_at, source, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?6)",
+            "INSERT INTO subscribers (email, name, tracks, status, token_id, consent_at, confirmed_at, source, consent_text, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6, ?6)",
             params![
                 new.email,
                 new.name,
@@ -87,7 +90,8 @@ impl Store {
                 crate::tokens::random_id(),
                 now,
                 confirmed,
-                new.source
+                new.source,
+                new.consent_text
             ],
         )?;
         Ok(Saved::Added)
@@ -143,9 +147,10 @@ impl Store {
             Some(old) if old.status == SubscriberStatus::Active => Ok(None),
             Some(old) => {
                 self.conn.execute(
-                    "UPDATE subscribers SET status = 'pending', tracks = ?2, consent_at = ?3, source = ?4, updated_at = ?3
+                    "UPDATE subscribers SET status = 'pending', tracks = ?2, consent_at = ?3, source = ?4,
+                         consent_text = ?5, updated_at = ?3
                      WHERE id = ?1",
-                    params![old.id, new.tracks.join(","), timestamp(now), new.source],
+                    params![old.id, new.tracks.join(","), timestamp(now), new.source, new.consent_text],
                 )?;
                 self.subscriber_by_id(old.id)
             }
@@ -258,6 +263,7 @@ mod tests {
             tracks: vec!["llm".into()],
             status,
             source: "test".into(),
+            consent_text: String::new(),
         }
     }
 
