@@ -343,6 +343,12 @@ impl Cli {
     }
 
     fn build(&self, config: &Config, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+        // The same lock as publish and the daemon's rebuilds: two writers to
+        // public/ at once could leave a mix of both.
+        let _lock = match run_lock(config)? {
+            Ok(lock) => lock,
+            Err(held) => return Ok(held),
+        };
         match site::build(config, now) {
             Ok(report) => {
                 self.say(&format!(
@@ -443,7 +449,10 @@ impl Cli {
             Ok(inputs) => inputs,
             Err(problems) => return Ok(Outcome::Invalid(problems, "nothing was sent")),
         };
-        let _lock = RunLock::acquire(config.data_dir())?;
+        let _lock = match run_lock(config)? {
+            Ok(lock) => lock,
+            Err(held) => return Ok(held),
+        };
         let store = Store::open(&config.database)?;
         let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
         let cancel = stop_on_signals();
@@ -714,6 +723,15 @@ impl Period {
             .ok_or_else(|| {
                 anyhow::anyhow!("--period {text:?}: no such time in the site's time zone")
             })
+    }
+}
+
+/// The run lock, or the outcome (exit 73) when another run holds it.
+fn run_lock(config: &Config) -> anyhow::Result<Result<RunLock, Outcome>> {
+    match RunLock::acquire(config.data_dir()) {
+        Ok(lock) => Ok(Ok(lock)),
+        Err(e @ LockError::Held { .. }) => Ok(Err(Outcome::Locked(e.to_string()))),
+        Err(e) => Err(e.into()),
     }
 }
 

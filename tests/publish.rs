@@ -248,6 +248,10 @@ fn a_held_lock_makes_publish_exit_73_and_do_nothing() {
         "{}",
         stderr(&out)
     );
+    for other in [&["digest", "send"][..], &["build"][..]] {
+        let out = shorts_at(site.path(), "2026-06-08T07:00:00Z", other);
+        assert_eq!(out.status.code(), Some(73), "{other:?}: {}", stderr(&out));
+    }
     assert!(!site.path().join("public").exists() && outbox(site.path()).is_empty());
     drop(lock);
     let out = shorts_at(site.path(), "2026-06-08T07:00:00Z", &["publish"]);
