@@ -218,6 +218,15 @@ pub struct Site {
     pub timezone: Tz,
 }
 
+impl Site {
+    /// The absolute URL of `path` (relative, e.g. `tags/x/rss.xml`) on the site.
+    pub fn url(&self, path: &str) -> String {
+        let base = &self.base_url;
+        base.join(path)
+            .map_or_else(|_| format!("{base}{path}"), String::from)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Author {

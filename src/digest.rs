@@ -192,22 +192,18 @@ pub struct Prepared {
 impl Sender<'_> {
     /// The subscriber's signed links.
     pub fn links(&self, subscriber: &Subscriber) -> (Links, String) {
-        let base = &self.config.site.base_url;
+        let site = &self.config.site;
         let unsubscribe = self
             .secret
             .sign(Purpose::Unsubscribe, &subscriber.token_id, None);
         let preferences = self
             .secret
             .sign(Purpose::Preferences, &subscriber.token_id, None);
-        let url = |path: &str| {
-            base.join(path)
-                .map_or_else(|_| format!("{base}{path}"), String::from)
-        };
         (
             Links {
-                unsubscribe: url(&format!("unsubscribe?token={unsubscribe}")),
-                preferences: url(&format!("preferences?token={preferences}")),
-                archive: url("digests/"),
+                unsubscribe: site.url(&format!("unsubscribe?token={unsubscribe}")),
+                preferences: site.url(&format!("preferences?token={preferences}")),
+                archive: site.url("digests/"),
             },
             unsubscribe,
         )
@@ -614,35 +610,19 @@ pub fn send_due(
 ) -> Result<Sent, SendDueError> {
     let store = sender.store;
     let mut reports: Vec<SendReport> = Vec::new();
+    // Why the loop stopped without sending, for a run that sent nothing.
+    let mut idle = None;
     for _ in 0..2 {
+        let total = store.active_subscriber_count()?;
         let (content, resumed) = match plan(sender.config, store, collection, at)? {
-            Plan::Nothing(reason) if reports.is_empty() => return Ok(Sent::Nothing(reason)),
-            Plan::Nothing(_) => break,
+            Plan::Nothing(reason) => {
+                idle = Some(reason);
+                break;
+            }
             Plan::Resume(content) => (content, true),
             Plan::New(content) => {
-                if let Some(grace) = grace
-                    && sender.now - content.slot > grace
-                {
-                    let reason = format!(
-                        "the slot of {} was missed by more than the grace period ({} h); not sent, its shorts wait for the next digest",
-                        content
-                            .slot
-                            .with_timezone(&sender.config.site.timezone)
-                            .format("%Y-%m-%d %H:%M %Z"),
-                        grace.num_hours()
-                    );
-                    tracing::warn!("{reason}");
-                    if reports.is_empty() {
-                        return Ok(Sent::Nothing(reason));
-                    }
-                    break;
-                }
-                // A digest to nobody would mark its shorts as carried, and the
-                // first subscribers would never get them.
-                if store.active_subscriber_count()? == 0 {
-                    if reports.is_empty() {
-                        return Ok(Sent::Nothing("no active subscribers".to_string()));
-                    }
+                if let Some(reason) = reason_to_hold(sender, &content, grace, total) {
+                    idle = Some(reason);
                     break;
                 }
                 record_new(store, &content, sender.now)?;
@@ -650,7 +630,6 @@ pub fn send_due(
             }
         };
         let transport = transport()?;
-        let total = store.active_subscriber_count()?;
         let number = content.number;
         let mut report = send(sender, &content, transport.as_ref(), &|done| {
             progress(number, done, total)
@@ -662,7 +641,34 @@ pub fn send_due(
             break;
         }
     }
-    Ok(Sent::Digests(reports))
+    Ok(match idle {
+        Some(reason) if reports.is_empty() => Sent::Nothing(reason),
+        _ => Sent::Digests(reports),
+    })
+}
+
+/// Why a new digest must not be recorded now, if it must not.
+fn reason_to_hold(
+    sender: &Sender<'_>,
+    content: &DigestContent<'_>,
+    grace: Option<chrono::Duration>,
+    active_subscribers: usize,
+) -> Option<String> {
+    if let Some(grace) = grace
+        && sender.now - content.slot > grace
+    {
+        let slot = content.slot.with_timezone(&sender.config.site.timezone);
+        let reason = format!(
+            "the slot of {} was missed by more than the grace period ({} h); not sent, its shorts wait for the next digest",
+            slot.format("%Y-%m-%d %H:%M %Z"),
+            grace.num_hours()
+        );
+        tracing::warn!("{reason}");
+        return Some(reason);
+    }
+    // A digest to nobody would mark its shorts as carried, and the first
+    // subscribers would never get them.
+    (active_subscribers == 0).then(|| "no active subscribers".to_string())
 }
 
 #[derive(Debug, thiserror::Error)]

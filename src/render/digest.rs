@@ -308,8 +308,6 @@ fn sections_for<'a>(
     config: &Config,
     tz: Tz,
 ) -> Vec<SectionView<'a>> {
-    let base = &config.site.base_url;
-    let url = |path: String| base.join(&path).map_or(path, String::from);
     tracks
         .iter()
         .filter(|t| subscriber.wants(&t.slug))
@@ -338,7 +336,7 @@ fn sections_for<'a>(
                             .iter()
                             .map(|t| TagView {
                                 name: &t.name,
-                                url: url(format!("tags/{}/", t.slug)),
+                                url: config.site.url(&format!("tags/{}/", t.slug)),
                             })
                             .collect(),
                     })

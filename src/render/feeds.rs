@@ -13,7 +13,7 @@ use tera::{Context, Tera};
 use url::Url;
 
 use super::{OutputFile, SiteView, TrackView, escape_html};
-use crate::config::{Config, tera_message};
+use crate::config::{Config, Site, tera_message};
 use crate::model::{Collection, Short};
 
 /// File names of the three formats inside a feed's folder.
@@ -43,8 +43,8 @@ pub struct Feed<'a> {
 }
 
 impl Feed<'_> {
-    fn url(&self, base: &Url, file: &str) -> String {
-        join(base, &format!("{}{}", self.dir, file))
+    fn url(&self, site: &Site, file: &str) -> String {
+        site.url(&format!("{}{}", self.dir, file))
     }
 }
 
@@ -183,11 +183,6 @@ impl FeedTexts {
     }
 }
 
-fn join(base: &Url, path: &str) -> String {
-    base.join(path)
-        .map_or_else(|_| format!("{base}{path}"), String::from)
-}
-
 /// `email (Name)` as RSS `<author>` requires, when the author has an email.
 fn rss_person(config: &Config) -> Option<String> {
     let author = &config.site.author;
@@ -202,8 +197,7 @@ fn rss(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
     use rss::extension::dublincore::DublinCoreExtension;
     use rss::{Category, Channel, Guid, Item};
 
-    let base = &config.site.base_url;
-    let self_url = feed.url(base, RSS_FILE);
+    let self_url = feed.url(&config.site, RSS_FILE);
     let by_email = rss_person(config);
     let creator = match by_email {
         Some(_) => None,
@@ -312,7 +306,7 @@ fn atom(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
             ..Default::default()
         })
         .collect();
-    let self_url = feed.url(base, ATOM_FILE);
+    let self_url = feed.url(&config.site, ATOM_FILE);
     let atom = AtomFeed {
         title: Text::plain(feed.title.clone()),
         subtitle: Some(Text::plain(feed.description.clone())),
@@ -352,15 +346,20 @@ fn categories<'s>(
     short: &'s Short,
     config: &'s Config,
 ) -> impl Iterator<Item = (String, &'s str, &'s str)> {
-    let base = &config.site.base_url;
     let track_label = config
         .track(&short.track)
         .map_or(short.track.as_str(), |t| t.title.as_str());
-    std::iter::once((join(base, "tracks/"), short.track.as_str(), track_label)).chain(
+    let tags_scheme = config.site.url("tags/");
+    std::iter::once((
+        config.site.url("tracks/"),
+        short.track.as_str(),
+        track_label,
+    ))
+    .chain(
         short
             .tags
             .iter()
-            .map(move |tag| (join(base, "tags/"), tag.slug.as_str(), tag.name.as_str())),
+            .map(move |tag| (tags_scheme.clone(), tag.slug.as_str(), tag.name.as_str())),
     )
 }
 
@@ -424,7 +423,7 @@ fn json(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
         version: "https://jsonfeed.org/version/1.1",
         title: &feed.title,
         home_page_url: feed.page_url.to_string(),
-        feed_url: feed.url(base, JSON_FILE),
+        feed_url: feed.url(&config.site, JSON_FILE),
         description: &feed.description,
         language: &config.site.language,
         authors: vec![JsonAuthor {

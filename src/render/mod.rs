@@ -47,7 +47,7 @@ impl<'a> TrackView<'a> {
             slug: &track.slug,
             title: &track.title,
             description: &track.description,
-            url: config.site.base_url.join(&path).map_or(path, String::from),
+            url: config.site.url(&path),
         }
     }
 }

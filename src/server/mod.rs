@@ -181,6 +181,22 @@ fn subscriber_for(app: &App, token: Option<&str>, purpose: Purpose) -> Result<Su
         .ok_or_else(|| bad("This subscription no longer exists."))
 }
 
+/// Moves the subscriber a link names to `status`; following it again changes nothing.
+fn set_status_by_link(
+    app: &App,
+    token: Option<&str>,
+    purpose: Purpose,
+    status: SubscriberStatus,
+) -> Result<Subscriber, Problem> {
+    let subscriber = subscriber_for(app, token, purpose)?;
+    if subscriber.status != status {
+        app.store()
+            .set_status(subscriber.id, status, (app.clock)())
+            .map_err(internal)?;
+    }
+    Ok(subscriber)
+}
+
 fn internal(e: impl std::fmt::Display) -> Problem {
     tracing::error!(error = %e, "request failed");
     Problem(
@@ -267,7 +283,7 @@ async fn subscribe(
             &subscriber.token_id,
             Some(now + chrono::Duration::hours(CONFIRM_VALID_HOURS)),
         );
-        let url = link(&app.config, "confirm", &token);
+        let url = app.config.site.url(&format!("confirm?token={token}"));
         let message = crate::delivery::compose::confirmation(
             &digest_config,
             &app.config.site.title,
@@ -296,22 +312,16 @@ async fn subscribe(
     ))
 }
 
-fn link(config: &Config, path: &str, token: &str) -> String {
-    let base = &config.site.base_url;
-    base.join(&format!("{path}?token={token}"))
-        .map_or_else(|_| format!("{base}{path}?token={token}"), String::from)
-}
-
 async fn confirm(
     State(app): State<Arc<App>>,
     Query(query): Query<TokenQuery>,
 ) -> Result<Html<String>, Problem> {
-    let subscriber = subscriber_for(&app, query.token.as_deref(), Purpose::Confirm)?;
-    if subscriber.status != SubscriberStatus::Active {
-        app.store()
-            .set_status(subscriber.id, SubscriberStatus::Active, (app.clock)())
-            .map_err(internal)?;
-    }
+    let subscriber = set_status_by_link(
+        &app,
+        query.token.as_deref(),
+        Purpose::Confirm,
+        SubscriberStatus::Active,
+    )?;
     Ok(pages::page(
         "You are subscribed",
         &pages::paragraph(&format!(
@@ -340,12 +350,12 @@ async fn unsubscribe(
     State(app): State<Arc<App>>,
     Query(query): Query<TokenQuery>,
 ) -> Result<Html<String>, Problem> {
-    let subscriber = subscriber_for(&app, query.token.as_deref(), Purpose::Unsubscribe)?;
-    if subscriber.status != SubscriberStatus::Unsubscribed {
-        app.store()
-            .set_status(subscriber.id, SubscriberStatus::Unsubscribed, (app.clock)())
-            .map_err(internal)?;
-    }
+    let subscriber = set_status_by_link(
+        &app,
+        query.token.as_deref(),
+        Purpose::Unsubscribe,
+        SubscriberStatus::Unsubscribed,
+    )?;
     Ok(pages::page(
         "You are unsubscribed",
         &pages::paragraph(&format!("{} will get no more digests.", subscriber.email)),
