@@ -479,6 +479,11 @@ impl Cli {
             &|n, done, total| bar.update(n, done, total),
         )?;
         bar.finish();
+        // A site that was never built stays unbuilt: `digest send` sends mail.
+        if sent.reached_anyone() && config.output_dir.exists() {
+            site::refresh_archive(config, &inputs.collection, now)
+                .context("updating the digest archive pages")?;
+        }
         Ok(self.report_sent(&sent))
     }
 

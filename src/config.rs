@@ -38,6 +38,32 @@ pub struct Config {
     /// Folder of user templates that replace the built-in ones of the same name.
     pub templates_dir: PathBuf,
     pub server: ServerConfig,
+    pub pages: PagesConfig,
+}
+
+/// `[pages]`: the words on the web pages that are not in any short.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PagesConfig {
+    /// The site's name in every page's header. Default: `site.title`.
+    pub name: Option<String>,
+    /// The index page's heading. Default `Shorts`.
+    pub heading: String,
+    /// The line under the heading, e.g. `One idea at a time`.
+    pub tagline: String,
+    /// The paragraph under the tagline. Default: `site.description`.
+    pub intro: Option<String>,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        PagesConfig {
+            name: None,
+            heading: "Shorts".into(),
+            tagline: String::new(),
+            intro: None,
+        }
+    }
 }
 
 /// `[server]`: `shorts serve`.
@@ -311,6 +337,8 @@ struct RawConfig {
     delivery: Option<Spanned<RawDelivery>>,
     #[serde(default)]
     server: ServerConfig,
+    #[serde(default)]
+    pages: PagesConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -524,6 +552,7 @@ impl Config {
             digest: digest.flatten(),
             delivery,
             server: raw.server,
+            pages: raw.pages,
         })
     }
 

@@ -595,6 +595,16 @@ pub enum Sent {
     Digests(Vec<SendReport>),
 }
 
+impl Sent {
+    /// Whether any message went out, so the digest archive has something new.
+    pub fn reached_anyone(&self) -> bool {
+        match self {
+            Sent::Nothing(_) => false,
+            Sent::Digests(reports) => reports.iter().any(|r| r.sent > 0 || r.completed),
+        }
+    }
+}
+
 /// Finishes an unfinished digest, then sends the one due at `at`.
 ///
 /// With `grace`, a new digest whose slot is older than that is not sent: after

@@ -81,7 +81,7 @@ pub fn publish(
         });
     };
     let inputs = Inputs::load(config)?;
-    let build = site::build_collection(config, &inputs.collection, now, started)?;
+    let mut build = site::build_collection(config, &inputs.collection, now, started)?;
     let store = Store::open(&config.database)?;
     let secret = Secret::load(config.data_dir()).map_err(PublishError::Secret)?;
     let sender = inputs.sender(config, &store, &secret, now, cancel);
@@ -93,6 +93,11 @@ pub fn publish(
         Some(digest_config.grace),
         progress,
     )?;
+    if sent.reached_anyone() {
+        let archive = site::refresh_archive(config, &inputs.collection, now)?;
+        build.files.written += archive.written;
+        build.files.removed += archive.removed;
+    }
     Ok(PublishReport {
         build,
         digest: Some(sent),

@@ -12,6 +12,9 @@ use crate::diagnostics::Problems;
 use crate::model::Collection;
 use crate::output::{self, WriteReport};
 use crate::render;
+use crate::render::feeds;
+use crate::render::pages::{self, ArchivedDigest, PageTemplates};
+use crate::store::Store;
 
 /// Why a build did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,10 @@ pub enum BuildError {
     Invalid(Problems),
     #[error(transparent)]
     Render(#[from] render::feeds::FeedError),
+    #[error(transparent)]
+    Pages(#[from] render::pages::PageError),
+    #[error("reading the digest archive: {0}")]
+    Archive(#[from] crate::store::StoreError),
     #[error(transparent)]
     Output(#[from] output::OutputError),
 }
@@ -50,7 +57,7 @@ pub fn build_collection(
     now: DateTime<Utc>,
     started: Instant,
 ) -> Result<BuildReport, BuildError> {
-    let files = render::feeds::render(collection, config, now)?;
+    let files = render_site(config, collection, &archived_digests(config)?, now)?;
     let report = output::write_site(&config.output_dir, &files)?;
     tracing::debug!(
         written = report.written,
@@ -66,9 +73,57 @@ pub fn build_collection(
     })
 }
 
+/// Rebuilds after a digest went out, so its archive page and the digest
+/// feed exist as soon as subscribers can click "Past digests". Only the
+/// archive files change; the rest is already current and is not rewritten.
+pub fn refresh_archive(
+    config: &Config,
+    collection: &Collection,
+    now: DateTime<Utc>,
+) -> Result<WriteReport, BuildError> {
+    let files = render_site(config, collection, &archived_digests(config)?, now)?;
+    Ok(output::write_site(&config.output_dir, &files)?)
+}
+
 /// `shorts check`: every problem in the content and what it renders to, without writing.
 pub fn check(config: &Config, now: DateTime<Utc>) -> Result<usize, BuildError> {
     let collection = content::load(config).map_err(BuildError::Invalid)?;
-    render::feeds::render(&collection, config, now)?;
+    render_site(config, &collection, &[], now)?;
     Ok(collection.shorts.len())
+}
+
+/// Every file of the site: the feeds, then the pages that link them.
+pub fn render_site(
+    config: &Config,
+    collection: &Collection,
+    digests: &[ArchivedDigest],
+    now: DateTime<Utc>,
+) -> Result<Vec<render::OutputFile>, BuildError> {
+    let templates = PageTemplates::load(config).map_err(BuildError::Invalid)?;
+    let entries = feeds::entries(collection, config, now);
+    let plan = feeds::plan(&entries, collection, config)?;
+    let mut files = feeds::render(&plan, config)?;
+    files.extend(pages::render(
+        &templates, collection, &plan, digests, config, now,
+    )?);
+    Ok(files)
+}
+
+/// The digests the ledger says were sent, for the archive pages; none
+/// before the first `digest send` has created the database.
+fn archived_digests(config: &Config) -> Result<Vec<ArchivedDigest>, BuildError> {
+    let Some(store) = Store::open_read_only(&config.database)? else {
+        return Ok(Vec::new());
+    };
+    store
+        .sent_digests()?
+        .into_iter()
+        .map(|digest| {
+            Ok(ArchivedDigest {
+                number: digest.number,
+                slot: digest.slot,
+                slugs: store.digest_slugs(digest.number)?,
+            })
+        })
+        .collect()
 }

@@ -6,14 +6,12 @@
 //! the site's `templates/` folder replaces one. Pure: no I/O beyond reading
 //! those templates once, no clock.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use super::{SiteView, TrackView};
+use super::{SiteView, TrackView, display_date, templates};
 use crate::config::{Config, DigestConfig, tera_message};
 use crate::diagnostics::{Problem, Problems};
 use crate::model::{Short, Subscriber, Track};
@@ -74,46 +72,17 @@ pub struct RenderedDigest {
 impl DigestTemplates {
     /// The built-in templates, each replaced by the site's file of the same name if there is one.
     pub fn load(config: &Config) -> Result<Self, Problems> {
-        let mut tera = Tera::default();
-        let mut problems = Problems::default();
-        for (name, built_in) in BUILT_IN {
-            let user_file = config.templates_dir.join(name);
-            let (source, path) = match std::fs::read_to_string(&user_file) {
-                Ok(text) => (text, user_file),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    (built_in.to_string(), Path::new("<built-in>").join(name))
-                }
-                Err(e) => {
-                    problems.push(Problem::new(
-                        &user_file,
-                        None,
-                        format!("cannot read the template: {e}"),
-                    ));
-                    continue;
-                }
-            };
-            if let Err(e) = tera.add_raw_template(name, &source) {
-                problems.push(Problem::new(
-                    &path,
-                    tera_line(&e),
-                    format!("invalid template: {}", tera_message(&e)),
-                ));
-            }
-        }
+        let mut tera = templates::load(config, &BUILT_IN)?;
         if let Some(digest) = &config.digest
             && let Err(e) = tera.add_raw_template(SUBJECT_TEMPLATE, &digest.subject)
         {
-            problems.push(Problem::new(
+            return Err(Problems(vec![Problem::new(
                 &config.path,
                 None,
                 format!("`digest.subject`: {}", tera_message(&e)),
-            ));
+            )]));
         }
-        if problems.is_empty() {
-            Ok(DigestTemplates { tera })
-        } else {
-            Err(problems)
-        }
+        Ok(DigestTemplates { tera })
     }
 
     /// The subscriber's copy, or `None` when nothing in the digest is in their tracks.
@@ -139,9 +108,9 @@ impl DigestTemplates {
                 number: digest.number,
                 count,
                 total: digest.shorts.len(),
-                date: format_date(digest.slot, tz),
-                period_start: format_date(digest.period_start, tz),
-                period_end: format_date(digest.slot, tz),
+                date: display_date(digest.slot, tz),
+                period_start: display_date(digest.period_start, tz),
+                period_end: display_date(digest.slot, tz),
             },
         );
         context.insert("preheader", &preheader(&sections, count));
@@ -176,13 +145,6 @@ impl DigestTemplates {
     }
 }
 
-/// The line Tera names in a parse error ("--> 12:5"), if any.
-fn tera_line(e: &tera::Error) -> Option<usize> {
-    let text = tera_message(e);
-    let after = text.split("--> ").nth(1)?;
-    after.split(':').next()?.trim().parse().ok()
-}
-
 /// Inlines `<style>` rules into `style` attributes for clients that strip
 /// `<style>`, keeping the media queries (dark mode, narrow screens) for those
 /// that honour them. Never fetches anything.
@@ -215,9 +177,6 @@ fn tidy_text(text: &str) -> String {
     out.trim_start_matches('\n').to_string()
 }
 
-fn format_date(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%b %-d, %Y").to_string()
-}
 
 /// The first visible line: what is inside, so inbox previews show it.
 fn preheader(sections: &[SectionView<'_>], count: usize) -> String {
@@ -329,7 +288,7 @@ fn sections_for<'a>(
                         title: &s.title,
                         url: &s.permalink,
                         summary: &s.summary,
-                        date: format_date(s.date.with_timezone(&Utc), tz),
+                        date: display_date(s.date.with_timezone(&Utc), tz),
                         reading_minutes: s.reading_minutes,
                         tags: s
                             .tags

@@ -7,6 +7,9 @@
 //! and every date comes from the content, so the same content always gives the
 //! same bytes.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 use tera::{Context, Tera};
@@ -14,7 +17,7 @@ use url::Url;
 
 use super::{OutputFile, SiteView, TrackView, escape_html};
 use crate::config::{Config, Site, tera_message};
-use crate::model::{Collection, Short};
+use crate::model::{Collection, Short, Tag};
 
 /// File names of the three formats inside a feed's folder.
 pub const RSS_FILE: &str = "rss.xml";
@@ -26,6 +29,43 @@ pub const STYLESHEET_FILE: &str = "feed.css";
 const GENERATOR: &str = "shorts";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// One item of a feed, the same in all three formats. Made once per short
+/// (or digest) and shared by every feed that lists it.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    /// The permalink; also the entry's id in every format.
+    pub url: Cow<'a, str>,
+    pub title: Cow<'a, str>,
+    pub summary: Cow<'a, str>,
+    pub content_html: Cow<'a, str>,
+    pub published: DateTime<FixedOffset>,
+    pub updated: DateTime<FixedOffset>,
+    pub categories: Vec<Category<'a>>,
+}
+
+/// A category with the URL of its scheme (`…/tracks/` or `…/tags/`).
+#[derive(Debug, Clone)]
+pub struct Category<'a> {
+    pub scheme: String,
+    pub term: &'a str,
+    pub label: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    /// A short as a feed item: its track, then its tags, as categories.
+    pub fn of_short(short: &'a Short, config: &'a Config) -> Self {
+        Entry {
+            url: Cow::Borrowed(&short.permalink),
+            title: Cow::Borrowed(&short.title),
+            summary: Cow::Borrowed(&short.summary),
+            content_html: Cow::Borrowed(&short.body_html),
+            published: short.date,
+            updated: short.last_modified(),
+            categories: categories(short, config).collect(),
+        }
+    }
+}
+
 /// One feed, before it is written in any format.
 #[derive(Debug, Clone)]
 pub struct Feed<'a> {
@@ -36,14 +76,15 @@ pub struct Feed<'a> {
     /// The HTML page the feed belongs to.
     pub page_url: Url,
     /// Newest first, already cut to the configured limit.
-    pub shorts: Vec<&'a Short>,
-    /// The newest change among `shorts`; for an empty feed, the newest change
+    pub entries: Vec<&'a Entry<'a>>,
+    /// The newest change among `entries`; for an empty feed, the newest change
     /// on the whole site (or the epoch), so even an empty feed is reproducible.
     pub updated: DateTime<FixedOffset>,
 }
 
 impl Feed<'_> {
-    fn url(&self, site: &Site, file: &str) -> String {
+    /// The absolute URL of this feed in one format (`RSS_FILE`, …).
+    pub fn url(&self, site: &Site, file: &str) -> String {
         site.url(&format!("{}{}", self.dir, file))
     }
 }
@@ -56,27 +97,24 @@ pub enum FeedError {
     Write { path: String, message: String },
 }
 
-/// Every feed of the site at `now`, in all three formats, plus the stylesheet.
-pub fn render(
-    collection: &Collection,
-    config: &Config,
+/// The published shorts at `now` as feed entries, newest first, in the
+/// collection's order; [`plan`] picks from these.
+pub fn entries<'a>(
+    collection: &'a Collection,
+    config: &'a Config,
     now: DateTime<Utc>,
-) -> Result<Vec<OutputFile>, FeedError> {
-    let feeds = plan(collection, config, now)?;
+) -> Vec<(&'a Short, Entry<'a>)> {
+    collection
+        .published(now)
+        .map(|short| (short, Entry::of_short(short, config)))
+        .collect()
+}
+
+/// Every feed in `feeds` in all three formats, plus the stylesheet.
+pub fn render(feeds: &[Feed<'_>], config: &Config) -> Result<Vec<OutputFile>, FeedError> {
     let mut files = Vec::with_capacity(feeds.len() * 3 + 1);
-    for feed in &feeds {
-        files.push(OutputFile::new(
-            format!("{}{RSS_FILE}", feed.dir),
-            rss(feed, config)?,
-        ));
-        files.push(OutputFile::new(
-            format!("{}{ATOM_FILE}", feed.dir),
-            atom(feed, config)?,
-        ));
-        files.push(OutputFile::new(
-            format!("{}{JSON_FILE}", feed.dir),
-            json(feed, config)?,
-        ));
+    for feed in feeds {
+        files.extend(write(feed, config)?);
     }
     if config.feeds.stylesheet {
         files.push(OutputFile::new(STYLESHEET_FILE, include_str!("feed.css")));
@@ -84,67 +122,97 @@ pub fn render(
     Ok(files)
 }
 
+/// One feed's three files.
+pub fn write(feed: &Feed<'_>, config: &Config) -> Result<[OutputFile; 3], FeedError> {
+    Ok([
+        OutputFile::new(format!("{}{RSS_FILE}", feed.dir), rss(feed, config)?),
+        OutputFile::new(format!("{}{ATOM_FILE}", feed.dir), atom(feed, config)?),
+        OutputFile::new(format!("{}{JSON_FILE}", feed.dir), json(feed, config)?),
+    ])
+}
+
 /// Which feeds exist and what each holds: the whole collection, then each
-/// track in config order, then each tag by slug.
+/// track in config order, then each tag by slug. `entries` comes from [`entries`].
 pub fn plan<'a>(
-    collection: &'a Collection,
+    entries: &'a [(&'a Short, Entry<'a>)],
+    collection: &Collection,
     config: &Config,
-    now: DateTime<Utc>,
 ) -> Result<Vec<Feed<'a>>, FeedError> {
     let texts = FeedTexts::compile(config)?;
-    let base = &config.site.base_url;
-    let published: Vec<&Short> = collection.published(now).collect();
-    let newest = |shorts: &[&Short]| shorts.iter().map(|s| s.last_modified()).max();
-    let site_updated =
-        newest(&published).unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset());
-    let limit = |shorts: Vec<&'a Short>| -> (Vec<&'a Short>, DateTime<FixedOffset>) {
-        let updated = newest(&shorts).unwrap_or(site_updated);
+    let newest = |items: &[&Entry<'_>]| items.iter().map(|e| e.updated).max();
+    let all: Vec<&Entry<'a>> = entries.iter().map(|(_, e)| e).collect();
+    let site_updated = newest(&all).unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset());
+    let limit = |items: Vec<&'a Entry<'a>>| -> (Vec<&'a Entry<'a>>, DateTime<FixedOffset>) {
+        let updated = newest(&items).unwrap_or(site_updated);
         match config.feeds.limit {
-            0 => (shorts, updated),
-            n => (shorts.into_iter().take(n).collect(), updated),
+            0 => (items, updated),
+            n => (items.into_iter().take(n).collect(), updated),
         }
     };
     let mut context = texts.site_context(config);
-    let (shorts, updated) = limit(published.clone());
+    let (items, updated) = limit(all);
     let mut feeds = vec![Feed {
         title: texts.render("title", &context)?,
         description: texts.render("description", &context)?,
         dir: String::new(),
-        page_url: base.clone(),
-        shorts,
+        page_url: page_url(config, super::pages::INDEX_PATH),
+        entries: items,
         updated,
     }];
     for track in &collection.tracks {
         context.insert("track", &TrackView::new(track, config));
         // Every configured track has feeds, even before its first short, so
         // readers can subscribe to a track as soon as it is announced.
-        let in_track = published.iter().copied().filter(|s| s.track == track.slug);
-        let (shorts, updated) = limit(in_track.collect());
+        let in_track = entries
+            .iter()
+            .filter(|(s, _)| s.track == track.slug)
+            .map(|(_, e)| e);
+        let (items, updated) = limit(in_track.collect());
         let dir = format!("tracks/{}/", track.slug);
         feeds.push(Feed {
             title: texts.render("track_title", &context)?,
             description: texts.render("track_description", &context)?,
-            page_url: base.join(&dir).unwrap_or_else(|_| base.clone()),
+            page_url: page_url(config, &dir),
             dir,
-            shorts,
+            entries: items,
             updated,
         });
     }
     context.remove("track");
-    for (tag, shorts) in collection.published_by_tag(now) {
+    for (tag, items) in by_tag(entries) {
         context.insert("tag", tag);
         let dir = format!("tags/{}/", tag.slug);
-        let (shorts, updated) = limit(shorts);
+        let (items, updated) = limit(items);
         feeds.push(Feed {
             title: texts.render("tag_title", &context)?,
             description: texts.render("tag_description", &context)?,
-            page_url: base.join(&dir).unwrap_or_else(|_| base.clone()),
+            page_url: page_url(config, &dir),
             dir,
-            shorts,
+            entries: items,
             updated,
         });
     }
     Ok(feeds)
+}
+
+/// Entries grouped by tag slug, each list newest first.
+fn by_tag<'a>(entries: &'a [(&'a Short, Entry<'a>)]) -> Vec<(&'a Tag, Vec<&'a Entry<'a>>)> {
+    let mut groups: BTreeMap<&str, (&Tag, Vec<&Entry<'a>>)> = BTreeMap::new();
+    for (short, entry) in entries {
+        for tag in &short.tags {
+            groups
+                .entry(tag.slug.as_str())
+                .or_insert_with(|| (tag, Vec::new()))
+                .1
+                .push(entry);
+        }
+    }
+    groups.into_values().collect()
+}
+
+fn page_url(config: &Config, path: &str) -> Url {
+    let base = &config.site.base_url;
+    base.join(path).unwrap_or_else(|_| base.clone())
 }
 
 /// The `[feeds]` title and description templates, compiled once.
@@ -207,26 +275,28 @@ fn rss(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
         }),
     };
     let items = feed
-        .shorts
+        .entries
         .iter()
-        .map(|short| Item {
-            title: Some(short.title.clone()),
-            link: Some(short.permalink.clone()),
-            description: Some(escape_html(&short.summary)),
+        .map(|entry| Item {
+            title: Some(entry.title.to_string()),
+            link: Some(entry.url.to_string()),
+            description: Some(escape_html(&entry.summary)),
             author: by_email.clone(),
             dublin_core_ext: creator.clone(),
-            categories: categories(short, config)
-                .map(|(scheme, _, label)| Category {
-                    name: label.to_string(),
-                    domain: Some(scheme),
+            categories: entry
+                .categories
+                .iter()
+                .map(|c| Category {
+                    name: c.label.to_string(),
+                    domain: Some(c.scheme.clone()),
                 })
                 .collect(),
             guid: Some(Guid {
-                value: short.permalink.clone(),
+                value: entry.url.to_string(),
                 permalink: true,
             }),
-            pub_date: Some(short.date.to_rfc2822()),
-            content: Some(short.body_html.clone()),
+            pub_date: Some(entry.published.to_rfc2822()),
+            content: Some(entry.content_html.to_string()),
             ..Default::default()
         })
         .collect();
@@ -237,7 +307,7 @@ fn rss(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
         language: Some(config.site.language.clone()),
         managing_editor: by_email.clone(),
         webmaster: by_email,
-        pub_date: feed.shorts.first().map(|s| s.date.to_rfc2822()),
+        pub_date: feed.entries.first().map(|e| e.published.to_rfc2822()),
         last_build_date: Some(feed.updated.to_rfc2822()),
         generator: Some(format!("{GENERATOR} {VERSION}")),
         docs: Some("https://www.rssboard.org/rss-specification".to_string()),
@@ -263,7 +333,7 @@ fn rss(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
 
 fn atom(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
     use atom_syndication::{
-        Category, Content, Entry, Feed as AtomFeed, Generator, Link, Person, Text,
+        Category, Content, Entry as AtomEntry, Feed as AtomFeed, Generator, Link, Person, Text,
     };
 
     let base = &config.site.base_url;
@@ -281,25 +351,27 @@ fn atom(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
         ..Default::default()
     };
     let entries = feed
-        .shorts
+        .entries
         .iter()
-        .map(|short| Entry {
-            title: Text::plain(short.title.clone()),
-            id: short.permalink.clone(),
-            updated: short.last_modified(),
-            published: Some(short.date),
+        .map(|entry| AtomEntry {
+            title: Text::plain(entry.title.to_string()),
+            id: entry.url.to_string(),
+            updated: entry.updated,
+            published: Some(entry.published),
             authors: vec![person.clone()],
-            categories: categories(short, config)
-                .map(|(scheme, term, label)| Category {
-                    term: term.to_string(),
-                    scheme: Some(scheme),
-                    label: Some(label.to_string()),
+            categories: entry
+                .categories
+                .iter()
+                .map(|c| Category {
+                    term: c.term.to_string(),
+                    scheme: Some(c.scheme.clone()),
+                    label: Some(c.label.to_string()),
                 })
                 .collect(),
-            links: vec![link(short.permalink.clone(), "alternate", "text/html")],
-            summary: Some(Text::plain(short.summary.clone())),
+            links: vec![link(entry.url.to_string(), "alternate", "text/html")],
+            summary: Some(Text::plain(entry.summary.to_string())),
             content: Some(Content {
-                value: Some(short.body_html.clone()),
+                value: Some(entry.content_html.to_string()),
                 content_type: Some("html".to_string()),
                 ..Default::default()
             }),
@@ -341,26 +413,22 @@ fn atom(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
     Ok(with_stylesheet(bytes, config))
 }
 
-/// (scheme URL, term, label) for the short's track and each of its tags.
-fn categories<'s>(
-    short: &'s Short,
-    config: &'s Config,
-) -> impl Iterator<Item = (String, &'s str, &'s str)> {
+/// The short's track and each of its tags.
+fn categories<'s>(short: &'s Short, config: &'s Config) -> impl Iterator<Item = Category<'s>> {
     let track_label = config
         .track(&short.track)
         .map_or(short.track.as_str(), |t| t.title.as_str());
     let tags_scheme = config.site.url("tags/");
-    std::iter::once((
-        config.site.url("tracks/"),
-        short.track.as_str(),
-        track_label,
-    ))
-    .chain(
-        short
-            .tags
-            .iter()
-            .map(move |tag| (tags_scheme.clone(), tag.slug.as_str(), tag.name.as_str())),
-    )
+    std::iter::once(Category {
+        scheme: config.site.url("tracks/"),
+        term: short.track.as_str(),
+        label: track_label,
+    })
+    .chain(short.tags.iter().map(move |tag| Category {
+        scheme: tags_scheme.clone(),
+        term: tag.slug.as_str(),
+        label: tag.name.as_str(),
+    }))
 }
 
 /// JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/).
@@ -398,23 +466,23 @@ fn json(feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
     let base = &config.site.base_url;
     let author = &config.site.author;
     let items = feed
-        .shorts
+        .entries
         .iter()
-        .map(|short| {
-            let mut tags: Vec<&str> = Vec::with_capacity(short.tags.len() + 1);
-            for (_, _, label) in categories(short, config) {
-                if !tags.contains(&label) {
-                    tags.push(label);
+        .map(|entry| {
+            let mut tags: Vec<&str> = Vec::with_capacity(entry.categories.len());
+            for category in &entry.categories {
+                if !tags.contains(&category.label) {
+                    tags.push(category.label);
                 }
             }
             JsonItem {
-                id: &short.permalink,
-                url: &short.permalink,
-                title: &short.title,
-                summary: &short.summary,
-                content_html: &short.body_html,
-                date_published: short.date.to_rfc3339(),
-                date_modified: short.last_modified().to_rfc3339(),
+                id: &entry.url,
+                url: &entry.url,
+                title: &entry.title,
+                summary: &entry.summary,
+                content_html: &entry.content_html,
+                date_published: entry.published.to_rfc3339(),
+                date_modified: entry.updated.to_rfc3339(),
                 tags,
             }
         })

@@ -5,7 +5,11 @@
 
 pub mod digest;
 pub mod feeds;
+pub mod pages;
+pub mod templates;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -67,6 +71,11 @@ impl OutputFile {
             bytes: bytes.into(),
         }
     }
+}
+
+/// A date as readers see it, in the site's time zone: `Jun 7, 2026`.
+pub fn display_date(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%b %-d, %Y").to_string()
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

@@ -135,7 +135,21 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
         Some(path) => {
             static_files::serve_file(&path, &method, request.headers(), &app.cache_control).await
         }
-        None => Problem(
+        None => not_found(&app).await,
+    }
+}
+
+/// The site's own `404.html` when the build wrote one, else a plain page.
+async fn not_found(app: &App) -> Response {
+    let page = app.config.output_dir.join("404.html");
+    match tokio::fs::read(&page).await {
+        Ok(html) => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(_) => Problem(
             StatusCode::NOT_FOUND,
             "Not found",
             "There is no page at this address.".into(),

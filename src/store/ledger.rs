@@ -113,6 +113,19 @@ impl Store {
         rows.map(|r| to_record(r?)).collect()
     }
 
+    /// The digests readers can see in the archive, oldest first: finished
+    /// ones, and unfinished ones that reached at least one inbox.
+    pub fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT number, slot, period_start, completed_at FROM digests d
+             WHERE completed_at IS NOT NULL
+                OR EXISTS (SELECT 1 FROM deliveries WHERE digest = d.number AND state = 'sent')
+             ORDER BY number",
+        )?;
+        let rows = statement.query_map([], digest_record)?;
+        rows.map(|r| to_record(r?)).collect()
+    }
+
     /// Where the first digest's period began: shorts dated before it are the
     /// back catalogue, which digests never mail.
     pub fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

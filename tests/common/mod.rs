@@ -85,3 +85,15 @@ pub fn built(name: &str) -> tempfile::TempDir {
     assert!(out.status.success(), "build failed: {}", stderr(&out));
     site
 }
+
+/// A copy of the bundled sample site (the repository's own config.toml,
+/// content/ and templates/), as the README's first command builds it.
+pub fn sample_site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("config.toml"), dir.path().join("config.toml"))
+        .expect("copy config.toml");
+    copy_tree(&root.join("content"), &dir.path().join("content"));
+    copy_tree(&root.join("templates"), &dir.path().join("templates"));
+    dir
+}
