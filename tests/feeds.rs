@@ -19,7 +19,10 @@ fn feed_files(public: &Path) -> Vec<PathBuf> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "xml" || e == "json") {
+            } else if path
+                .file_name()
+                .is_some_and(|n| n == "rss.xml" || n == "atom.xml" || n == "feed.json")
+            {
                 files.push(path);
             }
         }
@@ -101,6 +104,7 @@ fn writes_three_formats_for_the_site_each_track_and_each_tag() {
     let mut expected = Vec::new();
     for dir in [
         "",
+        "digests/",
         "tags/c-plus-plus/",
         "tags/kv-cache/",
         "tags/rust/",
@@ -226,9 +230,10 @@ fn feed_level_fields_are_complete_and_absolute() {
             "{file}"
         );
         let hrefs: Vec<&str> = feed.links.iter().map(|l| l.href.as_str()).collect();
+        let index = format!("{BASE}shorts/");
         assert!(
-            hrefs.contains(&BASE),
-            "{file}: links to the site: {hrefs:?}"
+            hrefs.contains(&index.as_str()),
+            "{file}: links to the shorts index: {hrefs:?}"
         );
         if !self_type.is_empty() {
             let self_link = feed
@@ -482,7 +487,8 @@ fn rebuilding_unchanged_content_is_byte_identical_and_writes_nothing() {
         .collect();
     let out = shorts(site.path(), &["build"]);
     assert!(
-        stdout(&out).contains(": 0 files written, 25 unchanged, 0 removed"),
+        stdout(&out).contains(": 0 files written, ")
+            && stdout(&out).contains(" unchanged, 0 removed"),
         "{}",
         stdout(&out)
     );

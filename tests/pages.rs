@@ -99,7 +99,9 @@ fn the_index_reproduces_the_seed_page() {
     ));
     assert_eq!(first("#shorts-count"), "25 shorts");
 
-    let cards: Vec<ElementRef<'_>> = index.select(&select("#shorts > li > article.card")).collect();
+    let cards: Vec<ElementRef<'_>> = index
+        .select(&select("#shorts > li > article.card"))
+        .collect();
     assert_eq!(cards.len(), 25);
     // Newest first, in the seed page's order (same-day shorts carry times).
     let titles: Vec<String> = cards
@@ -118,7 +120,10 @@ fn the_index_reproduces_the_seed_page() {
     );
     for (card, short) in cards.iter().zip(&collection.shorts) {
         let within = |selector: &str| card.select(&select(selector)).next().map(text);
-        assert_eq!(within(".card-title a").as_deref(), Some(short.title.as_str()));
+        assert_eq!(
+            within(".card-title a").as_deref(),
+            Some(short.title.as_str())
+        );
         assert_eq!(within(".summary").as_deref(), Some(short.summary.as_str()));
         let read = card.select(&select("a.read")).next().expect("Read link");
         assert_eq!(
@@ -127,7 +132,10 @@ fn the_index_reproduces_the_seed_page() {
         );
         assert!(text(read).starts_with("Read"));
         let time = card.select(&select("time")).next().expect("date");
-        assert_eq!(time.value().attr("datetime"), Some(short.date.to_rfc3339().as_str()));
+        assert_eq!(
+            time.value().attr("datetime"),
+            Some(short.date.to_rfc3339().as_str())
+        );
         let tags: Vec<String> = card.select(&select(".tags a")).map(text).collect();
         let expected: Vec<&str> = short.tags.iter().take(4).map(|t| t.name.as_str()).collect();
         assert_eq!(tags, expected, "{}", short.slug);
@@ -147,7 +155,10 @@ fn the_index_reproduces_the_seed_page() {
     assert!(text(mla).starts_with("+1"), "{}", text(mla));
 
     // Without JavaScript the filters stay hidden and every card is shown.
-    let filters = index.select(&select("form#filters")).next().expect("filters");
+    let filters = index
+        .select(&select("form#filters"))
+        .next()
+        .expect("filters");
     assert!(filters.value().attr("hidden").is_some());
     assert_eq!(index.select(&select("#shorts li[hidden]")).count(), 0);
     for name in ["q", "track", "tag"] {
@@ -170,7 +181,10 @@ fn the_index_reproduces_the_seed_page() {
         assert_eq!(entry["slug"], short.slug.as_str());
         assert_eq!(entry["title"], short.title.as_str());
         assert_eq!(entry["track"], short.track.as_str());
-        assert_eq!(entry["tags"].as_array().map(Vec::len), Some(short.tags.len()));
+        assert_eq!(
+            entry["tags"].as_array().map(Vec::len),
+            Some(short.tags.len())
+        );
     }
 }
 
@@ -191,10 +205,10 @@ fn check_links(site: &Path, bodies: bool) -> usize {
             .collect();
         let here = page_url(&file, &public, base);
         for element in html.select(&links) {
-            let in_body = element
-                .ancestors()
-                .filter_map(ElementRef::wrap)
-                .any(|a| a.value().has_class("body", scraper::CaseSensitivity::CaseSensitive));
+            let in_body = element.ancestors().filter_map(ElementRef::wrap).any(|a| {
+                a.value()
+                    .has_class("body", scraper::CaseSensitivity::CaseSensitive)
+            });
             if in_body && !bodies {
                 continue;
             }
@@ -207,7 +221,12 @@ fn check_links(site: &Path, bodies: bool) -> usize {
             });
             if element.value().name() == "form" {
                 assert_eq!(element.value().attr("method"), Some("post"));
-                assert_eq!(url.as_str(), config.site.url("subscribe"), "{}", file.display());
+                assert_eq!(
+                    url.as_str(),
+                    config.site.url("subscribe"),
+                    "{}",
+                    file.display()
+                );
                 checked += 1;
                 continue;
             }
@@ -275,7 +294,10 @@ fn autodiscovery_links_point_at_the_pages_own_feeds() {
                 "application/feed+json" => "json",
                 other => panic!("unexpected feed type {other}"),
             };
-            assert_eq!(target.extension().and_then(|e| e.to_str()), Some(expected_ext));
+            assert_eq!(
+                target.extension().and_then(|e| e.to_str()),
+                Some(expected_ext)
+            );
             feed_rs::parser::parse(bytes.as_slice())
                 .unwrap_or_else(|e| panic!("{}: {e}", target.display()));
             assert!(link.value().attr("title").is_some_and(|t| !t.is_empty()));
@@ -298,13 +320,22 @@ fn autodiscovery_links_point_at_the_pages_own_feeds() {
             .and_then(|l| l.value().attr("href").map(String::from))
             .expect("a feed")
     };
-    assert_eq!(first_feed("tracks/llm/index.html"), config.site.url("tracks/llm/rss.xml"));
-    assert_eq!(first_feed("tags/kv-cache/index.html"), config.site.url("tags/kv-cache/rss.xml"));
+    assert_eq!(
+        first_feed("tracks/llm/index.html"),
+        config.site.url("tracks/llm/rss.xml")
+    );
+    assert_eq!(
+        first_feed("tags/kv-cache/index.html"),
+        config.site.url("tags/kv-cache/rss.xml")
+    );
     assert_eq!(
         first_feed("shorts/kv-cache-in-one-formula/index.html"),
         config.site.url("tracks/llm/rss.xml")
     );
-    assert_eq!(first_feed("digests/index.html"), config.site.url("digests/rss.xml"));
+    assert_eq!(
+        first_feed("digests/index.html"),
+        config.site.url("digests/rss.xml")
+    );
 }
 
 /// WCAG 2 contrast ratio of two `#rrggbb` colours.
@@ -341,7 +372,9 @@ fn colours(block: &str) -> std::collections::HashMap<String, String> {
 #[test]
 fn the_built_in_colours_meet_wcag_aa_contrast_in_light_and_dark_mode() {
     let css = include_str!("../templates/style.css");
-    let (light, rest) = css.split_once("@media (prefers-color-scheme: dark)").expect("dark mode");
+    let (light, rest) = css
+        .split_once("@media (prefers-color-scheme: dark)")
+        .expect("dark mode");
     let light = colours(light);
     let mut dark = light.clone();
     dark.extend(colours(rest.split_once("}\n}").expect("dark block").0));
@@ -357,7 +390,10 @@ fn the_built_in_colours_meet_wcag_aa_contrast_in_light_and_dark_mode() {
     for (mode, colours) in [("light", &light), ("dark", &dark)] {
         for (fg, bg) in pairs {
             let ratio = contrast(&colours[fg], &colours[bg]);
-            assert!(ratio >= 4.5, "{mode}: --{fg} on --{bg} is {ratio:.2}:1, below 4.5:1");
+            assert!(
+                ratio >= 4.5,
+                "{mode}: --{fg} on --{bg} is {ratio:.2}:1, below 4.5:1"
+            );
         }
     }
     assert!(contrast("#000000", "#ffffff") > 20.9);
@@ -374,12 +410,22 @@ fn every_page_parses_cleanly_and_has_landmarks_labels_and_one_h1() {
     for file in files {
         let name = file.display().to_string();
         let html = Html::parse_document(&std::fs::read_to_string(&file).expect("read"));
-        assert!(html.errors.is_empty(), "{name}: HTML parse errors {:?}", html.errors);
+        assert!(
+            html.errors.is_empty(),
+            "{name}: HTML parse errors {:?}",
+            html.errors
+        );
         let root = html.root_element();
-        assert!(root.value().attr("lang").is_some_and(|l| !l.is_empty()), "{name}");
+        assert!(
+            root.value().attr("lang").is_some_and(|l| !l.is_empty()),
+            "{name}"
+        );
         assert_eq!(html.select(&select("head > title")).count(), 1, "{name}");
         let mut ids = HashSet::new();
-        for id in html.select(&select("[id]")).filter_map(|e| e.value().attr("id")) {
+        for id in html
+            .select(&select("[id]"))
+            .filter_map(|e| e.value().attr("id"))
+        {
             assert!(ids.insert(id), "{name}: duplicate id {id}");
         }
         if file.ends_with("public/index.html") {
@@ -394,20 +440,26 @@ fn every_page_parses_cleanly_and_has_landmarks_labels_and_one_h1() {
         assert_eq!(html.select(&select("body > footer")).count(), 1, "{name}");
         assert_eq!(html.select(&select("h1")).count(), 1, "{name}");
         for nav in html.select(&select("nav")) {
-            assert!(nav.value().attr("aria-label").is_some(), "{name}: unlabelled nav");
+            assert!(
+                nav.value().attr("aria-label").is_some(),
+                "{name}: unlabelled nav"
+            );
         }
         for field in html.select(&select("input:not([type=hidden]), select, textarea")) {
-            let labelled = field
-                .value()
-                .attr("id")
-                .is_some_and(|id| html.select(&select(&format!("label[for=\"{id}\"]"))).next().is_some())
-                || field.ancestors().any(|a| {
-                    ElementRef::wrap(a).is_some_and(|e| e.value().name() == "label")
-                });
+            let labelled = field.value().attr("id").is_some_and(|id| {
+                html.select(&select(&format!("label[for=\"{id}\"]")))
+                    .next()
+                    .is_some()
+            }) || field
+                .ancestors()
+                .any(|a| ElementRef::wrap(a).is_some_and(|e| e.value().name() == "label"));
             assert!(labelled, "{name}: a form field without a label");
         }
         for image in html.select(&select("img")) {
-            assert!(image.value().attr("alt").is_some(), "{name}: img without alt");
+            assert!(
+                image.value().attr("alt").is_some(),
+                "{name}: img without alt"
+            );
         }
         // Headings never skip a level on the way down.
         let mut level = 0;
@@ -418,7 +470,9 @@ fn every_page_parses_cleanly_and_has_landmarks_labels_and_one_h1() {
         }
         for og in ["og:title", "og:description", "og:url", "og:type"] {
             assert!(
-                html.select(&select(&format!("meta[property=\"{og}\"]"))).next().is_some(),
+                html.select(&select(&format!("meta[property=\"{og}\"]")))
+                    .next()
+                    .is_some(),
                 "{name}: no {og}"
             );
         }
@@ -432,8 +486,11 @@ fn a_short_page_has_body_meta_neighbours_in_its_track_and_a_subscribe_form() {
     assert!(out.status.success(), "{}", stderr(&out));
     let config = config_of(site.path());
     let collection = shorts::content::load(&config).expect("loads");
-    let llm: Vec<&shorts::model::Short> =
-        collection.shorts.iter().filter(|s| s.track == "llm").collect();
+    let llm: Vec<&shorts::model::Short> = collection
+        .shorts
+        .iter()
+        .filter(|s| s.track == "llm")
+        .collect();
     // The second newest LLM short has both neighbours.
     let short = llm[1];
     let html = page(site.path(), &format!("shorts/{}/index.html", short.slug));
@@ -442,22 +499,40 @@ fn a_short_page_has_body_meta_neighbours_in_its_track_and_a_subscribe_form() {
     assert_eq!(one(".kicker a").as_deref(), Some("LLMs"));
     let meta = one(".meta").expect("meta line");
     assert!(meta.contains("Jun 7, 2026"), "{meta}");
-    assert!(meta.contains(&format!("{} min read", short.reading_minutes)), "{meta}");
+    assert!(
+        meta.contains(&format!("{} min read", short.reading_minutes)),
+        "{meta}"
+    );
     let tags: Vec<String> = html.select(&select("header .tags a")).map(text).collect();
     let expected: Vec<&str> = short.tags.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(tags, expected);
     let body = html.select(&select(".body")).next().expect("body");
     assert!(body.select(&select("p")).count() >= 2);
-    let prev = html.select(&select("a[rel=prev]")).next().expect("previous");
+    let prev = html
+        .select(&select("a[rel=prev]"))
+        .next()
+        .expect("previous");
     let next = html.select(&select("a[rel=next]")).next().expect("next");
-    assert_eq!(prev.value().attr("href"), Some(format!("../../shorts/{}/", llm[2].slug).as_str()));
-    assert_eq!(next.value().attr("href"), Some(format!("../../shorts/{}/", llm[0].slug).as_str()));
+    assert_eq!(
+        prev.value().attr("href"),
+        Some(format!("../../shorts/{}/", llm[2].slug).as_str())
+    );
+    assert_eq!(
+        next.value().attr("href"),
+        Some(format!("../../shorts/{}/", llm[0].slug).as_str())
+    );
     assert!(text(prev).contains(&llm[2].title));
 
-    let form = html.select(&select("form[action]")).next().expect("subscribe form");
+    let form = html
+        .select(&select("form[action]"))
+        .next()
+        .expect("subscribe form");
     assert_eq!(form.value().attr("method"), Some("post"));
     assert_eq!(form.value().attr("action"), Some("../../subscribe"));
-    let email = form.select(&select("input[name=email]")).next().expect("email");
+    let email = form
+        .select(&select("input[name=email]"))
+        .next()
+        .expect("email");
     assert_eq!(email.value().attr("type"), Some("email"));
     assert!(email.value().attr("required").is_some());
     let boxes: Vec<ElementRef<'_>> = form.select(&select("input[name=tracks]")).collect();
@@ -480,8 +555,16 @@ fn a_short_page_has_body_meta_neighbours_in_its_track_and_a_subscribe_form() {
     let tag = page(site.path(), "tags/kv-cache/index.html");
     assert_eq!(tag.select(&select("article.card")).count(), tagged);
     assert_eq!(
-        page(site.path(), "tags/index.html").select(&select(".tag-cloud li")).count(),
-        collection.shorts.iter().flat_map(|s| &s.tags).map(|t| &t.slug).collect::<HashSet<_>>().len()
+        page(site.path(), "tags/index.html")
+            .select(&select(".tag-cloud li"))
+            .count(),
+        collection
+            .shorts
+            .iter()
+            .flat_map(|s| &s.tags)
+            .map(|t| &t.slug)
+            .collect::<HashSet<_>>()
+            .len()
     );
 }
 
@@ -498,7 +581,11 @@ postal_address = "Fixture Ltd, 1 Test Street, Testville"
 "#,
     );
     let week_1 = "2026-06-08T08:00:00Z";
-    let add = shorts_at(site.path(), week_1, &["subscribers", "add", "reader@example.org"]);
+    let add = shorts_at(
+        site.path(),
+        week_1,
+        &["subscribers", "add", "reader@example.org"],
+    );
     assert!(add.status.success(), "{}", stderr(&add));
     let publish = shorts_at(site.path(), week_1, &["publish"]);
     assert!(publish.status.success(), "{}", stderr(&publish));
@@ -508,7 +595,11 @@ postal_address = "Fixture Ltd, 1 Test Street, Testville"
         .select(&select("main .link-list a"))
         .filter_map(|a| a.value().attr("href"))
         .collect();
-    assert_eq!(links, ["../digests/1/"], "publish rebuilt the archive after sending");
+    assert_eq!(
+        links,
+        ["../digests/1/"],
+        "publish rebuilt the archive after sending"
+    );
     let digest = page(site.path(), "digests/1/index.html");
     assert_eq!(
         digest.select(&select("h1")).next().map(text).as_deref(),
@@ -518,15 +609,27 @@ postal_address = "Fixture Ltd, 1 Test Street, Testville"
         .select(&select("article.card .card-title a"))
         .map(text)
         .collect();
-    assert!(carried.contains(&"YAML front matter, CRLF line endings".to_string()), "{carried:?}");
-    assert!(!carried.iter().any(|t| t == "Work in progress"), "no drafts");
-    let sections: Vec<String> = digest.select(&select("main section:not(.subscribe) > h2")).map(text).collect();
+    assert!(
+        carried.contains(&"YAML front matter, CRLF line endings".to_string()),
+        "{carried:?}"
+    );
+    assert!(
+        !carried.iter().any(|t| t == "Work in progress"),
+        "no drafts"
+    );
+    let sections: Vec<String> = digest
+        .select(&select("main section:not(.subscribe) > h2"))
+        .map(text)
+        .collect();
     assert_eq!(sections, ["LLMs", "Retrieval & embeddings"]);
 
     let feed = std::fs::read(site.path().join("public/digests/atom.xml")).expect("digest feed");
     let feed = feed_rs::parser::parse(feed.as_slice()).expect("parses");
     assert_eq!(feed.entries.len(), 1);
-    assert_eq!(feed.entries[0].links[0].href, "https://example.com/notes/digests/1/");
+    assert_eq!(
+        feed.entries[0].links[0].href,
+        "https://example.com/notes/digests/1/"
+    );
     check_links(site.path(), false);
 }
 
@@ -544,13 +647,19 @@ fn a_template_in_the_site_replaces_the_built_in_one_and_a_broken_one_is_reported
     let out = shorts(site.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let tag = page(site.path(), "tags/kv-cache/index.html");
-    assert_eq!(tag.select(&select("h1")).next().map(text).as_deref(), Some("Custom kv-cache: 2"));
+    assert_eq!(
+        tag.select(&select("h1")).next().map(text).as_deref(),
+        Some("Custom kv-cache: 2")
+    );
     let css = std::fs::read_to_string(site.path().join("public/assets/style.css")).expect("css");
     assert_eq!(css, "body { color: #000; }\n");
 
     let before = std::fs::read(site.path().join("public/tags/kv-cache/index.html")).expect("page");
-    std::fs::write(templates.join("short.html"), "{% extends \"base.html\" %}\n{% block main %}\n{{ short.title \n{% endblock main %}")
-        .expect("write broken template");
+    std::fs::write(
+        templates.join("short.html"),
+        "{% extends \"base.html\" %}\n{% block main %}\n{{ short.title \n{% endblock main %}",
+    )
+    .expect("write broken template");
     let out = shorts(site.path(), &["build"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let message = stderr(&out);

@@ -3,52 +3,22 @@
 //! flow with the confirmation and digest going through a real SMTP server.
 
 mod common;
+#[path = "common/server.rs"]
+mod server;
 #[path = "common/smtp.rs"]
 mod smtp;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
 
 use common::{shorts_at, stderr, stdout};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
+use server::Server;
 use smtp::SmtpServer;
 
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
 impl Server {
-    fn start(site: &Path, now: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .current_dir(site)
-            .env("SHORTS_NOW", now)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        Server { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// The status line for a request sent byte for byte as given.
     fn raw_status(&self, request_target: &str) -> String {
         let head = self.raw_head(&format!("GET {request_target} HTTP/1.1\r\n"));
@@ -69,13 +39,6 @@ impl Server {
         let _ = stream.read_to_end(&mut response);
         let text = String::from_utf8_lossy(&response);
         text.split("\r\n\r\n").next().unwrap_or("").to_string() + "\r\n"
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

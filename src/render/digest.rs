@@ -177,7 +177,6 @@ fn tidy_text(text: &str) -> String {
     out.trim_start_matches('\n').to_string()
 }
 
-
 /// The first visible line: what is inside, so inbox previews show it.
 fn preheader(sections: &[SectionView<'_>], count: usize) -> String {
     let titles: Vec<&str> = sections

@@ -8,7 +8,7 @@
 //! and feed links are absolute. Pure: no I/O beyond loading the templates,
 //! no clock, no database (the caller passes the archived digests).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -44,7 +44,10 @@ const TEMPLATES: [BuiltIn; 12] = [
     ("tags.html", include_str!("../../templates/tags.html")),
     ("tag.html", include_str!("../../templates/tag.html")),
     ("digests.html", include_str!("../../templates/digests.html")),
-    ("digest_page.html", include_str!("../../templates/digest_page.html")),
+    (
+        "digest_page.html",
+        include_str!("../../templates/digest_page.html"),
+    ),
     ("404.html", include_str!("../../templates/404.html")),
 ];
 
@@ -354,7 +357,10 @@ impl<'a> Site<'a> {
     fn not_found_page(&self) -> Result<OutputFile, PageError> {
         let mut context = Context::new();
         context.insert("root", self.config.site.base_url.path());
-        context.insert("page_title", &format!("Page not found · {}", self.view.name));
+        context.insert(
+            "page_title",
+            &format!("Page not found · {}", self.view.name),
+        );
         self.page("404.html", "404.html", "", context)
     }
 
@@ -382,8 +388,11 @@ impl<'a> Site<'a> {
         context.insert("body", &short.short.body_html);
         context.insert("previous", &older);
         context.insert("next", &newer);
-        context.insert("track", &self.track_link(&short.track.slug));
-        context.insert("page_title", &format!("{} · {}", short.title, self.view.name));
+        context.insert("track", &self.track_link(short.track.slug));
+        context.insert(
+            "page_title",
+            &format!("{} · {}", short.title, self.view.name),
+        );
         context.insert("description", short.summary);
         let feed_dir = format!("tracks/{}/", short.short.track);
         self.page(&short.path, "short.html", &feed_dir, context)
@@ -406,11 +415,11 @@ impl<'a> Site<'a> {
     fn track_page(&self, track: &Link) -> Result<OutputFile, PageError> {
         let mut context = Context::new();
         context.insert("track", track);
+        context.insert("shorts", &self.listing(|s| s.track.slug == track.slug));
         context.insert(
-            "shorts",
-            &self.listing(|s| s.track.slug == track.slug),
+            "page_title",
+            &format!("{} · {}", track.title, self.view.name),
         );
-        context.insert("page_title", &format!("{} · {}", track.title, self.view.name));
         if !track.description.is_empty() {
             context.insert("description", &track.description);
         }
@@ -432,7 +441,10 @@ impl<'a> Site<'a> {
             "shorts",
             &self.listing(|s| s.short.tags.iter().any(|t| t.slug == tag.slug)),
         );
-        context.insert("page_title", &format!("#{} · {}", tag.title, self.view.name));
+        context.insert(
+            "page_title",
+            &format!("#{} · {}", tag.title, self.view.name),
+        );
         context.insert(
             "description",
             &format!("Shorts tagged {} on {}", tag.title, self.view.name),
@@ -455,7 +467,10 @@ impl<'a> Site<'a> {
     fn digest_page(&self, digest: &DigestView<'_>) -> Result<OutputFile, PageError> {
         let mut context = Context::new();
         context.insert("digest", digest);
-        context.insert("page_title", &format!("{} · {}", digest.title, self.view.name));
+        context.insert(
+            "page_title",
+            &format!("{} · {}", digest.title, self.view.name),
+        );
         context.insert("description", &digest.summary);
         self.page(&digest.path, "digest_page.html", DIGESTS_PATH, context)
     }
@@ -598,26 +613,26 @@ fn archive<'a>(
     site: &'a Site<'a>,
     config: &Config,
 ) -> Vec<DigestView<'a>> {
-    let by_slug: HashMap<&str, &ShortView<'a>> = site.shorts.iter().map(|s| (s.slug, s)).collect();
     digests
         .iter()
         .rev()
         .map(|digest| {
-            let carried: Vec<&ShortView<'a>> = digest
-                .slugs
+            let slugs: HashSet<&str> = digest.slugs.iter().map(String::as_str).collect();
+            // `site.shorts` is newest first, so each section is too.
+            let carried: Vec<&ShortView<'a>> = site
+                .shorts
                 .iter()
-                .filter_map(|slug| by_slug.get(slug.as_str()).copied())
+                .filter(|s| slugs.contains(s.slug))
                 .collect();
             let sections: Vec<Section<'a>> = site
                 .tracks
                 .iter()
                 .filter_map(|track| {
-                    let mut shorts: Vec<&ShortView<'a>> = carried
+                    let shorts: Vec<&ShortView<'a>> = carried
                         .iter()
                         .copied()
                         .filter(|s| s.track.slug == track.slug)
                         .collect();
-                    shorts.sort_by(|a, b| b.short.date.cmp(&a.short.date));
                     (!shorts.is_empty()).then_some(Section { track, shorts })
                 })
                 .collect();
@@ -701,7 +716,10 @@ fn archive_feed_shell<'a>(name: &str, config: &Config) -> Feed<'a> {
 fn digest_html(digest: &DigestView<'_>) -> String {
     let mut html = String::new();
     for section in &digest.sections {
-        html.push_str(&format!("<h2>{}</h2>\n<ul>\n", escape_html(&section.track.title)));
+        html.push_str(&format!(
+            "<h2>{}</h2>\n<ul>\n",
+            escape_html(&section.track.title)
+        ));
         for short in &section.shorts {
             html.push_str(&format!(
                 "<li><a href=\"{}\">{}</a>: {}</li>\n",

@@ -64,7 +64,8 @@ pub fn load(config: &Config, built_in: &[BuiltIn]) -> Result<Tera, Problems> {
         let message = tera_message(&e);
         // Tera names the template it failed on in quotes; point at its file.
         let culprit = sources.iter().find(|s| {
-            message.contains(&format!("'{}'", s.name)) || message.contains(&format!("\"{}\"", s.name))
+            message.contains(&format!("'{}'", s.name))
+                || message.contains(&format!("\"{}\"", s.name))
         });
         let path = culprit.map_or_else(|| config.templates_dir.clone(), |s| s.path.clone());
         problems.push(Problem::new(

@@ -1,0 +1,444 @@
+//! The index in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, through fantoccini) against `shorts serve` on the built
+//! sample site. Filters by track and tag, searches, checks what is shown,
+//! subscribes through the form, and saves screenshots of the index and of a
+//! short's page (phone and desktop) under the target folder.
+//!
+//! Skipped, with a message, where Chromium or chromedriver is not installed;
+//! `.ci/run` installs both and sets `SHORTS_REQUIRE_BROWSER=1`, which turns
+//! the skip into a failure.
+
+mod common;
+#[path = "common/server.rs"]
+mod server;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use server::Server;
+use shorts::model::Short;
+
+const NOW: &str = "2026-07-01T00:00:00Z";
+
+fn find_program(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().find_map(|name| {
+        let path = Path::new(name);
+        if path.is_absolute() {
+            return path.is_file().then(|| path.to_path_buf());
+        }
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    })
+}
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start(program: &Path) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(program)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_string(),
+        json!({
+            "binary": chromium,
+            // Without the background-networking flags Chromium keeps dialling
+            // Google's hosts, which a closed network refuses.
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Slugs of the cards the reader can see, in page order.
+async fn visible(client: &Client) -> Vec<String> {
+    let value = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#shorts > li'))
+               .filter(li => !li.hidden && li.offsetParent !== null)
+               .map(li => li.querySelector('[data-slug]').dataset.slug);",
+            vec![],
+        )
+        .await
+        .expect("run script");
+    serde_json::from_value(value).expect("a list of slugs")
+}
+
+async fn count_line(client: &Client) -> String {
+    let element = client
+        .find(Locator::Css("#shorts-count"))
+        .await
+        .expect("count");
+    element.text().await.expect("count text")
+}
+
+async fn set_query(client: &Client, words: &str) {
+    let field = client
+        .find(Locator::Css("#filter-q"))
+        .await
+        .expect("search");
+    field.clear().await.expect("clear");
+    field.send_keys(words).await.expect("type");
+}
+
+async fn choose(client: &Client, field: &str, value: &str) {
+    let select = client.find(Locator::Css(field)).await.expect("select");
+    select.select_by_value(value).await.expect("choose");
+}
+
+async fn reset(client: &Client) {
+    client
+        .find(Locator::Css("#filters button[type=reset]"))
+        .await
+        .expect("reset")
+        .click()
+        .await
+        .expect("click reset");
+    wait_for(client, "everything listed again", |slugs, _| {
+        slugs.len() == 25
+    })
+    .await;
+}
+
+/// Polls until the page shows what `done` wants (the script runs on input events).
+async fn wait_for(client: &Client, what: &str, done: impl Fn(&[String], &str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let slugs = visible(client).await;
+        let count = count_line(client).await;
+        if done(&slugs, &count) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still showing {count:?} {slugs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn slugs<'a>(shorts: impl Iterator<Item = &'a Short>) -> Vec<String> {
+    shorts.map(|s| s.slug.clone()).collect()
+}
+
+/// What a search for `words` must show: every word in the title, summary,
+/// tags or track title, ignoring case.
+fn matching(shorts: &[Short], config: &shorts::config::Config, words: &str) -> Vec<String> {
+    let words: Vec<String> = words.split_whitespace().map(str::to_lowercase).collect();
+    slugs(shorts.iter().filter(|s| {
+        let track = config.track(&s.track).map_or("", |t| t.title.as_str());
+        let names: Vec<&str> = s
+            .tags
+            .iter()
+            .flat_map(|t| [t.name.as_str(), t.slug.as_str()])
+            .collect();
+        let haystack =
+            format!("{} {} {} {}", s.title, s.summary, track, names.join(" ")).to_lowercase();
+        words.iter().all(|w| haystack.contains(w))
+    }))
+}
+
+/// axe-core, the accessibility checker, when installed (`.ci/run` does).
+fn axe_script() -> Option<String> {
+    let path = std::env::var_os("SHORTS_AXE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/ci-npm/node_modules/axe-core/axe.min.js")
+        });
+    std::fs::read_to_string(path).ok()
+}
+
+/// WCAG 2 A and AA violations axe-core finds on the current page.
+async fn accessibility_violations(client: &Client, axe: &str) -> Vec<String> {
+    client.execute(axe, vec![]).await.expect("load axe-core");
+    let result = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] })
+               .then(r => done(r.violations.map(v =>
+                 v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    serde_json::from_value(result).expect("a list of violations")
+}
+
+async fn save_screenshot(client: &Client, name: &str) -> PathBuf {
+    let png = client.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is a PNG");
+    assert!(png.len() > 20_000, "{name} is only {} bytes", png.len());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    let path = dir.join(name);
+    std::fs::write(&path, png).expect("write screenshot");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
+    let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
+    let chromedriver = find_program(&["chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        let required = std::env::var_os("SHORTS_REQUIRE_BROWSER").is_some();
+        assert!(
+            !required,
+            "SHORTS_REQUIRE_BROWSER is set but chromium or chromedriver is missing"
+        );
+        eprintln!(
+            "skipped: the browser test needs Chromium and chromedriver \
+             (Debian: apt install chromium chromium-driver); .ci/run installs them"
+        );
+        return;
+    };
+    let site = common::sample_site();
+    let out = common::shorts_at(site.path(), NOW, &["build"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let config = shorts::config::Config::load(&site.path().join("config.toml")).expect("config");
+    let collection = shorts::content::load(&config).expect("content");
+    let all = &collection.shorts;
+
+    let server = Server::start(site.path(), NOW);
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().expect("profile folder");
+    let client = browser(&driver, &chromium, profile.path()).await;
+
+    client
+        .goto(&server.url("/shorts/"))
+        .await
+        .expect("open the index");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("form#filters:not([hidden])"))
+        .await
+        .expect("the script shows the filters once search.json loaded");
+    assert_eq!(visible(&client).await, slugs(all.iter()));
+    assert_eq!(count_line(&client).await, "25 shorts");
+    // The stylesheet loaded through its relative link.
+    let radius = client
+        .execute(
+            "return getComputedStyle(document.querySelector('.card')).borderTopLeftRadius;",
+            vec![],
+        )
+        .await
+        .expect("style");
+    assert_eq!(radius, Value::from("10px"));
+
+    // By track.
+    choose(&client, "#filter-track", "time-series").await;
+    let in_track = slugs(all.iter().filter(|s| s.track == "time-series"));
+    let expected_count = format!("{} of 25 shorts", in_track.len());
+    wait_for(&client, "track filter", |shown, count| {
+        shown == in_track.as_slice() && count == expected_count
+    })
+    .await;
+    let url = client.current_url().await.expect("url");
+    assert_eq!(
+        url.query(),
+        Some("track=time-series"),
+        "the filter is in the address"
+    );
+
+    // By track and tag together, then by tag alone.
+    choose(&client, "#filter-tag", "preprocessing").await;
+    let both =
+        slugs(all.iter().filter(|s| {
+            s.track == "time-series" && s.tags.iter().any(|t| t.slug == "preprocessing")
+        }));
+    assert!(!both.is_empty());
+    wait_for(&client, "track and tag", |shown, _| {
+        shown == both.as_slice()
+    })
+    .await;
+    choose(&client, "#filter-track", "").await;
+    choose(&client, "#filter-tag", "kv-cache").await;
+    let tagged = slugs(
+        all.iter()
+            .filter(|s| s.tags.iter().any(|t| t.slug == "kv-cache")),
+    );
+    wait_for(&client, "tag filter", |shown, _| shown == tagged.as_slice()).await;
+    reset(&client).await;
+
+    // Text search: every word must match, case and order aside.
+    for words in ["cache", "Attention KERNEL", "time series", "bm25"] {
+        set_query(&client, words).await;
+        let expected = matching(all, &config, words);
+        assert!(!expected.is_empty(), "{words}");
+        wait_for(&client, words, |shown, _| shown == expected.as_slice()).await;
+    }
+    set_query(&client, "zzzz-nothing").await;
+    wait_for(&client, "no match", |shown, count| {
+        shown.is_empty() && count == "0 of 25 shorts"
+    })
+    .await;
+    let no_match = client
+        .find(Locator::Css("#no-match"))
+        .await
+        .expect("no-match");
+    assert!(no_match.is_displayed().await.expect("displayed"));
+    client
+        .find(Locator::Css("#clear-filters"))
+        .await
+        .expect("show all")
+        .click()
+        .await
+        .expect("click");
+    wait_for(&client, "show all", |shown, _| shown.len() == 25).await;
+
+    // A shared link with filters opens filtered.
+    client
+        .goto(&server.url("/shorts/?tag=kv-cache&q=attention"))
+        .await
+        .expect("open filtered");
+    let linked: Vec<String> = matching(all, &config, "attention")
+        .into_iter()
+        .filter(|slug| tagged.contains(slug))
+        .collect();
+    wait_for(&client, "filters from the address", |shown, _| {
+        shown == linked.as_slice()
+    })
+    .await;
+
+    client.goto(&server.url("/shorts/")).await.expect("index");
+    wait_for(&client, "index again", |shown, _| shown.len() == 25).await;
+    let index_png = save_screenshot(&client, "index.png").await;
+
+    // Landmarks, labels, names and contrast as axe-core checks them.
+    match axe_script() {
+        Some(axe) => {
+            for path in [
+                "/shorts/".to_string(),
+                format!("/shorts/{}/", all[0].slug),
+                "/tracks/llm/".to_string(),
+                "/tags/".to_string(),
+                "/digests/".to_string(),
+            ] {
+                client.goto(&server.url(&path)).await.expect("open page");
+                let violations = accessibility_violations(&client, &axe).await;
+                assert!(violations.is_empty(), "{path}: {violations:#?}");
+            }
+        }
+        None => {
+            assert!(
+                std::env::var_os("SHORTS_REQUIRE_BROWSER").is_none(),
+                "SHORTS_REQUIRE_BROWSER is set but axe-core is not installed"
+            );
+            eprintln!("skipped the axe-core check: npm install axe-core (see .ci/run)");
+        }
+    }
+
+    // A short's page, on a desktop and on a phone: nothing wider than the screen.
+    let short = &all[1];
+    client
+        .goto(&server.url(&format!("/shorts/{}/", short.slug)))
+        .await
+        .expect("short page");
+    let title = client.find(Locator::Css("h1")).await.expect("h1");
+    assert_eq!(title.text().await.expect("title"), short.title);
+    save_screenshot(&client, "short.png").await;
+    client.set_window_size(390, 844).await.expect("phone size");
+    let overflow = client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(
+        overflow,
+        Value::from(0),
+        "the page scrolls sideways on a phone"
+    );
+    save_screenshot(&client, "short-phone.png").await;
+
+    // The page's own form subscribes through `shorts serve`.
+    let email = client
+        .find(Locator::Css("#subscribe-email"))
+        .await
+        .expect("email field");
+    email
+        .send_keys("reader@example.org")
+        .await
+        .expect("type email");
+    client
+        .find(Locator::Css(".subscribe button[type=submit]"))
+        .await
+        .expect("subscribe button")
+        .click()
+        .await
+        .expect("submit");
+    let heading = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//h1[normalize-space()='Check your inbox']"))
+        .await
+        .expect("the confirmation page");
+    assert!(heading.is_displayed().await.expect("shown"));
+    client.close().await.expect("close the browser");
+    drop(server);
+
+    let listed = common::shorts_at(site.path(), NOW, &["subscribers", "list"]);
+    let listed = common::stdout(&listed);
+    assert!(
+        listed.contains("reader@example.org") && listed.contains("pending"),
+        "{listed}"
+    );
+    eprintln!(
+        "screenshots in {}",
+        index_png
+            .parent()
+            .map_or_else(String::new, |p| p.display().to_string())
+    );
+}
