@@ -187,6 +187,33 @@ fn nothing_outside_public_is_served() {
 }
 
 #[test]
+fn folders_get_their_slash_and_misses_get_the_sites_404_page() {
+    let site = common::built("site");
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let moved = http.get(server.url("/shorts?tag=rust")).send().unwrap();
+    assert_eq!(moved.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(moved.headers()["location"], "/shorts/?tag=rust");
+    let index = http.get(server.url("/shorts/")).send().unwrap();
+    assert_eq!(index.status(), StatusCode::OK);
+    assert!(index.text().unwrap().contains("<h1>Shorts</h1>"));
+
+    let missing = http
+        .get(server.url("/shorts/no-such-short/"))
+        .send()
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let page = missing.text().unwrap();
+    assert!(page.contains("<h1>Page not found</h1>"), "{page}");
+    // Served at any depth, so its stylesheet link starts at the site's root path.
+    assert!(page.contains("href=\"/notes/assets/style.css?v="), "{page}");
+}
+
+#[test]
 fn subscribe_confirm_digest_one_click_unsubscribe() {
     let smtp = SmtpServer::start();
     let site = site_with_digest(smtp.port);

@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::model::{Subscriber, SubscriberStatus};
 use crate::store::Store;
 use crate::tokens::{Purpose, Secret};
+use static_files::Resolved;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -131,9 +132,19 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
         )
         .into_response();
     }
-    match static_files::resolve(&app.config.output_dir, request.uri().path()) {
-        Some(path) => {
+    let uri = request.uri();
+    match static_files::resolve(&app.config.output_dir, uri.path()) {
+        Some(Resolved::File(path)) => {
             static_files::serve_file(&path, &method, request.headers(), &app.cache_control).await
+        }
+        Some(Resolved::AddSlash) => {
+            let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+            let location = format!("{}/{query}", uri.path());
+            (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response()
         }
         None => not_found(&app).await,
     }

@@ -13,8 +13,17 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// The file for a request path, if it is inside `root`.
-pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
+/// What a request path names inside `root`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    File(PathBuf),
+    /// A folder asked for without its trailing slash: the page's relative
+    /// links only work from `path/`, so the client is sent there.
+    AddSlash,
+}
+
+/// The file (or folder) for a request path, if it is inside `root`.
+pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
     let decoded = percent_encoding::percent_decode_str(request_path)
         .decode_utf8()
         .ok()?;
@@ -29,13 +38,20 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
         return None;
     }
     let mut path = root.join(relative);
-    if path.is_dir() {
+    let folder = path.is_dir();
+    if folder {
         path.push("index.html");
     }
     // Symlinks may point anywhere: what counts is where the file really is.
     let real = path.canonicalize().ok()?;
     let real_root = root.canonicalize().ok()?;
-    (real.starts_with(&real_root) && real.is_file()).then_some(real)
+    if !(real.starts_with(&real_root) && real.is_file()) {
+        return None;
+    }
+    if folder && !request_path.ends_with('/') {
+        return Some(Resolved::AddSlash);
+    }
+    Some(Resolved::File(real))
 }
 
 /// The media type for a file name.
@@ -178,10 +194,15 @@ mod tests {
         std::fs::write(root.join("tags/x/index.html"), "x").unwrap();
         std::fs::write(dir.path().join("secret.txt"), "no").unwrap();
         assert!(resolve(&root, "/rss.xml").is_some());
-        assert!(
-            resolve(&root, "/tags/x/").is_some(),
+        assert_eq!(
+            resolve(&root, "/tags/x/"),
+            Some(Resolved::File(
+                root.join("tags/x/index.html").canonicalize().unwrap()
+            )),
             "folders serve index.html"
         );
+        assert_eq!(resolve(&root, "/tags/x"), Some(Resolved::AddSlash));
+        assert_eq!(resolve(&root, "/tags"), None, "no index.html, no page");
         for bad in [
             "/../secret.txt",
             "/%2e%2e/secret.txt",

@@ -1,0 +1,286 @@
+//! Crashes: `shorts` killed with SIGKILL at random moments, then checked for
+//! what PRODUCT.md promises: the published site is the old one or the new
+//! one, never a mix or a truncated file; a digest reaches every subscriber,
+//! and twice only if its message was in flight at a kill.
+
+mod common;
+#[path = "common/faulty_smtp.rs"]
+mod faulty_smtp;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A small deterministic generator (xorshift), so a failing kill schedule repeats.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Adds `count` ordinary shorts, so a build takes long enough to be killed in the middle.
+fn add_shorts(site: &Path, count: usize) {
+    let folder = site.join("content/shorts");
+    let paragraph = "Words that make the body long enough to matter. ".repeat(40);
+    for i in 0..count {
+        let text = format!(
+            "+++\ntitle = \"Generated short {i}\"\ndate = 2026-05-{:02}T10:00:00Z\nsummary = \"Number {i}.\"\ntrack = \"{}\"\ntags = [\"gen-{}\", \"bulk\"]\n+++\n\n{paragraph}\n\n{paragraph}\n",
+            1 + i % 28,
+            if i % 2 == 0 { "llm" } else { "retrieval" },
+            i % 40
+        );
+        std::fs::write(folder.join(format!("generated-{i}.md")), text).expect("write short");
+    }
+}
+
+fn build(site: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_shorts"))
+        .args(["build", "-q"])
+        .current_dir(site)
+        .env("SHORTS_NOW", common::NOW)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start shorts build")
+}
+
+/// Which version every feed and the index are at; panics on a mix or a broken file.
+fn published_version(public: &Path) -> &'static str {
+    let mut versions = std::collections::BTreeSet::new();
+    let mut feeds = 0;
+    let mut folders = vec![public.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read public/") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !["rss.xml", "atom.xml", "feed.json"].contains(&name)
+                || path.parent().is_some_and(|p| p.ends_with("digests"))
+            {
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("read feed");
+            let feed = feed_rs::parser::parse(bytes.as_slice())
+                .unwrap_or_else(|e| panic!("{}: broken feed: {e}", path.display()));
+            let title = feed.title.map(|t| t.content).unwrap_or_default();
+            versions.insert(if title.starts_with("Version one") {
+                "one"
+            } else if title.starts_with("Version two") {
+                "two"
+            } else {
+                panic!("{}: unexpected title {title:?}", path.display())
+            });
+            feeds += 1;
+        }
+    }
+    let index = std::fs::read_to_string(public.join("shorts/index.html")).expect("index");
+    versions.insert(if index.contains("Version one") {
+        "one"
+    } else {
+        "two"
+    });
+    assert!(feeds > 100, "only {feeds} feeds");
+    assert_eq!(versions.len(), 1, "a mix of versions: {versions:?}");
+    versions.into_iter().next().unwrap_or("none")
+}
+
+#[test]
+fn a_build_killed_at_any_moment_leaves_the_old_site_or_the_new_one() {
+    let site = common::site_from("site");
+    add_shorts(site.path(), 600);
+    common::edit_config(
+        site.path(),
+        "title = \"Fixture <Site> & Co\"",
+        "title = \"Version one\"",
+    );
+    let started = Instant::now();
+    assert!(build(site.path()).wait().expect("build").success());
+    let full = started.elapsed();
+    let public = site.path().join("public");
+    assert_eq!(published_version(&public), "one");
+
+    common::edit_config(
+        site.path(),
+        "title = \"Version one\"",
+        "title = \"Version two\"",
+    );
+    let mut random = Random(0x5eed_cafe);
+    let (mut old, mut new) = (0, 0);
+    let kills = 20;
+    for _ in 0..kills {
+        let mut child = build(site.path());
+        let at = Duration::from_millis(random.below(full.as_millis() as u64 * 11 / 10));
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if published_version(&public) == "one" {
+            old += 1;
+        } else {
+            new += 1;
+            // The new site went live before the kill: start from the old one again.
+            common::edit_config(
+                site.path(),
+                "title = \"Version two\"",
+                "title = \"Version one\"",
+            );
+            assert!(build(site.path()).wait().expect("build").success());
+            common::edit_config(
+                site.path(),
+                "title = \"Version one\"",
+                "title = \"Version two\"",
+            );
+        }
+    }
+    assert!(build(site.path()).wait().expect("build").success());
+    assert_eq!(published_version(&public), "two");
+    let generations = std::fs::read_dir(site.path().join(".public.generations"))
+        .expect("generations")
+        .count();
+    assert!(generations <= 2, "{generations} generations left behind");
+    eprintln!(
+        "{kills} kills during a {full:?} build: the site was whole after each ({old} old, {new} new)"
+    );
+}
+
+#[test]
+fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_was_in_flight() {
+    let server = faulty_smtp::FaultySmtp::start();
+    let site = common::site_from("site");
+    let pool_size = 4;
+    common::append_config(
+        site.path(),
+        &format!(
+            r#"
+[digest]
+schedule = "0 8 * * MON"
+from = "Fixture Digest <digest@example.com>"
+postal_address = "Fixture Ltd, 1 Test Street, Testville"
+
+[delivery]
+transport = "smtp"
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {}
+tls = "none"
+pool_size = {pool_size}
+"#,
+            server.port
+        ),
+    );
+    // `SHORTS_KILL_READERS` and `SHORTS_KILLS` make a longer run by hand.
+    let env_number = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let readers = env_number("SHORTS_KILL_READERS", 1_500);
+    let target_kills = env_number("SHORTS_KILLS", 24);
+    let csv: String = std::iter::once("email\n".to_string())
+        .chain((0..readers).map(|i| format!("reader{i}@example.org\n")))
+        .collect();
+    std::fs::write(site.path().join("readers.csv"), csv).expect("write CSV");
+    let week_1 = "2026-06-08T08:00:00Z";
+    let out = common::shorts_at(
+        site.path(),
+        week_1,
+        &["subscribers", "import", "readers.csv"],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    let mut random = Random(0xd1ce_5eed);
+    let mut window = 300;
+    let mut kills = 0;
+    let finished = loop {
+        let before = server.accepted().len();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+            .args(["digest", "send", "-q"])
+            .current_dir(site.path())
+            .env("SHORTS_NOW", week_1)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start digest send");
+        // After the last planned kill the run is left to finish.
+        let wait = if kills < target_kills {
+            50 + random.below(window)
+        } else {
+            600_000
+        };
+        let deadline = Instant::now() + Duration::from_millis(wait);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll") {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        match status {
+            Some(status) => {
+                assert!(status.success(), "digest send failed after {kills} kills");
+                break status;
+            }
+            None => {
+                let _ = child.kill(); // SIGKILL
+                let _ = child.wait();
+                kills += 1;
+                if server.accepted().len() == before {
+                    window *= 2; // the run died before sending: give the next one longer
+                }
+            }
+        }
+        assert!(kills < 500, "never finished");
+    };
+    assert!(finished.success());
+
+    let counts = server.per_recipient();
+    let missing = (0..readers)
+        .filter(|i| !counts.contains_key(&format!("reader{i}@example.org")))
+        .count();
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    assert_eq!(missing, 0, "every subscriber got the digest");
+    assert!(
+        duplicates <= kills * pool_size,
+        "{duplicates} duplicates after {kills} kills: more than the {pool_size} in flight at each"
+    );
+    assert!(kills >= target_kills.min(20), "only {kills} kills");
+    let conn = rusqlite::Connection::open(site.path().join("data/shorts.db")).expect("ledger");
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(integrity, "ok");
+    let sent: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM deliveries WHERE state = 'sent'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(sent, readers as i64);
+    let completed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM digests WHERE completed_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(completed, 1);
+    eprintln!(
+        "{readers} subscribers, {kills} SIGKILLs: 0 missing, {duplicates} sent twice (in flight at a kill)"
+    );
+}

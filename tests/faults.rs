@@ -1,0 +1,193 @@
+//! `shorts digest send` against a real SMTP server scripted to fail (see
+//! `common/faulty_smtp.rs`): temporary and permanent answers at `RCPT` and at
+//! the end of `DATA`, connections dropped mid-message or stalled past the
+//! timeout, a slow server. Every case ends with each subscriber's message
+//! accepted exactly once (or recorded as failed), and the ledger agreeing.
+
+mod common;
+#[path = "common/faulty_smtp.rs"]
+mod faulty_smtp;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{shorts_at, stderr, stdout};
+use faulty_smtp::{Fault, FaultySmtp};
+
+/// Monday 2026-06-08, right after the 08:00 Berlin slot.
+const WEEK_1: &str = "2026-06-08T08:00:00Z";
+
+fn site_for(server: &FaultySmtp, smtp: &str) -> tempfile::TempDir {
+    let site = common::site_from("site");
+    common::append_config(
+        site.path(),
+        &format!(
+            r#"
+[digest]
+schedule = "0 8 * * MON"
+from = "Fixture Digest <digest@example.com>"
+postal_address = "Fixture Ltd, 1 Test Street, Testville"
+
+[delivery]
+transport = "smtp"
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {}
+tls = "none"
+backoff_ms = 20
+{smtp}
+"#,
+            server.port
+        ),
+    );
+    site
+}
+
+fn subscribe(site: &Path, count: usize) -> Vec<String> {
+    let csv: String = std::iter::once("email\n".to_string())
+        .chain((0..count).map(|i| format!("reader{i}@example.org\n")))
+        .collect();
+    let file = site.join("readers.csv");
+    std::fs::write(&file, csv).expect("write CSV");
+    let out = shorts_at(site, WEEK_1, &["subscribers", "import", "readers.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (0..count)
+        .map(|i| format!("reader{i}@example.org"))
+        .collect()
+}
+
+fn ledger_states(site: &Path) -> HashMap<String, i64> {
+    let conn = rusqlite::Connection::open(site.join("data/shorts.db")).expect("open ledger");
+    let mut statement = conn
+        .prepare("SELECT state, count(*) FROM deliveries GROUP BY state")
+        .expect("query");
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+fn assert_each_once(server: &FaultySmtp, readers: &[String], except: &[&str]) {
+    let counts = server.per_recipient();
+    for reader in readers {
+        let expected = usize::from(!except.contains(&reader.as_str()));
+        assert_eq!(
+            counts.get(reader).copied().unwrap_or(0),
+            expected,
+            "{reader}: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn temporary_answers_at_rcpt_and_data_are_retried_and_deliver_exactly_once() {
+    let server = FaultySmtp::start();
+    let site = site_for(&server, "pool_size = 2\nattempts = 4");
+    let readers = subscribe(site.path(), 12);
+    server.script(&readers[1], &[Fault::Rcpt(421)]);
+    server.script(&readers[2], &[Fault::Rcpt(451), Fault::Rcpt(452)]);
+    server.script(&readers[3], &[Fault::Data(451)]);
+    server.script(&readers[4], &[Fault::Data(452), Fault::Data(421)]);
+    server.script(
+        &readers[5],
+        &[Fault::Rcpt(421), Fault::Data(451), Fault::Rcpt(452)],
+    );
+    let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_each_once(&server, &readers, &[]);
+    assert_eq!(server.faults_injected(), 9);
+    assert_eq!(
+        ledger_states(site.path()),
+        HashMap::from([("sent".into(), 12)])
+    );
+    assert!(
+        stdout(&out).starts_with("digest #1: 12 sent,"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn permanent_answers_fail_those_recipients_and_no_one_else() {
+    let server = FaultySmtp::start();
+    let site = site_for(&server, "pool_size = 2\nattempts = 3");
+    let readers = subscribe(site.path(), 10);
+    server.script(&readers[0], &[Fault::Rcpt(550)]);
+    server.script(&readers[4], &[Fault::Rcpt(553)]);
+    server.script(&readers[7], &[Fault::Data(554)]);
+    let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let failed = [
+        readers[0].as_str(),
+        readers[4].as_str(),
+        readers[7].as_str(),
+    ];
+    assert_each_once(&server, &readers, &failed);
+    assert_eq!(
+        ledger_states(site.path()),
+        HashMap::from([("sent".into(), 7), ("failed".into(), 3)])
+    );
+    assert!(stdout(&out).contains("7 sent"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("3 failed"), "{}", stdout(&out));
+    // Not retried within the run: one attempt each.
+    let rerun = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    assert_each_once(&server, &readers, &failed);
+}
+
+#[test]
+fn dropped_and_stalled_connections_are_reopened_and_only_the_unaccepted_resent() {
+    let server = FaultySmtp::start();
+    let site = site_for(&server, "pool_size = 2\nattempts = 4\ntimeout_secs = 1");
+    let readers = subscribe(site.path(), 10);
+    server.script(&readers[1], &[Fault::DropInData]);
+    server.script(&readers[3], &[Fault::Stall(Duration::from_secs(3))]);
+    server.script(&readers[6], &[Fault::DropInData, Fault::DropInData]);
+    let started = Instant::now();
+    let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_each_once(&server, &readers, &[]);
+    assert_eq!(
+        ledger_states(site.path()),
+        HashMap::from([("sent".into(), 10)])
+    );
+    assert!(
+        server.sessions() > 2,
+        "a broken connection is replaced: {} sessions",
+        server.sessions()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the stall cost about the timeout, not forever: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout(&out).starts_with("digest #1: 10 sent,"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_slow_server_keeps_the_pool_size_and_the_rate_limit() {
+    let server = FaultySmtp::start();
+    server.slow(Duration::from_millis(150));
+    let site = site_for(&server, "pool_size = 3\nrate_limit = 20");
+    let readers = subscribe(site.path(), 24);
+    let started = Instant::now();
+    let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    let elapsed = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_each_once(&server, &readers, &[]);
+    assert!(
+        server.most_concurrent_sessions() <= 3,
+        "{} sessions at once with pool_size = 3",
+        server.most_concurrent_sessions()
+    );
+    // 24 messages at 150 ms each over 3 connections: at least 8 × 150 ms;
+    // at 20 per second: at least 23 / 20 s.
+    assert!(elapsed >= Duration::from_millis(1_150), "{elapsed:?}");
+}
