@@ -427,7 +427,28 @@ fn dispatch(
             if subscriber.status != SubscriberStatus::Active {
                 continue;
             }
-            let prepared = sender.prepare(content, subscriber)?;
+            let prepared = match sender.prepare(content, subscriber) {
+                Ok(prepared) => prepared,
+                // One address no message can be built for (a row from before
+                // validation got stricter) fails alone; the others go out.
+                Err(DigestError::Compose(e)) => {
+                    tracing::warn!(subscriber = id, error = %e, "cannot compose this subscriber's copy");
+                    let error = e.to_string();
+                    store.record_delivery(
+                        number,
+                        id,
+                        DeliveryState::Failed,
+                        None,
+                        Some(&error),
+                        sender.now,
+                    )?;
+                    report.failed += 1;
+                    *handled += 1;
+                    progress(*handled);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let Some((_, composed)) = prepared.message else {
                 store.record_delivery(
                     number,

@@ -98,6 +98,17 @@ impl Collection {
     }
 }
 
+/// Text as one clean line, as titles, names and header values must be:
+/// control characters other than whitespace dropped, then every run of
+/// whitespace (including line breaks) made one space, with none at the ends.
+pub fn one_line(text: &str) -> String {
+    let visible: String = text
+        .chars()
+        .filter(|c| c.is_whitespace() || !c.is_control())
+        .collect();
+    visible.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Turns a name into a URL path segment: lower-case letters, digits and single
 /// hyphens. Letters outside ASCII are kept, so a tag in another script still
 /// gets a readable path (URLs percent-encode it).
@@ -134,6 +145,13 @@ pub fn is_slug(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_drops_controls_before_collapsing_whitespace() {
+        assert_eq!(one_line("  a\r\n b\tc\u{7}  "), "a b c");
+        assert_eq!(one_line("\u{7f}\r\nax"), "ax");
+        assert_eq!(one_line("a \u{7} b\u{2028}c"), "a b c");
+    }
 
     #[test]
     fn slugify_makes_path_segments() {

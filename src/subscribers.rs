@@ -20,10 +20,7 @@ pub fn validate(
     config: &Config,
     source: &str,
 ) -> Result<NewSubscriber, String> {
-    let email = email.trim();
-    if email.parse::<lettre::Address>().is_err() || email.chars().any(char::is_control) {
-        return Err(format!("{email:?} is not an email address"));
-    }
+    let email = address(email.trim())?;
     let name: String = name.split_whitespace().collect::<Vec<_>>().join(" ");
     if name.chars().any(char::is_control) || name.len() > 200 {
         return Err(format!(
@@ -60,13 +57,46 @@ pub fn validate(
         })?
     };
     Ok(NewSubscriber {
-        email: email.to_string(),
+        email,
         name,
         tracks: slugs,
         status,
         source: source.to_string(),
         consent_text: String::new(),
     })
+}
+
+/// An address every SMTP server can take, in one canonical form: an
+/// international domain in its ASCII (punycode) form, lower-cased. A
+/// non-ASCII local part needs SMTPUTF8, which many servers refuse, and a
+/// quoted one cannot go in a message lettre builds: both are refused here,
+/// with the reason, rather than failing at send time.
+pub fn address(raw: &str) -> Result<String, String> {
+    let not_an_address = || format!("{raw:?} is not an email address");
+    if raw.chars().any(char::is_control) {
+        return Err(not_an_address());
+    }
+    let (local, domain) = raw.rsplit_once('@').ok_or_else(not_an_address)?;
+    if !local.is_ascii() {
+        return Err(format!(
+            "{raw:?}: non-ASCII before the @ needs SMTPUTF8, which many mail servers refuse; use the address's ASCII form"
+        ));
+    }
+    if local.starts_with('"') {
+        return Err(format!(
+            "{raw:?}: quoted addresses are not supported; use an unquoted one"
+        ));
+    }
+    if raw.contains(char::is_whitespace) {
+        return Err(not_an_address());
+    }
+    let domain = idna::domain_to_ascii(domain)
+        .map_err(|_| format!("{raw:?}: {domain:?} is not a valid domain name"))?;
+    let address = format!("{local}@{domain}");
+    let parsed: lettre::Address = address.parse().map_err(|_| not_an_address())?;
+    // What lettre will put in the envelope must be exactly this address.
+    lettre::address::Envelope::new(None, vec![parsed]).map_err(|_| not_an_address())?;
+    Ok(address)
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -185,4 +215,40 @@ pub fn export(store: &Store, out: impl std::io::Write) -> Result<(), ImportError
     }
     writer.flush().map_err(|e| csv_error(e.into()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address;
+
+    #[test]
+    fn addresses_are_ascii_and_canonical_or_refused_with_the_reason() {
+        assert_eq!(address("Ada@Example.org").as_deref(), Ok("Ada@example.org"));
+        assert_eq!(
+            address("user@exämple.org").as_deref(),
+            Ok("user@xn--exmple-cua.org")
+        );
+        assert!(
+            address("josé@example.org")
+                .unwrap_err()
+                .contains("SMTPUTF8")
+        );
+        assert!(
+            address("\"quoted name\"@example.org")
+                .unwrap_err()
+                .contains("quoted")
+        );
+        for bad in [
+            "a@example.org\r\nBcc: x@evil.test",
+            "a@example.org\nBcc: x@evil.test",
+            "a b@example.org",
+            "no-at-sign",
+            "a@",
+            "@example.org",
+            "a@exa mple.org",
+            "a@-bad-.example",
+        ] {
+            assert!(address(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use super::frontmatter::{RawField, RawValue, Split};
 use super::markdown;
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems};
-use crate::model::{Short, Tag, is_slug, slugify};
+use crate::model::{Short, Tag, is_slug, one_line, slugify};
 
 const REQUIRED: [&str; 4] = ["title", "date", "summary", "track"];
 const OPTIONAL: [&str; 5] = ["tags", "slug", "updated", "draft", "extra"];
@@ -284,15 +284,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Collapses whitespace to single spaces and drops characters XML cannot carry.
+/// Drops characters XML cannot carry, then makes the text [`one_line`].
 fn clean_line(text: &str) -> String {
-    markdown::strip_xml_invalid(text)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect()
+    one_line(&markdown::strip_xml_invalid(text))
 }
 
 /// A date (`2026-06-07`, midnight in `tz`), a local date-time (`2026-06-07T09:30:00`,

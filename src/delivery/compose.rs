@@ -19,7 +19,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
 
 use crate::config::{DigestConfig, DkimAlgorithm, DkimConfig};
-use crate::model::Subscriber;
+use crate::model::{Subscriber, one_line};
 use crate::render::digest::RenderedDigest;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,15 +94,46 @@ impl Signer {
     }
 }
 
-/// One line of printable text. lettre encodes header values, but a control
-/// character makes its formatter panic, so none may reach it.
-fn header_text(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect()
+/// The `Subject` header, encoded as lettre encodes headers except that a
+/// word that looks like an RFC 2047 encoded word (`=?utf-8?q?…?=`) is
+/// encoded too: sent as it is, mail clients would decode it and show other
+/// text than the author wrote.
+fn subject_header(text: &str) -> Result<HeaderValue, ComposeError> {
+    use email_encoding::headers::{rfc2047, writer::EmailWriter};
+    use std::fmt::Write as _;
+
+    let text = one_line(text);
+    let mut encoded = String::new();
+    let write = |encoded: &mut String| -> std::fmt::Result {
+        let mut w = EmailWriter::new(encoded, "Subject: ".len(), 0, false);
+        let mut pending = String::new();
+        let flush = |pending: &mut String, w: &mut EmailWriter<'_>| -> std::fmt::Result {
+            if !pending.is_empty() {
+                let words = pending.trim_end_matches(' ');
+                rfc2047::encode(words, w)?;
+                for _ in words.len()..pending.len() {
+                    w.space();
+                }
+                pending.clear();
+            }
+            Ok(())
+        };
+        for word in text.split_inclusive(' ') {
+            if word.bytes().all(|b| (0x20..0x7f).contains(&b)) && !word.contains("=?") {
+                flush(&mut pending, &mut w)?;
+                w.folding().write_str(word)?;
+            } else {
+                pending.push_str(word);
+            }
+        }
+        flush(&mut pending, &mut w)
+    };
+    write(&mut encoded).map_err(|_| ComposeError::Build("encoding the subject".into()))?;
+    Ok(HeaderValue::dangerous_new_pre_encoded(
+        HeaderName::new_from_ascii_str("Subject"),
+        text,
+        encoded,
+    ))
 }
 
 /// `<digest-12.s42@example.org>`: the same for the same digest and subscriber,
@@ -131,7 +162,7 @@ pub fn compose(
         .email
         .parse()
         .map_err(|_| ComposeError::BadAddress(subscriber.email.clone()))?;
-    let name = Some(header_text(&subscriber.name)).filter(|n| !n.is_empty());
+    let name = Some(one_line(&subscriber.name)).filter(|n| !n.is_empty());
     let message_id = message_id(envelope.digest, subscriber.id, &config.from.email);
     let mailto = format!(
         "mailto:{}?subject=unsubscribe%20{}",
@@ -143,7 +174,7 @@ pub fn compose(
     let mut builder = Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(name, address))
-        .subject(header_text(&digest.subject))
+        .raw_header(subject_header(&digest.subject)?)
         .date(SystemTime::from(envelope.date))
         .message_id(Some(message_id.clone()))
         .raw_header(raw("List-Id", config.list_id.clone()))
@@ -187,7 +218,7 @@ pub fn confirmation(
         .email
         .parse()
         .map_err(|_| ComposeError::BadAddress(subscriber.email.clone()))?;
-    let title = header_text(site_title);
+    let title = one_line(site_title);
     let text = format!(
         "Please confirm that you want the weekly digest of {title}:\n\n{confirm_url}\n\n\
          If you did not ask for it, ignore this email: without a confirmation you will get nothing.\n\n{}\n",
@@ -212,7 +243,9 @@ pub fn confirmation(
     let message = Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(None, address))
-        .subject(format!("Confirm your subscription to {title}"))
+        .raw_header(subject_header(&format!(
+            "Confirm your subscription to {title}"
+        ))?)
         .date(SystemTime::from(date))
         .message_id(Some(message_id.clone()))
         .raw_header(HeaderValue::new(
