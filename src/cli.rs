@@ -330,6 +330,16 @@ impl Cli {
         if let Err(p) = DigestTemplates::load(config) {
             problems.extend(p);
         }
+        // A DKIM key that cannot be read would otherwise only show at send time.
+        if let Some(dkim) = &config.delivery.dkim
+            && let Err(e) = delivery::compose::Signer::load(dkim)
+        {
+            problems.push(Problem::new(
+                &config.path,
+                None,
+                format!("[delivery.dkim]: {e}"),
+            ));
+        }
         if !problems.is_empty() {
             return Ok(Outcome::Invalid(
                 problems.sorted(),

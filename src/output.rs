@@ -3,10 +3,10 @@
 //!
 //! The output folder (`public`) is a symbolic link to one *generation*, a
 //! folder in `.public.generations/` beside it. A build that changes anything
-//! writes a new generation (changed files written and synced; unchanged ones
-//! hard-linked from the live generation, so they keep their modification
-//! time, which `Last-Modified` is served from), then points the link at it
-//! with one atomic `rename`. A build killed at any moment leaves the link on
+//! writes a new generation (changed files written; unchanged ones hard-linked
+//! from the live generation, so they keep their modification time, which
+//! `Last-Modified` is served from), syncs it to disk, then points the link at
+//! it with one atomic `rename`. A build killed at any moment leaves the link on
 //! the previous, complete generation. A build that changes nothing writes
 //! nothing. The previous generation is kept for requests still reading it;
 //! older ones and those of crashed builds are removed.
@@ -16,7 +16,6 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use crate::render::OutputFile;
@@ -82,15 +81,20 @@ pub fn write_site(dir: &Path, files: &[OutputFile]) -> Result<WriteReport, Outpu
     let generations = generations_folder(dir);
     fs::create_dir_all(&generations).map_err(io_error("creating", &generations))?;
     let next = generations.join(next_generation(&generations)?.to_string());
+    let mut written = Vec::with_capacity(report.written);
     for (i, file) in files.iter().enumerate() {
         let target = next.join(&relative[i]);
         let parent = target.parent().unwrap_or(&next);
         fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
         match (&live, unchanged[i]) {
             (Some(live), true) => link_or_copy(&live.join(&relative[i]), &target)?,
-            _ => write_synced(&target, &file.bytes)?,
+            _ => {
+                fs::write(&target, &file.bytes).map_err(io_error("writing", &target))?;
+                written.push(target);
+            }
         }
     }
+    sync_to_disk(&next, &written)?;
     switch_to(dir, &next)?;
     prune(&generations, &next, live.as_deref())?;
     Ok(report)
@@ -170,12 +174,23 @@ fn safe_relative(path: &str) -> Option<PathBuf> {
         .then(|| path.to_path_buf())
 }
 
-/// Writes `bytes` to a new file and syncs them to disk, so the generation is
-/// complete on disk before the link points at it.
-fn write_synced(target: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let mut file = fs::File::create(target).map_err(io_error("creating", target))?;
-    file.write_all(bytes).map_err(io_error("writing", target))?;
-    file.sync_all().map_err(io_error("syncing", target))
+/// Puts the new generation on disk before the link points at it, so even a
+/// power cut leaves a whole site. On Linux one `syncfs` flushes the file
+/// system at once, which costs a fraction of one `fsync` per file.
+#[cfg(target_os = "linux")]
+fn sync_to_disk(generation: &Path, _written: &[PathBuf]) -> Result<(), OutputError> {
+    let folder = fs::File::open(generation).map_err(io_error("opening", generation))?;
+    rustix::fs::syncfs(&folder).map_err(|e| io_error("syncing", generation)(e.into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_to_disk(_generation: &Path, written: &[PathBuf]) -> Result<(), OutputError> {
+    for file in written {
+        fs::File::open(file)
+            .and_then(|f| f.sync_all())
+            .map_err(io_error("syncing", file))?;
+    }
+    Ok(())
 }
 
 /// Shares an unchanged file with the live generation (same inode, same

@@ -87,6 +87,16 @@ const CASES: &[(&str, usize, &str)] = &[
         "`tags` must be a list of strings, like [\"llm\", \"attention\"], found a string",
     ),
     (
+        "deeply-nested-yaml.md",
+        6,
+        "front matter nests more than 64 levels of [ ] or { }",
+    ),
+    (
+        "deeply-nested-toml.md",
+        7,
+        "front matter is not valid TOML: cannot recurse further; max recursion depth met",
+    ),
+    (
         "not-utf8.md",
         4,
         "the file is not valid UTF-8 (bad byte at offset 65); save it as UTF-8",
@@ -227,4 +237,109 @@ fn a_missing_config_file_is_named() {
         stderr(&out)
     );
     assert!(!Path::new(&dir.path().join("public")).exists());
+}
+
+/// (fixture under tests/fixtures/configs/, line, what the message says)
+const BROKEN_CONFIGS: &[(&str, Option<usize>, &str)] = &[
+    (
+        "bad-base-url",
+        Some(4),
+        "`site.base_url` must be an absolute http(s) URL",
+    ),
+    (
+        "bad-timezone",
+        Some(5),
+        "unknown time zone \"Mars/Olympus\"",
+    ),
+    ("bad-track-slug", Some(11), "\"LL M\" is not a slug"),
+    (
+        "duplicate-track",
+        Some(15),
+        "track \"llm\" is defined twice",
+    ),
+    (
+        "feeds-limit-wrong-type",
+        Some(15),
+        "invalid type: string \"fifty\"",
+    ),
+    (
+        "feeds-bad-template",
+        Some(14),
+        "`feeds.title` is not a valid Tera template",
+    ),
+    (
+        "bad-cron",
+        Some(15),
+        "\"every monday\" is not a cron expression",
+    ),
+    (
+        "bad-from",
+        Some(16),
+        "`digest.from`: \"not an address\" is not an email address",
+    ),
+    (
+        "missing-postal-address",
+        Some(14),
+        "missing required key `postal_address` in [digest]",
+    ),
+    (
+        "unknown-transport",
+        Some(15),
+        "unknown transport \"pigeon\"",
+    ),
+    (
+        "smtp-plaintext-remote",
+        Some(14),
+        "only allowed to a loopback host",
+    ),
+    (
+        "smtp-without-host",
+        Some(16),
+        "missing required key `host` in [delivery.smtp]",
+    ),
+    ("unknown-key-in-pages", Some(15), "unknown field `headline`"),
+    ("not-toml", Some(14), "unclosed table"),
+    ("dkim-missing-key", None, "[delivery.dkim]: DKIM key"),
+];
+
+#[test]
+fn each_broken_config_is_reported_with_file_line_and_what_was_expected() {
+    for (name, line, message) in BROKEN_CONFIGS {
+        let site = site_with(&[]);
+        std::fs::copy(
+            fixture(&format!("configs/{name}.toml")),
+            site.path().join("config.toml"),
+        )
+        .unwrap();
+        let out = shorts(site.path(), &["check"]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        let err = stderr(&out);
+        let first = err.lines().next().unwrap_or("");
+        let at = match line {
+            Some(line) => format!("config.toml:{line}: "),
+            None => "config.toml: ".to_string(),
+        };
+        assert!(first.starts_with(&at), "{name}: {first}");
+        assert!(first.contains(message), "{name}: {first}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn a_short_over_the_size_limit_is_refused_by_name() {
+    let site = site_with(&[]);
+    let text = format!(
+        "+++\ntitle = \"Huge\"\ndate = 2026-06-07\nsummary = \"S\"\ntrack = \"llm\"\ntags = [\"a\"]\n+++\n\n{}\n",
+        "word ".repeat(420_000)
+    );
+    std::fs::write(site.path().join("content/shorts/huge.md"), text).unwrap();
+    let out = shorts(site.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(
+            "content/shorts/huge.md: the file is 2100084 bytes; a short must be at most 1048576 bytes\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
