@@ -191,3 +191,58 @@ fn a_slow_server_keeps_the_pool_size_and_the_rate_limit() {
     // at 20 per second: at least 23 / 20 s.
     assert!(elapsed >= Duration::from_millis(1_150), "{elapsed:?}");
 }
+
+/// Runs `digest send` and samples its peak resident memory (Linux `VmHWM`).
+#[cfg(target_os = "linux")]
+fn send_measuring_peak_kib(site: &Path) -> (std::process::ExitStatus, u64) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+        .args(["digest", "send", "-q"])
+        .current_dir(site)
+        .env("SHORTS_NOW", WEEK_1)
+        .spawn()
+        .expect("start digest send");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("poll") {
+            return (status, peak);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_stays_flat_as_subscribers_grow_on_a_slow_server() {
+    let mut peaks = Vec::new();
+    for count in [60, 600] {
+        let server = FaultySmtp::start();
+        server.slow(Duration::from_millis(1));
+        let site = site_for(&server, "pool_size = 4");
+        let readers = subscribe(site.path(), count);
+        let (status, peak) = send_measuring_peak_kib(site.path());
+        assert!(status.success());
+        assert_each_once(&server, &readers, &[]);
+        peaks.push(peak);
+    }
+    // Ten times the subscribers may not cost more than a few MiB more
+    // (holding every rendered 20 KB message would add about 11 MiB).
+    assert!(
+        peaks[1] < peaks[0] + 4 * 1024,
+        "peak memory grew from {} KiB to {} KiB",
+        peaks[0],
+        peaks[1]
+    );
+    eprintln!(
+        "peak RSS: {} KiB at 60 subscribers, {} KiB at 600",
+        peaks[0], peaks[1]
+    );
+}
