@@ -16,16 +16,7 @@ use mailparse::MailHeaderMap;
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
 
 fn site(server: &FaultySmtp) -> tempfile::TempDir {
-    let site = common::site_from("site");
-    common::append_config(
-        site.path(),
-        &format!(
-            "[digest]\nschedule = \"0 8 * * MON\"\nfrom = \"D <digest@example.com>\"\npostal_address = \"x\"\n\
-             [delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
-            server.port
-        ),
-    );
-    site
+    common::smtp_digest_site(server.port, "")
 }
 
 fn add(site: &Path, email: &str, name: &str) -> std::process::Output {

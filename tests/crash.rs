@@ -157,29 +157,8 @@ fn a_build_killed_at_any_moment_leaves_the_old_site_or_the_new_one() {
 #[test]
 fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_was_in_flight() {
     let server = faulty_smtp::FaultySmtp::start();
-    let site = common::site_from("site");
     let pool_size = 4;
-    common::append_config(
-        site.path(),
-        &format!(
-            r#"
-[digest]
-schedule = "0 8 * * MON"
-from = "Fixture Digest <digest@example.com>"
-postal_address = "Fixture Ltd, 1 Test Street, Testville"
-
-[delivery]
-transport = "smtp"
-
-[delivery.smtp]
-host = "127.0.0.1"
-port = {}
-tls = "none"
-pool_size = {pool_size}
-"#,
-            server.port
-        ),
-    );
+    let site = common::smtp_digest_site(server.port, &format!("pool_size = {pool_size}"));
     // `SHORTS_KILL_READERS` and `SHORTS_KILLS` make a longer run by hand.
     let env_number = |name: &str, default: usize| {
         std::env::var(name)

@@ -19,30 +19,7 @@ use faulty_smtp::{Fault, FaultySmtp};
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
 
 fn site_for(server: &FaultySmtp, smtp: &str) -> tempfile::TempDir {
-    let site = common::site_from("site");
-    common::append_config(
-        site.path(),
-        &format!(
-            r#"
-[digest]
-schedule = "0 8 * * MON"
-from = "Fixture Digest <digest@example.com>"
-postal_address = "Fixture Ltd, 1 Test Street, Testville"
-
-[delivery]
-transport = "smtp"
-
-[delivery.smtp]
-host = "127.0.0.1"
-port = {}
-tls = "none"
-backoff_ms = 20
-{smtp}
-"#,
-            server.port
-        ),
-    );
-    site
+    common::smtp_digest_site(server.port, &format!("backoff_ms = 20\n{smtp}"))
 }
 
 fn subscribe(site: &Path, count: usize) -> Vec<String> {

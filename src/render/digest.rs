@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use super::{SiteView, TrackView, display_date, templates};
+use super::{SiteView, TrackView, display_date, join_words, templates};
 use crate::config::{Config, DigestConfig, tera_message};
 use crate::diagnostics::{Problem, Problems};
 use crate::model::{Short, Subscriber, Track};
@@ -193,14 +193,6 @@ fn preheader(sections: &[SectionView<'_>], count: usize) -> String {
         line.push('.');
     }
     line
-}
-
-fn join_words(words: &[&str]) -> String {
-    match words {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
 }
 
 #[derive(Serialize)]

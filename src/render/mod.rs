@@ -78,6 +78,15 @@ pub fn display_date(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%b %-d, %Y").to_string()
 }
 
+/// Words joined as prose: "A", "A and B", "A, B and C".
+pub fn join_words(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);

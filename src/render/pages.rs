@@ -18,7 +18,7 @@ use tera::{Context, Tera};
 
 use super::feeds::{self, Entry, Feed};
 use super::templates::{self, BuiltIn};
-use super::{OutputFile, display_date, escape_html};
+use super::{OutputFile, display_date, escape_html, join_words};
 use crate::config::Config;
 use crate::diagnostics::Problems;
 use crate::model::{Collection, Short};
@@ -272,7 +272,8 @@ impl<'a> Site<'a> {
             .iter()
             .map(|feed| (feed.dir.clone(), feed_links(feed, config)))
             .collect();
-        let name = config.pages.name.as_deref().unwrap_or(&config.site.title);
+        let pages = &config.pages;
+        let name = pages.name.as_deref().unwrap_or(&config.site.title);
         let archive_feed = archive_feed_shell(name, config);
         feeds.insert(archive_feed.dir.clone(), feed_links(&archive_feed, config));
         let asset_paths = templates
@@ -280,7 +281,6 @@ impl<'a> Site<'a> {
             .iter()
             .map(|(name, text)| (*name, format!("assets/{name}?v={}", short_hash(text))))
             .collect();
-        let pages = &config.pages;
         Site {
             templates,
             config,
@@ -290,7 +290,7 @@ impl<'a> Site<'a> {
                 base_url: config.site.base_url.as_str(),
                 language: &config.site.language,
                 author: &config.site.author.name,
-                name: pages.name.as_deref().unwrap_or(&config.site.title),
+                name,
                 heading: &pages.heading,
                 tagline: &pages.tagline,
                 intro: pages.intro.as_deref().unwrap_or(&config.site.description),
@@ -658,10 +658,10 @@ fn archive<'a>(
 fn digest_summary(sections: &[Section<'_>], count: usize) -> String {
     let tracks: Vec<&str> = sections.iter().map(|s| s.track.title.as_str()).collect();
     let noun = if count == 1 { "short" } else { "shorts" };
-    match tracks.as_slice() {
-        [] => format!("{count} {noun}."),
-        [one] => format!("{count} new {noun} in {one}."),
-        [init @ .., last] => format!("{count} new {noun} in {} and {last}.", init.join(", ")),
+    if tracks.is_empty() {
+        format!("{count} {noun}.")
+    } else {
+        format!("{count} new {noun} in {}.", join_words(&tracks))
     }
 }
 

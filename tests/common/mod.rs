@@ -97,3 +97,30 @@ pub fn sample_site() -> tempfile::TempDir {
     copy_tree(&root.join("templates"), &dir.path().join("templates"));
     dir
 }
+
+/// A copy of the fixture site with a weekly `[digest]` sent through the SMTP
+/// server on loopback `port`; `smtp` adds keys to `[delivery.smtp]`.
+pub fn smtp_digest_site(port: u16, smtp: &str) -> tempfile::TempDir {
+    let site = site_from("site");
+    append_config(
+        site.path(),
+        &format!(
+            r#"
+[digest]
+schedule = "0 8 * * MON"
+from = "Fixture Digest <digest@example.com>"
+postal_address = "Fixture Ltd, 1 Test Street, Testville"
+
+[delivery]
+transport = "smtp"
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+{smtp}
+"#
+        ),
+    );
+    site
+}
