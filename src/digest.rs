@@ -10,9 +10,9 @@
 //! sends what is missing and nothing that was confirmed.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -20,7 +20,7 @@ use crate::config::{Config, DigestConfig};
 use crate::delivery::compose::{self, Composed, Envelope, Signer};
 use crate::delivery::{self, Failure, Transport};
 use crate::model::{Collection, Short, Subscriber, SubscriberStatus};
-use crate::render::digest::{DigestContent, DigestTemplates, Links, RenderedDigest};
+use crate::render::digest::{DigestContent, DigestTemplates, Links, RenderedDigest, SharedCopies};
 use crate::schedule::Schedule;
 use crate::store::{DeliveryState, DigestRecord, Store, StoreError};
 use crate::tokens::{Purpose, Secret};
@@ -181,6 +181,8 @@ pub struct Sender<'a> {
     /// Set by SIGTERM/SIGINT: stop handing out new messages, finish and
     /// record the ones in flight, leave the digest unfinished for the next run.
     pub cancel: &'a AtomicBool,
+    /// Copies rendered once per audience and personalised per subscriber.
+    pub copies: SharedCopies,
 }
 
 /// What one subscriber's copy would be: rendered, or nothing new for them.
@@ -190,6 +192,46 @@ pub struct Prepared {
 }
 
 impl Sender<'_> {
+    /// What builds the messages, without the store: shareable between threads.
+    pub fn composer(&self) -> Composer<'_> {
+        Composer {
+            config: self.config,
+            digest_config: self.digest_config,
+            templates: self.templates,
+            secret: self.secret,
+            signer: self.signer,
+            now: self.now,
+            copies: &self.copies,
+        }
+    }
+
+    /// The subscriber's signed links.
+    pub fn links(&self, subscriber: &Subscriber) -> (Links, String) {
+        self.composer().links(subscriber)
+    }
+
+    /// Renders and composes one subscriber's copy.
+    pub fn prepare(
+        &self,
+        content: &DigestContent<'_>,
+        subscriber: Subscriber,
+    ) -> Result<Prepared, DigestError> {
+        self.composer().prepare(content, subscriber)
+    }
+}
+
+/// The parts of a [`Sender`] that render and compose, used by every sending thread.
+pub struct Composer<'a> {
+    config: &'a Config,
+    digest_config: &'a DigestConfig,
+    templates: &'a DigestTemplates,
+    secret: &'a Secret,
+    signer: Option<&'a Signer>,
+    now: DateTime<Utc>,
+    copies: &'a SharedCopies,
+}
+
+impl Composer<'_> {
     /// The subscriber's signed links.
     pub fn links(&self, subscriber: &Subscriber) -> (Links, String) {
         let site = &self.config.site;
@@ -216,7 +258,8 @@ impl Sender<'_> {
         subscriber: Subscriber,
     ) -> Result<Prepared, DigestError> {
         let (links, token) = self.links(&subscriber);
-        let Some(rendered) = self.templates.render(
+        let Some(rendered) = self.templates.render_shared(
+            self.copies,
             self.config,
             self.digest_config,
             content,
@@ -302,18 +345,36 @@ impl std::fmt::Display for SendReport {
 /// Rows of active subscribers read at a time, so memory does not grow with the list.
 const PAGE: usize = 500;
 
+/// One subscriber for a sending thread, already recorded as `sending`.
 struct Job {
-    subscriber: i64,
-    composed: Composed,
+    subscriber: Subscriber,
 }
 
+/// What a sending thread did with a [`Job`].
 struct Done {
     subscriber: i64,
-    result: Result<u32, (Failure, u32)>,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    /// Handed to the transport: accepted after so many attempts, or not.
+    Delivered(Result<u32, (Failure, u32)>),
+    /// Nothing new in the subscriber's tracks after all.
+    Nothing,
+    /// No message can be built for this subscriber (e.g. an address from
+    /// before validation got stricter); the others go out.
+    Unbuildable(String),
+    /// Rendering failed: the templates are broken for everyone.
+    Failed(DigestError),
 }
 
 /// Sends `content` (already recorded) to every active subscriber who has not
 /// had it yet. `progress` is called with the number of subscribers handled.
+///
+/// Three stages, joined by bounded queues: this thread walks the
+/// subscribers and keeps the ledger; one thread per core renders and
+/// composes; the transport's `parallelism()` threads send, each holding one
+/// connection, so the connections never wait for a message to be built.
 pub fn send(
     sender: &Sender<'_>,
     content: &DigestContent<'_>,
@@ -326,34 +387,54 @@ pub fn send(
         number,
         ..SendReport::default()
     };
-    let workers = transport.parallelism().max(1);
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers * 2);
-    let job_rx = Arc::new(Mutex::new(job_rx));
+    let senders = transport.parallelism().max(1);
+    let composers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(senders * 4);
+    let job_rx = Mutex::new(job_rx);
+    let (message_tx, message_rx) = mpsc::sync_channel::<(i64, Composed)>(senders * 2);
+    let message_rx = Mutex::new(message_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let composer = sender.composer();
+    let batch = format!("digest-{number}");
     let mut handled = 0usize;
     std::thread::scope(|scope| -> Result<(), DigestError> {
-        for _ in 0..workers {
-            let job_rx = Arc::clone(&job_rx);
-            let done_tx = done_tx.clone();
+        for _ in 0..composers {
+            let (done_tx, message_tx) = (done_tx.clone(), message_tx.clone());
+            let (job_rx, composer) = (&job_rx, &composer);
             scope.spawn(move || {
-                loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => break,
+                while let Some(job) = next(job_rx) {
+                    let id = job.subscriber.id;
+                    let outcome = match compose_one(composer, content, job.subscriber) {
+                        Ok(composed) => match message_tx.send((id, composed)) {
+                            Ok(()) => continue,
+                            Err(_) => break,
+                        },
+                        Err(outcome) => outcome,
                     };
-                    let Ok(job) = job else { break };
-                    let result = delivery::send_with_retry(
-                        transport,
-                        &job.composed,
-                        &format!("digest-{number}"),
-                    );
                     if done_tx
                         .send(Done {
-                            subscriber: job.subscriber,
-                            result,
+                            subscriber: id,
+                            outcome,
                         })
                         .is_err()
                     {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(message_tx);
+        for _ in 0..senders {
+            let done_tx = done_tx.clone();
+            let (message_rx, batch) = (&message_rx, &batch);
+            scope.spawn(move || {
+                while let Some((id, composed)) = next(message_rx) {
+                    let result = delivery::send_with_retry(transport, &composed, batch);
+                    let done = Done {
+                        subscriber: id,
+                        outcome: Outcome::Delivered(result),
+                    };
+                    if done_tx.send(done).is_err() {
                         break;
                     }
                 }
@@ -370,12 +451,15 @@ pub fn send(
             progress,
         );
         drop(job_tx);
+        let mut failed = None;
         for done in done_rx.iter() {
-            record_result(sender, number, done, &mut report)?;
+            if let Err(e) = record_result(sender, number, done, &mut report) {
+                failed.get_or_insert(e);
+            }
             handled += 1;
             progress(handled);
         }
-        outcome
+        outcome.and(failed.map_or(Ok(()), Err))
     })?;
     report.interrupted = sender.cancel.load(Ordering::SeqCst);
     if report.deferred == 0 && report.fatal.is_none() && !report.interrupted {
@@ -385,7 +469,34 @@ pub fn send(
     Ok(report)
 }
 
-/// Walks the active subscribers, settles the ones with nothing new, and queues the rest.
+/// The next item of a queue shared by several threads; `None` once it is closed.
+fn next<T>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<T> {
+    queue.lock().ok()?.recv().ok()
+}
+
+/// One subscriber's message, or why there is none.
+fn compose_one(
+    composer: &Composer<'_>,
+    content: &DigestContent<'_>,
+    subscriber: Subscriber,
+) -> Result<Composed, Outcome> {
+    let id = subscriber.id;
+    match composer.prepare(content, subscriber) {
+        Ok(Prepared {
+            message: Some((_, composed)),
+            ..
+        }) => Ok(composed),
+        Ok(Prepared { message: None, .. }) => Err(Outcome::Nothing),
+        Err(DigestError::Compose(e)) => {
+            tracing::warn!(subscriber = id, error = %e, "cannot compose this subscriber's copy");
+            Err(Outcome::Unbuildable(e.to_string()))
+        }
+        Err(e) => Err(Outcome::Failed(e)),
+    }
+}
+
+/// Walks the active subscribers, settles the ones with nothing new, and
+/// queues the rest, each recorded as `sending` before any thread can send it.
 fn dispatch(
     sender: &Sender<'_>,
     content: &DigestContent<'_>,
@@ -397,6 +508,7 @@ fn dispatch(
 ) -> Result<(), DigestError> {
     let store = sender.store;
     let number = content.number;
+    let from = &sender.digest_config.from.email;
     let mut after = 0;
     loop {
         let ids = store.active_subscriber_ids(after, PAGE)?;
@@ -427,29 +539,7 @@ fn dispatch(
             if subscriber.status != SubscriberStatus::Active {
                 continue;
             }
-            let prepared = match sender.prepare(content, subscriber) {
-                Ok(prepared) => prepared,
-                // One address no message can be built for (a row from before
-                // validation got stricter) fails alone; the others go out.
-                Err(DigestError::Compose(e)) => {
-                    tracing::warn!(subscriber = id, error = %e, "cannot compose this subscriber's copy");
-                    let error = e.to_string();
-                    store.record_delivery(
-                        number,
-                        id,
-                        DeliveryState::Failed,
-                        None,
-                        Some(&error),
-                        sender.now,
-                    )?;
-                    report.failed += 1;
-                    *handled += 1;
-                    progress(*handled);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let Some((_, composed)) = prepared.message else {
+            if !content.shorts.iter().any(|s| subscriber.wants(&s.track)) {
                 store.record_delivery(
                     number,
                     id,
@@ -462,22 +552,17 @@ fn dispatch(
                 *handled += 1;
                 progress(*handled);
                 continue;
-            };
+            }
+            let message_id = compose::message_id(number, id, from);
             store.record_delivery(
                 number,
                 id,
                 DeliveryState::Sending,
-                Some(&composed.message_id),
+                Some(&message_id),
                 None,
                 sender.now,
             )?;
-            if jobs
-                .send(Job {
-                    subscriber: id,
-                    composed,
-                })
-                .is_err()
-            {
+            if jobs.send(Job { subscriber }).is_err() {
                 return Ok(());
             }
         }
@@ -492,7 +577,35 @@ fn record_result(
 ) -> Result<(), DigestError> {
     let store = sender.store;
     let now = sender.now;
-    match done.result {
+    let result = match done.outcome {
+        Outcome::Delivered(result) => result,
+        Outcome::Nothing => {
+            store.record_delivery(
+                digest,
+                done.subscriber,
+                DeliveryState::Skipped,
+                None,
+                None,
+                now,
+            )?;
+            report.skipped += 1;
+            return Ok(());
+        }
+        Outcome::Unbuildable(error) => {
+            store.record_delivery(
+                digest,
+                done.subscriber,
+                DeliveryState::Failed,
+                None,
+                Some(&error),
+                now,
+            )?;
+            report.failed += 1;
+            return Ok(());
+        }
+        Outcome::Failed(e) => return Err(e),
+    };
+    match result {
         Ok(_) => {
             store.record_delivery(
                 digest,
@@ -603,6 +716,7 @@ impl<'c> Inputs<'c> {
             signer: self.signer.as_ref(),
             now,
             cancel,
+            copies: SharedCopies::default(),
         }
     }
 }

@@ -17,6 +17,9 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use rayon::prelude::*;
 
 use crate::render::OutputFile;
 
@@ -46,58 +49,195 @@ fn io_error<'p>(
     }
 }
 
-/// Makes `dir` hold exactly `files`, switching to them all at once.
-pub fn write_site(dir: &Path, files: &[OutputFile]) -> Result<WriteReport, OutputError> {
-    let relative: Vec<PathBuf> = files
-        .iter()
-        .map(|file| {
-            safe_relative(&file.path).ok_or_else(|| OutputError {
-                action: "refusing to write outside the output folder",
+/// How many files the live generation has, if it was built from inputs
+/// with this `stamp` and still has as many files as that build wrote; then
+/// a build can skip rendering altogether.
+pub fn current_files(dir: &Path, stamp: &str) -> Option<usize> {
+    let live = live_folder(dir)?;
+    let recorded = fs::read_to_string(stamp_file(&live)?).ok()?;
+    let (recorded_stamp, count) = recorded.trim_end().split_once(' ')?;
+    let count: usize = count.parse().ok()?;
+    (recorded_stamp == stamp && list_files(&live).ok()?.len() == count).then_some(count)
+}
+
+/// `.public.generations/<n>.stamp` for generation `<n>`: beside it, not in
+/// it, so the site holds only what was rendered.
+fn stamp_file(generation: &Path) -> Option<PathBuf> {
+    let name = generation.file_name()?.to_string_lossy();
+    Some(generation.with_file_name(format!("{name}.stamp")))
+}
+
+/// Records which inputs `generation`, holding `count` files, was built from.
+/// Written after the generation is complete, so a stamp never vouches for a
+/// half-written one.
+fn record_stamp(generation: &Path, stamp: &str, count: usize) -> Result<(), OutputError> {
+    let Some(file) = stamp_file(generation) else {
+        return Ok(());
+    };
+    let next = file.with_extension("stamp.next");
+    fs::write(&next, format!("{stamp} {count}\n")).map_err(io_error("writing", &next))?;
+    fs::rename(&next, &file).map_err(io_error("writing", &file))
+}
+
+/// Makes `dir` hold exactly `files`, switching to them all at once, and
+/// records `stamp` (see [`current_files`]) for the result.
+pub fn write_site(
+    dir: &Path,
+    files: &[OutputFile],
+    stamp: &str,
+) -> Result<WriteReport, OutputError> {
+    let generation = NextGeneration::begin(dir);
+    files.par_iter().try_for_each(|file| generation.put(file))?;
+    generation.finish(stamp)
+}
+
+/// A build's output on its way in. Files arrive from any thread while the
+/// rest are still rendering, and are compared with the live site at once:
+/// an unchanged file is only noted (linked at the end), a changed one is
+/// written into the new generation, which is created with the first change.
+/// Nothing is switched until [`finish`](Self::finish); dropped unfinished
+/// (a render failed), the partial generation is removed and the live site
+/// stays as it was.
+pub struct NextGeneration {
+    dir: PathBuf,
+    live: Option<PathBuf>,
+    generations: PathBuf,
+    folder: OnceLock<Result<PathBuf, String>>,
+    tally: Mutex<Tally>,
+    finished: bool,
+}
+
+#[derive(Default)]
+struct Tally {
+    paths: HashSet<PathBuf>,
+    unchanged: Vec<PathBuf>,
+    written: Vec<PathBuf>,
+}
+
+impl NextGeneration {
+    pub fn begin(dir: &Path) -> Self {
+        NextGeneration {
+            dir: dir.to_path_buf(),
+            live: live_folder(dir),
+            generations: generations_folder(dir),
+            folder: OnceLock::new(),
+            tally: Mutex::new(Tally::default()),
+            finished: false,
+        }
+    }
+
+    /// Takes one file of the site.
+    pub fn put(&self, file: &OutputFile) -> Result<(), OutputError> {
+        let relative = safe_relative(&file.path).ok_or_else(|| OutputError {
+            action: "refusing to write outside the output folder",
+            path: PathBuf::from(&file.path),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        })?;
+        let unchanged = self
+            .live
+            .as_ref()
+            .is_some_and(|live| same_content(&live.join(&relative), &file.bytes));
+        if unchanged {
+            self.tally().unchanged.push(relative.clone());
+        } else {
+            let target = self.folder()?.join(&relative);
+            create_parent(&target)?;
+            fs::write(&target, &file.bytes).map_err(io_error("writing", &target))?;
+            self.tally().written.push(target);
+        }
+        if !self.tally().paths.insert(relative) {
+            return Err(OutputError {
+                action: "rendered twice",
                 path: PathBuf::from(&file.path),
-                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-            })
+                source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            });
+        }
+        Ok(())
+    }
+
+    /// Links the unchanged files into the new generation, flushes it to disk
+    /// and switches the output folder to it; with nothing changed, leaves
+    /// everything as it is.
+    pub fn finish(mut self, stamp: &str) -> Result<WriteReport, OutputError> {
+        self.finished = true;
+        let tally = std::mem::take(&mut *self.tally());
+        let mut report = WriteReport {
+            written: tally.written.len(),
+            unchanged: tally.unchanged.len(),
+            removed: 0,
+        };
+        let count = tally.paths.len();
+        if let Some(live) = &self.live {
+            report.removed = list_files(live)?
+                .iter()
+                .filter(|p| !tally.paths.contains(p.as_path()))
+                .count();
+            if report.written == 0 && report.removed == 0 && self.dir.is_symlink() {
+                record_stamp(live, stamp, count)?;
+                return Ok(report);
+            }
+        }
+        let next = self.folder()?;
+        if let Some(live) = &self.live {
+            tally.unchanged.par_iter().try_for_each(|relative| {
+                let target = next.join(relative);
+                create_parent(&target)?;
+                link_or_copy(&live.join(relative), &target)
+            })?;
+        }
+        sync_to_disk(&next, &tally.written)?;
+        record_stamp(&next, stamp, count)?;
+        switch_to(&self.dir, &next)?;
+        prune(&self.generations, &next, self.live.as_deref())?;
+        Ok(report)
+    }
+
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The new generation's folder, created on first use.
+    fn folder(&self) -> Result<PathBuf, OutputError> {
+        let created = self.folder.get_or_init(|| {
+            let create = || -> Result<PathBuf, OutputError> {
+                let generations = &self.generations;
+                fs::create_dir_all(generations).map_err(io_error("creating", generations))?;
+                let next = generations.join(next_generation(generations)?.to_string());
+                fs::create_dir_all(&next).map_err(io_error("creating", &next))?;
+                Ok(next)
+            };
+            create().map_err(|e| e.to_string())
+        });
+        created.clone().map_err(|message| OutputError {
+            action: "creating the next generation",
+            path: self.generations.clone(),
+            source: std::io::Error::other(message),
         })
-        .collect::<Result<_, _>>()?;
-    let live = live_folder(dir);
-    let mut report = WriteReport::default();
-    let mut unchanged = vec![false; files.len()];
-    if let Some(live) = &live {
-        for (i, file) in files.iter().enumerate() {
-            if fs::read(live.join(&relative[i])).is_ok_and(|old| old == file.bytes) {
-                unchanged[i] = true;
-                report.unchanged += 1;
-            }
-        }
-        let keep: HashSet<&Path> = relative.iter().map(PathBuf::as_path).collect();
-        report.removed = list_files(live)?
-            .iter()
-            .filter(|p| !keep.contains(p.as_path()))
-            .count();
     }
-    report.written = files.len() - report.unchanged;
-    if report.written == 0 && report.removed == 0 && dir.is_symlink() {
-        return Ok(report);
-    }
-    let generations = generations_folder(dir);
-    fs::create_dir_all(&generations).map_err(io_error("creating", &generations))?;
-    let next = generations.join(next_generation(&generations)?.to_string());
-    let mut written = Vec::with_capacity(report.written);
-    for (i, file) in files.iter().enumerate() {
-        let target = next.join(&relative[i]);
-        let parent = target.parent().unwrap_or(&next);
-        fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
-        match (&live, unchanged[i]) {
-            (Some(live), true) => link_or_copy(&live.join(&relative[i]), &target)?,
-            _ => {
-                fs::write(&target, &file.bytes).map_err(io_error("writing", &target))?;
-                written.push(target);
-            }
+}
+
+impl Drop for NextGeneration {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Some(Ok(folder)) = self.folder.get()
+        {
+            let _ = fs::remove_dir_all(folder);
         }
     }
-    sync_to_disk(&next, &written)?;
-    switch_to(dir, &next)?;
-    prune(&generations, &next, live.as_deref())?;
-    Ok(report)
+}
+
+/// Whether the file at `path` holds exactly `bytes`; the size is compared
+/// first, so most changed files are told apart without reading them.
+fn same_content(path: &Path, bytes: &[u8]) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
+        && fs::read(path).is_ok_and(|old| old == bytes)
+}
+
+fn create_parent(target: &Path) -> Result<(), OutputError> {
+    match target.parent() {
+        Some(parent) => fs::create_dir_all(parent).map_err(io_error("creating", parent)),
+        None => Ok(()),
+    }
 }
 
 /// The folder the site is served from now, if there is one: the link's
@@ -155,8 +295,19 @@ fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
 fn prune(generations: &Path, keep: &Path, previous: Option<&Path>) -> Result<(), OutputError> {
     let previous = previous.and_then(|p| p.canonicalize().ok());
     let keep = keep.canonicalize().ok();
+    let kept_stamps: Vec<PathBuf> = [keep.as_deref(), previous.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(stamp_file)
+        .collect();
     for entry in fs::read_dir(generations).map_err(io_error("listing", generations))? {
         let path = entry.map_err(io_error("listing", generations))?.path();
+        if !path.is_dir() {
+            if !kept_stamps.contains(&path) {
+                fs::remove_file(&path).map_err(io_error("removing", &path))?;
+            }
+            continue;
+        }
         let real = path.canonicalize().ok();
         if real == keep || (real.is_some() && real == previous) {
             continue;
@@ -237,7 +388,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("public");
         let first = [file("rss.xml", "a"), file("tags/x/rss.xml", "x")];
-        let report = write_site(dir.as_path(), &first).unwrap();
+        let report = write_site(dir.as_path(), &first, "").unwrap();
         assert_eq!(
             report,
             WriteReport {
@@ -248,7 +399,7 @@ mod tests {
         );
 
         let second = [file("rss.xml", "a"), file("tags/y/rss.xml", "y")];
-        let report = write_site(dir.as_path(), &second).unwrap();
+        let report = write_site(dir.as_path(), &second, "").unwrap();
         assert_eq!(
             report,
             WriteReport {
@@ -266,7 +417,7 @@ mod tests {
             "y"
         );
 
-        let report = write_site(dir.as_path(), &second).unwrap();
+        let report = write_site(dir.as_path(), &second, "").unwrap();
         assert_eq!(
             report,
             WriteReport {
@@ -281,13 +432,13 @@ mod tests {
     fn unchanged_files_keep_their_modification_time() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("public");
-        write_site(dir.as_path(), &[file("a.xml", "same")]).unwrap();
+        write_site(dir.as_path(), &[file("a.xml", "same")], "").unwrap();
         let before = fs::metadata(dir.as_path().join("a.xml"))
             .unwrap()
             .modified()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        write_site(dir.as_path(), &[file("a.xml", "same")]).unwrap();
+        write_site(dir.as_path(), &[file("a.xml", "same")], "").unwrap();
         let after = fs::metadata(dir.as_path().join("a.xml"))
             .unwrap()
             .modified()
@@ -299,10 +450,10 @@ mod tests {
     fn a_change_elsewhere_keeps_unchanged_files_as_they_were() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("public");
-        write_site(&dir, &[file("a.xml", "same"), file("b.xml", "1")]).unwrap();
+        write_site(&dir, &[file("a.xml", "same"), file("b.xml", "1")], "").unwrap();
         let before = fs::metadata(dir.join("a.xml")).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let report = write_site(&dir, &[file("a.xml", "same"), file("b.xml", "2")]).unwrap();
+        let report = write_site(&dir, &[file("a.xml", "same"), file("b.xml", "2")], "").unwrap();
         assert_eq!((report.written, report.unchanged), (1, 1));
         let after = fs::metadata(dir.join("a.xml")).unwrap().modified().unwrap();
         assert_eq!(before, after);
@@ -317,7 +468,7 @@ mod tests {
         let generations = tmp.path().join(".public.generations");
         fs::create_dir_all(generations.join("7/tags")).unwrap();
         for n in 1..=4 {
-            write_site(&dir, &[file("rss.xml", &n.to_string())]).unwrap();
+            write_site(&dir, &[file("rss.xml", &n.to_string())], "").unwrap();
             assert!(dir.is_symlink());
             assert_eq!(
                 fs::read_to_string(dir.join("rss.xml")).unwrap(),
@@ -329,7 +480,11 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["10", "11"], "the live one and the one before it");
+        assert_eq!(
+            left,
+            ["10", "10.stamp", "11", "11.stamp"],
+            "the live one and the one before it, with their stamps"
+        );
         assert!(!tmp.path().join(".public.next").exists());
     }
 
@@ -340,7 +495,8 @@ mod tests {
         fs::create_dir_all(dir.join("tags/old")).unwrap();
         fs::write(dir.join("rss.xml"), "old").unwrap();
         fs::write(dir.join("tags/old/rss.xml"), "gone").unwrap();
-        let report = write_site(&dir, &[file("rss.xml", "old"), file("atom.xml", "new")]).unwrap();
+        let report =
+            write_site(&dir, &[file("rss.xml", "old"), file("atom.xml", "new")], "").unwrap();
         assert_eq!(
             report,
             WriteReport {
@@ -355,11 +511,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stamp_vouches_only_for_the_live_generation_it_was_recorded_with() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("public");
+        assert_eq!(current_files(&dir, "s1"), None, "nothing built yet");
+        write_site(&dir, &[file("a.xml", "1"), file("t/b.xml", "2")], "s1").unwrap();
+        assert_eq!(current_files(&dir, "s1"), Some(2));
+        assert_eq!(current_files(&dir, "s2"), None, "other inputs");
+        // Unchanged output under new inputs: nothing written, new stamp recorded.
+        let report = write_site(&dir, &[file("a.xml", "1"), file("t/b.xml", "2")], "s2").unwrap();
+        assert_eq!(report.written, 0);
+        assert_eq!(current_files(&dir, "s2"), Some(2));
+        // A file removed by hand: the stamp no longer vouches for the folder.
+        fs::remove_file(dir.join("t/b.xml")).unwrap();
+        assert_eq!(current_files(&dir, "s2"), None);
+    }
+
+    #[test]
     fn refuses_paths_that_leave_the_folder() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("public");
-        assert!(write_site(dir.as_path(), &[file("../evil", "x")]).is_err());
-        assert!(write_site(dir.as_path(), &[file("/etc/evil", "x")]).is_err());
+        assert!(write_site(dir.as_path(), &[file("../evil", "x")], "").is_err());
+        assert!(write_site(dir.as_path(), &[file("/etc/evil", "x")], "").is_err());
         assert!(!dir.as_path().parent().unwrap().join("evil").exists());
     }
 }

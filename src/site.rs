@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::content;
@@ -50,15 +51,26 @@ pub fn build(config: &Config, now: DateTime<Utc>) -> Result<BuildReport, BuildEr
     build_collection(config, &collection, now, started)
 }
 
-/// Renders and writes an already loaded collection.
+/// Renders and writes an already loaded collection; does neither when the
+/// live output was built from exactly these inputs.
 pub fn build_collection(
     config: &Config,
     collection: &Collection,
     now: DateTime<Utc>,
     started: Instant,
 ) -> Result<BuildReport, BuildError> {
-    let files = render_site(config, collection, &archived_digests(config)?, now)?;
-    let report = output::write_site(&config.output_dir, &files)?;
+    let digests = archived_digests(config)?;
+    let stamp = inputs_stamp(config, collection, &digests, now);
+    let report = match output::current_files(&config.output_dir, &stamp) {
+        Some(unchanged) => {
+            tracing::info!("inputs unchanged since the last build; nothing to render");
+            WriteReport {
+                unchanged,
+                ..WriteReport::default()
+            }
+        }
+        None => write(config, collection, &digests, now, &stamp)?,
+    };
     tracing::debug!(
         written = report.written,
         unchanged = report.unchanged,
@@ -81,32 +93,153 @@ pub fn refresh_archive(
     collection: &Collection,
     now: DateTime<Utc>,
 ) -> Result<WriteReport, BuildError> {
-    let files = render_site(config, collection, &archived_digests(config)?, now)?;
-    Ok(output::write_site(&config.output_dir, &files)?)
+    let digests = archived_digests(config)?;
+    let stamp = inputs_stamp(config, collection, &digests, now);
+    write(config, collection, &digests, now, &stamp)
+}
+
+/// Renders the site straight into the next generation of the output folder,
+/// which becomes the live one only if every file rendered.
+fn write(
+    config: &Config,
+    collection: &Collection,
+    digests: &[ArchivedDigest],
+    now: DateTime<Utc>,
+    stamp: &str,
+) -> Result<WriteReport, BuildError> {
+    let next = output::NextGeneration::begin(&config.output_dir);
+    render_site(config, collection, digests, now, &|file| {
+        Ok(next.put(&file)?)
+    })?;
+    Ok(next.finish(stamp)?)
+}
+
+/// A hash of everything the output is made from: this binary, the config
+/// file, the site's templates, every short as loaded (and whether it is
+/// published at `now`) and the digest archive. Equal stamps give equal
+/// output, so a rebuild with nothing changed renders nothing.
+fn inputs_stamp(
+    config: &Config,
+    collection: &Collection,
+    digests: &[ArchivedDigest],
+    now: DateTime<Utc>,
+) -> String {
+    let mut hash = Stamp::default();
+    hash.text(env!("CARGO_PKG_VERSION"));
+    if let Some(binary) = std::env::current_exe().ok().and_then(|p| p.metadata().ok()) {
+        hash.text(&format!("{}:{:?}", binary.len(), binary.modified().ok()));
+    }
+    hash.bytes(&std::fs::read(&config.path).unwrap_or_default());
+    hash.folder(&config.templates_dir);
+    for short in &collection.shorts {
+        hash.text(&short.slug);
+        hash.text(&short.source.to_string_lossy());
+        hash.text(&short.title);
+        hash.text(&short.summary);
+        hash.text(&short.date.to_rfc3339());
+        hash.text(&format!("{:?}", short.updated));
+        hash.text(&short.track);
+        for tag in &short.tags {
+            hash.text(&tag.slug);
+            hash.text(&tag.name);
+        }
+        hash.text(&short.body_html);
+        hash.text(&format!(
+            "{} {}",
+            short.reading_minutes,
+            short.is_published(now)
+        ));
+    }
+    for digest in digests {
+        hash.text(&format!("{} {}", digest.number, digest.slot.to_rfc3339()));
+        hash.text(&digest.slugs.join(" "));
+    }
+    hash.finish()
+}
+
+/// SHA-256 over length-prefixed parts, so no two different inputs run together.
+#[derive(Default)]
+struct Stamp(sha2::Sha256);
+
+impl Stamp {
+    fn bytes(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    fn text(&mut self, text: &str) {
+        self.bytes(text.as_bytes());
+    }
+
+    /// The names and contents of the files directly in `dir`, if it exists.
+    fn folder(&mut self, dir: &std::path::Path) {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .collect();
+        files.sort();
+        for file in files {
+            self.text(&file.to_string_lossy());
+            self.bytes(&std::fs::read(&file).unwrap_or_default());
+        }
+    }
+
+    fn finish(self) -> String {
+        use sha2::Digest as _;
+        self.0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// `shorts check`: every problem in the content and what it renders to, without writing.
 pub fn check(config: &Config, now: DateTime<Utc>) -> Result<usize, BuildError> {
     let collection = content::load(config).map_err(BuildError::Invalid)?;
-    render_site(config, &collection, &[], now)?;
+    render_site(config, &collection, &[], now, &|_| Ok(()))?;
     Ok(collection.shorts.len())
 }
 
-/// Every file of the site: the feeds, then the pages that link them.
+/// Every file of the site, each handed to `sink` as soon as it is rendered:
+/// the feeds, and the pages that link them.
 pub fn render_site(
     config: &Config,
     collection: &Collection,
     digests: &[ArchivedDigest],
     now: DateTime<Utc>,
-) -> Result<Vec<render::OutputFile>, BuildError> {
+    sink: &(dyn Fn(render::OutputFile) -> Result<(), BuildError> + Sync),
+) -> Result<(), BuildError> {
     let templates = PageTemplates::load(config).map_err(BuildError::Invalid)?;
     let entries = feeds::entries(collection, config, now);
     let plan = feeds::plan(&entries, collection, config)?;
-    let mut files = feeds::render(&plan, config)?;
-    files.extend(pages::render(
-        &templates, collection, &plan, digests, config, now,
-    )?);
-    Ok(files)
+    let (feeds, pages) = rayon::join(
+        || feeds::render(&plan, config, sink),
+        || -> Result<(), BuildError> {
+            let pages = pages::render(&templates, collection, &plan, digests, config, now)?;
+            pages.into_par_iter().try_for_each(sink)
+        },
+    );
+    feeds.and(pages)
+}
+
+/// Every file of the site, in memory; for tests and tools that inspect the
+/// output without writing it.
+pub fn render_files(
+    config: &Config,
+    collection: &Collection,
+    digests: &[ArchivedDigest],
+    now: DateTime<Utc>,
+) -> Result<Vec<render::OutputFile>, BuildError> {
+    let files = std::sync::Mutex::new(Vec::new());
+    render_site(config, collection, digests, now, &|file| {
+        files.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+        Ok(())
+    })?;
+    Ok(files.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// The digests the ledger says were sent, for the archive pages; none

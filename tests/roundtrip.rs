@@ -144,7 +144,7 @@ proptest! {
         prop_assert_eq!(&short.tags[0].name, &normalised(&tag));
 
         let collection = Collection::new(config.tracks.clone(), vec![short.clone()]);
-        let files = shorts::site::render_site(&config, &collection, &[], now()).expect("renders");
+        let files = shorts::site::render_files(&config, &collection, &[], now()).expect("renders");
         for path in ["rss.xml", "atom.xml", "tracks/llm/rss.xml"] {
             let xml = std::str::from_utf8(file(&files, path)).expect("UTF-8");
             roxmltree::Document::parse(xml).map_err(|e| TestCaseError::fail(format!("{path}: {e}")))?;

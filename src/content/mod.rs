@@ -8,6 +8,7 @@ pub mod frontmatter;
 pub mod markdown;
 pub mod short;
 
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -20,13 +21,20 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Loads every short, or every problem found in any of them.
 pub fn load(config: &Config) -> Result<Collection, Problems> {
-    let mut problems = Problems::default();
     let files = list_shorts(&config.shorts_dir()).map_err(|p| Problems(vec![p]))?;
+    // Files are independent until the duplicate check, so they load on every core.
+    let loaded: Vec<(Option<Short>, Problems)> = files
+        .par_iter()
+        .map(|path| {
+            let mut problems = Problems::default();
+            (load_short(path, config, &mut problems), problems)
+        })
+        .collect();
+    let mut problems = Problems::default();
     let mut shorts = Vec::with_capacity(files.len());
-    for path in &files {
-        if let Some(short) = load_short(path, config, &mut problems) {
-            shorts.push(short);
-        }
+    for (short, found) in loaded {
+        shorts.extend(short);
+        problems.extend(found);
     }
     report_duplicate_slugs(&shorts, &mut problems);
     if problems.is_empty() {

@@ -6,6 +6,8 @@
 //! the site's `templates/` folder replaces one. Pure: no I/O beyond reading
 //! those templates once, no clock.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -39,6 +41,9 @@ pub enum RenderError {
 /// The compiled digest templates.
 pub struct DigestTemplates {
     tera: Tera,
+    /// Whether a template may show the subscriber's name (or the whole
+    /// subscriber), so copies can only be shared between equal names.
+    uses_name: bool,
 }
 
 /// One digest's content, shared by every subscriber.
@@ -73,6 +78,9 @@ impl DigestTemplates {
     /// The built-in templates, each replaced by the site's file of the same name if there is one.
     pub fn load(config: &Config) -> Result<Self, Problems> {
         let mut tera = templates::load(config, &BUILT_IN)?;
+        let mut texts = templates::texts(config, &BUILT_IN);
+        texts.extend(config.digest.as_ref().map(|d| d.subject.clone()));
+        let uses_name = texts.iter().any(|text| may_show_name(text));
         if let Some(digest) = &config.digest
             && let Err(e) = tera.add_raw_template(SUBJECT_TEMPLATE, &digest.subject)
         {
@@ -82,7 +90,7 @@ impl DigestTemplates {
                 format!("`digest.subject`: {}", tera_message(&e)),
             )]));
         }
-        Ok(DigestTemplates { tera })
+        Ok(DigestTemplates { tera, uses_name })
     }
 
     /// The subscriber's copy, or `None` when nothing in the digest is in their tracks.
@@ -135,6 +143,74 @@ impl DigestTemplates {
         }))
     }
 
+    /// The same copy as [`render`](Self::render), rendered once per
+    /// audience (subscribers with the same tracks, and the same name where the
+    /// templates show it) and personalised by putting this subscriber's
+    /// address and links where the shared copy has placeholders. The first
+    /// copy of each audience is also rendered directly and compared; if the
+    /// templates treat the placeholders differently from real values, that
+    /// audience is rendered per subscriber, so sharing never changes a byte.
+    pub fn render_shared(
+        &self,
+        shared: &SharedCopies,
+        config: &Config,
+        digest_config: &DigestConfig,
+        digest: &DigestContent<'_>,
+        subscriber: &Subscriber,
+        links: &Links,
+    ) -> Result<Option<RenderedDigest>, RenderError> {
+        let render = |subscriber: &Subscriber, links: &Links| {
+            self.render(config, digest_config, digest, subscriber, links)
+        };
+        let personal = Personal::of(subscriber, links);
+        if !personal.is_plain() {
+            return render(subscriber, links);
+        }
+        let mut tracks = subscriber.tracks.clone();
+        tracks.sort_unstable();
+        let audience = Audience {
+            tracks,
+            name: self.uses_name.then(|| subscriber.name.clone()),
+        };
+        let mut copies = shared.copies.lock().unwrap_or_else(|e| e.into_inner());
+        match copies.get(&audience) {
+            Some(Copy::Nothing) => return Ok(None),
+            Some(Copy::Shared(template)) => {
+                let template = Arc::clone(template);
+                drop(copies);
+                return Ok(Some(personal.fill(&template)));
+            }
+            Some(Copy::PerSubscriber) => {
+                drop(copies);
+                return render(subscriber, links);
+            }
+            None => {}
+        }
+        // The first of an audience renders while holding the lock, so the
+        // others wait for its copy instead of rendering their own.
+        let direct = render(subscriber, links)?;
+        let copy = match &direct {
+            None => Copy::Nothing,
+            Some(direct) => {
+                let (placeholder_subscriber, placeholder_links) =
+                    Personal::placeholders(subscriber, links);
+                match render(&placeholder_subscriber, &placeholder_links)? {
+                    Some(template) if personal.fill(&template) == *direct => {
+                        Copy::Shared(Arc::new(template))
+                    }
+                    _ => {
+                        tracing::debug!(
+                            "the digest templates personalise more than address and links; rendering each copy"
+                        );
+                        Copy::PerSubscriber
+                    }
+                }
+            }
+        };
+        copies.insert(audience, copy);
+        Ok(direct)
+    }
+
     fn render_one(&self, template: &'static str, context: &Context) -> Result<String, RenderError> {
         self.tera
             .render(template, context)
@@ -148,6 +224,103 @@ impl DigestTemplates {
 /// Inlines `<style>` rules into `style` attributes for clients that strip
 /// `<style>`, keeping the media queries (dark mode, narrow screens) for those
 /// that honour them. Never fetches anything.
+/// Copies rendered once per audience, for [`DigestTemplates::render_shared`];
+/// one per digest send.
+#[derive(Default)]
+pub struct SharedCopies {
+    copies: std::sync::Mutex<std::collections::HashMap<Audience, Copy>>,
+}
+
+/// Subscribers who get the same digest but for their address and links.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Audience {
+    tracks: Vec<String>,
+    name: Option<String>,
+}
+
+enum Copy {
+    /// Nothing new in these tracks.
+    Nothing,
+    /// Rendered with placeholders for the address and links.
+    Shared(Arc<RenderedDigest>),
+    /// The templates use the personal values in a way placeholders cannot stand for.
+    PerSubscriber,
+}
+
+/// What differs between two copies for the same audience.
+struct Personal<'a> {
+    email: &'a str,
+    unsubscribe: &'a str,
+    preferences: &'a str,
+}
+
+impl<'a> Personal<'a> {
+    // Letters and digits only, so escaping and CSS inlining leave them as they are.
+    const EMAIL: &'static str = "shortsPlaceholderEmail7Q2";
+    const UNSUBSCRIBE: &'static str = "shortsPlaceholderUnsubscribe7Q2";
+    const PREFERENCES: &'static str = "shortsPlaceholderPreferences7Q2";
+
+    fn of(subscriber: &'a Subscriber, links: &'a Links) -> Self {
+        Personal {
+            email: &subscriber.email,
+            unsubscribe: &links.unsubscribe,
+            preferences: &links.preferences,
+        }
+    }
+
+    fn placeholders(subscriber: &Subscriber, links: &Links) -> (Subscriber, Links) {
+        (
+            Subscriber {
+                email: Self::EMAIL.to_string(),
+                ..subscriber.clone()
+            },
+            Links {
+                unsubscribe: Self::UNSUBSCRIBE.to_string(),
+                preferences: Self::PREFERENCES.to_string(),
+                archive: links.archive.clone(),
+            },
+        )
+    }
+
+    /// Values that read the same escaped for HTML text, HTML attributes and
+    /// plain text, so one substitution serves all three.
+    fn is_plain(&self) -> bool {
+        let plain = |value: &str| {
+            value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "@.-_+:/?=%~".contains(c))
+        };
+        plain(self.email) && plain(self.unsubscribe) && plain(self.preferences)
+    }
+
+    fn fill(&self, template: &RenderedDigest) -> RenderedDigest {
+        let fill = |text: &str| {
+            text.replace(Self::EMAIL, self.email)
+                .replace(Self::UNSUBSCRIBE, self.unsubscribe)
+                .replace(Self::PREFERENCES, self.preferences)
+        };
+        RenderedDigest {
+            subject: fill(&template.subject),
+            html: fill(&template.html),
+            text: fill(&template.text),
+            count: template.count,
+        }
+    }
+}
+
+/// Whether `template` may show the subscriber's name: any use of
+/// `subscriber` other than the address and the track choice counts.
+fn may_show_name(template: &str) -> bool {
+    const SAFE: [&str; 3] = [".email", ".all_tracks", ".track_titles"];
+    template.match_indices("subscriber").any(|(at, word)| {
+        let rest = &template[at + word.len()..];
+        !SAFE.iter().any(|field| {
+            rest.strip_prefix(field)
+                .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+        })
+    })
+}
+
 fn inline_css(html: &str) -> Result<String, RenderError> {
     css_inline::CSSInliner::options()
         .keep_style_tags(false)
@@ -299,6 +472,19 @@ fn sections_for<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_shown_by_any_use_of_subscriber_but_address_and_tracks() {
+        assert!(!may_show_name(
+            "{{ subscriber.email }} {{ subscriber.all_tracks }}"
+        ));
+        assert!(!may_show_name(
+            "{{ subscriber.track_titles | join(sep=\", \") }}"
+        ));
+        assert!(may_show_name("Hi {{ subscriber.name }}"));
+        assert!(may_show_name("{{ subscriber | json_encode }}"));
+        assert!(may_show_name("{{ subscriber.emails }}"));
+    }
 
     #[test]
     fn tidy_text_keeps_one_blank_line() {

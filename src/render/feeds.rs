@@ -8,9 +8,10 @@
 //! same bytes.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
+use rayon::prelude::*;
 use serde::Serialize;
 use tera::{Context, Tera};
 use url::Url;
@@ -82,10 +83,22 @@ pub struct Feed<'a> {
     pub updated: DateTime<FixedOffset>,
 }
 
-impl Feed<'_> {
+impl<'a> Feed<'a> {
     /// The absolute URL of this feed in one format (`RSS_FILE`, …).
     pub fn url(&self, site: &Site, file: &str) -> String {
         site.url(&format!("{}{}", self.dir, file))
+    }
+
+    /// The same feed listing only `entries`.
+    fn listing<'b>(&self, entries: Vec<&'b Entry<'b>>) -> Feed<'b> {
+        Feed {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            dir: self.dir.clone(),
+            page_url: self.page_url.clone(),
+            entries,
+            updated: self.updated,
+        }
     }
 }
 
@@ -110,25 +123,172 @@ pub fn entries<'a>(
         .collect()
 }
 
-/// Every feed in `feeds` in all three formats, plus the stylesheet.
-pub fn render(feeds: &[Feed<'_>], config: &Config) -> Result<Vec<OutputFile>, FeedError> {
-    let mut files = Vec::with_capacity(feeds.len() * 3 + 1);
-    for feed in feeds {
-        files.extend(write(feed, config)?);
-    }
+/// Every feed in `feeds` in all three formats, plus the stylesheet, each
+/// file handed to `sink` as soon as it is written, so the biggest feeds are
+/// never all in memory at once.
+///
+/// A short is listed by the site's feed, its track's and each of its tags',
+/// so each item is written once per format and spliced into every feed that
+/// lists it (see [`Spliced`]): the same bytes the writers give for the whole
+/// feed, for a fraction of the work.
+pub fn render<E: From<FeedError> + Send>(
+    feeds: &[Feed<'_>],
+    config: &Config,
+    sink: &(dyn Fn(OutputFile) -> Result<(), E> + Sync),
+) -> Result<(), E> {
+    let pieces = Format::ALL.map(|format| Spliced::pieces(format, feeds, config));
+    let jobs: Vec<(&Feed<'_>, Format, &Spliced<'_>)> = feeds
+        .iter()
+        .flat_map(|feed| Format::ALL.into_iter().map(move |format| (feed, format)))
+        .map(|(feed, format)| (feed, format, &pieces[format as usize]))
+        .collect();
+    jobs.into_par_iter()
+        .try_for_each(|(feed, format, pieces)| {
+            let bytes = pieces.document(feed, config)?;
+            sink(OutputFile::new(
+                format!("{}{}", feed.dir, format.file()),
+                bytes,
+            ))
+        })?;
     if config.feeds.stylesheet {
-        files.push(OutputFile::new(STYLESHEET_FILE, include_str!("feed.css")));
+        sink(OutputFile::new(STYLESHEET_FILE, include_str!("feed.css")))?;
     }
-    Ok(files)
+    Ok(())
 }
 
-/// One feed's three files.
+/// One feed's three files, each written whole by its writer.
 pub fn write(feed: &Feed<'_>, config: &Config) -> Result<[OutputFile; 3], FeedError> {
-    Ok([
-        OutputFile::new(format!("{}{RSS_FILE}", feed.dir), rss(feed, config)?),
-        OutputFile::new(format!("{}{ATOM_FILE}", feed.dir), atom(feed, config)?),
-        OutputFile::new(format!("{}{JSON_FILE}", feed.dir), json(feed, config)?),
-    ])
+    let file = |format: Format| -> Result<OutputFile, FeedError> {
+        let bytes = format.document(feed, config)?;
+        Ok(OutputFile::new(
+            format!("{}{}", feed.dir, format.file()),
+            bytes,
+        ))
+    };
+    Ok([file(Format::Rss)?, file(Format::Atom)?, file(Format::Json)?])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Rss = 0,
+    Atom = 1,
+    Json = 2,
+}
+
+impl Format {
+    const ALL: [Format; 3] = [Format::Rss, Format::Atom, Format::Json];
+
+    fn file(self) -> &'static str {
+        match self {
+            Format::Rss => RSS_FILE,
+            Format::Atom => ATOM_FILE,
+            Format::Json => JSON_FILE,
+        }
+    }
+
+    /// `feed` written whole by this format's writer.
+    fn document(self, feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
+        match self {
+            Format::Rss => rss(feed, config),
+            Format::Atom => atom(feed, config),
+            Format::Json => json(feed, config),
+        }
+    }
+}
+
+/// Feeds of one format assembled from items each written once.
+///
+/// The writers lay items out one after another, so a feed of items
+/// `[a, b, c]` is the feed of `[a]` with the bytes that item `b` adds, then
+/// those `c` adds, inserted after `a`. What an item adds (its markup, with
+/// the separator or indentation before it) is cut from the difference
+/// between a one-item and a two-item document. No knowledge of the formats'
+/// syntax is needed; each feed is checked on its first two items against the
+/// writer's own output and written whole if they differ.
+struct Spliced<'a> {
+    format: Format,
+    /// What each entry adds after another one, by permalink.
+    added: HashMap<&'a str, Vec<u8>>,
+}
+
+impl<'a> Spliced<'a> {
+    /// Cuts every entry of `feeds` once. Entries are shared between feeds,
+    /// so the site's feed (which lists them all) and the rest are scanned.
+    fn pieces(format: Format, feeds: &[Feed<'a>], config: &Config) -> Self {
+        let mut unique: Vec<&'a Entry<'a>> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for entry in feeds.iter().flat_map(|feed| feed.entries.iter().copied()) {
+            if seen.insert(entry.url.as_ref()) {
+                unique.push(entry);
+            }
+        }
+        let mut spliced = Spliced {
+            format,
+            added: HashMap::new(),
+        };
+        let (Some(probe_feed), Some(&first)) = (feeds.first(), unique.first()) else {
+            return spliced;
+        };
+        let with = |entries| probe_feed.listing(entries);
+        let Ok(one) = format.document(&with(vec![first]), config) else {
+            return spliced;
+        };
+        spliced.added = unique
+            .par_iter()
+            .filter_map(|&entry| {
+                let two = format.document(&with(vec![first, entry]), config).ok()?;
+                let (_, added) = inserted(&one, &two)?;
+                Some((entry.url.as_ref(), added.to_vec()))
+            })
+            .collect();
+        spliced
+    }
+
+    /// `feed` in this format: spliced where that gives the writer's bytes,
+    /// else written whole.
+    fn document(&self, feed: &Feed<'_>, config: &Config) -> Result<Vec<u8>, FeedError> {
+        match self.splice(feed, config)? {
+            Some(bytes) => Ok(bytes),
+            None => self.format.document(feed, config),
+        }
+    }
+
+    fn splice(&self, feed: &Feed<'_>, config: &Config) -> Result<Option<Vec<u8>>, FeedError> {
+        let [first, second, ..] = feed.entries[..] else {
+            return Ok(None);
+        };
+        let with = |entries| self.format.document(&feed.listing(entries), config);
+        let one = with(vec![first])?;
+        let Some((at, _)) = inserted(&one, &with(vec![first, first])?) else {
+            return Ok(None);
+        };
+        let assemble = |rest: &[&Entry<'_>]| -> Option<Vec<u8>> {
+            let added: Vec<&[u8]> = rest
+                .iter()
+                .map(|e| self.added.get(e.url.as_ref()).map(Vec::as_slice))
+                .collect::<Option<_>>()?;
+            let size = one.len() + added.iter().map(|a| a.len()).sum::<usize>();
+            let mut out = Vec::with_capacity(size);
+            out.extend_from_slice(&one[..at]);
+            added.iter().for_each(|a| out.extend_from_slice(a));
+            out.extend_from_slice(&one[at..]);
+            Some(out)
+        };
+        if assemble(&[second]) != Some(with(vec![first, second])?) {
+            tracing::debug!(feed = %feed.dir, format = ?self.format, "items cannot be spliced; writing the feed whole");
+            return Ok(None);
+        }
+        Ok(assemble(&feed.entries[1..]))
+    }
+}
+
+/// Where and what `with` has inserted into `without`: `with` is
+/// `without[..at]`, then the returned bytes, then `without[at..]`.
+fn inserted<'w>(without: &[u8], with: &'w [u8]) -> Option<(usize, &'w [u8])> {
+    let at = without.iter().zip(with).take_while(|(a, b)| a == b).count();
+    let tail = without.len() - at;
+    let end = with.len().checked_sub(tail)?;
+    (end >= at && with[end..] == without[at..]).then(|| (at, &with[at..end]))
 }
 
 /// Which feeds exist and what each holds: the whole collection, then each

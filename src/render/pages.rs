@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tera::{Context, Tera};
@@ -131,17 +132,22 @@ pub fn render(
     files.push(site.page("", "home.html", "", Context::new())?);
     files.push(site.index()?);
     files.push(OutputFile::new(SEARCH_INDEX, search_index(&site.shorts)));
-    for (i, _) in site.shorts.iter().enumerate() {
-        files.push(site.short_page(i)?);
-    }
+    let short_pages: Vec<OutputFile> = (0..site.shorts.len())
+        .into_par_iter()
+        .map(|i| site.short_page(i))
+        .collect::<Result<_, _>>()?;
+    files.extend(short_pages);
     files.push(site.tracks_page()?);
     for track in &site.tracks {
         files.push(site.track_page(track)?);
     }
     files.push(site.tags_page()?);
-    for tag in &site.tags {
-        files.push(site.tag_page(tag)?);
-    }
+    let tag_pages: Vec<OutputFile> = site
+        .tags
+        .par_iter()
+        .map(|tag| site.tag_page(tag))
+        .collect::<Result<_, _>>()?;
+    files.extend(tag_pages);
     let archive = archive(digests, &site, config);
     files.push(site.digests_page(&archive)?);
     for digest in &archive {

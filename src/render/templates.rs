@@ -22,6 +22,16 @@ struct Source {
     path: PathBuf,
 }
 
+/// The text of every file of `built_in`, the site's where it has one, for
+/// callers that need to know what the templates refer to. A file that cannot
+/// be read counts as empty: [`load`] reports it.
+pub fn texts(config: &Config, built_in: &[BuiltIn]) -> Vec<String> {
+    built_in
+        .iter()
+        .map(|&file| source(config, file).map(|s| s.text).unwrap_or_default())
+        .collect()
+}
+
 /// The user's file named `name` in `templates/`, or the built-in text.
 fn source(config: &Config, (name, built_in): BuiltIn) -> Result<Source, Problem> {
     let user_file = config.templates_dir.join(name);

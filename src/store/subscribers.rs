@@ -123,7 +123,9 @@ impl Store {
 
     pub fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1");
-        Ok(self.conn.query_row(&sql, [id], subscriber).optional()?)
+        // Once per message of a digest send: keep the statement compiled.
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        Ok(statement.query_row([id], subscriber).optional()?)
     }
 
     /// The subscriber a signed link names.
@@ -244,10 +246,9 @@ impl Store {
 
     /// A delivery went through: the failure streak is over.
     pub fn reset_failures(&self, id: i64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE subscribers SET failures = 0 WHERE id = ?1 AND failures != 0",
-            [id],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE subscribers SET failures = 0 WHERE id = ?1 AND failures != 0")?
+            .execute([id])?;
         Ok(())
     }
 }

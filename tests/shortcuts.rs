@@ -1,0 +1,242 @@
+//! The shortcuts that make builds and sends fast give exactly what the long
+//! way gives: feeds spliced from items written once equal feeds written
+//! whole, a digest rendered once per audience and personalised equals one
+//! rendered per subscriber, and a build skipped because nothing changed
+//! leaves what a full build would write.
+
+mod common;
+
+use std::collections::HashMap;
+
+use chrono::{TimeZone, Utc};
+use common::{sample_site, shorts, site_from, stderr, stdout};
+use shorts::config::Config;
+use shorts::model::{Subscriber, SubscriberStatus};
+use shorts::render::digest::{DigestContent, DigestTemplates, Links, SharedCopies};
+use shorts::render::feeds;
+
+fn config(site: &std::path::Path) -> Config {
+    Config::load(&site.join("config.toml")).expect("config loads")
+}
+
+/// Every feed of the site, spliced, byte for byte against the writers'
+/// output for the whole feed.
+fn assert_spliced_feeds_are_whole_feeds(site: &std::path::Path) {
+    let config = config(site);
+    let collection = shorts::content::load(&config).expect("content loads");
+    let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    let entries = feeds::entries(&collection, &config, now);
+    let plan = feeds::plan(&entries, &collection, &config).expect("plan");
+    let spliced = std::sync::Mutex::new(HashMap::new());
+    feeds::render::<feeds::FeedError>(&plan, &config, &|file| {
+        spliced.lock().unwrap().insert(file.path, file.bytes);
+        Ok(())
+    })
+    .expect("renders");
+    let spliced = spliced.into_inner().unwrap();
+    let mut compared = 0;
+    for feed in &plan {
+        for whole in feeds::write(feed, &config).expect("writes") {
+            let got = spliced.get(&whole.path).expect("every feed file rendered");
+            assert!(
+                *got == whole.bytes,
+                "{}: spliced feed differs from the whole one",
+                whole.path
+            );
+            compared += 1;
+        }
+    }
+    assert!(plan.len() >= 5, "only {} feeds", plan.len());
+    assert_eq!(compared, 3 * plan.len());
+}
+
+#[test]
+fn spliced_feeds_equal_feeds_written_whole() {
+    let site = sample_site();
+    common::edit_config(site.path(), "limit = 50", "limit = 0");
+    assert_spliced_feeds_are_whole_feeds(site.path());
+    let fixture = site_from("site");
+    assert_spliced_feeds_are_whole_feeds(fixture.path());
+}
+
+fn subscriber(id: i64, email: &str, name: &str, tracks: &[&str]) -> Subscriber {
+    Subscriber {
+        id,
+        email: email.to_string(),
+        name: name.to_string(),
+        tracks: tracks.iter().map(|t| t.to_string()).collect(),
+        status: SubscriberStatus::Active,
+        token_id: format!("token{id}"),
+    }
+}
+
+fn links(id: i64) -> Links {
+    Links {
+        unsubscribe: format!("https://shorts.example.org/unsubscribe?token=u{id}.sig-{id}"),
+        preferences: format!("https://shorts.example.org/preferences?token=p{id}.sig-{id}"),
+        archive: "https://shorts.example.org/digests/".to_string(),
+    }
+}
+
+/// Each subscriber's copy, shared, against the same copy rendered for them alone.
+fn assert_shared_copies_equal_own_renders(site: &std::path::Path) {
+    let config = config(site);
+    let digest_config = config.digest.as_ref().expect("the sample has a digest");
+    let collection = shorts::content::load(&config).expect("content loads");
+    let templates = DigestTemplates::load(&config).expect("templates load");
+    let content = DigestContent {
+        number: 3,
+        period_start: Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap(),
+        slot: Utc.with_ymd_and_hms(2026, 6, 8, 6, 0, 0).unwrap(),
+        shorts: collection.shorts.iter().collect(),
+    };
+    let tracks: Vec<&str> = config.tracks.iter().map(|t| t.slug.as_str()).collect();
+    let subscribers = [
+        subscriber(1, "ada@example.com", "", &[]),
+        subscriber(2, "bob@example.org", "Bob", &[]),
+        subscriber(3, "o'brien+news@example.com", "O'Brien", &[]),
+        subscriber(4, "a&b@example.com", "A & B", &[]),
+        subscriber(5, "cy@example.net", "", &[tracks[0]]),
+        subscriber(6, "di@example.net", "Di", &[tracks[0]]),
+        subscriber(7, "ed@example.net", "", &[tracks[1], tracks[0]]),
+        subscriber(8, "fa@example.net", "Fa", &[tracks[0], tracks[1]]),
+        subscriber(9, "gu@xn--bcher-kva.example", "", &[]),
+    ];
+    let shared = SharedCopies::default();
+    // Twice round: the first meets each audience, the second reuses it.
+    for subscriber in subscribers.iter().chain(&subscribers) {
+        let links = links(subscriber.id);
+        let own = templates
+            .render(&config, digest_config, &content, subscriber, &links)
+            .expect("renders");
+        let from_shared = templates
+            .render_shared(
+                &shared,
+                &config,
+                digest_config,
+                &content,
+                subscriber,
+                &links,
+            )
+            .expect("renders");
+        assert_eq!(from_shared, own, "{}'s copy", subscriber.email);
+        if let Some(copy) = &own {
+            assert!(copy.html.contains(&subscriber.email.replace('&', "&amp;")));
+            assert!(copy.text.contains(&links.unsubscribe));
+        }
+    }
+}
+
+#[test]
+fn shared_digest_copies_equal_copies_rendered_per_subscriber() {
+    let site = sample_site();
+    assert_shared_copies_equal_own_renders(site.path());
+}
+
+#[test]
+fn templates_that_greet_by_name_still_get_each_subscribers_name() {
+    let site = sample_site();
+    let html = site.path().join("templates/digest.html");
+    let text = std::fs::read_to_string(&html).unwrap();
+    let greeting = text.replacen(
+        "<body",
+        "{% if subscriber.name %}<!-- Hi {{ subscriber.name | upper }} -->{% endif %}<body",
+        1,
+    );
+    assert_ne!(greeting, text, "the template has a body to greet in");
+    std::fs::write(&html, greeting).unwrap();
+    let txt = site.path().join("templates/digest.txt");
+    let text = std::fs::read_to_string(&txt).unwrap();
+    std::fs::write(
+        &txt,
+        format!("Hello {{{{ subscriber.email | upper }}}}\n{text}"),
+    )
+    .unwrap();
+    assert_shared_copies_equal_own_renders(site.path());
+}
+
+#[test]
+fn a_build_with_nothing_changed_renders_nothing_and_any_change_renders_again() {
+    let site = sample_site();
+    let first = shorts(site.path(), &["build"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = shorts(site.path(), &["-v", "build"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains(": 0 files written"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(
+        stderr(&again).contains("inputs unchanged since the last build"),
+        "{}",
+        stderr(&again)
+    );
+
+    // A template of the site changed: rendered again, only what it affects written.
+    let page = site.path().join("templates/404.html");
+    let text = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&page, text.replace("</header>", "<p>Moved?</p></header>")).unwrap();
+    let out = shorts(site.path(), &["-v", "build"]);
+    assert!(
+        !stderr(&out).contains("inputs unchanged"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains(": 1 files written"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A file removed from the output by hand is put back.
+    std::fs::remove_file(site.path().join("public/tags/index.html")).unwrap();
+    let out = shorts(site.path(), &["build"]);
+    assert!(
+        stdout(&out).contains(": 1 files written"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(site.path().join("public/tags/index.html").is_file());
+
+    // The config changed: rendered again.
+    common::edit_config(site.path(), "One idea at a time", "One idea a day");
+    let out = shorts(site.path(), &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains(": 0 files written"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_short_coming_due_is_published_with_nothing_else_changed() {
+    let site = site_from("site");
+    let published = |out: &std::process::Output| {
+        assert!(out.status.success(), "{}", stderr(out));
+        let text = stdout(out);
+        let start = text.find('(').expect("a build summary");
+        text[start + 1..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let before = common::shorts_at(site.path(), "2026-06-03T00:00:00Z", &["build"]);
+    let same = common::shorts_at(site.path(), "2026-06-03T00:00:01Z", &["build"]);
+    assert!(
+        stdout(&same).contains(": 0 files written"),
+        "{}",
+        stdout(&same)
+    );
+    // Days later, two more shorts are due: the inputs differ, the site is rebuilt.
+    let later = common::shorts_at(site.path(), "2026-06-10T00:00:00Z", &["build"]);
+    assert_eq!(published(&before), "1", "{}", stdout(&before));
+    assert_eq!(published(&later), "3", "{}", stdout(&later));
+    assert!(
+        !stdout(&later).contains(": 0 files written"),
+        "{}",
+        stdout(&later)
+    );
+}
