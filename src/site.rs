@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::content;
@@ -218,10 +217,7 @@ pub fn render_site(
     let plan = feeds::plan(&entries, collection, config)?;
     let (feeds, pages) = rayon::join(
         || feeds::render(&plan, config, sink),
-        || -> Result<(), BuildError> {
-            let pages = pages::render(&templates, collection, &plan, digests, config, now)?;
-            pages.into_par_iter().try_for_each(sink)
-        },
+        || pages::render(&templates, collection, &plan, digests, config, now, sink),
     );
     feeds.and(pages)
 }

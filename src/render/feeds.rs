@@ -226,7 +226,11 @@ impl<'a> Spliced<'a> {
             format,
             added: HashMap::new(),
         };
-        let (Some(probe_feed), Some(&first)) = (feeds.first(), unique.first()) else {
+        // Every cut renders the probe item too, so the smallest one serves.
+        let smallest = unique
+            .iter()
+            .min_by_key(|e| e.content_html.len() + e.summary.len());
+        let (Some(probe_feed), Some(&first)) = (feeds.first(), smallest) else {
             return spliced;
         };
         let with = |entries| probe_feed.listing(entries);

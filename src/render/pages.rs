@@ -115,48 +115,73 @@ impl PageTemplates {
     }
 }
 
-/// Every page of the site. `feeds` is the site's feed plan, for autodiscovery.
-pub fn render(
+/// Every page of the site, each handed to `sink` as soon as it is rendered.
+/// `feeds` is the site's feed plan, for autodiscovery.
+pub fn render<E: From<PageError> + Send>(
     templates: &PageTemplates,
     collection: &Collection,
     feeds: &[Feed<'_>],
     digests: &[ArchivedDigest],
     config: &Config,
     now: DateTime<Utc>,
-) -> Result<Vec<OutputFile>, PageError> {
+    sink: &(dyn Fn(OutputFile) -> Result<(), E> + Sync),
+) -> Result<(), E> {
     let site = Site::new(templates, collection, feeds, config, now);
-    let mut files = Vec::with_capacity(site.shorts.len() + site.tags.len() + 16);
+    // Paths in site order, for the sitemap; the pages themselves are not kept.
+    let emit = |paths: &mut Vec<String>, file: OutputFile| -> Result<(), E> {
+        paths.push(file.path.clone());
+        sink(file)
+    };
+    // Rendered on every core; each page goes to `sink` as soon as it is done.
+    let emit_each = |render: &(dyn Fn(usize) -> Result<OutputFile, PageError> + Sync),
+                     count: usize|
+     -> Result<Vec<String>, E> {
+        (0..count)
+            .into_par_iter()
+            .map(|i| {
+                let page = render(i)?;
+                let path = page.path.clone();
+                sink(page)?;
+                Ok(path)
+            })
+            .collect()
+    };
+    let mut first = Vec::new();
     for (name, text) in &templates.assets {
-        files.push(OutputFile::new(format!("assets/{name}"), text.as_bytes()));
+        emit(
+            &mut first,
+            OutputFile::new(format!("assets/{name}"), text.as_bytes()),
+        )?;
     }
-    files.push(site.page("", "home.html", "", Context::new())?);
-    files.push(site.index()?);
-    files.push(OutputFile::new(SEARCH_INDEX, search_index(&site.shorts)));
-    let short_pages: Vec<OutputFile> = (0..site.shorts.len())
-        .into_par_iter()
-        .map(|i| site.short_page(i))
-        .collect::<Result<_, _>>()?;
-    files.extend(short_pages);
-    files.push(site.tracks_page()?);
+    emit(&mut first, site.page("", "home.html", "", Context::new())?)?;
+    emit(&mut first, site.index()?)?;
+    emit(
+        &mut first,
+        OutputFile::new(SEARCH_INDEX, search_index(&site.shorts)),
+    )?;
+    let short_pages = emit_each(&|i| site.short_page(i), site.shorts.len())?;
+    let mut middle = Vec::new();
+    emit(&mut middle, site.tracks_page()?)?;
     for track in &site.tracks {
-        files.push(site.track_page(track)?);
+        emit(&mut middle, site.track_page(track)?)?;
     }
-    files.push(site.tags_page()?);
-    let tag_pages: Vec<OutputFile> = site
-        .tags
-        .par_iter()
-        .map(|tag| site.tag_page(tag))
-        .collect::<Result<_, _>>()?;
-    files.extend(tag_pages);
+    emit(&mut middle, site.tags_page()?)?;
+    let tag_pages = emit_each(&|i| site.tag_page(&site.tags[i]), site.tags.len())?;
+    let mut last = Vec::new();
     let archive = archive(digests, &site, config);
-    files.push(site.digests_page(&archive)?);
+    emit(&mut last, site.digests_page(&archive)?)?;
     for digest in &archive {
-        files.push(site.digest_page(digest)?);
+        emit(&mut last, site.digest_page(digest)?)?;
     }
-    files.extend(digest_feed(&archive, &site, config)?);
-    files.push(site.not_found_page()?);
-    files.push(OutputFile::new("sitemap.xml", sitemap(&files, config)));
-    Ok(files)
+    for file in digest_feed(&archive, &site, config)? {
+        emit(&mut last, file)?;
+    }
+    emit(&mut last, site.not_found_page()?)?;
+    let listed = [first, short_pages, middle, tag_pages, last];
+    sink(OutputFile::new(
+        "sitemap.xml",
+        sitemap(listed.iter().flatten(), config),
+    ))
 }
 
 /// What every template sees of the site.
@@ -740,12 +765,12 @@ fn digest_html(digest: &DigestView<'_>) -> String {
 }
 
 /// Every page's canonical URL, for search engines.
-fn sitemap(files: &[OutputFile], config: &Config) -> Vec<u8> {
+fn sitemap<'p>(paths: impl Iterator<Item = &'p String>, config: &Config) -> Vec<u8> {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     );
-    for file in files {
-        let Some(dir) = file.path.strip_suffix("index.html") else {
+    for path in paths {
+        let Some(dir) = path.strip_suffix("index.html") else {
             continue;
         };
         if dir.is_empty() {
