@@ -43,6 +43,29 @@ pub mod exit {
     pub const TEMPORARY: u8 = 75;
 }
 
+/// `println!` for a command's output that goes quiet once the reader has
+/// gone away, as in `shorts digest send --dry-run | head`, instead of
+/// panicking on the broken pipe; the command still ends with its own exit code.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))
+    };
+}
+
+fn print_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    use std::sync::atomic::Ordering;
+    static READER_GONE: AtomicBool = AtomicBool::new(false);
+    if READER_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}")
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        READER_GONE.store(true, Ordering::Relaxed);
+    }
+}
+
 const AFTER_HELP: &str = "\
 Exit codes: 0 success · 1 problems in config, content, templates or a CSV file · \
 2 bad command line · 3 the work failed (e.g. the output folder is not writable) · \
@@ -313,7 +336,7 @@ impl Cli {
 
     fn say(&self, line: &str) {
         if !self.quiet {
-            println!("{line}");
+            out!("{line}");
         }
     }
 
@@ -578,7 +601,7 @@ impl Cli {
         sender: &Sender<'_>,
         content: &shorts::render::digest::DigestContent<'_>,
     ) -> anyhow::Result<()> {
-        println!(
+        out!(
             "digest #{} would carry {} shorts: {}",
             content.number,
             content.shorts.len(),
@@ -603,22 +626,24 @@ impl Cli {
                     .delivery_state(content.number, id)?
                     .is_some_and(|s| s.is_final())
                 {
-                    println!("  already done  {}", subscriber.email);
+                    out!("  already done  {}", subscriber.email);
                     continue;
                 }
                 match sender.prepare(content, subscriber)? {
                     digest::Prepared {
                         subscriber,
                         message: Some((rendered, _)),
-                    } => println!(
+                    } => out!(
                         "  would send    {}: \"{}\" ({} shorts)",
-                        subscriber.email, rendered.subject, rendered.count
+                        subscriber.email,
+                        rendered.subject,
+                        rendered.count
                     ),
                     digest::Prepared {
                         subscriber,
                         message: None,
                     } => {
-                        println!(
+                        out!(
                             "  would skip    {}: nothing new in their tracks",
                             subscriber.email
                         )
@@ -626,7 +651,7 @@ impl Cli {
                 }
             }
         }
-        println!("dry run: nothing was sent or recorded");
+        out!("dry run: nothing was sent or recorded");
         Ok(())
     }
 
@@ -681,7 +706,7 @@ impl Cli {
                     } else {
                         s.tracks.join(",")
                     };
-                    println!(
+                    out!(
                         "{:<13} {:<40} {:<24} {}",
                         s.status.as_str(),
                         s.email,

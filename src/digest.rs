@@ -389,9 +389,9 @@ pub fn send(
     };
     let senders = transport.parallelism().max(1);
     let composers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(senders * 4);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(senders * 2);
     let job_rx = Mutex::new(job_rx);
-    let (message_tx, message_rx) = mpsc::sync_channel::<(i64, Composed)>(senders * 2);
+    let (message_tx, message_rx) = mpsc::sync_channel::<(i64, Composed)>(senders);
     let message_rx = Mutex::new(message_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let composer = sender.composer();
@@ -633,20 +633,19 @@ fn record_result(
                 report.bounced += 1;
             }
         }
-        Err((failure @ (Failure::Transient(_) | Failure::Fatal(_)), attempts)) => {
+        Err((failure, attempts)) => {
             tracing::warn!(subscriber = done.subscriber, attempts, error = %failure, "delivery deferred");
-            let (Failure::Transient(e) | Failure::Fatal(e) | Failure::Permanent(e)) = &failure;
             store.record_delivery(
                 digest,
                 done.subscriber,
                 DeliveryState::Deferred,
                 None,
-                Some(e),
+                Some(failure.message()),
                 now,
             )?;
             report.deferred += 1;
-            if let Failure::Fatal(e) = failure {
-                report.fatal.get_or_insert(e);
+            if failure.stops_the_run() {
+                report.fatal.get_or_insert(failure.message().to_string());
             }
         }
     }

@@ -422,9 +422,28 @@ fn an_unreachable_server_is_a_temporary_failure_and_the_next_run_delivers() {
         .unwrap()
         .port();
     let site = digest_site(port);
-    add(site.path(), &["a@example.com"]);
+    let everyone: Vec<String> = (0..60).map(|i| format!("r{i}@example.com")).collect();
+    for who in &everyone {
+        add(site.path(), &[who]);
+    }
     let out = run(site.path(), WEEK_1, &["digest", "send"]);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be reached"),
+        "{}",
+        stderr(&out)
+    );
+    // The run stops at the first message that cannot get through instead of
+    // waiting out every subscriber's retries; the rest are left for the next run.
+    let deferred = ledger(
+        site.path(),
+        "SELECT state, count(*) FROM deliveries GROUP BY state",
+    );
+    let tried: i64 = deferred.iter().map(|(_, n)| n).sum();
+    assert!(
+        deferred.iter().all(|(state, _)| state == "deferred") && tried < 30,
+        "{deferred:?}"
+    );
     // The server comes up (on another port, by config).
     let server = SmtpServer::start();
     common::edit_config(
@@ -434,7 +453,7 @@ fn an_unreachable_server_is_a_temporary_failure_and_the_next_run_delivers() {
     );
     let out = run(site.path(), "2026-06-08T08:30:00Z", &["digest", "send"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(server.received().len(), 1);
+    assert_eq!(server.received().len(), everyone.len());
 }
 
 #[test]
@@ -500,4 +519,38 @@ fn after_a_crash_a_rerun_sends_what_is_missing_and_nothing_confirmed() {
         "SELECT 'completed', count(*) FROM digests WHERE completed_at IS NOT NULL",
     );
     assert_eq!(completed[0].1, 1);
+}
+
+#[test]
+fn a_dry_run_piped_into_head_ends_quietly_with_its_exit_code() {
+    use std::io::BufRead;
+    let site = digest_site(1);
+    let csv = site.path().join("readers.csv");
+    let rows: String = (0..3000)
+        .map(|i| format!("reader{i}@example.com,Reader {i},,active\n"))
+        .collect();
+    std::fs::write(&csv, format!("email,name,tracks,status\n{rows}")).unwrap();
+    let out = run(
+        site.path(),
+        WEEK_1,
+        &["subscribers", "import", "readers.csv"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // More lines than a pipe holds, and a reader that stops after one, like `| head -1`.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+        .args(["digest", "send", "--dry-run"])
+        .current_dir(site.path())
+        .env("SHORTS_NOW", WEEK_1)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }

@@ -4,7 +4,9 @@
 //! Owns what a failure means: [`Failure::Transient`] (4xx, network, timeout:
 //! try again later), [`Failure::Permanent`] (5xx for this recipient) and
 //! [`Failure::Fatal`] (the server refuses us, e.g. bad credentials: stop the
-//! run rather than blame every subscriber). Retries with backoff happen here;
+//! run rather than blame every subscriber) and [`Failure::Unreachable`] (no
+//! connection: retried like a 4xx, then the run stops too, since every other
+//! message would wait out the same retries). Retries with backoff happen here;
 //! what is recorded in the ledger is `digest`'s job.
 
 pub mod compose;
@@ -28,6 +30,23 @@ pub enum Failure {
     Permanent(String),
     #[error("the server refused the session: {0}")]
     Fatal(String),
+    #[error("the server cannot be reached: {0}")]
+    Unreachable(String),
+}
+
+impl Failure {
+    /// Whether the whole run should stop: nothing else can get through either.
+    pub fn stops_the_run(&self) -> bool {
+        matches!(self, Failure::Fatal(_) | Failure::Unreachable(_))
+    }
+
+    pub fn message(&self) -> &str {
+        let (Failure::Transient(m)
+        | Failure::Permanent(m)
+        | Failure::Fatal(m)
+        | Failure::Unreachable(m)) = self;
+        m
+    }
 }
 
 /// Somewhere messages can be handed to. Implementations are shared by the
@@ -169,6 +188,9 @@ fn classify(e: &lettre::transport::smtp::Error) -> Failure {
         // Authentication and policy refusals of the session itself.
         Some("530" | "534" | "535" | "538") => Failure::Fatal(text),
         _ if e.is_permanent() => Failure::Permanent(text),
+        // lettre has no public test for "could not connect"; its message
+        // for that kind is fixed ("Connection error: …").
+        None if text.starts_with("Connection error") => Failure::Unreachable(text),
         _ => Failure::Transient(text),
     }
 }
@@ -212,14 +234,16 @@ pub fn send_with_retry(
     loop {
         match transport.send(message, batch) {
             Ok(()) => return Ok(attempt),
-            Err(Failure::Transient(e)) => match transport.backoff(attempt) {
-                Some(wait) => {
-                    tracing::debug!(attempt, ?wait, error = %e, "temporary failure; retrying");
-                    std::thread::sleep(wait);
-                    attempt += 1;
+            Err(failure @ (Failure::Transient(_) | Failure::Unreachable(_))) => {
+                match transport.backoff(attempt) {
+                    Some(wait) => {
+                        tracing::debug!(attempt, ?wait, error = %failure, "temporary failure; retrying");
+                        std::thread::sleep(wait);
+                        attempt += 1;
+                    }
+                    None => return Err((failure, attempt)),
                 }
-                None => return Err((Failure::Transient(e), attempt)),
-            },
+            }
             Err(other) => return Err((other, attempt)),
         }
     }

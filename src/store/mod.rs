@@ -85,6 +85,15 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE subscribers ADD COLUMN consent_text TEXT NOT NULL DEFAULT '';",
 ];
 
+/// Writes made together; see [`Store::batch`].
+pub struct Batch<'a>(rusqlite::Transaction<'a>);
+
+impl Batch<'_> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.0.commit()?)
+    }
+}
+
 pub struct Store {
     conn: Connection,
 }
@@ -163,6 +172,13 @@ impl Store {
             tracing::info!(version = i + 1, "database migrated");
         }
         Ok(())
+    }
+
+    /// Opens a transaction for many small writes (an import), so they cost
+    /// one commit instead of one each; dropped without [`Batch::commit`], it
+    /// rolls back.
+    pub fn batch(&self) -> Result<Batch<'_>, StoreError> {
+        Ok(Batch(self.conn.unchecked_transaction()?))
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {

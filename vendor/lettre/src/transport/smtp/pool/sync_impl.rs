@@ -12,6 +12,9 @@ use super::{
 };
 use crate::transport::smtp::{error, transport::SmtpClient};
 
+/// shorts: how long a parked connection is trusted without a NOOP.
+const RECENTLY_USED: Duration = Duration::from_secs(1);
+
 pub(crate) struct Pool {
     config: PoolConfig,
     connections: Mutex<Option<Vec<ParkedConnection>>>,
@@ -162,10 +165,14 @@ impl Pool {
 
             match conn {
                 Some(conn) => {
+                    let idle = conn.idle_duration();
                     let mut conn = conn.unpark();
 
+                    // shorts: a connection parked a moment ago is not tested
+                    // with a NOOP, which cost one round trip per message; if it
+                    // did break, the send fails and is retried like any other.
                     // TODO: handle the client try another connection if this one isn't good
-                    if !conn.test_connected() {
+                    if idle > RECENTLY_USED && !conn.test_connected() {
                         #[cfg(feature = "tracing")]
                         tracing::debug!("dropping a broken connection");
 
