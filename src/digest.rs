@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -451,13 +452,20 @@ pub fn send(
             progress,
         );
         drop(job_tx);
+        // The rest in flight: wait for each, and record it with any others
+        // that arrived meanwhile.
         let mut failed = None;
-        for done in done_rx.iter() {
-            if let Err(e) = record_result(sender, number, done, &mut report) {
+        while let Ok(first) = done_rx.recv() {
+            let finished = std::iter::once(first).chain(done_rx.try_iter());
+            let recorded = Recorder {
+                sender,
+                digest: number,
+                progress,
+            }
+            .record(finished, &mut report, &mut handled);
+            if let Err(e) = recorded {
                 failed.get_or_insert(e);
             }
-            handled += 1;
-            progress(handled);
         }
         outcome.and(failed.map_or(Ok(()), Err))
     })?;
@@ -495,6 +503,12 @@ fn compose_one(
     }
 }
 
+/// How many subscribers are recorded `sending` in one transaction before
+/// they are queued: one commit (and its file locks) for several messages.
+/// A crash between the commit and the queue leaves them `sending`, which the
+/// next run sends: nothing is lost, and none of them had gone out.
+const CLAIM: usize = 16;
+
 /// Walks the active subscribers, settles the ones with nothing new, and
 /// queues the rest, each recorded as `sending` before any thread can send it.
 fn dispatch(
@@ -508,21 +522,23 @@ fn dispatch(
 ) -> Result<(), DigestError> {
     let store = sender.store;
     let number = content.number;
-    let from = &sender.digest_config.from.email;
+    let recorder = Recorder {
+        sender,
+        digest: number,
+        progress,
+    };
+    let mut claimed: Vec<Subscriber> = Vec::with_capacity(CLAIM);
     let mut after = 0;
     loop {
         let ids = store.active_subscriber_ids(after, PAGE)?;
         let Some(&last) = ids.last() else {
+            claim_and_queue(&recorder, &mut claimed, jobs, done, report, handled)?;
             return Ok(());
         };
         after = last;
         for id in ids {
-            while let Ok(finished) = done.try_recv() {
-                record_result(sender, number, finished, report)?;
-                *handled += 1;
-                progress(*handled);
-            }
-            if report.fatal.is_some() || sender.cancel.load(Ordering::SeqCst) {
+            recorder.record(done.try_iter(), report, handled)?;
+            if report.fatal.is_some() || stopping(sender) {
                 return Ok(());
             }
             if store
@@ -553,19 +569,108 @@ fn dispatch(
                 progress(*handled);
                 continue;
             }
-            let message_id = compose::message_id(number, id, from);
-            store.record_delivery(
-                number,
-                id,
-                DeliveryState::Sending,
-                Some(&message_id),
-                None,
-                sender.now,
-            )?;
-            if jobs.send(Job { subscriber }).is_err() {
+            claimed.push(subscriber);
+            if claimed.len() == CLAIM
+                && !claim_and_queue(&recorder, &mut claimed, jobs, done, report, handled)?
+            {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Whether a signal asked the run to stop handing out messages.
+fn stopping(sender: &Sender<'_>) -> bool {
+    sender.cancel.load(Ordering::SeqCst)
+}
+
+/// Records `claimed` as `sending` in one transaction, then queues them;
+/// false when the run is stopping (the rest stay `sending`, for the next run).
+/// While the queue is full it records what finishes, so an accepted message
+/// is never left unrecorded for longer than it takes to notice.
+fn claim_and_queue(
+    recorder: &Recorder<'_, '_>,
+    claimed: &mut Vec<Subscriber>,
+    jobs: &mpsc::SyncSender<Job>,
+    done: &mpsc::Receiver<Done>,
+    report: &mut SendReport,
+    handled: &mut usize,
+) -> Result<bool, DigestError> {
+    if claimed.is_empty() {
+        return Ok(true);
+    }
+    let sender = recorder.sender;
+    let store = sender.store;
+    let number = recorder.digest;
+    let from = &sender.digest_config.from.email;
+    let batch = store.batch()?;
+    for subscriber in claimed.iter() {
+        let message_id = compose::message_id(number, subscriber.id, from);
+        store.record_delivery(
+            number,
+            subscriber.id,
+            DeliveryState::Sending,
+            Some(&message_id),
+            None,
+            sender.now,
+        )?;
+    }
+    batch.commit()?;
+    for subscriber in claimed.drain(..) {
+        let mut job = Job { subscriber };
+        loop {
+            if stopping(sender) {
+                return Ok(false);
+            }
+            match jobs.try_send(job) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Disconnected(_)) => return Ok(false),
+                Err(mpsc::TrySendError::Full(back)) => {
+                    job = back;
+                    if let Ok(first) = done.recv_timeout(Duration::from_millis(1)) {
+                        let finished = std::iter::once(first).chain(done.try_iter());
+                        recorder.record(finished, report, handled)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Records finished deliveries, several to a transaction.
+struct Recorder<'s, 'a> {
+    sender: &'s Sender<'a>,
+    digest: i64,
+    progress: &'s (dyn Fn(usize) + Sync),
+}
+
+impl Recorder<'_, '_> {
+    /// Records every outcome of `finished` in one transaction. If one of them
+    /// fails, those before it are still committed (an accepted message must
+    /// not lose its `sent`), and the error is returned.
+    fn record(
+        &self,
+        finished: impl Iterator<Item = Done>,
+        report: &mut SendReport,
+        handled: &mut usize,
+    ) -> Result<(), DigestError> {
+        let mut finished = finished.peekable();
+        if finished.peek().is_none() {
+            return Ok(());
+        }
+        let batch = self.sender.store.batch()?;
+        let mut failed = Ok(());
+        for done in finished {
+            if let Err(e) = record_result(self.sender, self.digest, done, report) {
+                failed = Err(e);
+                break;
+            }
+            *handled += 1;
+            (self.progress)(*handled);
+        }
+        batch.commit()?;
+        failed
     }
 }
 
