@@ -397,59 +397,31 @@ pub fn send(
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let composer = sender.composer();
     let batch = format!("digest-{number}");
+    let recorder = Recorder {
+        sender,
+        digest: number,
+        progress,
+    };
     let mut handled = 0usize;
     std::thread::scope(|scope| -> Result<(), DigestError> {
         for _ in 0..composers {
-            let (done_tx, message_tx) = (done_tx.clone(), message_tx.clone());
             let (job_rx, composer) = (&job_rx, &composer);
-            scope.spawn(move || {
-                while let Some(job) = next(job_rx) {
-                    let id = job.subscriber.id;
-                    let outcome = match compose_one(composer, content, job.subscriber) {
-                        Ok(composed) => match message_tx.send((id, composed)) {
-                            Ok(()) => continue,
-                            Err(_) => break,
-                        },
-                        Err(outcome) => outcome,
-                    };
-                    if done_tx
-                        .send(Done {
-                            subscriber: id,
-                            outcome,
-                        })
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            });
+            let (message_tx, done_tx) = (message_tx.clone(), done_tx.clone());
+            scope.spawn(move || compose_loop(composer, content, job_rx, &message_tx, &done_tx));
         }
         drop(message_tx);
         for _ in 0..senders {
-            let done_tx = done_tx.clone();
-            let (message_rx, batch) = (&message_rx, &batch);
-            scope.spawn(move || {
-                while let Some((id, composed)) = next(message_rx) {
-                    let result = delivery::send_with_retry(transport, &composed, batch);
-                    let done = Done {
-                        subscriber: id,
-                        outcome: Outcome::Delivered(result),
-                    };
-                    if done_tx.send(done).is_err() {
-                        break;
-                    }
-                }
-            });
+            let (message_rx, batch, done_tx) = (&message_rx, &batch, done_tx.clone());
+            scope.spawn(move || send_loop(transport, batch, message_rx, &done_tx));
         }
         drop(done_tx);
         let outcome = dispatch(
-            sender,
+            &recorder,
             content,
             &job_tx,
             &done_rx,
             &mut report,
             &mut handled,
-            progress,
         );
         drop(job_tx);
         // The rest in flight: wait for each, and record it with any others
@@ -457,13 +429,7 @@ pub fn send(
         let mut failed = None;
         while let Ok(first) = done_rx.recv() {
             let finished = std::iter::once(first).chain(done_rx.try_iter());
-            let recorded = Recorder {
-                sender,
-                digest: number,
-                progress,
-            }
-            .record(finished, &mut report, &mut handled);
-            if let Err(e) = recorded {
+            if let Err(e) = recorder.record(finished, &mut report, &mut handled) {
                 failed.get_or_insert(e);
             }
         }
@@ -475,6 +441,59 @@ pub fn send(
         report.completed = true;
     }
     Ok(report)
+}
+
+/// A compose thread: renders and composes each queued subscriber's message
+/// and passes it to the sending threads, or reports why there is none.
+fn compose_loop(
+    composer: &Composer<'_>,
+    content: &DigestContent<'_>,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    messages: &mpsc::SyncSender<(i64, Composed)>,
+    done: &mpsc::Sender<Done>,
+) {
+    while let Some(job) = next(jobs) {
+        let id = job.subscriber.id;
+        let outcome = match compose_one(composer, content, job.subscriber) {
+            Ok(composed) => match messages.send((id, composed)) {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+            Err(outcome) => outcome,
+        };
+        if done
+            .send(Done {
+                subscriber: id,
+                outcome,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A sending thread: hands each composed message to the transport (one
+/// connection per thread) and reports the result.
+fn send_loop(
+    transport: &dyn Transport,
+    batch: &str,
+    messages: &Mutex<mpsc::Receiver<(i64, Composed)>>,
+    done: &mpsc::Sender<Done>,
+) {
+    while let Some((id, composed)) = next(messages) {
+        let result = delivery::send_with_retry(transport, &composed, batch);
+        let outcome = Outcome::Delivered(result);
+        if done
+            .send(Done {
+                subscriber: id,
+                outcome,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// The next item of a queue shared by several threads; `None` once it is closed.
@@ -512,27 +531,22 @@ const CLAIM: usize = 16;
 /// Walks the active subscribers, settles the ones with nothing new, and
 /// queues the rest, each recorded as `sending` before any thread can send it.
 fn dispatch(
-    sender: &Sender<'_>,
+    recorder: &Recorder<'_, '_>,
     content: &DigestContent<'_>,
     jobs: &mpsc::SyncSender<Job>,
     done: &mpsc::Receiver<Done>,
     report: &mut SendReport,
     handled: &mut usize,
-    progress: &(dyn Fn(usize) + Sync),
 ) -> Result<(), DigestError> {
+    let sender = recorder.sender;
     let store = sender.store;
     let number = content.number;
-    let recorder = Recorder {
-        sender,
-        digest: number,
-        progress,
-    };
     let mut claimed: Vec<Subscriber> = Vec::with_capacity(CLAIM);
     let mut after = 0;
     loop {
         let ids = store.active_subscriber_ids(after, PAGE)?;
         let Some(&last) = ids.last() else {
-            claim_and_queue(&recorder, &mut claimed, jobs, done, report, handled)?;
+            claim_and_queue(recorder, &mut claimed, jobs, done, report, handled)?;
             return Ok(());
         };
         after = last;
@@ -566,12 +580,12 @@ fn dispatch(
                 )?;
                 report.skipped += 1;
                 *handled += 1;
-                progress(*handled);
+                (recorder.progress)(*handled);
                 continue;
             }
             claimed.push(subscriber);
             if claimed.len() == CLAIM
-                && !claim_and_queue(&recorder, &mut claimed, jobs, done, report, handled)?
+                && !claim_and_queue(recorder, &mut claimed, jobs, done, report, handled)?
             {
                 return Ok(());
             }
