@@ -461,16 +461,19 @@ fn compose_loop(
             },
             Err(outcome) => outcome,
         };
-        if done
-            .send(Done {
-                subscriber: id,
-                outcome,
-            })
-            .is_err()
-        {
+        if !report(done, id, outcome) {
             return;
         }
     }
+}
+
+/// Passes a subscriber's outcome to the ledger thread; false once it has gone.
+fn report(done: &mpsc::Sender<Done>, subscriber: i64, outcome: Outcome) -> bool {
+    done.send(Done {
+        subscriber,
+        outcome,
+    })
+    .is_ok()
 }
 
 /// A sending thread: hands each composed message to the transport (one
@@ -483,14 +486,7 @@ fn send_loop(
 ) {
     while let Some((id, composed)) = next(messages) {
         let result = delivery::send_with_retry(transport, &composed, batch);
-        let outcome = Outcome::Delivered(result);
-        if done
-            .send(Done {
-                subscriber: id,
-                outcome,
-            })
-            .is_err()
-        {
+        if !report(done, id, Outcome::Delivered(result)) {
             return;
         }
     }

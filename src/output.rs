@@ -79,18 +79,6 @@ fn record_stamp(generation: &Path, stamp: &str, count: usize) -> Result<(), Outp
     fs::rename(&next, &file).map_err(io_error("writing", &file))
 }
 
-/// Makes `dir` hold exactly `files`, switching to them all at once, and
-/// records `stamp` (see [`current_files`]) for the result.
-pub fn write_site(
-    dir: &Path,
-    files: &[OutputFile],
-    stamp: &str,
-) -> Result<WriteReport, OutputError> {
-    let generation = NextGeneration::begin(dir);
-    files.par_iter().try_for_each(|file| generation.put(file))?;
-    generation.finish(stamp)
-}
-
 /// A build's output on its way in. Files arrive from any thread while the
 /// rest are still rendering, and are compared with the live site at once:
 /// an unchanged file is only noted (linked at the end), a changed one is
@@ -378,6 +366,17 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Makes `dir` hold exactly `files`, as a build does.
+    fn write_site(
+        dir: &Path,
+        files: &[OutputFile],
+        stamp: &str,
+    ) -> Result<WriteReport, OutputError> {
+        let generation = NextGeneration::begin(dir);
+        files.par_iter().try_for_each(|file| generation.put(file))?;
+        generation.finish(stamp)
+    }
 
     fn file(path: &str, text: &str) -> OutputFile {
         OutputFile::new(path, text)

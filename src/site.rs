@@ -58,18 +58,7 @@ pub fn build_collection(
     now: DateTime<Utc>,
     started: Instant,
 ) -> Result<BuildReport, BuildError> {
-    let digests = archived_digests(config)?;
-    let stamp = inputs_stamp(config, collection, &digests, now);
-    let report = match output::current_files(&config.output_dir, &stamp) {
-        Some(unchanged) => {
-            tracing::info!("inputs unchanged since the last build; nothing to render");
-            WriteReport {
-                unchanged,
-                ..WriteReport::default()
-            }
-        }
-        None => write(config, collection, &digests, now, &stamp)?,
-    };
+    let report = write_if_changed(config, collection, now)?;
     tracing::debug!(
         written = report.written,
         unchanged = report.unchanged,
@@ -92,8 +81,25 @@ pub fn refresh_archive(
     collection: &Collection,
     now: DateTime<Utc>,
 ) -> Result<WriteReport, BuildError> {
+    write_if_changed(config, collection, now)
+}
+
+/// Renders and writes the site, unless the live output was built from
+/// exactly these inputs (the digest archive included).
+fn write_if_changed(
+    config: &Config,
+    collection: &Collection,
+    now: DateTime<Utc>,
+) -> Result<WriteReport, BuildError> {
     let digests = archived_digests(config)?;
     let stamp = inputs_stamp(config, collection, &digests, now);
+    if let Some(unchanged) = output::current_files(&config.output_dir, &stamp) {
+        tracing::info!("inputs unchanged since the last build; nothing to render");
+        return Ok(WriteReport {
+            unchanged,
+            ..WriteReport::default()
+        });
+    }
     write(config, collection, &digests, now, &stamp)
 }
 
