@@ -470,78 +470,26 @@ impl Config {
             let line_text = line.and_then(|l| text.lines().nth(l - 1)).unwrap_or("");
             Problems(vec![Problem::new(path, line, toml_message(&e, line_text))])
         })?;
-        let mut problems = Problems::default();
-        let at = |span: std::ops::Range<usize>| line_of_offset(text, span.start);
-
-        let base_url = parse_base_url(raw.site.base_url.get_ref()).unwrap_or_else(|message| {
-            problems.push(Problem::at(path, at(raw.site.base_url.span()), message));
-            Url::parse("http://invalid.invalid/").expect("a constant URL parses")
-        });
-        let timezone = match &raw.site.timezone {
-            None => Tz::UTC,
-            Some(tz) => tz.get_ref().parse::<Tz>().unwrap_or_else(|_| {
-                problems.push(Problem::at(
-                    path,
-                    at(tz.span()),
-                    format!(
-                        "`site.timezone`: unknown time zone {:?}; expected an IANA name such as \"Europe/Berlin\" or \"UTC\"",
-                        tz.get_ref()
-                    ),
-                ));
-                Tz::UTC
-            }),
+        let mut check = Checker {
+            path,
+            text,
+            problems: Problems::default(),
         };
-        let language = match &raw.site.language {
-            None => "en".to_string(),
-            Some(lang) => {
-                if !is_language_tag(lang.get_ref()) {
-                    problems.push(Problem::at(
-                        path,
-                        at(lang.span()),
-                        format!(
-                            "`site.language`: {:?} is not a language tag; expected e.g. \"en\" or \"en-GB\"",
-                            lang.get_ref()
-                        ),
-                    ));
-                }
-                lang.get_ref().clone()
-            }
-        };
-        let tracks = validate_tracks(&raw.tracks, path, text, &mut problems);
-        let (feeds_line, feeds) = match raw.feeds {
-            Some(feeds) => (Some(at(feeds.span())), feeds.into_inner()),
-            None => (None, FeedsConfig::default()),
-        };
-        for (key, template) in feeds.templates() {
-            if let Err(e) = tera::Tera::default().add_raw_template(key, template) {
-                problems.push(Problem::new(
-                    path,
-                    feeds_line,
-                    format!(
-                        "`feeds.{key}` is not a valid Tera template: {}",
-                        tera_message(&e)
-                    ),
-                ));
-            }
-        }
+        let site = check.site(raw.site);
+        let tracks = validate_tracks(&raw.tracks, path, text, &mut check.problems);
+        let feeds = check.feeds(raw.feeds);
         let root = path.parent().unwrap_or(Path::new("."));
-        let digest = raw
-            .digest
-            .map(|d| validate_digest(d, &raw.site.title, &base_url, path, text, &mut problems));
-        let delivery = validate_delivery(raw.delivery, root, path, text, &mut problems);
-        if !problems.is_empty() {
-            return Err(problems);
+        let digest = raw.digest.and_then(|d| check.digest(d, &site));
+        let delivery = check.delivery(raw.delivery, root);
+        if let Err(message) = check_bind(&raw.server.bind) {
+            check.problem(None, format!("`server.bind`: {message}"));
+        }
+        if !check.problems.is_empty() {
+            return Err(check.problems);
         }
         Ok(Config {
             path: path.to_path_buf(),
-            site: Site {
-                title: raw.site.title,
-                description: raw.site.description,
-                base_url,
-                author: raw.site.author,
-                language,
-                timezone,
-            },
+            site,
             tracks,
             feeds,
             content_dir: root.join(raw.build.content_dir),
@@ -549,7 +497,7 @@ impl Config {
             templates_dir: root.join(raw.build.templates_dir),
             database: root.join(raw.build.database),
             preview_dir: root.join(raw.build.preview_dir),
-            digest: digest.flatten(),
+            digest,
             delivery,
             server: raw.server,
             pages: raw.pages,
@@ -596,6 +544,22 @@ pub fn tera_message(e: &tera::Error) -> String {
     message
 }
 
+/// Checks an address for `serve` to listen on: `HOST:PORT`, with an IPv6
+/// host in brackets. A bare port such as `8081` is the usual mistake.
+pub fn check_bind(text: &str) -> Result<(), String> {
+    let expected = "expected HOST:PORT, such as 127.0.0.1:8080, localhost:8080 or [::1]:8080";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("{text:?} has no port; {expected}"));
+    };
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.is_empty() || (host.contains(':') && !bracketed) || port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{text:?} is not an address to listen on; {expected}"
+        ));
+    }
+    Ok(())
+}
+
 fn parse_base_url(raw: &str) -> Result<Url, String> {
     let expected =
         "`site.base_url` must be an absolute http(s) URL such as \"https://example.com/\"";
@@ -613,179 +577,260 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn validate_digest(
-    raw: Spanned<RawDigest>,
-    site_title: &str,
-    base_url: &Url,
-    path: &Path,
-    text: &str,
-    problems: &mut Problems,
-) -> Option<DigestConfig> {
-    let before = problems.len();
-    let at = |span: std::ops::Range<usize>| line_of_offset(text, span.start);
-    let digest_line = at(raw.span());
-    let raw = raw.into_inner();
-    let schedule = raw
-        .schedule
-        .get_ref()
-        .parse::<croner::Cron>()
-        .map_err(|e| {
-            problems.push(Problem::at(
-                path,
-                at(raw.schedule.span()),
+/// Collects the problems of one config file, each at its line.
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+    problems: Problems,
+}
+
+impl Checker<'_> {
+    /// The line of a value's span.
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        line_of_offset(self.text, span.start)
+    }
+
+    /// The line of a value, or of its table when the value is a default (empty span).
+    fn line_or(&self, span: std::ops::Range<usize>, table_line: usize) -> usize {
+        if span.is_empty() {
+            table_line
+        } else {
+            self.line(span)
+        }
+    }
+
+    fn problem(&mut self, line: Option<usize>, message: impl Into<String>) {
+        self.problems.push(Problem::new(self.path, line, message));
+    }
+
+    fn site(&mut self, raw: RawSite) -> Site {
+        let base_url = parse_base_url(raw.base_url.get_ref()).unwrap_or_else(|message| {
+            self.problem(Some(self.line(raw.base_url.span())), message);
+            Url::parse("http://invalid.invalid/").expect("a constant URL parses")
+        });
+        let timezone = raw
+            .timezone
+            .as_ref()
+            .map_or(Tz::UTC, |tz| self.timezone(tz));
+        let language = raw
+            .language
+            .as_ref()
+            .map_or_else(|| "en".to_string(), |l| self.language(l));
+        Site {
+            title: raw.title,
+            description: raw.description,
+            base_url,
+            author: raw.author,
+            language,
+            timezone,
+        }
+    }
+
+    fn timezone(&mut self, tz: &Spanned<String>) -> Tz {
+        tz.get_ref().parse::<Tz>().unwrap_or_else(|_| {
+            self.problem(
+                Some(self.line(tz.span())),
                 format!(
-                    "`digest.schedule`: {:?} is not a cron expression ({e}); expected five fields like \"0 8 * * MON\"",
-                    raw.schedule.get_ref()
+                    "`site.timezone`: unknown time zone {:?}; expected an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                    tz.get_ref()
                 ),
-            ))
+            );
+            Tz::UTC
         })
-        .ok();
-    let mut mailbox = |key: &str, value: &Spanned<String>| {
+    }
+
+    fn language(&mut self, lang: &Spanned<String>) -> String {
+        if !is_language_tag(lang.get_ref()) {
+            self.problem(
+                Some(self.line(lang.span())),
+                format!(
+                    "`site.language`: {:?} is not a language tag; expected e.g. \"en\" or \"en-GB\"",
+                    lang.get_ref()
+                ),
+            );
+        }
+        lang.get_ref().clone()
+    }
+
+    fn feeds(&mut self, raw: Option<Spanned<FeedsConfig>>) -> FeedsConfig {
+        let (feeds_line, feeds) = match raw {
+            Some(feeds) => (Some(self.line(feeds.span())), feeds.into_inner()),
+            None => (None, FeedsConfig::default()),
+        };
+        for (key, template) in feeds.templates() {
+            if let Err(e) = tera::Tera::default().add_raw_template(key, template) {
+                self.problem(
+                    feeds_line,
+                    format!(
+                        "`feeds.{key}` is not a valid Tera template: {}",
+                        tera_message(&e)
+                    ),
+                );
+            }
+        }
+        feeds
+    }
+
+    /// `[digest]`, or `None` with its problems recorded.
+    fn digest(&mut self, raw: Spanned<RawDigest>, site: &Site) -> Option<DigestConfig> {
+        let before = self.problems.len();
+        let digest_line = self.line(raw.span());
+        let raw = raw.into_inner();
+        let schedule = self.schedule(&raw.schedule);
+        let from = self.mailbox("from", &raw.from);
+        let reply_to = raw
+            .reply_to
+            .as_ref()
+            .and_then(|r| self.mailbox("reply_to", r));
+        let unsubscribe_mailto = raw
+            .unsubscribe_mailto
+            .as_ref()
+            .and_then(|u| self.mailbox("unsubscribe_mailto", u));
+        self.subject(&raw.subject, digest_line);
+        if raw.postal_address.trim().is_empty() {
+            self.problem(
+                Some(digest_line),
+                "`digest.postal_address` is empty; the law in many countries (CAN-SPAM) requires it in every email",
+            );
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        let from = from?;
+        Some(DigestConfig {
+            schedule: schedule?,
+            schedule_text: raw.schedule.into_inner(),
+            unsubscribe_mailto: unsubscribe_mailto.map_or_else(|| from.email.clone(), |m| m.email),
+            reply_to,
+            from,
+            subject: raw.subject.into_inner(),
+            grace: chrono::Duration::hours(i64::from(raw.grace_hours)),
+            postal_address: raw.postal_address.trim().to_string(),
+            list_id: raw.list_id.unwrap_or_else(|| default_list_id(site)),
+        })
+    }
+
+    fn schedule(&mut self, schedule: &Spanned<String>) -> Option<croner::Cron> {
+        schedule
+            .get_ref()
+            .parse::<croner::Cron>()
+            .map_err(|e| {
+                self.problem(
+                    Some(self.line(schedule.span())),
+                    format!(
+                        "`digest.schedule`: {:?} is not a cron expression ({e}); expected five fields like \"0 8 * * MON\"",
+                        schedule.get_ref()
+                    ),
+                )
+            })
+            .ok()
+    }
+
+    fn mailbox(&mut self, key: &str, value: &Spanned<String>) -> Option<lettre::message::Mailbox> {
         value
             .get_ref()
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| {
-                problems.push(Problem::at(
-                    path,
-                    at(value.span()),
+                self.problem(
+                    Some(self.line(value.span())),
                     format!(
                         "`digest.{key}`: {:?} is not an email address ({e}); expected \"Name <name@example.org>\" or \"name@example.org\"",
                         value.get_ref()
                     ),
-                ))
+                )
             })
             .ok()
-    };
-    let from = mailbox("from", &raw.from);
-    let reply_to = raw.reply_to.as_ref().map(|r| mailbox("reply_to", r));
-    let unsubscribe_mailto = raw
-        .unsubscribe_mailto
-        .as_ref()
-        .map(|u| mailbox("unsubscribe_mailto", u));
-    if let Err(e) = tera::Tera::default().add_raw_template("subject", raw.subject.get_ref()) {
-        let line = if raw.subject.span().is_empty() {
-            digest_line
-        } else {
-            at(raw.subject.span())
+    }
+
+    fn subject(&mut self, subject: &Spanned<String>, digest_line: usize) {
+        if let Err(e) = tera::Tera::default().add_raw_template("subject", subject.get_ref()) {
+            let line = self.line_or(subject.span(), digest_line);
+            self.problem(
+                Some(line),
+                format!(
+                    "`digest.subject` is not a valid Tera template: {}",
+                    tera_message(&e)
+                ),
+            );
+        }
+    }
+
+    fn delivery(&mut self, raw: Option<Spanned<RawDelivery>>, root: &Path) -> DeliveryConfig {
+        let Some(raw) = raw else {
+            return DeliveryConfig {
+                transport: Transport::Outbox,
+                outbox_dir: root.join("outbox"),
+                dkim: None,
+            };
         };
-        problems.push(Problem::at(
-            path,
-            line,
-            format!(
-                "`digest.subject` is not a valid Tera template: {}",
-                tera_message(&e)
-            ),
-        ));
+        let delivery_line = self.line(raw.span());
+        let raw = raw.into_inner();
+        let transport_line = self.line_or(raw.transport.span(), delivery_line);
+        let transport = match (raw.transport.get_ref().as_str(), raw.smtp) {
+            ("outbox", _) => Transport::Outbox,
+            ("smtp", Some(smtp)) => {
+                self.smtp(&smtp, delivery_line);
+                Transport::Smtp(smtp)
+            }
+            ("smtp", None) => {
+                self.problem(
+                    Some(transport_line),
+                    "`delivery.transport = \"smtp\"` needs a [delivery.smtp] table with at least `host`",
+                );
+                Transport::Outbox
+            }
+            (other, _) => {
+                self.problem(
+                    Some(transport_line),
+                    format!("`delivery.transport`: unknown transport {other:?}; expected \"outbox\" or \"smtp\""),
+                );
+                Transport::Outbox
+            }
+        };
+        DeliveryConfig {
+            transport,
+            outbox_dir: root.join(raw.outbox_dir),
+            dkim: raw.dkim.map(|d| DkimConfig {
+                domain: d.domain,
+                selector: d.selector,
+                private_key_path: root.join(d.private_key_path),
+                algorithm: d.algorithm,
+            }),
+        }
     }
-    if raw.postal_address.trim().is_empty() {
-        problems.push(Problem::at(
-            path,
-            digest_line,
-            "`digest.postal_address` is empty; the law in many countries (CAN-SPAM) requires it in every email",
-        ));
+
+    fn smtp(&mut self, smtp: &SmtpConfig, line: usize) {
+        if smtp.tls == Tls::None && !smtp.is_loopback() {
+            self.problem(
+                Some(line),
+                format!(
+                    "`delivery.smtp.tls = \"none\"` is only allowed to a loopback host, not {:?}; use \"starttls\" or \"tls\"",
+                    smtp.host
+                ),
+            );
+        }
+        if smtp.username.is_some() != smtp.password_env.is_some() {
+            self.problem(
+                Some(line),
+                "`delivery.smtp`: set both `username` and `password_env` (the name of the environment variable holding the password), or neither",
+            );
+        }
+        if smtp.pool_size == 0 || smtp.attempts == 0 || smtp.rate_limit < 0.0 {
+            self.problem(
+                Some(line),
+                "`delivery.smtp`: `pool_size` and `attempts` must be at least 1 and `rate_limit` not negative",
+            );
+        }
     }
-    if problems.len() > before {
-        return None;
-    }
-    let from = from?;
-    let host = base_url.host_str().unwrap_or("localhost");
-    Some(DigestConfig {
-        schedule: schedule?,
-        schedule_text: raw.schedule.into_inner(),
-        unsubscribe_mailto: unsubscribe_mailto
-            .flatten()
-            .map_or_else(|| from.email.clone(), |m| m.email),
-        reply_to: reply_to.flatten(),
-        from,
-        subject: raw.subject.into_inner(),
-        grace: chrono::Duration::hours(i64::from(raw.grace_hours)),
-        postal_address: raw.postal_address.trim().to_string(),
-        list_id: raw.list_id.unwrap_or_else(|| {
-            format!(
-                "{} <digest.{host}>",
-                site_title.replace(['<', '>', '"'], "")
-            )
-        }),
-    })
 }
 
-fn validate_delivery(
-    raw: Option<Spanned<RawDelivery>>,
-    root: &Path,
-    path: &Path,
-    text: &str,
-    problems: &mut Problems,
-) -> DeliveryConfig {
-    let Some(raw) = raw else {
-        return DeliveryConfig {
-            transport: Transport::Outbox,
-            outbox_dir: root.join("outbox"),
-            dkim: None,
-        };
-    };
-    let delivery_line = line_of_offset(text, raw.span().start);
-    let raw = raw.into_inner();
-    let transport_line = if raw.transport.span().is_empty() {
-        delivery_line
-    } else {
-        line_of_offset(text, raw.transport.span().start)
-    };
-    let transport = match (raw.transport.get_ref().as_str(), raw.smtp) {
-        ("outbox", _) => Transport::Outbox,
-        ("smtp", Some(smtp)) => {
-            if smtp.tls == Tls::None && !smtp.is_loopback() {
-                problems.push(Problem::at(
-                    path,
-                    delivery_line,
-                    format!(
-                        "`delivery.smtp.tls = \"none\"` is only allowed to a loopback host, not {:?}; use \"starttls\" or \"tls\"",
-                        smtp.host
-                    ),
-                ));
-            }
-            if smtp.username.is_some() != smtp.password_env.is_some() {
-                problems.push(Problem::at(
-                    path,
-                    delivery_line,
-                    "`delivery.smtp`: set both `username` and `password_env` (the name of the environment variable holding the password), or neither",
-                ));
-            }
-            if smtp.pool_size == 0 || smtp.attempts == 0 || smtp.rate_limit < 0.0 {
-                problems.push(Problem::at(
-                    path,
-                    delivery_line,
-                    "`delivery.smtp`: `pool_size` and `attempts` must be at least 1 and `rate_limit` not negative",
-                ));
-            }
-            Transport::Smtp(smtp)
-        }
-        ("smtp", None) => {
-            problems.push(Problem::at(
-                path,
-                transport_line,
-                "`delivery.transport = \"smtp\"` needs a [delivery.smtp] table with at least `host`",
-            ));
-            Transport::Outbox
-        }
-        (other, _) => {
-            problems.push(Problem::at(
-                path,
-                transport_line,
-                format!("`delivery.transport`: unknown transport {other:?}; expected \"outbox\" or \"smtp\""),
-            ));
-            Transport::Outbox
-        }
-    };
-    DeliveryConfig {
-        transport,
-        outbox_dir: root.join(raw.outbox_dir),
-        dkim: raw.dkim.map(|d| DkimConfig {
-            domain: d.domain,
-            selector: d.selector,
-            private_key_path: root.join(d.private_key_path),
-            algorithm: d.algorithm,
-        }),
-    }
+/// `List-Id` when `[digest] list_id` is not set: the site's title at `digest.<host>`.
+fn default_list_id(site: &Site) -> String {
+    let host = site.base_url.host_str().unwrap_or("localhost");
+    format!(
+        "{} <digest.{host}>",
+        site.title.replace(['<', '>', '"'], "")
+    )
 }
 
 fn is_language_tag(tag: &str) -> bool {

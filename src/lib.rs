@@ -1,18 +1,28 @@
 //! `shorts` turns a folder of single-idea Markdown notes into feeds, pages and a weekly digest.
 //!
-//! The modules follow the pipeline, one stage each:
+//! The modules follow the pipeline, content → model → render → deliver → ledger:
 //!
 //! | stage | module | owns |
 //! |---|---|---|
 //! | input | [`config`] | `config.toml`: parse, defaults, validation |
 //! | input | [`content`] | reading `content/shorts/*.md` into validated [`model::Short`]s |
+//! | input | [`subscribers`] | subscriber fields typed on the command line or read from CSV |
 //! | model | [`model`] | the domain types the rest of the code trusts |
-//! | render | [`render`] | pure functions from the model to output bytes (feeds, …) |
+//! | render | [`render`] | pure functions from the model to output bytes: feeds, pages, the digest email |
 //! | output | [`output`] | writing rendered files into `public/`, all or nothing |
+//! | digest | [`digest`] | which digest is due, what it carries, and sending it with the ledger exact |
+//! | digest | [`schedule`] | the slots of `[digest] schedule` in the site's time zone |
+//! | deliver | [`delivery`] | composing messages and handing them to the outbox or SMTP |
+//! | ledger | [`store`] | SQLite: subscribers and what went to whom |
 //! | glue | [`site`] | the build pipeline, one step per stage |
+//! | glue | [`publish`] | what cron runs: build, then send what is due |
+//! | glue | [`daemon`] | `shorts schedule`: publish on the schedule, rebuild on changes |
+//! | glue | [`server`] | `shorts serve`: the output over HTTP and the subscription endpoints |
 //!
-//! [`diagnostics`] carries the `path:line: message` problems every stage reports,
-//! and [`clock`] is the only place that reads the time.
+//! Beside the pipeline: [`diagnostics`] carries the `path:line: message`
+//! problems every stage reports, [`clock`] is the only place that reads the
+//! time, [`lock`] keeps runs from overlapping, and [`tokens`] signs the links
+//! in emails.
 
 pub mod clock;
 pub mod config;

@@ -225,7 +225,20 @@ pub fn render_site(
         || feeds::render(&plan, config, sink),
         || pages::render(&templates, collection, &plan, digests, config, now, sink),
     );
-    feeds.and(pages)
+    feeds.and(pages).map_err(|e| template_at_fault(config, e))
+}
+
+/// A page template that fails to render is a problem in the site's input,
+/// reported at its line like any other, not a failed build.
+fn template_at_fault(config: &Config, error: BuildError) -> BuildError {
+    match error {
+        BuildError::Pages(pages::PageError::Render {
+            template, message, ..
+        }) => BuildError::Invalid(Problems(vec![render::templates::render_problem(
+            config, template, &message,
+        )])),
+        other => other,
+    }
 }
 
 /// Every file of the site, in memory; for tests and tools that inspect the

@@ -110,6 +110,9 @@ pub struct ImportReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The file cannot be read or its header is wrong; nothing was imported.
+    #[error("{0}")]
+    Invalid(Problem),
     #[error("{path}: {message}")]
     File { path: String, message: String },
     #[error(transparent)]
@@ -117,6 +120,65 @@ pub enum ImportError {
 }
 
 const COLUMNS: [&str; 4] = ["email", "name", "tracks", "status"];
+
+/// Rows commit a thousand at a time: one commit per row made a 100,000-row
+/// file take minutes, one for the whole file would hold the write lock
+/// against `serve`'s sign-ups for as long.
+const ROWS_PER_COMMIT: usize = 1000;
+
+/// Where each known column is in the file.
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    tracks: Option<usize>,
+    status: Option<usize>,
+}
+
+impl Columns {
+    /// Reads the header line; every problem with it is on line 1.
+    fn of(headers: &csv::StringRecord, path: &Path) -> Result<Columns, ImportError> {
+        let expected = COLUMNS.join(",");
+        let invalid = |message: String| ImportError::Invalid(Problem::at(path, 1, message));
+        let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let email = column("email").ok_or_else(|| {
+            invalid(format!(
+                "the first line must be a header naming the columns, with at least `email` (expected {expected})"
+            ))
+        })?;
+        if let Some(unknown) = headers
+            .iter()
+            .find(|h| !COLUMNS.iter().any(|c| h.eq_ignore_ascii_case(c)))
+        {
+            return Err(invalid(format!(
+                "unknown column {unknown:?}; expected {expected}"
+            )));
+        }
+        Ok(Columns {
+            email,
+            name: column("name"),
+            tracks: column("tracks"),
+            status: column("status"),
+        })
+    }
+
+    /// The row's fields, validated as one subscriber.
+    fn validate(
+        &self,
+        record: &csv::StringRecord,
+        config: &Config,
+        source: &str,
+    ) -> Result<NewSubscriber, String> {
+        let field = |index: Option<usize>| index.and_then(|i| record.get(i)).unwrap_or("");
+        validate(
+            field(Some(self.email)),
+            field(self.name),
+            field(self.tracks),
+            field(self.status),
+            config,
+            source,
+        )
+    }
+}
 
 /// Imports a CSV file with a header naming some of `email,name,tracks,status`
 /// (`email` required). Importing the same file twice changes nothing.
@@ -126,35 +188,20 @@ pub fn import(
     path: &Path,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
-    let file_error = |message: String| ImportError::File {
-        path: path.display().to_string(),
-        message,
+    let unreadable = |e: csv::Error| {
+        let line = e.position().map(|p| p.line() as usize);
+        ImportError::Invalid(Problem::new(
+            path,
+            line,
+            format!("cannot read this file: {e}"),
+        ))
     };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_path(path)
-        .map_err(|e| file_error(e.to_string()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| file_error(e.to_string()))?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let Some(email_column) = column("email") else {
-        return Err(file_error(format!(
-            "the first line must be a header naming the columns, with at least `email` (expected {})",
-            COLUMNS.join(",")
-        )));
-    };
-    if let Some(unknown) = headers
-        .iter()
-        .find(|h| !COLUMNS.iter().any(|c| h.eq_ignore_ascii_case(c)))
-    {
-        return Err(file_error(format!(
-            "unknown column {unknown:?}; expected {}",
-            COLUMNS.join(",")
-        )));
-    }
+        .map_err(unreadable)?;
+    let columns = Columns::of(reader.headers().map_err(unreadable)?, path)?;
     let source = format!(
         "import:{}",
         path.file_name()
@@ -162,47 +209,37 @@ pub fn import(
             .unwrap_or_default()
     );
     let mut report = ImportReport::default();
-    // Rows commit a thousand at a time: one commit per row made a 100,000-row
-    // file take minutes, one for the whole file would hold the write lock
-    // against `serve`'s sign-ups for as long.
-    const ROWS_PER_COMMIT: usize = 1000;
     let mut batch = store.batch()?;
     for (row, record) in reader.records().enumerate() {
         if row > 0 && row % ROWS_PER_COMMIT == 0 {
             batch.commit()?;
             batch = store.batch()?;
         }
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                let line = e.position().map(|p| p.line() as usize);
-                report
-                    .problems
-                    .push(Problem::new(path, line, format!("unreadable row: {e}")));
-                continue;
-            }
-        };
-        let line = record.position().map(|p| p.line() as usize);
-        let field = |index: Option<usize>| index.and_then(|i| record.get(i)).unwrap_or("");
-        let validated = validate(
-            field(Some(email_column)),
-            field(column("name")),
-            field(column("tracks")),
-            field(column("status")),
-            config,
-            &source,
-        );
+        let line = match &record {
+            Ok(record) => record.position(),
+            Err(e) => e.position(),
+        }
+        .map(|p| p.line() as usize);
+        let validated = record
+            .map_err(|e| format!("unreadable row: {e}"))
+            .and_then(|record| columns.validate(&record, config, &source));
         match validated {
-            Ok(subscriber) => match store.save_subscriber(&subscriber, now)? {
-                Saved::Added => report.added += 1,
-                Saved::Updated => report.updated += 1,
-                Saved::Unchanged => report.unchanged += 1,
-            },
+            Ok(subscriber) => report.count(store.save_subscriber(&subscriber, now)?),
             Err(message) => report.problems.push(Problem::new(path, line, message)),
         }
     }
     batch.commit()?;
     Ok(report)
+}
+
+impl ImportReport {
+    fn count(&mut self, saved: Saved) {
+        match saved {
+            Saved::Added => self.added += 1,
+            Saved::Updated => self.updated += 1,
+            Saved::Unchanged => self.unchanged += 1,
+        }
+    }
 }
 
 /// Writes every subscriber as CSV with a header.

@@ -31,57 +31,12 @@ pub fn validate(
 ) -> Option<Short> {
     let before = problems.len();
     let mut check = Checker { path, problems };
-    for field in fields {
-        if !REQUIRED.contains(&field.key.as_str()) && !OPTIONAL.contains(&field.key.as_str()) {
-            let expected = REQUIRED
-                .iter()
-                .chain(&OPTIONAL)
-                .copied()
-                .collect::<Vec<_>>();
-            check.problem(field.line, unknown_message("field", &field.key, &expected));
-        }
-    }
+    check.unknown_fields(fields);
     let field = |key: &str| fields.iter().find(|f| f.key == key);
-    let missing = |check: &mut Checker, key: &str| {
-        check.problem(1, format!("missing required field `{key}`"));
-    };
-
-    let title = field("title")
-        .map(|f| check.line_text(f))
-        .unwrap_or_else(|| {
-            missing(&mut check, "title");
-            None
-        });
-    let summary = field("summary")
-        .map(|f| check.line_text(f))
-        .unwrap_or_else(|| {
-            missing(&mut check, "summary");
-            None
-        });
-    let tz = config.site.timezone;
-    let date = field("date").map(|f| check.date(f, tz)).unwrap_or_else(|| {
-        missing(&mut check, "date");
-        None
-    });
-    let updated = field("updated").and_then(|f| check.date(f, tz));
-    if let (Some(date), Some(updated), Some(f)) = (date, updated, field("updated"))
-        && updated < date
-    {
-        check.problem(
-            f.line,
-            format!(
-                "`updated` ({}) is before `date` ({})",
-                updated.to_rfc3339(),
-                date.to_rfc3339()
-            ),
-        );
-    }
-    let track = field("track")
-        .map(|f| check.track(f, config))
-        .unwrap_or_else(|| {
-            missing(&mut check, "track");
-            None
-        });
+    let title = check.required(field("title"), "title", Checker::line_text);
+    let summary = check.required(field("summary"), "summary", Checker::line_text);
+    let (date, updated) = check.dates(field("date"), field("updated"), config.site.timezone);
+    let track = check.required(field("track"), "track", |c, f| c.track(f, config));
     let tags = field("tags").map_or_else(|| Some(Vec::new()), |f| check.tags(f));
     let draft = field("draft").map_or(Some(false), |f| check.bool(f));
     let slug = match field("slug") {
@@ -97,8 +52,7 @@ pub fn validate(
     if check.problems.len() > before {
         return None;
     }
-    let (title, summary, date, track, tags, draft, slug) =
-        (title?, summary?, date?, track?, tags?, draft?, slug?);
+    let slug = slug?;
     let permalink = short_url(&config.site.base_url, &slug);
     Some(Short {
         body_html: markdown::to_html(split.body, &permalink),
@@ -107,13 +61,13 @@ pub fn validate(
         permalink: permalink.to_string(),
         source: path.to_path_buf(),
         slug,
-        title,
-        summary,
-        date,
+        title: title?,
+        summary: summary?,
+        date: date?,
         updated,
-        track,
-        tags,
-        draft,
+        track: track?,
+        tags: tags?,
+        draft: draft?,
     })
 }
 
@@ -136,6 +90,61 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn problem(&mut self, line: usize, message: impl Into<String>) {
         self.problems.push(Problem::at(self.path, line, message));
+    }
+
+    fn unknown_fields(&mut self, fields: &[RawField]) {
+        let known = |key: &str| REQUIRED.contains(&key) || OPTIONAL.contains(&key);
+        for field in fields.iter().filter(|f| !known(&f.key)) {
+            let expected = REQUIRED
+                .iter()
+                .chain(&OPTIONAL)
+                .copied()
+                .collect::<Vec<_>>();
+            self.problem(field.line, unknown_message("field", &field.key, &expected));
+        }
+    }
+
+    /// A required field read by `read`, or a problem on line 1 when it is missing.
+    fn required<'f, T>(
+        &mut self,
+        field: Option<&'f RawField>,
+        key: &str,
+        read: impl FnOnce(&mut Self, &'f RawField) -> Option<T>,
+    ) -> Option<T> {
+        match field {
+            Some(field) => read(self, field),
+            None => {
+                self.problem(1, format!("missing required field `{key}`"));
+                None
+            }
+        }
+    }
+
+    /// `date` (required) and `updated` (optional, not before `date`).
+    fn dates(
+        &mut self,
+        date: Option<&RawField>,
+        updated: Option<&RawField>,
+        tz: Tz,
+    ) -> (Option<DateTime<FixedOffset>>, Option<DateTime<FixedOffset>>) {
+        let date = self.required(date, "date", |c, f| c.date(f, tz));
+        let Some(updated_field) = updated else {
+            return (date, None);
+        };
+        let updated = self.date(updated_field, tz);
+        if let (Some(date), Some(updated)) = (date, updated)
+            && updated < date
+        {
+            self.problem(
+                updated_field.line,
+                format!(
+                    "`updated` ({}) is before `date` ({})",
+                    updated.to_rfc3339(),
+                    date.to_rfc3339()
+                ),
+            );
+        }
+        (date, updated)
     }
 
     fn expect<T>(&mut self, field: &RawField, what: &str) -> Option<T> {

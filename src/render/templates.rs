@@ -95,6 +95,64 @@ pub fn asset(config: &Config, file: BuiltIn) -> Result<String, Problems> {
         .map_err(|p| Problems(vec![p]))
 }
 
+/// A template that compiled but failed to render (an unknown variable, a
+/// filter on the wrong type) as a problem in the site's template file. Tera
+/// names the variable but not the line, so it points at the first line that
+/// uses it: in `template` itself, else in any other template of the site's
+/// (one `template` extends or includes).
+pub fn render_problem(config: &Config, template: &str, message: &str) -> Problem {
+    let named = config.templates_dir.join(template);
+    let used = quoted_name(message).and_then(|name| {
+        let others = std::fs::read_dir(&config.templates_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok().map(|e| e.path()));
+        std::iter::once(named.clone())
+            .chain(others)
+            .find_map(|path| {
+                Some((
+                    line_using(&std::fs::read_to_string(&path).ok()?, name)?,
+                    path,
+                ))
+            })
+    });
+    match used {
+        Some((line, path)) => Problem::at(&path, line, format!("cannot render: {message}")),
+        None => Problem::new(&named, None, format!("cannot render: {message}")),
+    }
+}
+
+/// The name Tera quotes in backticks ("Variable `titel` not found …").
+fn quoted_name(message: &str) -> Option<&str> {
+    let after = message.split('`').nth(1)?;
+    (!after.is_empty()).then_some(after)
+}
+
+/// The first line inside a Tera tag (`{{ … }}` or `{% … %}`) that names `name`.
+fn line_using(text: &str, name: &str) -> Option<usize> {
+    let mut line = 1;
+    let mut rest = text;
+    while let Some(open) = rest.find(['{']) {
+        let tag = &rest[open..];
+        let close = match tag.get(..2) {
+            Some("{{") => tag.find("}}"),
+            Some("{%") => tag.find("%}"),
+            _ => None,
+        };
+        let Some(close) = close else {
+            line += rest[..=open].matches('\n').count();
+            rest = &rest[open + 1..];
+            continue;
+        };
+        if tag[..close].contains(name) {
+            return Some(line + rest[..open].matches('\n').count());
+        }
+        line += rest[..open + close].matches('\n').count();
+        rest = &rest[open + close..];
+    }
+    None
+}
+
 /// The line Tera names in a parse error ("--> 12:5"), if any.
 pub fn tera_line(message: &str) -> Option<usize> {
     let after = message.split("--> ").nth(1)?;
@@ -107,5 +165,14 @@ mod tests {
     fn tera_line_reads_the_position() {
         assert_eq!(super::tera_line("x\n --> 12:5\n  |"), Some(12));
         assert_eq!(super::tera_line("no position"), None);
+    }
+
+    #[test]
+    fn a_render_error_points_at_the_first_tag_using_the_name() {
+        let text = "<h1>{{ title }}</h1>\n<p>titel</p>\n{% if x %}\n{{ page.titel | upper }}\n";
+        assert_eq!(super::line_using(text, "titel"), Some(4));
+        assert_eq!(super::line_using(text, "missing"), None);
+        let message = "Failed to render 'short.html': Variable `page.titel` not found in context";
+        assert_eq!(super::quoted_name(message), Some("page.titel"));
     }
 }

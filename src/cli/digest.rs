@@ -1,0 +1,313 @@
+//! `shorts digest preview` and `shorts digest send`.
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+use shorts::config::Config;
+use shorts::delivery;
+use shorts::diagnostics::display_path;
+use shorts::digest::{self, Inputs, Plan, Sender, Sent};
+use shorts::lock::RunLock;
+use shorts::model::{Subscriber, SubscriberStatus};
+use shorts::render::digest::DigestContent;
+use shorts::site;
+use shorts::store::Store;
+use shorts::tokens::Secret;
+
+use super::error::OnInvalid;
+use super::terminal::{ProgressLine, out, stop_on_signals};
+use super::{CliError, Ctx};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write the due digest as .eml, .html and .txt files; sends nothing, records nothing.
+    Preview {
+        #[command(flatten)]
+        period: Period,
+        /// Render the copy of this subscriber (default: a sample reader of every track).
+        #[arg(long, value_name = "EMAIL")]
+        subscriber: Option<String>,
+    },
+    /// Send the due digest to every active subscriber; resumes an unfinished one.
+    Send {
+        #[command(flatten)]
+        period: Period,
+        /// Say what would go to whom; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Period {
+    /// The digest of the latest slot at or before this date (end of day, site time zone)
+    /// or RFC 3339 date-time, instead of now.
+    #[arg(long, value_name = "WHEN", value_parser = when)]
+    period: Option<When>,
+}
+
+/// `--period`, as typed: a day or an instant.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    Day(NaiveDate),
+    Instant(DateTime<Utc>),
+}
+
+/// Parses `--period` while the command line is read, so a bad one exits 2.
+fn when(text: &str) -> Result<When, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(When::Instant(t.with_timezone(&Utc)));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(When::Day)
+        .map_err(|_| format!("{text:?}: expected a date like 2026-06-08 or an RFC 3339 date-time"))
+}
+
+impl Period {
+    /// The instant the digest is chosen for.
+    fn resolve(&self, config: &Config, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError> {
+        let day = match self.period {
+            None => return Ok(now),
+            Some(When::Instant(t)) => return Ok(t),
+            Some(When::Day(day)) => day,
+        };
+        let end_of_day = day.and_hms_opt(23, 59, 59).unwrap_or_default();
+        config
+            .site
+            .timezone
+            .from_local_datetime(&end_of_day)
+            .latest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "--period {day}: no such time in the site's time zone"
+                ))
+            })
+    }
+}
+
+pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
+    match command {
+        Command::Preview { period, subscriber } => {
+            let at = period.resolve(ctx.config, ctx.now)?;
+            preview(ctx, at, subscriber.as_deref())
+        }
+        Command::Send { period, dry_run } => {
+            let at = period.resolve(ctx.config, ctx.now)?;
+            send(ctx, at, *dry_run)
+        }
+    }
+}
+
+fn preview(ctx: &Ctx<'_>, at: DateTime<Utc>, email: Option<&str>) -> Result<(), CliError> {
+    let config = ctx.config;
+    let inputs = Inputs::load(config).on_invalid("nothing was previewed")?;
+    // Read only: a preview must leave no trace in the ledger.
+    let store = match Store::open_read_only(&config.database)? {
+        Some(store) => store,
+        None => Store::in_memory()?,
+    };
+    let content = match digest::plan_preview(config, &store, &inputs.collection, at)? {
+        Plan::Resume(content) | Plan::New(content) => content,
+        Plan::Nothing(reason) => {
+            ctx.say(&format!("nothing to preview: {reason}"));
+            return Ok(());
+        }
+    };
+    let subscriber = match email {
+        Some(email) => store.subscriber_by_email(email)?.ok_or_else(|| {
+            CliError::usage(format!(
+                "--subscriber {email}: no such subscriber; see `shorts subscribers list`"
+            ))
+        })?,
+        None => sample_reader(),
+    };
+    let secret = Secret::load_without_creating(config.data_dir());
+    let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
+    write_preview(ctx, &sender, &content, subscriber)
+}
+
+/// Writes one subscriber's copy as `.eml`, `.html` and `.txt` files.
+fn write_preview(
+    ctx: &Ctx<'_>,
+    sender: &Sender<'_>,
+    content: &DigestContent<'_>,
+    subscriber: Subscriber,
+) -> Result<(), CliError> {
+    let prepared = sender.prepare(content, subscriber)?;
+    let email = &prepared.subscriber.email;
+    let Some((rendered, composed)) = prepared.message else {
+        ctx.say(&format!(
+            "nothing to preview: digest #{} has nothing in the tracks of {email}",
+            content.number
+        ));
+        return Ok(());
+    };
+    let dir = &ctx.config.preview_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stem = format!("digest-{}-{}", content.number, file_safe(email));
+    for (extension, bytes) in [
+        ("eml", composed.bytes.as_slice()),
+        ("html", rendered.html.as_bytes()),
+        ("txt", rendered.text.as_bytes()),
+    ] {
+        let path = dir.join(format!("{stem}.{extension}"));
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    ctx.say(&format!(
+        "digest #{} for {email} ({} shorts): \"{}\"\nwrote {}/{stem}.eml, .html and .txt",
+        content.number,
+        rendered.count,
+        rendered.subject,
+        display_path(dir)
+    ));
+    Ok(())
+}
+
+fn send(ctx: &Ctx<'_>, at: DateTime<Utc>, dry_run: bool) -> Result<(), CliError> {
+    let config = ctx.config;
+    let inputs = Inputs::load(config).on_invalid("nothing was sent")?;
+    let _lock = RunLock::acquire(config.data_dir())?;
+    let store = Store::open(&config.database)?;
+    let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
+    let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
+    if dry_run {
+        return plan_dry_run(ctx, &sender, &inputs, at);
+    }
+    let bar = ProgressLine::new(ctx.quiet);
+    let sent = digest::send_due(
+        &sender,
+        &inputs.collection,
+        &|| delivery::from_config(config),
+        at,
+        None,
+        &|n, done, total| bar.update(n, done, total),
+    )?;
+    bar.finish();
+    // A site that was never built stays unbuilt: `digest send` sends mail.
+    if sent.reached_anyone() && config.output_dir.exists() {
+        site::refresh_archive(config, &inputs.collection, ctx.now)
+            .context("updating the digest archive pages")?;
+    }
+    report_sent(ctx, &sent)
+}
+
+fn report_sent(ctx: &Ctx<'_>, sent: &Sent) -> Result<(), CliError> {
+    match sent {
+        Sent::Nothing(reason) => ctx.say(&format!("nothing to send: {reason}")),
+        Sent::Digests(reports) => reports.iter().for_each(|r| ctx.say(&r.to_string())),
+    }
+    match temporary_failure(sent) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Exit 75 when a digest is left for the next run.
+pub fn temporary_failure(sent: &Sent) -> Option<CliError> {
+    let Sent::Digests(reports) = sent else {
+        return None;
+    };
+    let report = reports.iter().find(|r| r.is_temporary_failure())?;
+    Some(CliError::temporary(match &report.fatal {
+        Some(fatal) => format!(
+            "digest #{} stopped: {fatal}; {} deliveries wait for the next run",
+            report.number, report.deferred
+        ),
+        None => format!(
+            "digest #{}: {} deliveries failed temporarily; run `shorts digest send` again to retry them",
+            report.number, report.deferred
+        ),
+    }))
+}
+
+fn plan_dry_run(
+    ctx: &Ctx<'_>,
+    sender: &Sender<'_>,
+    inputs: &Inputs<'_>,
+    at: DateTime<Utc>,
+) -> Result<(), CliError> {
+    match digest::plan(ctx.config, sender.store, &inputs.collection, at)? {
+        Plan::Nothing(reason) => ctx.say(&format!("nothing to send: {reason}")),
+        Plan::Resume(content) | Plan::New(content) => dry_run(sender, &content)?,
+    }
+    Ok(())
+}
+
+fn dry_run(sender: &Sender<'_>, content: &DigestContent<'_>) -> Result<(), CliError> {
+    out!(
+        "digest #{} would carry {} shorts: {}",
+        content.number,
+        content.shorts.len(),
+        content
+            .shorts
+            .iter()
+            .map(|s| s.slug.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut after = 0;
+    loop {
+        let ids = sender.store.active_subscriber_ids(after, 500)?;
+        let Some(&last) = ids.last() else { break };
+        after = last;
+        for id in ids {
+            let Some(subscriber) = sender.store.subscriber_by_id(id)? else {
+                continue;
+            };
+            if sender
+                .store
+                .delivery_state(content.number, id)?
+                .is_some_and(|s| s.is_final())
+            {
+                out!("  already done  {}", subscriber.email);
+                continue;
+            }
+            match sender.prepare(content, subscriber)? {
+                digest::Prepared {
+                    subscriber,
+                    message: Some((rendered, _)),
+                } => out!(
+                    "  would send    {}: \"{}\" ({} shorts)",
+                    subscriber.email,
+                    rendered.subject,
+                    rendered.count
+                ),
+                digest::Prepared {
+                    subscriber,
+                    message: None,
+                } => {
+                    out!(
+                        "  would skip    {}: nothing new in their tracks",
+                        subscriber.email
+                    )
+                }
+            }
+        }
+    }
+    out!("dry run: nothing was sent or recorded");
+    Ok(())
+}
+
+fn sample_reader() -> Subscriber {
+    Subscriber {
+        id: 0,
+        email: "reader@example.org".to_string(),
+        name: "Sample Reader".to_string(),
+        tracks: Vec::new(),
+        status: SubscriberStatus::Active,
+        token_id: "preview".to_string(),
+    }
+}
+
+fn file_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

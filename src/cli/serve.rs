@@ -1,0 +1,82 @@
+//! `shorts serve`: the output folder and the subscription endpoints over HTTP.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+use shorts::clock;
+use shorts::config::Config;
+use shorts::diagnostics::display_path;
+use shorts::store::Store;
+use shorts::tokens::Secret;
+
+use super::{CliError, Ctx};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on, as HOST:PORT (default: [server] bind, 127.0.0.1:8080); port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", value_parser = bind_address)]
+    bind: Option<String>,
+}
+
+/// Refuses a bare port such as `8081` on the command line (exit 2) instead of
+/// failing to listen later.
+fn bind_address(text: &str) -> Result<String, String> {
+    shorts::config::check_bind(text).map(|()| text.to_string())
+}
+
+pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
+    let config = ctx.config;
+    let bind = args.bind.as_deref().unwrap_or(&config.server.bind);
+    let app = Arc::new(app(config)?);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("listening on {bind}"))?;
+        let address = listener.local_addr()?;
+        ctx.say(&format!(
+            "listening on http://{address}/ (serving {})",
+            display_path(&config.output_dir)
+        ));
+        shorts::server::serve(app, listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+fn app(config: &Config) -> Result<shorts::server::App, CliError> {
+    let store = Store::open(&config.database)?;
+    let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
+    let clock = Box::new(|| clock::now().unwrap_or(DateTime::<Utc>::UNIX_EPOCH));
+    Ok(shorts::server::App::new(
+        config.clone(),
+        store,
+        secret,
+        clock,
+    ))
+}
+
+/// Resolves on SIGTERM or SIGINT, for a graceful shutdown.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}
