@@ -17,7 +17,7 @@ use shorts::config::Config;
 use shorts::daemon::Daemon;
 use shorts::delivery;
 use shorts::diagnostics::{Problem, Problems, display_path};
-use shorts::digest::{self, Inputs, InputsError, Plan, Sender, Sent};
+use shorts::digest::{self, DryRunLine, Inputs, InputsError, Plan, Sender, Sent};
 use shorts::lock::{LockError, RunLock};
 use shorts::model::{Subscriber, SubscriberStatus};
 use shorts::publish::{self, PublishError};
@@ -601,56 +601,22 @@ impl Cli {
         sender: &Sender<'_>,
         content: &shorts::render::digest::DigestContent<'_>,
     ) -> anyhow::Result<()> {
-        out!(
-            "digest #{} would carry {} shorts: {}",
-            content.number,
-            content.shorts.len(),
-            content
-                .shorts
-                .iter()
-                .map(|s| s.slug.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let mut after = 0;
-        loop {
-            let ids = sender.store.active_subscriber_ids(after, 500)?;
-            let Some(&last) = ids.last() else { break };
-            after = last;
-            for id in ids {
-                let Some(subscriber) = sender.store.subscriber_by_id(id)? else {
-                    continue;
-                };
-                if sender
-                    .store
-                    .delivery_state(content.number, id)?
-                    .is_some_and(|s| s.is_final())
-                {
-                    out!("  already done  {}", subscriber.email);
-                    continue;
-                }
-                match sender.prepare(content, subscriber)? {
-                    digest::Prepared {
-                        subscriber,
-                        message: Some((rendered, _)),
-                    } => out!(
-                        "  would send    {}: \"{}\" ({} shorts)",
-                        subscriber.email,
-                        rendered.subject,
-                        rendered.count
-                    ),
-                    digest::Prepared {
-                        subscriber,
-                        message: None,
-                    } => {
-                        out!(
-                            "  would skip    {}: nothing new in their tracks",
-                            subscriber.email
-                        )
-                    }
-                }
+        digest::dry_run(sender, content, &mut |line| match line {
+            DryRunLine::Carries { number, slugs } => out!(
+                "digest #{number} would carry {} shorts: {}",
+                slugs.len(),
+                slugs.join(", ")
+            ),
+            DryRunLine::AlreadyDone { email } => out!("  already done  {email}"),
+            DryRunLine::WouldSend {
+                email,
+                subject,
+                count,
+            } => out!("  would send    {email}: \"{subject}\" ({count} shorts)"),
+            DryRunLine::WouldSkip { email } => {
+                out!("  would skip    {email}: nothing new in their tracks")
             }
-        }
+        })?;
         out!("dry run: nothing was sent or recorded");
         Ok(())
     }

@@ -18,11 +18,13 @@
 //! | `compose` | one subscriber's rendered, composed message ([`Composer`]) |
 //! | `send` | the threads that compose and send ([`send`]) |
 //! | `record` | the ledger rows and the [`SendReport`] |
+//! | `dry_run` | what a send would do, for `--dry-run` ([`dry_run`]) |
 //!
 //! Only `record` writes deliveries to the ledger; `plan` writes nothing but
 //! the new digest itself ([`record_new`]).
 
 mod compose;
+mod dry_run;
 mod inputs;
 mod plan;
 mod record;
@@ -35,6 +37,7 @@ use crate::model::Collection;
 use crate::store::{Store, StoreError};
 
 pub use compose::{Composer, Prepared};
+pub use dry_run::{DryRunLine, dry_run};
 pub use inputs::{Inputs, InputsError, Sender};
 pub use plan::{Plan, content_of, plan, plan_preview, record_new};
 pub use record::SendReport;
