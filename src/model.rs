@@ -1,14 +1,20 @@
 //! The domain types the rest of the code trusts: [`Short`], [`Track`], [`Tag`],
-//! [`Collection`].
+//! [`Collection`], [`Subscriber`], and what a digest holds for a reader
+//! ([`sections`]).
 //!
 //! Values of these types are only made by the loaders in `config` and
 //! `content`, which validate at the boundary; nothing here reads files or
 //! checks user input again.
 
+mod digest;
+
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, FixedOffset, Utc};
+
+pub use digest::{Section, sections};
 
 /// A track: the one subject area a short belongs to (LLMs, Retrieval, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +63,12 @@ impl Short {
     pub fn is_published(&self, now: DateTime<Utc>) -> bool {
         !self.draft && self.date.with_timezone(&Utc) <= now
     }
+
+    /// The order shorts are listed in everywhere: newest first, ties broken
+    /// by slug so every build orders alike.
+    pub fn newest_first(a: &Short, b: &Short) -> Ordering {
+        b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug))
+    }
 }
 
 /// Every short of the site, newest first, with the tracks in config order.
@@ -67,9 +79,9 @@ pub struct Collection {
 }
 
 impl Collection {
-    /// Sorts newest first; ties are broken by slug so every build orders alike.
+    /// Sorts the shorts [newest first](Short::newest_first).
     pub fn new(tracks: Vec<Track>, mut shorts: Vec<Short>) -> Self {
-        shorts.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
+        shorts.sort_by(Short::newest_first);
         Collection { tracks, shorts }
     }
 
@@ -217,7 +229,13 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// Whether the track with this slug is in the subscriber's digest.
     pub fn wants(&self, track: &str) -> bool {
         self.tracks.is_empty() || self.tracks.iter().any(|t| t == track)
+    }
+
+    /// What [`sections`] asks of a subscriber: whether `track` is in their digest.
+    pub fn follows(&self, track: &Track) -> bool {
+        self.wants(&track.slug)
     }
 }

@@ -101,6 +101,8 @@ fn assert_shared_copies_equal_own_renders(site: &std::path::Path) {
         subscriber(7, "ed@example.net", "", &[tracks[1], tracks[0]]),
         subscriber(8, "fa@example.net", "Fa", &[tracks[0], tracks[1]]),
         subscriber(9, "gu@xn--bcher-kva.example", "", &[]),
+        // Every track by name: the same sections as following everything.
+        subscriber(10, "hu@example.net", "", &tracks),
     ];
     let shared = SharedCopies::default();
     // Twice round: the first meets each audience, the second reuses it.
@@ -152,6 +154,20 @@ fn templates_that_greet_by_name_still_get_each_subscribers_name() {
         format!("Hello {{{{ subscriber.email | upper }}}}\n{text}"),
     )
     .unwrap();
+    assert_shared_copies_equal_own_renders(site.path());
+}
+
+#[test]
+fn templates_that_do_not_show_the_track_choice_share_copies_by_their_sections() {
+    let site = sample_site();
+    let choice = "{% if subscriber.all_tracks %}every track{% else %}{{ subscriber.track_titles | join(sep=\", \") }}{% endif %}";
+    for name in ["digest.html", "digest.txt"] {
+        let path = site.path().join("templates").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let without = text.replace(choice, "your tracks");
+        assert_ne!(without, text, "{name} shows the track choice");
+        std::fs::write(&path, without).unwrap();
+    }
     assert_shared_copies_equal_own_renders(site.path());
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use shorts::config::Config;
 use shorts::delivery;
 use shorts::diagnostics::display_path;
-use shorts::digest::{self, Inputs, Plan, Sender, Sent};
+use shorts::digest::{self, DryRunLine, Inputs, Plan, Sender, Sent};
 use shorts::lock::RunLock;
 use shorts::model::{Subscriber, SubscriberStatus};
 use shorts::render::digest::DigestContent;
@@ -235,56 +235,22 @@ fn plan_dry_run(
 }
 
 fn dry_run(sender: &Sender<'_>, content: &DigestContent<'_>) -> Result<(), CliError> {
-    out!(
-        "digest #{} would carry {} shorts: {}",
-        content.number,
-        content.shorts.len(),
-        content
-            .shorts
-            .iter()
-            .map(|s| s.slug.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let mut after = 0;
-    loop {
-        let ids = sender.store.active_subscriber_ids(after, 500)?;
-        let Some(&last) = ids.last() else { break };
-        after = last;
-        for id in ids {
-            let Some(subscriber) = sender.store.subscriber_by_id(id)? else {
-                continue;
-            };
-            if sender
-                .store
-                .delivery_state(content.number, id)?
-                .is_some_and(|s| s.is_final())
-            {
-                out!("  already done  {}", subscriber.email);
-                continue;
-            }
-            match sender.prepare(content, subscriber)? {
-                digest::Prepared {
-                    subscriber,
-                    message: Some((rendered, _)),
-                } => out!(
-                    "  would send    {}: \"{}\" ({} shorts)",
-                    subscriber.email,
-                    rendered.subject,
-                    rendered.count
-                ),
-                digest::Prepared {
-                    subscriber,
-                    message: None,
-                } => {
-                    out!(
-                        "  would skip    {}: nothing new in their tracks",
-                        subscriber.email
-                    )
-                }
-            }
+    digest::dry_run(sender, content, &mut |line| match line {
+        DryRunLine::Carries { number, slugs } => out!(
+            "digest #{number} would carry {} shorts: {}",
+            slugs.len(),
+            slugs.join(", ")
+        ),
+        DryRunLine::AlreadyDone { email } => out!("  already done  {email}"),
+        DryRunLine::WouldSend {
+            email,
+            subject,
+            count,
+        } => out!("  would send    {email}: \"{subject}\" ({count} shorts)"),
+        DryRunLine::WouldSkip { email } => {
+            out!("  would skip    {email}: nothing new in their tracks")
         }
-    }
+    })?;
     out!("dry run: nothing was sent or recorded");
     Ok(())
 }

@@ -16,7 +16,7 @@ use tera::{Context, Tera};
 use super::{SiteView, TrackView, display_date, join_words, templates};
 use crate::config::{Config, DigestConfig, tera_message};
 use crate::diagnostics::{Problem, Problems};
-use crate::model::{Short, Subscriber, Track};
+use crate::model::{Section, Short, Subscriber, Track, sections};
 
 pub const HTML_TEMPLATE: &str = "digest.html";
 pub const TEXT_TEMPLATE: &str = "digest.txt";
@@ -41,9 +41,16 @@ pub enum RenderError {
 /// The compiled digest templates.
 pub struct DigestTemplates {
     tera: Tera,
-    /// Whether a template may show the subscriber's name (or the whole
-    /// subscriber), so copies can only be shared between equal names.
-    uses_name: bool,
+    shows: Shows,
+}
+
+/// What of a subscriber besides the address the templates may show, so
+/// copies are shared only between subscribers who are alike there.
+#[derive(Debug, Clone, Copy)]
+struct Shows {
+    name: bool,
+    /// Their choice of tracks (`all_tracks`, `track_titles`).
+    choice: bool,
 }
 
 /// One digest's content, shared by every subscriber.
@@ -54,6 +61,17 @@ pub struct DigestContent<'a> {
     pub slot: DateTime<Utc>,
     /// Newest first.
     pub shorts: Vec<&'a Short>,
+}
+
+impl<'a> DigestContent<'a> {
+    /// What of this digest is in `subscriber`'s copy.
+    pub fn sections_for<'s>(
+        &'s self,
+        subscriber: &Subscriber,
+        tracks: &'s [Track],
+    ) -> Vec<Section<'s>> {
+        sections(&self.shorts, tracks, |track| subscriber.follows(track))
+    }
 }
 
 /// The links personal to one subscriber.
@@ -80,7 +98,10 @@ impl DigestTemplates {
         let mut tera = templates::load(config, &BUILT_IN)?;
         let mut texts = templates::texts(config, &BUILT_IN);
         texts.extend(config.digest.as_ref().map(|d| d.subject.clone()));
-        let uses_name = texts.iter().any(|text| may_show_name(text));
+        let shows = Shows {
+            name: texts.iter().any(|text| may_show_name(text)),
+            choice: texts.iter().any(|text| may_show_choice(text)),
+        };
         if let Some(digest) = &config.digest
             && let Err(e) = tera.add_raw_template(SUBJECT_TEMPLATE, &digest.subject)
         {
@@ -90,7 +111,7 @@ impl DigestTemplates {
                 format!("`digest.subject`: {}", tera_message(&e)),
             )]));
         }
-        Ok(DigestTemplates { tera, uses_name })
+        Ok(DigestTemplates { tera, shows })
     }
 
     /// The subscriber's copy, or `None` when nothing in the digest is in their tracks.
@@ -102,25 +123,16 @@ impl DigestTemplates {
         subscriber: &Subscriber,
         links: &Links,
     ) -> Result<Option<RenderedDigest>, RenderError> {
-        let tz = config.site.timezone;
-        let sections = sections_for(&config.tracks, &digest.shorts, subscriber, config, tz);
+        let sections = digest.sections_for(subscriber, &config.tracks);
         let count: usize = sections.iter().map(|s| s.shorts.len()).sum();
         if count == 0 {
             return Ok(None);
         }
+        let tz = config.site.timezone;
+        let sections = section_views(&sections, config, tz);
         let mut context = Context::new();
         context.insert("site", &SiteView::new(config));
-        context.insert(
-            "digest",
-            &DigestView {
-                number: digest.number,
-                count,
-                total: digest.shorts.len(),
-                date: display_date(digest.slot, tz),
-                period_start: display_date(digest.period_start, tz),
-                period_end: display_date(digest.slot, tz),
-            },
-        );
+        context.insert("digest", &DigestView::new(digest, count, tz));
         context.insert("preheader", &preheader(&sections, count));
         context.insert(
             "subscriber",
@@ -144,12 +156,11 @@ impl DigestTemplates {
     }
 
     /// The same copy as [`render`](Self::render), rendered once per
-    /// audience (subscribers with the same tracks, and the same name where the
-    /// templates show it) and personalised by putting this subscriber's
-    /// address and links where the shared copy has placeholders. The first
-    /// copy of each audience is also rendered directly and compared; if the
-    /// templates treat the placeholders differently from real values, that
-    /// audience is rendered per subscriber, so sharing never changes a byte.
+    /// [`Audience`] and personalised by putting this subscriber's address and
+    /// links where the shared copy has placeholders. The first copy of each
+    /// audience is also rendered directly and compared; if the templates
+    /// treat the placeholders differently from real values, that audience is
+    /// rendered per subscriber, so sharing never changes a byte.
     pub fn render_shared(
         &self,
         shared: &SharedCopies,
@@ -166,12 +177,7 @@ impl DigestTemplates {
         if !personal.is_plain() {
             return render(subscriber, links);
         }
-        let mut tracks = subscriber.tracks.clone();
-        tracks.sort_unstable();
-        let audience = Audience {
-            tracks,
-            name: self.uses_name.then(|| subscriber.name.clone()),
-        };
+        let audience = self.audience(digest, subscriber, &config.tracks);
         let mut copies = shared.copies.lock().unwrap_or_else(|e| e.into_inner());
         match copies.get(&audience) {
             Some(Copy::Nothing) => return Ok(None),
@@ -191,24 +197,37 @@ impl DigestTemplates {
         let direct = render(subscriber, links)?;
         let copy = match &direct {
             None => Copy::Nothing,
-            Some(direct) => {
-                let (placeholder_subscriber, placeholder_links) =
-                    Personal::placeholders(subscriber, links);
-                match render(&placeholder_subscriber, &placeholder_links)? {
-                    Some(template) if personal.fill(&template) == *direct => {
-                        Copy::Shared(Arc::new(template))
-                    }
-                    _ => {
-                        tracing::debug!(
-                            "the digest templates personalise more than address and links; rendering each copy"
-                        );
-                        Copy::PerSubscriber
-                    }
-                }
-            }
+            Some(direct) => shareable(direct, &personal, || {
+                let (subscriber, links) = Personal::placeholders(subscriber, links);
+                render(&subscriber, &links)
+            })?,
         };
         copies.insert(audience, copy);
         Ok(direct)
+    }
+
+    /// Who gets the same copy as `subscriber` but for address and links.
+    fn audience(
+        &self,
+        digest: &DigestContent<'_>,
+        subscriber: &Subscriber,
+        tracks: &[Track],
+    ) -> Audience {
+        let sections = digest
+            .sections_for(subscriber, tracks)
+            .iter()
+            .map(|s| s.track.slug.clone())
+            .collect();
+        let choice = self.shows.choice.then(|| {
+            let mut choice = subscriber.tracks.clone();
+            choice.sort_unstable();
+            choice
+        });
+        Audience {
+            sections,
+            choice,
+            name: self.shows.name.then(|| subscriber.name.clone()),
+        }
     }
 
     fn render_one(&self, template: &'static str, context: &Context) -> Result<String, RenderError> {
@@ -221,9 +240,25 @@ impl DigestTemplates {
     }
 }
 
-/// Inlines `<style>` rules into `style` attributes for clients that strip
-/// `<style>`, keeping the media queries (dark mode, narrow screens) for those
-/// that honour them. Never fetches anything.
+/// The shared copy of an audience whose first member got `direct`: the copy
+/// rendered with placeholders if filling them in gives `direct` exactly, else
+/// a note that this audience is rendered per subscriber.
+fn shareable(
+    direct: &RenderedDigest,
+    personal: &Personal<'_>,
+    with_placeholders: impl FnOnce() -> Result<Option<RenderedDigest>, RenderError>,
+) -> Result<Copy, RenderError> {
+    Ok(match with_placeholders()? {
+        Some(template) if personal.fill(&template) == *direct => Copy::Shared(Arc::new(template)),
+        _ => {
+            tracing::debug!(
+                "the digest templates personalise more than address and links; rendering each copy"
+            );
+            Copy::PerSubscriber
+        }
+    })
+}
+
 /// Copies rendered once per audience, for [`DigestTemplates::render_shared`];
 /// one per digest send.
 #[derive(Default)]
@@ -231,10 +266,15 @@ pub struct SharedCopies {
     copies: std::sync::Mutex<std::collections::HashMap<Audience, Copy>>,
 }
 
-/// Subscribers who get the same digest but for their address and links.
+/// Subscribers who get the same digest but for their address and links:
+/// the same sections, and the same of whatever else the templates show.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Audience {
-    tracks: Vec<String>,
+    /// The slugs of the tracks of their [`sections`](crate::model::sections).
+    sections: Vec<String>,
+    /// Their choice of tracks, sorted, where the templates may show it.
+    choice: Option<Vec<String>>,
+    /// Their name, where the templates may show it.
     name: Option<String>,
 }
 
@@ -311,16 +351,29 @@ impl<'a> Personal<'a> {
 /// Whether `template` may show the subscriber's name: any use of
 /// `subscriber` other than the address and the track choice counts.
 fn may_show_name(template: &str) -> bool {
-    const SAFE: [&str; 3] = [".email", ".all_tracks", ".track_titles"];
+    uses_subscriber_beyond(template, &[".email", ".all_tracks", ".track_titles"])
+}
+
+/// Whether `template` may show the subscriber's choice of tracks: any use of
+/// `subscriber` other than the address and the name counts.
+fn may_show_choice(template: &str) -> bool {
+    uses_subscriber_beyond(template, &[".email", ".name"])
+}
+
+/// Whether `template` uses `subscriber` other than through the `safe` fields.
+fn uses_subscriber_beyond(template: &str, safe: &[&str]) -> bool {
     template.match_indices("subscriber").any(|(at, word)| {
         let rest = &template[at + word.len()..];
-        !SAFE.iter().any(|field| {
+        !safe.iter().any(|field| {
             rest.strip_prefix(field)
                 .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
         })
     })
 }
 
+/// Inlines `<style>` rules into `style` attributes for clients that strip
+/// `<style>`, keeping the media queries (dark mode, narrow screens) for those
+/// that honour them. Never fetches anything.
 fn inline_css(html: &str) -> Result<String, RenderError> {
     css_inline::CSSInliner::options()
         .keep_style_tags(false)
@@ -378,6 +431,20 @@ struct DigestView {
     period_end: String,
 }
 
+impl DigestView {
+    /// The digest for a copy that carries `count` of its shorts.
+    fn new(digest: &DigestContent<'_>, count: usize, tz: Tz) -> Self {
+        DigestView {
+            number: digest.number,
+            count,
+            total: digest.shorts.len(),
+            date: display_date(digest.slot, tz),
+            period_start: display_date(digest.period_start, tz),
+            period_end: display_date(digest.slot, tz),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct SubscriberView<'a> {
     email: &'a str,
@@ -423,50 +490,39 @@ struct TagView<'a> {
     url: String,
 }
 
-/// The subscriber's tracks in config order, each with its shorts newest first.
-fn sections_for<'a>(
-    tracks: &'a [Track],
-    shorts: &[&'a Short],
-    subscriber: &Subscriber,
-    config: &Config,
-    tz: Tz,
-) -> Vec<SectionView<'a>> {
-    tracks
+/// The sections as the templates see them.
+fn section_views<'a>(sections: &[Section<'a>], config: &Config, tz: Tz) -> Vec<SectionView<'a>> {
+    sections
         .iter()
-        .filter(|t| subscriber.wants(&t.slug))
-        .filter_map(|track| {
-            let mut entries: Vec<&Short> = shorts
+        .map(|section| SectionView {
+            track: TrackView::new(section.track, config),
+            shorts: section
+                .shorts
                 .iter()
-                .copied()
-                .filter(|s| s.track == track.slug)
-                .collect();
-            if entries.is_empty() {
-                return None;
-            }
-            entries.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.slug.cmp(&b.slug)));
-            Some(SectionView {
-                track: TrackView::new(track, config),
-                shorts: entries
-                    .into_iter()
-                    .map(|s| EntryView {
-                        title: &s.title,
-                        url: &s.permalink,
-                        summary: &s.summary,
-                        date: display_date(s.date.with_timezone(&Utc), tz),
-                        reading_minutes: s.reading_minutes,
-                        tags: s
-                            .tags
-                            .iter()
-                            .map(|t| TagView {
-                                name: &t.name,
-                                url: config.site.url(&format!("tags/{}/", t.slug)),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
+                .map(|short| EntryView::new(short, config, tz))
+                .collect(),
         })
         .collect()
+}
+
+impl<'a> EntryView<'a> {
+    fn new(short: &'a Short, config: &Config, tz: Tz) -> Self {
+        EntryView {
+            title: &short.title,
+            url: &short.permalink,
+            summary: &short.summary,
+            date: display_date(short.date.with_timezone(&Utc), tz),
+            reading_minutes: short.reading_minutes,
+            tags: short
+                .tags
+                .iter()
+                .map(|t| TagView {
+                    name: &t.name,
+                    url: config.site.url(&format!("tags/{}/", t.slug)),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -484,6 +540,17 @@ mod tests {
         assert!(may_show_name("Hi {{ subscriber.name }}"));
         assert!(may_show_name("{{ subscriber | json_encode }}"));
         assert!(may_show_name("{{ subscriber.emails }}"));
+    }
+
+    #[test]
+    fn the_track_choice_is_shown_by_any_use_of_subscriber_but_address_and_name() {
+        assert!(!may_show_choice(
+            "{{ subscriber.email }} {{ subscriber.name }}"
+        ));
+        assert!(may_show_choice("{{ subscriber.all_tracks }}"));
+        assert!(may_show_choice("{{ subscriber.track_titles | join }}"));
+        assert!(may_show_choice("{{ subscriber | json_encode }}"));
+        assert!(may_show_choice("{{ subscriber.names }}"));
     }
 
     #[test]

@@ -638,7 +638,7 @@ struct Section<'a> {
 }
 
 /// The archived digests newest first, each with the shorts it carried that
-/// are still published, grouped by track in config order.
+/// are still published, in the sections of a reader who follows every track.
 fn archive<'a>(
     digests: &[ArchivedDigest],
     site: &'a Site<'a>,
@@ -649,24 +649,12 @@ fn archive<'a>(
         .rev()
         .map(|digest| {
             let slugs: HashSet<&str> = digest.slugs.iter().map(String::as_str).collect();
-            // `site.shorts` is newest first, so each section is too.
             let carried: Vec<&ShortView<'a>> = site
                 .shorts
                 .iter()
                 .filter(|s| slugs.contains(s.slug))
                 .collect();
-            let sections: Vec<Section<'a>> = site
-                .tracks
-                .iter()
-                .filter_map(|track| {
-                    let shorts: Vec<&ShortView<'a>> = carried
-                        .iter()
-                        .copied()
-                        .filter(|s| s.track.slug == track.slug)
-                        .collect();
-                    (!shorts.is_empty()).then_some(Section { track, shorts })
-                })
-                .collect();
+            let sections = archive_sections(&carried, site, config);
             let path = format!("{DIGESTS_PATH}{}/", digest.number);
             let date = display_date(digest.slot, config.site.timezone);
             DigestView {
@@ -681,6 +669,29 @@ fn archive<'a>(
                 sections,
                 slot: digest.slot.fixed_offset(),
             }
+        })
+        .collect()
+}
+
+/// The [sections](crate::model::sections) of `carried` for a reader who
+/// follows every track, as the pages show them.
+fn archive_sections<'a>(
+    carried: &[&'a ShortView<'a>],
+    site: &'a Site<'a>,
+    config: &Config,
+) -> Vec<Section<'a>> {
+    let views: HashMap<&str, &'a ShortView<'a>> = carried.iter().map(|s| (s.slug, *s)).collect();
+    let shorts: Vec<&Short> = carried.iter().map(|s| s.short).collect();
+    crate::model::sections(&shorts, &config.tracks, |_| true)
+        .into_iter()
+        .filter_map(|section| {
+            let track = site.tracks.iter().find(|t| t.slug == section.track.slug)?;
+            let shorts = section
+                .shorts
+                .iter()
+                .filter_map(|s| views.get(s.slug.as_str()).copied())
+                .collect();
+            Some(Section { track, shorts })
         })
         .collect()
 }

@@ -104,15 +104,6 @@ impl Store {
             .transpose()
     }
 
-    /// Every digest, oldest first.
-    pub fn digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT number, slot, period_start, completed_at FROM digests ORDER BY number",
-        )?;
-        let rows = statement.query_map([], digest_record)?;
-        rows.map(|r| to_record(r?)).collect()
-    }
-
     /// The digests readers can see in the archive, oldest first: finished
     /// ones, and unfinished ones that reached at least one inbox.
     pub fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
@@ -229,17 +220,81 @@ impl Store {
             .transpose()
     }
 
-    /// Records what happened to one delivery; `sending` also counts an attempt.
-    pub fn record_delivery(
+    /// Records a delivery as handed to the transport under `message_id`,
+    /// not yet confirmed; counts an attempt.
+    pub fn mark_sending(
         &self,
         digest: i64,
         subscriber: i64,
-        state: DeliveryState,
-        message_id: Option<&str>,
-        error: Option<&str>,
+        message_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let attempt = i64::from(state == DeliveryState::Sending);
+        let change = Change {
+            message_id: Some(message_id),
+            ..Change::new(DeliveryState::Sending, now)
+        };
+        self.record_delivery(digest, subscriber, change)
+    }
+
+    /// Records a delivery the server accepted.
+    pub fn mark_sent(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_delivery(digest, subscriber, Change::new(DeliveryState::Sent, now))
+    }
+
+    /// Records that the digest had nothing in the subscriber's tracks.
+    pub fn mark_skipped(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_delivery(digest, subscriber, Change::new(DeliveryState::Skipped, now))
+    }
+
+    /// Records a permanent failure: this digest is not tried again for them.
+    pub fn mark_failed(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let change = Change {
+            error: Some(reason),
+            ..Change::new(DeliveryState::Failed, now)
+        };
+        self.record_delivery(digest, subscriber, change)
+    }
+
+    /// Records a temporary failure: the next run tries again.
+    pub fn mark_deferred(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let change = Change {
+            error: Some(reason),
+            ..Change::new(DeliveryState::Deferred, now)
+        };
+        self.record_delivery(digest, subscriber, change)
+    }
+
+    /// Writes one delivery's new state; a message id or error left out keeps
+    /// the one recorded before.
+    fn record_delivery(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        change: Change<'_>,
+    ) -> Result<(), StoreError> {
+        let attempt = i64::from(change.state == DeliveryState::Sending);
         self.conn
             .prepare_cached(
                 "INSERT INTO deliveries (digest, subscriber, state, attempts, last_error, message_id, updated_at)
@@ -251,17 +306,35 @@ impl Store {
                      message_id = coalesce(excluded.message_id, message_id),
                      updated_at = excluded.updated_at",
             )?
-            .execute(params![digest, subscriber, state.as_str(), attempt, error, message_id, timestamp(now)])?;
+            .execute(params![
+                digest,
+                subscriber,
+                change.state.as_str(),
+                attempt,
+                change.error,
+                change.message_id,
+                timestamp(change.now)
+            ])?;
         Ok(())
     }
+}
 
-    /// How many deliveries of `digest` are in each state.
-    pub fn delivery_counts(&self, digest: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT state, count(*) FROM deliveries WHERE digest = ?1 GROUP BY state ORDER BY state")?;
-        let rows = statement.query_map([digest], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+/// A delivery's new state, as the `mark_…` methods record it.
+struct Change<'a> {
+    state: DeliveryState,
+    message_id: Option<&'a str>,
+    error: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
+impl Change<'_> {
+    fn new(state: DeliveryState, now: DateTime<Utc>) -> Self {
+        Change {
+            state,
+            message_id: None,
+            error: None,
+            now,
+        }
     }
 }
 
@@ -307,18 +380,10 @@ mod tests {
             .create_digest(t(8), t(1), &[("a", "llm")], t(8))
             .unwrap();
         assert_eq!(store.unfinished_digest().unwrap(), Some(digest.clone()));
-        store
-            .record_delivery(1, 7, DeliveryState::Sending, Some("<m@x>"), None, t(8))
-            .unwrap();
-        store
-            .record_delivery(1, 7, DeliveryState::Deferred, None, Some("451 later"), t(8))
-            .unwrap();
-        store
-            .record_delivery(1, 7, DeliveryState::Sending, None, None, t(8))
-            .unwrap();
-        store
-            .record_delivery(1, 7, DeliveryState::Sent, None, None, t(8))
-            .unwrap();
+        store.mark_sending(1, 7, "<m@x>", t(8)).unwrap();
+        store.mark_deferred(1, 7, "451 later", t(8)).unwrap();
+        store.mark_sending(1, 7, "<m@x>", t(8)).unwrap();
+        store.mark_sent(1, 7, t(8)).unwrap();
         assert_eq!(
             store.delivery_state(1, 7).unwrap(),
             Some(DeliveryState::Sent)

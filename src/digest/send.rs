@@ -1,0 +1,267 @@
+//! The send itself: three stages joined by bounded queues. The calling
+//! thread walks the subscribers and keeps the ledger (through
+//! [`Recorder`]); one thread per core renders and composes; the transport's
+//! `parallelism()` threads send, each holding one connection, so the
+//! connections never wait for a message to be built.
+//!
+//! Only the calling thread touches the store, and every subscriber is
+//! recorded `sending` before any thread can send to them.
+
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::record::{Done, Outcome, Recorder, SendReport};
+use super::{ActiveIds, Composer, DigestError, Prepared, Sender};
+use crate::delivery::compose::Composed;
+use crate::delivery::{self, Transport};
+use crate::model::{Subscriber, SubscriberStatus};
+use crate::render::digest::DigestContent;
+use crate::store::DeliveryState;
+
+/// How many subscribers are recorded `sending` in one transaction before
+/// they are queued: one commit (and its file locks) for several messages.
+/// A crash between the commit and the queue leaves them `sending`, which the
+/// next run sends: nothing is lost, and none of them had gone out.
+const CLAIM: usize = 16;
+
+/// One subscriber for a compose thread, already recorded as `sending`.
+struct Job {
+    subscriber: Subscriber,
+}
+
+/// Sends `content` (already recorded) to every active subscriber who has not
+/// had it yet. `progress` is called with the number of subscribers handled.
+pub fn send(
+    sender: &Sender<'_>,
+    content: &DigestContent<'_>,
+    transport: &dyn Transport,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<SendReport, DigestError> {
+    let senders = transport.parallelism().max(1);
+    let composers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(senders * 2);
+    let job_rx = Mutex::new(job_rx);
+    let (message_tx, message_rx) = mpsc::sync_channel::<(i64, Composed)>(senders);
+    let message_rx = Mutex::new(message_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let composer = sender.composer();
+    let batch = format!("digest-{}", content.number);
+    let mut recorder = Recorder::new(sender, content.number, progress);
+    std::thread::scope(|scope| -> Result<(), DigestError> {
+        for _ in 0..composers {
+            let (job_rx, composer) = (&job_rx, &composer);
+            let (message_tx, done_tx) = (message_tx.clone(), done_tx.clone());
+            scope.spawn(move || compose_loop(composer, content, job_rx, &message_tx, &done_tx));
+        }
+        drop(message_tx);
+        for _ in 0..senders {
+            let (message_rx, batch, done_tx) = (&message_rx, &batch, done_tx.clone());
+            scope.spawn(move || send_loop(transport, batch, message_rx, &done_tx));
+        }
+        drop(done_tx);
+        let dispatched = dispatch(&mut recorder, content, &job_tx, &done_rx);
+        drop(job_tx);
+        let drained = drain(&mut recorder, &done_rx);
+        dispatched.and(drained)
+    })?;
+    recorder.finish()
+}
+
+/// Records the rest in flight once nothing more is queued: waits for each,
+/// and records it with any others that arrived meanwhile. Goes on past a
+/// failure, so every accepted message gets its `sent`; returns the first.
+fn drain(recorder: &mut Recorder<'_, '_>, done: &mpsc::Receiver<Done>) -> Result<(), DigestError> {
+    let mut failed = None;
+    while let Ok(first) = done.recv() {
+        let finished = std::iter::once(first).chain(done.try_iter());
+        if let Err(e) = recorder.record(finished) {
+            failed.get_or_insert(e);
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Walks the active subscribers, settles the ones with nothing new, and
+/// queues the rest, each recorded as `sending` before any thread can send it.
+fn dispatch(
+    recorder: &mut Recorder<'_, '_>,
+    content: &DigestContent<'_>,
+    jobs: &mpsc::SyncSender<Job>,
+    done: &mpsc::Receiver<Done>,
+) -> Result<(), DigestError> {
+    let mut claimed: Vec<Subscriber> = Vec::with_capacity(CLAIM);
+    for id in ActiveIds::new(recorder.sender().store) {
+        let id = id?;
+        recorder.record(done.try_iter())?;
+        if recorder.stopping() {
+            return Ok(());
+        }
+        let Some(subscriber) = still_due(recorder, content, id)? else {
+            continue;
+        };
+        claimed.push(subscriber);
+        if claimed.len() == CLAIM && !claim_and_queue(recorder, &mut claimed, jobs, done)? {
+            return Ok(());
+        }
+    }
+    claim_and_queue(recorder, &mut claimed, jobs, done)?;
+    Ok(())
+}
+
+/// The subscriber with this id if the digest is still to go to them; one it
+/// need not go to is counted or settled here.
+fn still_due(
+    recorder: &mut Recorder<'_, '_>,
+    content: &DigestContent<'_>,
+    id: i64,
+) -> Result<Option<Subscriber>, DigestError> {
+    let sender = recorder.sender();
+    let store = sender.store;
+    if store
+        .delivery_state(content.number, id)?
+        .is_some_and(DeliveryState::is_final)
+    {
+        recorder.already_done();
+        return Ok(None);
+    }
+    // Read again now: an unsubscribe during the run takes effect at once.
+    let Some(subscriber) = store.subscriber_by_id(id)? else {
+        return Ok(None);
+    };
+    if subscriber.status != SubscriberStatus::Active {
+        return Ok(None);
+    }
+    if content
+        .sections_for(&subscriber, &sender.config.tracks)
+        .is_empty()
+    {
+        recorder.skip(id)?;
+        return Ok(None);
+    }
+    Ok(Some(subscriber))
+}
+
+/// Records `claimed` as `sending` in one transaction, then queues them;
+/// false when the run is stopping (the rest stay `sending`, for the next run).
+fn claim_and_queue(
+    recorder: &mut Recorder<'_, '_>,
+    claimed: &mut Vec<Subscriber>,
+    jobs: &mpsc::SyncSender<Job>,
+    done: &mpsc::Receiver<Done>,
+) -> Result<bool, DigestError> {
+    if claimed.is_empty() {
+        return Ok(true);
+    }
+    recorder.claim(claimed)?;
+    for subscriber in claimed.drain(..) {
+        if !queue(recorder, Job { subscriber }, jobs, done)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Queues one job; false when the run is stopping or the threads are gone.
+/// While the queue is full it records what finishes, so an accepted message
+/// is never left unrecorded for longer than it takes to notice.
+fn queue(
+    recorder: &mut Recorder<'_, '_>,
+    mut job: Job,
+    jobs: &mpsc::SyncSender<Job>,
+    done: &mpsc::Receiver<Done>,
+) -> Result<bool, DigestError> {
+    loop {
+        if recorder.sender().cancelled() {
+            return Ok(false);
+        }
+        match jobs.try_send(job) {
+            Ok(()) => return Ok(true),
+            Err(mpsc::TrySendError::Disconnected(_)) => return Ok(false),
+            Err(mpsc::TrySendError::Full(back)) => {
+                job = back;
+                if let Ok(first) = done.recv_timeout(Duration::from_millis(1)) {
+                    recorder.record(std::iter::once(first).chain(done.try_iter()))?;
+                }
+            }
+        }
+    }
+}
+
+/// A compose thread: renders and composes each queued subscriber's message
+/// and passes it to the sending threads, or reports why there is none.
+fn compose_loop(
+    composer: &Composer<'_>,
+    content: &DigestContent<'_>,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    messages: &mpsc::SyncSender<(i64, Composed)>,
+    done: &mpsc::Sender<Done>,
+) {
+    while let Some(job) = next(jobs) {
+        let id = job.subscriber.id;
+        let outcome = match compose_one(composer, content, job.subscriber) {
+            Ok(composed) => match messages.send((id, composed)) {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+            Err(outcome) => outcome,
+        };
+        if !report(done, id, outcome) {
+            return;
+        }
+    }
+}
+
+/// A sending thread: hands each composed message to the transport (one
+/// connection per thread) and reports the result.
+fn send_loop(
+    transport: &dyn Transport,
+    batch: &str,
+    messages: &Mutex<mpsc::Receiver<(i64, Composed)>>,
+    done: &mpsc::Sender<Done>,
+) {
+    while let Some((id, composed)) = next(messages) {
+        let result = delivery::send_with_retry(transport, &composed, batch);
+        if !report(done, id, Outcome::Delivered(result)) {
+            return;
+        }
+    }
+}
+
+/// Passes a subscriber's outcome to the ledger thread; false once it has gone.
+fn report(done: &mpsc::Sender<Done>, subscriber: i64, outcome: Outcome) -> bool {
+    done.send(Done {
+        subscriber,
+        outcome,
+    })
+    .is_ok()
+}
+
+/// The next item of a queue shared by several threads; `None` once it is closed.
+fn next<T>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<T> {
+    queue.lock().ok()?.recv().ok()
+}
+
+/// One subscriber's message, or why there is none.
+fn compose_one(
+    composer: &Composer<'_>,
+    content: &DigestContent<'_>,
+    subscriber: Subscriber,
+) -> Result<Composed, Outcome> {
+    let id = subscriber.id;
+    match composer.prepare(content, subscriber) {
+        Ok(Prepared {
+            message: Some((_, composed)),
+            ..
+        }) => Ok(composed),
+        Ok(Prepared { message: None, .. }) => Err(Outcome::Nothing),
+        Err(DigestError::Compose(e)) => {
+            tracing::warn!(subscriber = id, error = %e, "cannot compose this subscriber's copy");
+            Err(Outcome::Unbuildable(e.to_string()))
+        }
+        Err(e) => Err(Outcome::Failed(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

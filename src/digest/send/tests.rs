@@ -1,0 +1,317 @@
+//! The send stage against an in-process transport that records what it is
+//! handed and refuses chosen recipients (lettre's `StubTransport`, with a
+//! script), over an in-memory store and a collection built here.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::send;
+use crate::config::Config;
+use crate::delivery::compose::Composed;
+use crate::delivery::{Failure, Transport};
+use crate::digest::{SendReport, Sender, record_new};
+use crate::model::{Collection, Short, SubscriberStatus};
+use crate::render::digest::{DigestContent, DigestTemplates, SharedCopies};
+use crate::store::{DeliveryState, NewSubscriber, Store};
+use crate::tokens::Secret;
+
+const CONFIG: &str = r#"
+[site]
+title = "T"
+description = "D"
+base_url = "https://example.com/"
+author = { name = "A" }
+
+[[tracks]]
+slug = "llm"
+title = "LLMs"
+
+[[tracks]]
+slug = "rag"
+title = "Retrieval"
+
+[[tracks]]
+slug = "ops"
+title = "Operations"
+
+[digest]
+schedule = "0 8 * * MON"
+from = "Digest <digest@example.com>"
+postal_address = "1 Test Street"
+"#;
+
+fn at(day: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, day, 8, 0, 0).unwrap()
+}
+
+/// A transport that accepts every message but those it is told to refuse.
+#[derive(Default)]
+struct Stub<'a> {
+    /// The recipient of each message accepted, in order.
+    accepted: Mutex<Vec<String>>,
+    /// Refused with a 5xx: this address will never work.
+    permanent: Vec<&'static str>,
+    /// Refused with a 4xx: try again later.
+    temporary: Vec<&'static str>,
+    /// Set as the first message is accepted, as a signal during the run would.
+    cancel_on_first: Option<&'a AtomicBool>,
+}
+
+impl Stub<'_> {
+    fn accepted(&self) -> Vec<String> {
+        let mut accepted = self.accepted.lock().unwrap().clone();
+        accepted.sort();
+        accepted
+    }
+}
+
+impl Transport for Stub<'_> {
+    fn send(&self, message: &Composed, _batch: &str) -> Result<(), Failure> {
+        let to = message.envelope.to()[0].to_string();
+        if self.permanent.contains(&to.as_str()) {
+            return Err(Failure::Permanent("550 no such user".into()));
+        }
+        if self.temporary.contains(&to.as_str()) {
+            return Err(Failure::Transient("451 try again later".into()));
+        }
+        self.accepted.lock().unwrap().push(to);
+        if let Some(cancel) = self.cancel_on_first {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A site with two shorts (one in `llm`, one in `rag`; none in `ops`) and a ledger.
+struct Fixture {
+    config: Config,
+    collection: Collection,
+    templates: DigestTemplates,
+    store: Store,
+    secret: Secret,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        // A folder that does not exist: the built-in templates are used.
+        let config = Config::parse(CONFIG, Path::new("/nonexistent/shorts-test/config.toml"))
+            .expect("the test config is valid");
+        let shorts = vec![short("a", "llm", 2), short("b", "rag", 3)];
+        Fixture {
+            collection: Collection::new(config.tracks.clone(), shorts),
+            templates: DigestTemplates::load(&config).expect("the built-in templates load"),
+            store: Store::in_memory().expect("an in-memory store"),
+            secret: Secret::from_bytes(b"test secret"),
+            config,
+        }
+    }
+
+    fn subscribe(&self, email: &str, tracks: &[&str], status: SubscriberStatus) -> i64 {
+        let new = NewSubscriber {
+            email: email.to_string(),
+            name: String::new(),
+            tracks: tracks.iter().map(|t| t.to_string()).collect(),
+            status,
+            source: "test".to_string(),
+            consent_text: String::new(),
+        };
+        self.store.save_subscriber(&new, at(1)).unwrap();
+        self.store.subscriber_by_email(email).unwrap().unwrap().id
+    }
+
+    /// Digest #1 with every short, recorded as a send expects.
+    fn digest(&self) -> DigestContent<'_> {
+        let content = DigestContent {
+            number: 1,
+            period_start: at(1),
+            slot: at(8),
+            shorts: self.collection.shorts.iter().collect(),
+        };
+        record_new(&self.store, &content, at(8)).unwrap();
+        content
+    }
+
+    fn send(&self, content: &DigestContent<'_>, transport: &Stub<'_>) -> SendReport {
+        self.send_until(content, transport, &AtomicBool::new(false))
+    }
+
+    fn send_until(
+        &self,
+        content: &DigestContent<'_>,
+        transport: &Stub<'_>,
+        cancel: &AtomicBool,
+    ) -> SendReport {
+        let sender = Sender {
+            config: &self.config,
+            digest_config: self.config.digest.as_ref().unwrap(),
+            templates: &self.templates,
+            store: &self.store,
+            secret: &self.secret,
+            signer: None,
+            now: at(8),
+            cancel,
+            copies: SharedCopies::default(),
+        };
+        send(&sender, content, transport, &|_| {}).expect("the send runs")
+    }
+
+    fn state(&self, subscriber: i64) -> Option<DeliveryState> {
+        self.store.delivery_state(1, subscriber).unwrap()
+    }
+}
+
+fn short(slug: &str, track: &str, day: u32) -> Short {
+    Short {
+        slug: slug.to_string(),
+        title: format!("Short {slug}"),
+        summary: format!("About {slug}."),
+        date: at(day).fixed_offset(),
+        updated: None,
+        track: track.to_string(),
+        tags: Vec::new(),
+        draft: false,
+        body: String::new(),
+        body_html: String::new(),
+        reading_minutes: 1,
+        permalink: format!("https://example.com/shorts/{slug}/"),
+        source: Default::default(),
+    }
+}
+
+#[test]
+fn each_follower_gets_one_message_and_the_rest_are_skipped() {
+    let site = Fixture::new();
+    let all = site.subscribe("all@example.com", &[], SubscriberStatus::Active);
+    let llm = site.subscribe("llm@example.com", &["llm"], SubscriberStatus::Active);
+    let ops = site.subscribe("ops@example.com", &["ops"], SubscriberStatus::Active);
+    let pending = site.subscribe("new@example.com", &[], SubscriberStatus::Pending);
+    let content = site.digest();
+    let transport = Stub::default();
+    let report = site.send(&content, &transport);
+    assert_eq!(
+        transport.accepted(),
+        ["all@example.com", "llm@example.com"],
+        "one message each, none for nothing in their tracks, none to the unconfirmed"
+    );
+    assert_eq!((report.sent, report.skipped, report.failed), (2, 1, 0));
+    assert!(report.completed);
+    assert_eq!(site.state(all), Some(DeliveryState::Sent));
+    assert_eq!(site.state(llm), Some(DeliveryState::Sent));
+    assert_eq!(site.state(ops), Some(DeliveryState::Skipped));
+    assert_eq!(site.state(pending), None);
+    assert_eq!(site.store.unfinished_digest().unwrap(), None);
+}
+
+#[test]
+fn a_second_send_of_the_same_digest_sends_nothing_more() {
+    let site = Fixture::new();
+    site.subscribe("all@example.com", &[], SubscriberStatus::Active);
+    site.subscribe("ops@example.com", &["ops"], SubscriberStatus::Active);
+    let content = site.digest();
+    site.send(&content, &Stub::default());
+    let again = Stub::default();
+    let report = site.send(&content, &again);
+    assert!(again.accepted().is_empty());
+    assert_eq!((report.sent, report.skipped, report.already), (0, 0, 2));
+    assert!(report.completed);
+}
+
+#[test]
+fn a_permanent_failure_is_recorded_failed_and_the_digest_still_completes() {
+    let site = Fixture::new();
+    let all = site.subscribe("all@example.com", &[], SubscriberStatus::Active);
+    let gone = site.subscribe("gone@example.com", &["rag"], SubscriberStatus::Active);
+    let content = site.digest();
+    let transport = Stub {
+        permanent: vec!["gone@example.com"],
+        ..Stub::default()
+    };
+    let report = site.send(&content, &transport);
+    assert_eq!(transport.accepted(), ["all@example.com"]);
+    assert_eq!((report.sent, report.failed, report.bounced), (1, 1, 0));
+    assert!(report.completed && !report.is_temporary_failure());
+    assert_eq!(site.state(all), Some(DeliveryState::Sent));
+    assert_eq!(site.state(gone), Some(DeliveryState::Failed));
+}
+
+#[test]
+fn a_temporary_failure_is_deferred_and_the_next_run_sends_only_that() {
+    let site = Fixture::new();
+    let all = site.subscribe("all@example.com", &[], SubscriberStatus::Active);
+    let later = site.subscribe("later@example.com", &["llm"], SubscriberStatus::Active);
+    let content = site.digest();
+    let transport = Stub {
+        temporary: vec!["later@example.com"],
+        ..Stub::default()
+    };
+    let report = site.send(&content, &transport);
+    assert_eq!(transport.accepted(), ["all@example.com"]);
+    assert_eq!((report.sent, report.deferred), (1, 1));
+    assert!(report.is_temporary_failure() && !report.completed);
+    assert_eq!(site.state(later), Some(DeliveryState::Deferred));
+    assert_eq!(
+        site.store.unfinished_digest().unwrap().map(|d| d.number),
+        Some(1)
+    );
+
+    let retry = Stub::default();
+    let report = site.send(&content, &retry);
+    assert_eq!(retry.accepted(), ["later@example.com"]);
+    assert_eq!((report.sent, report.already), (1, 1));
+    assert!(report.completed);
+    assert_eq!(site.state(all), Some(DeliveryState::Sent));
+    assert_eq!(site.state(later), Some(DeliveryState::Sent));
+}
+
+#[test]
+fn a_cancelled_run_hands_out_nothing_more_and_the_next_run_finishes() {
+    let site = Fixture::new();
+    site.subscribe("first@example.com", &[], SubscriberStatus::Active);
+    let content = site.digest();
+    let cancelled = AtomicBool::new(true);
+    let transport = Stub::default();
+    let report = site.send_until(&content, &transport, &cancelled);
+    assert!(
+        transport.accepted().is_empty(),
+        "cancelled before the first"
+    );
+    assert!(report.interrupted && !report.completed);
+    assert!(site.store.unfinished_digest().unwrap().is_some());
+
+    // More than can be in flight at once (one per compose thread, and the
+    // queues), so a stop after the first message leaves some unsent.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let many: Vec<String> = (0..cores + 100)
+        .map(|n| format!("s{n:04}@example.com"))
+        .collect();
+    for email in &many {
+        site.subscribe(email, &[], SubscriberStatus::Active);
+    }
+    let cancel = AtomicBool::new(false);
+    let first_run = Stub {
+        cancel_on_first: Some(&cancel),
+        ..Stub::default()
+    };
+    let report = site.send_until(&content, &first_run, &cancel);
+    assert!(report.interrupted && !report.completed);
+    assert!(
+        first_run.accepted().len() < many.len(),
+        "a signal after the first message stops the run: {} sent",
+        first_run.accepted().len()
+    );
+    let second_run = Stub::default();
+    let report = site.send(&content, &second_run);
+    assert!(report.completed);
+    let mut everyone = [first_run.accepted(), second_run.accepted()].concat();
+    everyone.sort();
+    let mut expected = many.clone();
+    expected.push("first@example.com".to_string());
+    expected.sort();
+    assert_eq!(
+        everyone, expected,
+        "each subscriber got exactly one message"
+    );
+}
