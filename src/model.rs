@@ -238,4 +238,16 @@ impl Subscriber {
     pub fn follows(&self, track: &Track) -> bool {
         self.wants(&track.slug)
     }
+
+    /// A reader of every track, for previews and for checking templates.
+    pub fn sample() -> Subscriber {
+        Subscriber {
+            id: 0,
+            email: "reader@example.org".to_string(),
+            name: "Sample Reader".to_string(),
+            tracks: Vec::new(),
+            status: SubscriberStatus::Active,
+            token_id: "preview".to_string(),
+        }
+    }
 }

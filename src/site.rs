@@ -203,10 +203,10 @@ impl Stamp {
 }
 
 /// `shorts check`: every problem in the content and what it renders to, without writing.
-pub fn check(config: &Config, now: DateTime<Utc>) -> Result<usize, BuildError> {
+pub fn check(config: &Config, now: DateTime<Utc>) -> Result<Collection, BuildError> {
     let collection = content::load(config).map_err(BuildError::Invalid)?;
     render_site(config, &collection, &[], now, &|_| Ok(()))?;
-    Ok(collection.shorts.len())
+    Ok(collection)
 }
 
 /// Every file of the site, each handed to `sink` as soon as it is rendered:

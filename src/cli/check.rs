@@ -1,41 +1,62 @@
 //! `shorts check`: every problem in the config, the shorts, the templates and
 //! the delivery settings, printed at once; writes nothing.
 
+use shorts::config::Config;
 use shorts::delivery;
 use shorts::diagnostics::{Problem, Problems};
+use shorts::model::Collection;
 use shorts::render::digest::DigestTemplates;
 use shorts::site::{self, BuildError};
 
 use super::{CliError, Ctx};
 
+/// How many of the newest shorts the sample digest carries.
+const SAMPLE_SHORTS: usize = 5;
+
 pub fn run(ctx: &Ctx<'_>) -> Result<(), CliError> {
     let config = ctx.config;
     let mut problems = Problems::default();
-    let shorts = match site::check(config, ctx.now) {
-        Ok(shorts) => shorts,
+    let collection = match site::check(config, ctx.now) {
+        Ok(collection) => Some(collection),
         Err(BuildError::Invalid(p)) => {
             problems.extend(p);
-            0
+            None
         }
         Err(other) => return Err(other.into()),
     };
-    if let Err(p) = DigestTemplates::load(config) {
-        problems.extend(p);
-    }
+    problems.extend(digest_problems(ctx, collection.as_ref()));
     problems.extend(delivery_problems(config));
     if !problems.is_empty() {
         return Err(CliError::invalid(problems.sorted())
             .consequence("fix them and run `shorts check` again"));
     }
+    let shorts = collection.map_or(0, |c| c.shorts.len());
     ctx.say(&format!(
         "ok: config.toml, {shorts} shorts and the digest templates are valid"
     ));
     Ok(())
 }
 
+/// The digest templates compile, and render a sample digest of the newest shorts.
+fn digest_problems(ctx: &Ctx<'_>, collection: Option<&Collection>) -> Problems {
+    let config = ctx.config;
+    let templates = match DigestTemplates::load(config) {
+        Ok(templates) => templates,
+        Err(problems) => return problems,
+    };
+    let (Some(digest_config), Some(collection)) = (&config.digest, collection) else {
+        return Problems::default();
+    };
+    let newest = collection.published(ctx.now).take(SAMPLE_SHORTS).collect();
+    match templates.check(config, digest_config, newest, ctx.now) {
+        Ok(()) => Problems::default(),
+        Err(problem) => Problems(vec![problem]),
+    }
+}
+
 /// What would otherwise only show at send time: a DKIM key that cannot be
 /// read, an SMTP password variable that is not set.
-fn delivery_problems(config: &shorts::config::Config) -> Problems {
+fn delivery_problems(config: &Config) -> Problems {
     let mut problems = Problems::default();
     if let Some(dkim) = &config.delivery.dkim
         && let Err(e) = delivery::compose::Signer::load(dkim)

@@ -8,7 +8,7 @@ use shorts::delivery;
 use shorts::diagnostics::display_path;
 use shorts::digest::{self, DryRunLine, Inputs, Plan, Sender, Sent};
 use shorts::lock::RunLock;
-use shorts::model::{Subscriber, SubscriberStatus};
+use shorts::model::Subscriber;
 use shorts::render::digest::DigestContent;
 use shorts::site;
 use shorts::store::Store;
@@ -120,7 +120,7 @@ fn preview(ctx: &Ctx<'_>, at: DateTime<Utc>, email: Option<&str>) -> Result<(), 
                 "--subscriber {email}: no such subscriber; see `shorts subscribers list`"
             ))
         })?,
-        None => sample_reader(),
+        None => Subscriber::sample(),
     };
     let secret = Secret::load_without_creating(config.data_dir());
     let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
@@ -253,17 +253,6 @@ fn dry_run(sender: &Sender<'_>, content: &DigestContent<'_>) -> Result<(), CliEr
     })?;
     out!("dry run: nothing was sent or recorded");
     Ok(())
-}
-
-fn sample_reader() -> Subscriber {
-    Subscriber {
-        id: 0,
-        email: "reader@example.org".to_string(),
-        name: "Sample Reader".to_string(),
-        tracks: Vec::new(),
-        status: SubscriberStatus::Active,
-        token_id: "preview".to_string(),
-    }
 }
 
 fn file_safe(text: &str) -> String {

@@ -155,6 +155,53 @@ impl DigestTemplates {
         }))
     }
 
+    /// Renders a sample digest of the newest `shorts` for a reader of every
+    /// track, so that `shorts check` finds what only shows when the templates
+    /// render (an unknown variable, a filter on the wrong type), at its line.
+    pub fn check(
+        &self,
+        config: &Config,
+        digest_config: &DigestConfig,
+        shorts: Vec<&Short>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Problem> {
+        let sample = DigestContent {
+            number: 1,
+            period_start: now - chrono::Duration::weeks(1),
+            slot: now,
+            shorts,
+        };
+        let links = Links {
+            unsubscribe: config.site.url("unsubscribe?token=sample"),
+            preferences: config.site.url("preferences?token=sample"),
+            archive: config.site.url("digests/"),
+        };
+        match self.render(
+            config,
+            digest_config,
+            &sample,
+            &Subscriber::sample(),
+            &links,
+        ) {
+            Ok(_) => Ok(()),
+            Err(RenderError::Template { template, message }) if template == SUBJECT_TEMPLATE => {
+                Err(Problem::new(
+                    &config.path,
+                    None,
+                    format!("`digest.subject` cannot render: {message}"),
+                ))
+            }
+            Err(RenderError::Template { template, message }) => Err(
+                crate::render::templates::render_problem(config, template, &message),
+            ),
+            Err(e) => Err(Problem::new(
+                &config.templates_dir.join(HTML_TEMPLATE),
+                None,
+                e.to_string(),
+            )),
+        }
+    }
+
     /// The same copy as [`render`](Self::render), rendered once per
     /// [`Audience`] and personalised by putting this subscriber's address and
     /// links where the shared copy has placeholders. The first copy of each
