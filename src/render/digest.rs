@@ -459,7 +459,7 @@ fn sections_for<'a>(
                             .iter()
                             .map(|t| TagView {
                                 name: &t.name,
-                                url: config.site.url(&format!("tags/{}/", t.slug)),
+                                url: config.site.url(&super::paths::tag(&t.slug)),
                             })
                             .collect(),
                     })

@@ -6,6 +6,7 @@
 pub mod digest;
 pub mod feeds;
 pub mod pages;
+pub mod paths;
 pub mod templates;
 
 use chrono::{DateTime, Utc};
@@ -46,12 +47,11 @@ pub struct TrackView<'a> {
 
 impl<'a> TrackView<'a> {
     pub fn new(track: &'a Track, config: &Config) -> Self {
-        let path = format!("tracks/{}/", track.slug);
         TrackView {
             slug: &track.slug,
             title: &track.title,
             description: &track.description,
-            url: config.site.url(&path),
+            url: config.site.url(&paths::track(&track.slug)),
         }
     }
 }
