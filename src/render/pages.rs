@@ -5,8 +5,10 @@
 //! Pages come from Tera templates (built in, each replaceable by a file of
 //! the same name in `templates/`). Links between pages are relative, so the
 //! site works under any path and from `shorts serve`; canonical, Open Graph
-//! and feed links are absolute. Pure: no I/O beyond loading the templates,
-//! no clock, no database (the caller passes the archived digests).
+//! and feed links are absolute. Every path comes from `paths`, and feed links
+//! list `feeds::FEED_FORMATS`, so no format is named here. Pure: no I/O
+//! beyond loading the templates, no clock, no database (the caller passes
+//! the archived digests).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tera::{Context, Tera};
 
-use super::feeds::{self, Entry, FEED_FORMATS, Feed, FeedFormat};
+use super::feeds::{self, Entry, FEED_FORMATS, Feed};
 use super::templates::{self, BuiltIn};
 use super::{OutputFile, display_date, escape_html, join_words, paths};
 use crate::config::Config;
@@ -310,16 +312,7 @@ impl<'a> Site<'a> {
             tracks: track_links(collection, &shorts),
             tags: tag_links(&shorts),
             feeds: feed_links_by_dir(feeds, view.name, config),
-            asset_paths: templates
-                .assets
-                .iter()
-                .map(|(name, text)| {
-                    (
-                        *name,
-                        format!("{}?v={}", paths::asset(name), short_hash(text)),
-                    )
-                })
-                .collect(),
+            asset_paths: asset_paths(templates),
             view,
             shorts,
         }
@@ -601,9 +594,21 @@ fn feed_links_by_dir(
         .collect()
 }
 
+/// Each asset's path with its content hash.
+fn asset_paths(templates: &PageTemplates) -> BTreeMap<&'static str, String> {
+    templates
+        .assets
+        .iter()
+        .map(|(name, text)| {
+            let path = format!("{}?v={}", paths::asset(name), short_hash(text));
+            (*name, path)
+        })
+        .collect()
+}
+
 fn feed_links(feed: &Feed<'_>, config: &Config) -> FeedLinks {
     let url = |format| feed.url(&config.site, format);
-    let main: &FeedFormat = feeds::MAIN_FORMAT;
+    let main = feeds::MAIN_FORMAT;
     FeedLinks {
         title: feed.title.clone(),
         url: url(main),

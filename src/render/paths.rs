@@ -1,11 +1,12 @@
-//! Where everything lives on the site: every output path and every path a
-//! link points at, below the site root (`Site::url` makes them absolute).
+//! Where everything lives on the site: every output path, and every path a
+//! link points at (pages, feeds, assets and `shorts serve`'s endpoints),
+//! below the site root; `Site::url` makes one absolute.
 //!
-//! Paths to folders end in `/` and hold an `index.html`; a feed's files sit in
-//! the folder of the page it belongs to. The functions here return paths as
-//! written to disk; [`href`] percent-encodes one for a relative link. Nothing
-//! here knows about templates, feed formats or HTTP; the server's routes must
-//! stay the endpoints named here.
+//! Folders end in `/` and hold an `index.html`; a feed's files sit in the
+//! folder of the page it belongs to. Paths are returned as written to disk;
+//! [`href`] percent-encodes one for a relative link. Nothing here renders,
+//! writes or knows the feed formats (their file names are in
+//! `feeds::FEED_FORMATS`).
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
@@ -30,8 +31,12 @@ pub const SITEMAP: &str = "sitemap.xml";
 pub const FEED_STYLESHEET: &str = "feed.css";
 /// The search index the index page's script loads, next to that page.
 pub const SEARCH_INDEX_FILE: &str = "search.json";
-/// The endpoint of the sign-up form (`shorts serve`).
+/// `shorts serve`'s endpoints, below the site root: the sign-up form posts
+/// to the first, the emails link the rest with a signed `token`.
 pub const SUBSCRIBE: &str = "subscribe";
+pub const CONFIRM: &str = "confirm";
+pub const UNSUBSCRIBE: &str = "unsubscribe";
+pub const PREFERENCES: &str = "preferences";
 
 /// What a path segment may hold unescaped in an `href`.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -113,17 +118,26 @@ pub fn href(path: &str) -> String {
 
 /// The page that asks before unsubscribing; the form posts back to it.
 pub fn unsubscribe(token: &str) -> String {
-    format!("unsubscribe?token={token}")
+    with_token(UNSUBSCRIBE, token)
 }
 
 /// The page where a subscriber picks tracks; the form posts back to it.
 pub fn preferences(token: &str) -> String {
-    format!("preferences?token={token}")
+    with_token(PREFERENCES, token)
 }
 
 /// The link in the confirmation email.
 pub fn confirm(token: &str) -> String {
-    format!("confirm?token={token}")
+    with_token(CONFIRM, token)
+}
+
+fn with_token(endpoint: &str, token: &str) -> String {
+    format!("{endpoint}?token={token}")
+}
+
+/// The server's route for `endpoint`: the site root is the server's root.
+pub fn route(endpoint: &str) -> String {
+    format!("/{endpoint}")
 }
 
 #[cfg(test)]
@@ -151,5 +165,7 @@ mod tests {
         assert_eq!(page_folder("shorts/a/index.html"), Some("shorts/a/"));
         assert_eq!(search_index(), "shorts/search.json");
         assert_eq!(digest(7), "digests/7/");
+        assert_eq!(unsubscribe("t"), "unsubscribe?token=t");
+        assert_eq!(route(CONFIRM), "/confirm");
     }
 }

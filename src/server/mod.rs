@@ -83,11 +83,14 @@ impl App {
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/subscribe", post(subscribe))
-        .route("/confirm", get(confirm))
-        .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
+        .route(&paths::route(paths::SUBSCRIBE), post(subscribe))
+        .route(&paths::route(paths::CONFIRM), get(confirm))
         .route(
-            "/preferences",
+            &paths::route(paths::UNSUBSCRIBE),
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .route(
+            &paths::route(paths::PREFERENCES),
             get(preferences_page).post(update_preferences),
         )
         .fallback(static_file)

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::render::feeds::FeedFormat;
+use crate::render::paths;
 
 /// What a request path names inside `root`.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
     let mut path = root.join(relative);
     let folder = path.is_dir();
     if folder {
-        path.push("index.html");
+        path.push(paths::PAGE_FILE);
     }
     // Symlinks may point anywhere: what counts is where the file really is.
     let real = path.canonicalize().ok()?;
