@@ -34,6 +34,7 @@ pub mod digest;
 pub mod lock;
 pub mod model;
 pub mod output;
+pub mod paths;
 pub mod publish;
 pub mod render;
 pub mod schedule;

@@ -9,7 +9,6 @@
 mod digest;
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -92,21 +91,6 @@ impl Collection {
 
     pub fn track(&self, slug: &str) -> Option<&Track> {
         self.tracks.iter().find(|t| t.slug == slug)
-    }
-
-    /// Published shorts grouped by tag slug, each list newest first.
-    pub fn published_by_tag(&self, now: DateTime<Utc>) -> BTreeMap<&Tag, Vec<&Short>> {
-        let mut by_tag: BTreeMap<&str, (&Tag, Vec<&Short>)> = BTreeMap::new();
-        for short in self.published(now) {
-            for tag in &short.tags {
-                by_tag
-                    .entry(tag.slug.as_str())
-                    .or_insert_with(|| (tag, Vec::new()))
-                    .1
-                    .push(short);
-            }
-        }
-        by_tag.into_values().collect()
     }
 }
 

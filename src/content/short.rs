@@ -13,6 +13,7 @@ use super::markdown;
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems};
 use crate::model::{Short, Tag, is_slug, one_line, slugify};
+use crate::paths;
 
 const REQUIRED: [&str; 4] = ["title", "date", "summary", "track"];
 const OPTIONAL: [&str; 5] = ["tags", "slug", "updated", "draft", "extra"];
@@ -73,7 +74,7 @@ pub fn validate(
 
 /// The page of the short `slug`: `<base_url>shorts/<slug>/`.
 pub fn short_url(base: &Url, slug: &str) -> Url {
-    base.join(&format!("shorts/{slug}/"))
+    base.join(&paths::short(slug))
         .unwrap_or_else(|_| base.clone())
 }
 

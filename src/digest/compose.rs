@@ -9,6 +9,7 @@ use super::{DigestError, Sender};
 use crate::config::{Config, DigestConfig};
 use crate::delivery::compose::{self, Composed, Envelope, Signer};
 use crate::model::Subscriber;
+use crate::paths;
 use crate::render::digest::{DigestContent, DigestTemplates, Links, RenderedDigest, SharedCopies};
 use crate::tokens::{Purpose, Secret};
 
@@ -66,9 +67,9 @@ impl Composer<'_> {
             .sign(Purpose::Preferences, &subscriber.token_id, None);
         (
             Links {
-                unsubscribe: site.url(&format!("unsubscribe?token={unsubscribe}")),
-                preferences: site.url(&format!("preferences?token={preferences}")),
-                archive: site.url("digests/"),
+                unsubscribe: site.url(&paths::unsubscribe(&unsubscribe)),
+                preferences: site.url(&paths::preferences(&preferences)),
+                archive: site.url(paths::DIGESTS),
             },
             unsubscribe,
         )

@@ -172,9 +172,9 @@ impl DigestTemplates {
             shorts,
         };
         let links = Links {
-            unsubscribe: config.site.url("unsubscribe?token=sample"),
-            preferences: config.site.url("preferences?token=sample"),
-            archive: config.site.url("digests/"),
+            unsubscribe: config.site.url(&crate::paths::unsubscribe("sample")),
+            preferences: config.site.url(&crate::paths::preferences("sample")),
+            archive: config.site.url(crate::paths::DIGESTS),
         };
         match self.render(
             config,
@@ -565,7 +565,7 @@ impl<'a> EntryView<'a> {
                 .iter()
                 .map(|t| TagView {
                     name: &t.name,
-                    url: config.site.url(&format!("tags/{}/", t.slug)),
+                    url: config.site.url(&crate::paths::tag(&t.slug)),
                 })
                 .collect(),
         }

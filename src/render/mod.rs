@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::model::Track;
+use crate::paths;
 
 /// What templates see of the site.
 #[derive(Debug, Serialize)]
@@ -46,12 +47,11 @@ pub struct TrackView<'a> {
 
 impl<'a> TrackView<'a> {
     pub fn new(track: &'a Track, config: &Config) -> Self {
-        let path = format!("tracks/{}/", track.slug);
         TrackView {
             slug: &track.slug,
             title: &track.title,
             description: &track.description,
-            url: config.site.url(&path),
+            url: config.site.url(&paths::track(&track.slug)),
         }
     }
 }

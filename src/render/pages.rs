@@ -5,31 +5,26 @@
 //! Pages come from Tera templates (built in, each replaceable by a file of
 //! the same name in `templates/`). Links between pages are relative, so the
 //! site works under any path and from `shorts serve`; canonical, Open Graph
-//! and feed links are absolute. Pure: no I/O beyond loading the templates,
-//! no clock, no database (the caller passes the archived digests).
+//! and feed links are absolute. Every path comes from `paths`, and feed links
+//! list `feeds::FEED_FORMATS`, so no format is named here. Pure: no I/O
+//! beyond loading the templates, no clock, no database (the caller passes
+//! the archived digests).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tera::{Context, Tera};
 
-use super::feeds::{self, Entry, Feed};
+use super::feeds::{self, Entry, FEED_FORMATS, Feed};
 use super::templates::{self, BuiltIn};
 use super::{OutputFile, display_date, escape_html, join_words};
 use crate::config::Config;
 use crate::diagnostics::Problems;
 use crate::model::{Collection, Short};
-
-/// The shorts index, below the site root.
-pub const INDEX_PATH: &str = "shorts/";
-/// The digest archive, below the site root.
-pub const DIGESTS_PATH: &str = "digests/";
-/// The search index the index page's script loads, below the site root.
-pub const SEARCH_INDEX: &str = "shorts/search.json";
+use crate::paths;
 
 /// Cards show this many tags, then "+N".
 const CARD_TAGS: usize = 4;
@@ -57,20 +52,6 @@ const ASSETS: [BuiltIn; 2] = [
     ("style.css", include_str!("../../templates/style.css")),
     ("search.js", include_str!("../../templates/search.js")),
 ];
-
-/// What a path segment may hold unescaped in an `href`.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'/');
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
@@ -127,16 +108,73 @@ pub fn render<E: From<PageError> + Send>(
     sink: &(dyn Fn(OutputFile) -> Result<(), E> + Sync),
 ) -> Result<(), E> {
     let site = Site::new(templates, collection, feeds, config, now);
-    // Paths in site order, for the sitemap; the pages themselves are not kept.
-    let emit = |paths: &mut Vec<String>, file: OutputFile| -> Result<(), E> {
-        paths.push(file.path.clone());
-        sink(file)
+    let mut out = Emitter {
+        sink,
+        paths: Vec::new(),
     };
-    // Rendered on every core; each page goes to `sink` as soon as it is done.
-    let emit_each = |render: &(dyn Fn(usize) -> Result<OutputFile, PageError> + Sync),
-                     count: usize|
-     -> Result<Vec<String>, E> {
-        (0..count)
+    for (name, text) in &templates.assets {
+        out.one(OutputFile::new(paths::asset(name), text.as_bytes()))?;
+    }
+    out.one(site.page(paths::HOME, "home.html", "", Context::new())?)?;
+    out.one(site.index()?)?;
+    out.one(OutputFile::new(
+        paths::search_index(),
+        search_index(&site.shorts),
+    ))?;
+    out.each(site.shorts.len(), &|i| site.short_page(i))?;
+    out.one(site.tracks_page()?)?;
+    for track in &site.tracks {
+        out.one(site.track_page(track)?)?;
+    }
+    out.one(site.tags_page()?)?;
+    out.each(site.tags.len(), &|i| site.tag_page(&site.tags[i]))?;
+    render_archive(&site, digests, config, &mut out)?;
+    out.one(site.not_found_page()?)?;
+    sink(OutputFile::new(
+        paths::SITEMAP,
+        sitemap(out.paths.iter(), config),
+    ))
+}
+
+/// The digest archive's page, a page per digest, and the archive's feed.
+fn render_archive<E: From<PageError> + Send>(
+    site: &Site<'_>,
+    digests: &[ArchivedDigest],
+    config: &Config,
+    out: &mut Emitter<'_, E>,
+) -> Result<(), E> {
+    let archive = archive(digests, site, config);
+    out.one(site.digests_page(&archive)?)?;
+    for digest in &archive {
+        out.one(site.digest_page(digest)?)?;
+    }
+    for file in digest_feed(&archive, site, config)? {
+        out.one(file)?;
+    }
+    Ok(())
+}
+
+/// Hands each file to the sink as soon as it is rendered and keeps its path,
+/// in site order, for the sitemap; the files themselves are not kept.
+struct Emitter<'s, E> {
+    sink: &'s (dyn Fn(OutputFile) -> Result<(), E> + Sync),
+    paths: Vec<String>,
+}
+
+impl<E: From<PageError> + Send> Emitter<'_, E> {
+    fn one(&mut self, file: OutputFile) -> Result<(), E> {
+        self.paths.push(file.path.clone());
+        (self.sink)(file)
+    }
+
+    /// Pages `0..count`, rendered on every core, listed in index order.
+    fn each(
+        &mut self,
+        count: usize,
+        render: &(dyn Fn(usize) -> Result<OutputFile, PageError> + Sync),
+    ) -> Result<(), E> {
+        let sink = self.sink;
+        let paths: Vec<String> = (0..count)
             .into_par_iter()
             .map(|i| {
                 let page = render(i)?;
@@ -144,44 +182,10 @@ pub fn render<E: From<PageError> + Send>(
                 sink(page)?;
                 Ok(path)
             })
-            .collect()
-    };
-    let mut first = Vec::new();
-    for (name, text) in &templates.assets {
-        emit(
-            &mut first,
-            OutputFile::new(format!("assets/{name}"), text.as_bytes()),
-        )?;
+            .collect::<Result<_, E>>()?;
+        self.paths.extend(paths);
+        Ok(())
     }
-    emit(&mut first, site.page("", "home.html", "", Context::new())?)?;
-    emit(&mut first, site.index()?)?;
-    emit(
-        &mut first,
-        OutputFile::new(SEARCH_INDEX, search_index(&site.shorts)),
-    )?;
-    let short_pages = emit_each(&|i| site.short_page(i), site.shorts.len())?;
-    let mut middle = Vec::new();
-    emit(&mut middle, site.tracks_page()?)?;
-    for track in &site.tracks {
-        emit(&mut middle, site.track_page(track)?)?;
-    }
-    emit(&mut middle, site.tags_page()?)?;
-    let tag_pages = emit_each(&|i| site.tag_page(&site.tags[i]), site.tags.len())?;
-    let mut last = Vec::new();
-    let archive = archive(digests, &site, config);
-    emit(&mut last, site.digests_page(&archive)?)?;
-    for digest in &archive {
-        emit(&mut last, site.digest_page(digest)?)?;
-    }
-    for file in digest_feed(&archive, &site, config)? {
-        emit(&mut last, file)?;
-    }
-    emit(&mut last, site.not_found_page()?)?;
-    let listed = [first, short_pages, middle, tag_pages, last];
-    sink(OutputFile::new(
-        "sitemap.xml",
-        sitemap(listed.iter().flatten(), config),
-    ))
 }
 
 /// What every template sees of the site.
@@ -239,16 +243,44 @@ struct ShortView<'a> {
     short: &'a Short,
 }
 
-/// Autodiscovery links of one feed.
+/// Links to one feed: one per format, for autodiscovery, and the first
+/// format's on its own, where one link stands for the feed.
 #[derive(Serialize, Clone)]
 struct FeedLinks {
     title: String,
-    rss: String,
-    atom: String,
-    json: String,
-    /// The feed's RSS file below the site root, for visible links.
+    /// The first format's absolute URL.
+    url: String,
+    /// The first format's file below the site root, for visible links.
     path: String,
+    formats: Vec<FormatLink>,
 }
+
+/// A feed in one format.
+#[derive(Serialize, Clone)]
+struct FormatLink {
+    label: &'static str,
+    short_label: &'static str,
+    media_type: &'static str,
+    url: String,
+}
+
+/// Where the site's sections are below the root, for templates' links.
+#[derive(Serialize)]
+struct PathsView {
+    index: &'static str,
+    tracks: &'static str,
+    tags: &'static str,
+    digests: &'static str,
+    subscribe: &'static str,
+}
+
+const PATHS_VIEW: PathsView = PathsView {
+    index: paths::INDEX,
+    tracks: paths::TRACKS,
+    tags: paths::TAGS,
+    digests: paths::DIGESTS,
+    subscribe: paths::SUBSCRIBE,
+};
 
 /// Everything the pages share, computed once.
 struct Site<'a> {
@@ -274,63 +306,16 @@ impl<'a> Site<'a> {
             .published(now)
             .map(|short| short_view(short, collection, config))
             .collect();
-        let tracks = collection
-            .tracks
-            .iter()
-            .map(|track| Link {
-                slug: track.slug.clone(),
-                title: track.title.clone(),
-                description: track.description.clone(),
-                path: dir_path("tracks", &track.slug),
-                count: shorts.iter().filter(|s| s.track.slug == track.slug).count(),
-            })
-            .collect();
-        let mut tags: BTreeMap<&str, Link> = BTreeMap::new();
-        for short in &shorts {
-            for tag in &short.short.tags {
-                tags.entry(&tag.slug)
-                    .or_insert_with(|| Link {
-                        slug: tag.slug.clone(),
-                        title: tag.name.clone(),
-                        description: String::new(),
-                        path: dir_path("tags", &tag.slug),
-                        count: 0,
-                    })
-                    .count += 1;
-            }
-        }
-        let mut feeds: HashMap<String, FeedLinks> = feeds
-            .iter()
-            .map(|feed| (feed.dir.clone(), feed_links(feed, config)))
-            .collect();
-        let pages = &config.pages;
-        let name = pages.name.as_deref().unwrap_or(&config.site.title);
-        let archive_feed = archive_feed_shell(name, config);
-        feeds.insert(archive_feed.dir.clone(), feed_links(&archive_feed, config));
-        let asset_paths = templates
-            .assets
-            .iter()
-            .map(|(name, text)| (*name, format!("assets/{name}?v={}", short_hash(text))))
-            .collect();
+        let view = site_view(config);
         Site {
             templates,
             config,
-            view: SiteView {
-                title: &config.site.title,
-                description: &config.site.description,
-                base_url: config.site.base_url.as_str(),
-                language: &config.site.language,
-                author: &config.site.author.name,
-                name,
-                heading: &pages.heading,
-                tagline: &pages.tagline,
-                intro: pages.intro.as_deref().unwrap_or(&config.site.description),
-            },
+            tracks: track_links(collection, &shorts),
+            tags: tag_links(&shorts),
+            feeds: feed_links_by_dir(feeds, view.name, config),
+            asset_paths: asset_paths(templates),
+            view,
             shorts,
-            tracks,
-            tags: tags.into_values().collect(),
-            feeds,
-            asset_paths,
         }
     }
 
@@ -343,27 +328,24 @@ impl<'a> Site<'a> {
         feed_dir: &str,
         mut context: Context,
     ) -> Result<OutputFile, PageError> {
-        let file = if path.is_empty() || path.ends_with('/') {
-            format!("{path}index.html")
-        } else {
-            path.to_string()
-        };
+        let file = paths::page_file(path);
         context.insert("site", &self.view);
         if !context.contains_key("root") {
-            context.insert("root", &relative_root(&file));
+            context.insert("root", &paths::up_to_root(&file));
         }
         context.insert("path", path);
+        context.insert("paths", &PATHS_VIEW);
         context.insert("canonical", &self.config.site.url(path));
         context.insert("assets", &self.asset_paths);
         context.insert("nav_tracks", &self.tracks);
-        context.insert("site_feed", &self.feeds.get(""));
+        context.insert("site_feed", &self.feeds.get(paths::SITE_FEEDS));
         let mut page_feeds: Vec<&FeedLinks> = Vec::new();
         if !feed_dir.is_empty()
             && let Some(feed) = self.feeds.get(feed_dir)
         {
             page_feeds.push(feed);
         }
-        page_feeds.extend(self.feeds.get(""));
+        page_feeds.extend(self.feeds.get(paths::SITE_FEEDS));
         context.insert("feeds", &page_feeds);
         context.insert("subscribe", &self.config.digest.is_some());
         if !context.contains_key("page_title") {
@@ -392,20 +374,20 @@ impl<'a> Site<'a> {
             "page_title",
             &format!("Page not found · {}", self.view.name),
         );
-        self.page("404.html", "404.html", "", context)
+        self.page(paths::NOT_FOUND, "404.html", "", context)
     }
 
     fn index(&self) -> Result<OutputFile, PageError> {
         let mut context = Context::new();
         context.insert("shorts", &self.shorts);
         context.insert("tags", &self.tags);
-        context.insert("search_index", "search.json");
+        context.insert("search_index", paths::SEARCH_INDEX_FILE);
         context.insert(
             "page_title",
             &format!("{} · {}", self.view.heading, self.view.name),
         );
         context.insert("description", &self.view.intro);
-        self.page(INDEX_PATH, "index.html", "", context)
+        self.page(paths::INDEX, "index.html", "", context)
     }
 
     fn short_page(&self, i: usize) -> Result<OutputFile, PageError> {
@@ -425,7 +407,7 @@ impl<'a> Site<'a> {
             &format!("{} · {}", short.title, self.view.name),
         );
         context.insert("description", short.summary);
-        let feed_dir = format!("tracks/{}/", short.short.track);
+        let feed_dir = paths::track(&short.short.track);
         self.page(&short.path, "short.html", &feed_dir, context)
     }
 
@@ -440,7 +422,7 @@ impl<'a> Site<'a> {
     fn tracks_page(&self) -> Result<OutputFile, PageError> {
         let mut context = Context::new();
         context.insert("page_title", &format!("Tracks · {}", self.view.name));
-        self.page("tracks/", "tracks.html", "", context)
+        self.page(paths::TRACKS, "tracks.html", "", context)
     }
 
     fn track_page(&self, track: &Link) -> Result<OutputFile, PageError> {
@@ -454,7 +436,7 @@ impl<'a> Site<'a> {
         if !track.description.is_empty() {
             context.insert("description", &track.description);
         }
-        let dir = format!("tracks/{}/", track.slug);
+        let dir = paths::track(&track.slug);
         self.page(&track.path, "track.html", &dir, context)
     }
 
@@ -462,7 +444,7 @@ impl<'a> Site<'a> {
         let mut context = Context::new();
         context.insert("tags", &self.tags);
         context.insert("page_title", &format!("Tags · {}", self.view.name));
-        self.page("tags/", "tags.html", "", context)
+        self.page(paths::TAGS, "tags.html", "", context)
     }
 
     fn tag_page(&self, tag: &Link) -> Result<OutputFile, PageError> {
@@ -480,7 +462,7 @@ impl<'a> Site<'a> {
             "description",
             &format!("Shorts tagged {} on {}", tag.title, self.view.name),
         );
-        let dir = format!("tags/{}/", tag.slug);
+        let dir = paths::tag(&tag.slug);
         self.page(&tag.path, "tag.html", &dir, context)
     }
 
@@ -492,7 +474,7 @@ impl<'a> Site<'a> {
             "description",
             &format!("Every weekly digest of {}, as sent.", self.view.name),
         );
-        self.page(DIGESTS_PATH, "digests.html", DIGESTS_PATH, context)
+        self.page(paths::DIGESTS, "digests.html", paths::DIGESTS, context)
     }
 
     fn digest_page(&self, digest: &DigestView<'_>) -> Result<OutputFile, PageError> {
@@ -503,7 +485,7 @@ impl<'a> Site<'a> {
             &format!("{} · {}", digest.title, self.view.name),
         );
         context.insert("description", &digest.summary);
-        self.page(&digest.path, "digest_page.html", DIGESTS_PATH, context)
+        self.page(&digest.path, "digest_page.html", paths::DIGESTS, context)
     }
 }
 
@@ -522,7 +504,7 @@ fn short_view<'a>(short: &'a Short, collection: &'a Collection, config: &Config)
         slug: &short.slug,
         title: &short.title,
         summary: &short.summary,
-        path: dir_path("shorts", &short.slug),
+        path: paths::href(&paths::short(&short.slug)),
         url: &short.permalink,
         date: display_date(short.date.to_utc(), tz),
         date_iso: short.date.to_rfc3339(),
@@ -532,7 +514,7 @@ fn short_view<'a>(short: &'a Short, collection: &'a Collection, config: &Config)
         track: TagLink {
             slug: &short.track,
             name: track_title,
-            path: dir_path("tracks", &short.track),
+            path: paths::href(&paths::track(&short.track)),
         },
         tags: short
             .tags
@@ -540,7 +522,7 @@ fn short_view<'a>(short: &'a Short, collection: &'a Collection, config: &Config)
             .map(|t| TagLink {
                 slug: &t.slug,
                 name: &t.name,
-                path: dir_path("tags", &t.slug),
+                path: paths::href(&paths::tag(&t.slug)),
             })
             .collect(),
         more_tags: more.len(),
@@ -549,32 +531,99 @@ fn short_view<'a>(short: &'a Short, collection: &'a Collection, config: &Config)
     }
 }
 
-fn feed_links(feed: &Feed<'_>, config: &Config) -> FeedLinks {
-    let site = &config.site;
-    FeedLinks {
-        title: feed.title.clone(),
-        rss: feed.url(site, feeds::RSS_FILE),
-        atom: feed.url(site, feeds::ATOM_FILE),
-        json: feed.url(site, feeds::JSON_FILE),
-        path: format!("{}{}", encode_path(&feed.dir), feeds::RSS_FILE),
+fn site_view(config: &Config) -> SiteView<'_> {
+    let pages = &config.pages;
+    SiteView {
+        title: &config.site.title,
+        description: &config.site.description,
+        base_url: config.site.base_url.as_str(),
+        language: &config.site.language,
+        author: &config.site.author.name,
+        name: pages.name.as_deref().unwrap_or(&config.site.title),
+        heading: &pages.heading,
+        tagline: &pages.tagline,
+        intro: pages.intro.as_deref().unwrap_or(&config.site.description),
     }
 }
 
-/// `<kind>/<slug>/` with the slug percent-encoded for use in an `href`.
-fn dir_path(kind: &str, slug: &str) -> String {
-    format!("{kind}/{}/", utf8_percent_encode(slug, SEGMENT))
+/// Every track in config order, with how many of `shorts` it holds.
+fn track_links(collection: &Collection, shorts: &[ShortView<'_>]) -> Vec<Link> {
+    collection
+        .tracks
+        .iter()
+        .map(|track| Link {
+            slug: track.slug.clone(),
+            title: track.title.clone(),
+            description: track.description.clone(),
+            path: paths::href(&paths::track(&track.slug)),
+            count: shorts.iter().filter(|s| s.track.slug == track.slug).count(),
+        })
+        .collect()
 }
 
-fn encode_path(path: &str) -> String {
-    path.split('/')
-        .map(|segment| utf8_percent_encode(segment, SEGMENT).to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+/// Every tag of `shorts` by slug, with how many of them carry it.
+fn tag_links(shorts: &[ShortView<'_>]) -> Vec<Link> {
+    let mut tags: BTreeMap<&str, Link> = BTreeMap::new();
+    for short in shorts {
+        for tag in &short.short.tags {
+            tags.entry(&tag.slug)
+                .or_insert_with(|| Link {
+                    slug: tag.slug.clone(),
+                    title: tag.name.clone(),
+                    description: String::new(),
+                    path: paths::href(&paths::tag(&tag.slug)),
+                    count: 0,
+                })
+                .count += 1;
+        }
+    }
+    tags.into_values().collect()
 }
 
-/// `../` once per folder between `file` and the site root.
-fn relative_root(file: &str) -> String {
-    "../".repeat(file.matches('/').count())
+/// The links of every feed by its folder, the digest archive's included;
+/// `name` is the site's.
+fn feed_links_by_dir(
+    feeds: &[Feed<'_>],
+    name: &str,
+    config: &Config,
+) -> HashMap<String, FeedLinks> {
+    let archive_feed = archive_feed_shell(name, config);
+    feeds
+        .iter()
+        .chain([&archive_feed])
+        .map(|feed| (feed.dir.clone(), feed_links(feed, config)))
+        .collect()
+}
+
+/// Each asset's path with its content hash.
+fn asset_paths(templates: &PageTemplates) -> BTreeMap<&'static str, String> {
+    templates
+        .assets
+        .iter()
+        .map(|(name, text)| {
+            let path = format!("{}?v={}", paths::asset(name), short_hash(text));
+            (*name, path)
+        })
+        .collect()
+}
+
+fn feed_links(feed: &Feed<'_>, config: &Config) -> FeedLinks {
+    let url = |format| feed.url(&config.site, format);
+    let main = feeds::MAIN_FORMAT;
+    FeedLinks {
+        title: feed.title.clone(),
+        url: url(main),
+        path: paths::href(&feed.path(main)),
+        formats: FEED_FORMATS
+            .iter()
+            .map(|format| FormatLink {
+                label: format.label,
+                short_label: format.short_label,
+                media_type: format.media_type,
+                url: url(format),
+            })
+            .collect(),
+    }
 }
 
 /// Eight hex digits of the content's hash: changes whenever the file does,
@@ -655,7 +704,7 @@ fn archive<'a>(
                 .filter(|s| slugs.contains(s.slug))
                 .collect();
             let sections = archive_sections(&carried, site, config);
-            let path = format!("{DIGESTS_PATH}{}/", digest.number);
+            let path = paths::digest(digest.number);
             let date = display_date(digest.slot, config.site.timezone);
             DigestView {
                 number: digest.number,
@@ -712,7 +761,7 @@ fn digest_feed(
     archive: &[DigestView<'_>],
     site: &Site<'_>,
     config: &Config,
-) -> Result<[OutputFile; 3], PageError> {
+) -> Result<Vec<OutputFile>, PageError> {
     let entries: Vec<Entry<'_>> = archive
         .iter()
         .map(|digest| {
@@ -747,8 +796,8 @@ fn archive_feed_shell<'a>(name: &str, config: &Config) -> Feed<'a> {
     Feed {
         title: format!("{name}: digests"),
         description: format!("Every weekly digest of {name}, as sent."),
-        dir: DIGESTS_PATH.to_string(),
-        page_url: base.join(DIGESTS_PATH).unwrap_or_else(|_| base.clone()),
+        dir: paths::DIGESTS.to_string(),
+        page_url: base.join(paths::DIGESTS).unwrap_or_else(|_| base.clone()),
         entries: Vec::new(),
         updated: DateTime::<Utc>::UNIX_EPOCH.fixed_offset(),
     }
@@ -781,7 +830,7 @@ fn sitemap<'p>(paths: impl Iterator<Item = &'p String>, config: &Config) -> Vec<
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     );
     for path in paths {
-        let Some(dir) = path.strip_suffix("index.html") else {
+        let Some(dir) = paths::page_folder(path) else {
             continue;
         };
         if dir.is_empty() {
@@ -789,7 +838,7 @@ fn sitemap<'p>(paths: impl Iterator<Item = &'p String>, config: &Config) -> Vec<
         }
         xml.push_str(&format!(
             "  <url><loc>{}</loc></url>\n",
-            escape_html(&config.site.url(&encode_path(dir)))
+            escape_html(&config.site.url(&paths::href(dir)))
         ));
     }
     xml.push_str("</urlset>\n");
@@ -799,19 +848,6 @@ fn sitemap<'p>(paths: impl Iterator<Item = &'p String>, config: &Config) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relative_root_climbs_one_level_per_folder() {
-        assert_eq!(relative_root("index.html"), "");
-        assert_eq!(relative_root("shorts/index.html"), "../");
-        assert_eq!(relative_root("shorts/kv-cache/index.html"), "../../");
-    }
-
-    #[test]
-    fn paths_are_percent_encoded_for_hrefs() {
-        assert_eq!(dir_path("tags", "kv-cache"), "tags/kv-cache/");
-        assert_eq!(dir_path("tags", "ünï"), "tags/%C3%BCn%C3%AF/");
-    }
 
     #[test]
     fn digest_summary_names_the_tracks() {

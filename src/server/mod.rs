@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::model::{Subscriber, SubscriberStatus};
+use crate::paths;
 use crate::store::Store;
 use crate::tokens::{Purpose, Secret};
 use static_files::Resolved;
@@ -82,11 +83,14 @@ impl App {
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/subscribe", post(subscribe))
-        .route("/confirm", get(confirm))
-        .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
+        .route(&paths::route(paths::SUBSCRIBE), post(subscribe))
+        .route(&paths::route(paths::CONFIRM), get(confirm))
         .route(
-            "/preferences",
+            &paths::route(paths::UNSUBSCRIBE),
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .route(
+            &paths::route(paths::PREFERENCES),
             get(preferences_page).post(update_preferences),
         )
         .fallback(static_file)
@@ -152,7 +156,7 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
 
 /// The site's own `404.html` when the build wrote one, else a plain page.
 async fn not_found(app: &App) -> Response {
-    let page = app.config.output_dir.join("404.html");
+    let page = app.config.output_dir.join(paths::NOT_FOUND);
     match tokio::fs::read(&page).await {
         Ok(html) => (
             StatusCode::NOT_FOUND,
@@ -308,7 +312,7 @@ async fn subscribe(
             &subscriber.token_id,
             Some(now + chrono::Duration::hours(CONFIRM_VALID_HOURS)),
         );
-        let url = app.config.site.url(&format!("confirm?token={token}"));
+        let url = app.config.site.url(&paths::confirm(&token));
         let message = crate::delivery::compose::confirmation(
             &digest_config,
             &app.config.site.title,

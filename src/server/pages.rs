@@ -4,6 +4,7 @@ use axum::response::Html;
 
 use crate::config::Config;
 use crate::model::Subscriber;
+use crate::paths;
 use crate::render::escape_html;
 
 pub fn page(title: &str, body: &str) -> Html<String> {
@@ -25,9 +26,9 @@ pub fn paragraph(text: &str) -> String {
 pub fn unsubscribe_form(email: &str, token: &str) -> String {
     format!(
         "<p>Stop the weekly digest for <strong>{}</strong>?</p>\
-         <form method=\"post\" action=\"unsubscribe?token={}\"><button type=\"submit\">Unsubscribe</button></form>",
+         <form method=\"post\" action=\"{}\"><button type=\"submit\">Unsubscribe</button></form>",
         escape_html(email),
-        escape_html(token)
+        escape_html(&paths::unsubscribe(token))
     )
 }
 
@@ -55,10 +56,10 @@ pub fn preferences_form(
         .collect();
     format!(
         "{}<p>Tracks in the digest for <strong>{}</strong>:</p>\
-         <form method=\"post\" action=\"preferences?token={}\"><fieldset><legend>Tracks</legend>{boxes}</fieldset>\
+         <form method=\"post\" action=\"{}\"><fieldset><legend>Tracks</legend>{boxes}</fieldset>\
          <p><button type=\"submit\">Save</button></p></form>",
         notice.map(paragraph).unwrap_or_default(),
         escape_html(&subscriber.email),
-        escape_html(token)
+        escape_html(&paths::preferences(token))
     )
 }

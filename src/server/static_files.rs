@@ -6,12 +6,16 @@
 //! still be inside `public/` once symlinks are resolved; anything else is a
 //! 404. Files are read at request time, so a new build is served at once.
 
+use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::paths;
+use crate::render::feeds::FeedFormat;
 
 /// What a request path names inside `root`.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,7 +44,7 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
     let mut path = root.join(relative);
     let folder = path.is_dir();
     if folder {
-        path.push("index.html");
+        path.push(paths::PAGE_FILE);
     }
     // Symlinks may point anywhere: what counts is where the file really is.
     let real = path.canonicalize().ok()?;
@@ -54,15 +58,17 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
     Some(Resolved::File(real))
 }
 
-/// The media type for a file name.
-pub fn content_type(path: &Path) -> &'static str {
+/// The media type for a file name: a feed's own (every feed is UTF-8),
+/// else by extension.
+pub fn content_type(path: &Path) -> Cow<'static, str> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    match name {
-        "rss.xml" => return "application/rss+xml; charset=utf-8",
-        "atom.xml" => return "application/atom+xml; charset=utf-8",
-        "feed.json" => return "application/feed+json; charset=utf-8",
-        _ => {}
+    match FeedFormat::for_file(name) {
+        Some(feed) => format!("{}; charset=utf-8", feed.media_type).into(),
+        None => by_extension(path).into(),
     }
+}
+
+fn by_extension(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" | "htm" => "text/html; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -166,7 +172,7 @@ pub async fn serve_file(
     if not_modified(request, &tag, modified) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    set(&mut headers, header::CONTENT_TYPE, content_type(path));
+    set(&mut headers, header::CONTENT_TYPE, &content_type(path));
     set(
         &mut headers,
         header::CONTENT_LENGTH,

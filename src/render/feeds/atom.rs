@@ -1,0 +1,108 @@
+//! Atom 1.0, written by the `atom_syndication` crate; the feed's id is its
+//! own URL. Writes one feed; which feeds exist and where their files go is
+//! the parent module's business.
+
+use atom_syndication::{
+    Category, Content, Entry as AtomEntry, Feed as AtomFeed, Generator, Link, Person, Text,
+    WriteConfig,
+};
+
+use super::{Entry, Feed, FeedError, FeedFormat, GENERATOR, VERSION, with_stylesheet};
+use crate::config::Config;
+
+/// `feed` as an Atom document.
+pub(super) fn write(
+    feed: &Feed<'_>,
+    format: &FeedFormat,
+    config: &Config,
+) -> Result<Vec<u8>, FeedError> {
+    let person = person(config);
+    let entries = feed
+        .entries
+        .iter()
+        .map(|entry| self::entry(entry, &person))
+        .collect();
+    let self_url = feed.url(&config.site, format);
+    let atom = AtomFeed {
+        title: Text::plain(feed.title.clone()),
+        subtitle: Some(Text::plain(feed.description.clone())),
+        id: self_url.clone(),
+        updated: feed.updated,
+        authors: vec![person],
+        generator: Some(Generator {
+            value: GENERATOR.to_string(),
+            uri: None,
+            version: Some(VERSION.to_string()),
+        }),
+        links: vec![
+            link(self_url, "self", format.media_type),
+            link(feed.page_url.to_string(), "alternate", "text/html"),
+        ],
+        lang: Some(config.site.language.clone()),
+        entries,
+        ..Default::default()
+    };
+    let mut bytes = Vec::new();
+    let layout = WriteConfig {
+        write_document_declaration: true,
+        indent_size: Some(2),
+    };
+    atom.write_with_config(&mut bytes, layout)
+        .map_err(|e| FeedError::Write {
+            path: feed.path(format),
+            message: e.to_string(),
+        })?;
+    Ok(with_stylesheet(bytes, config))
+}
+
+/// The site's author, linking the author's page or else the site.
+fn person(config: &Config) -> Person {
+    let author = &config.site.author;
+    Person {
+        name: author.name.clone(),
+        email: author.email.clone(),
+        uri: Some(
+            author
+                .url
+                .clone()
+                .unwrap_or_else(|| config.site.base_url.to_string()),
+        ),
+        ..Default::default()
+    }
+}
+
+fn link(href: String, rel: &str, mime: &str) -> Link {
+    Link {
+        href,
+        rel: rel.to_string(),
+        mime_type: Some(mime.to_string()),
+        ..Default::default()
+    }
+}
+
+fn entry(entry: &Entry<'_>, person: &Person) -> AtomEntry {
+    AtomEntry {
+        title: Text::plain(entry.title.to_string()),
+        id: entry.url.to_string(),
+        updated: entry.updated,
+        published: Some(entry.published),
+        authors: vec![person.clone()],
+        categories: entry
+            .categories
+            .iter()
+            .map(|c| Category {
+                term: c.term.to_string(),
+                scheme: Some(c.scheme.clone()),
+                label: Some(c.label.to_string()),
+            })
+            .collect(),
+        links: vec![link(entry.url.to_string(), "alternate", "text/html")],
+        summary: Some(Text::plain(entry.summary.to_string())),
+        content: Some(Content {
+            value: Some(entry.content_html.to_string()),
+            content_type: Some("html".to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,108 @@
+//! RSS 2.0, written by the `rss` crate, with an Atom `self` link and, when
+//! the author has no email, `dc:creator`. Writes one feed; which feeds exist
+//! and where their files go is the parent module's business.
+
+use ::rss::extension::atom::{AtomExtension, Link};
+use ::rss::extension::dublincore::DublinCoreExtension;
+use ::rss::{Category, Channel, Guid, Item};
+
+use super::{Entry, Feed, FeedError, FeedFormat, GENERATOR, VERSION, with_stylesheet};
+use crate::config::Config;
+use crate::render::escape_html;
+
+/// `feed` as an RSS document.
+pub(super) fn write(
+    feed: &Feed<'_>,
+    format: &FeedFormat,
+    config: &Config,
+) -> Result<Vec<u8>, FeedError> {
+    let by_email = person(config);
+    let creator = match by_email {
+        Some(_) => None,
+        None => Some(DublinCoreExtension {
+            creators: vec![config.site.author.name.clone()],
+            ..Default::default()
+        }),
+    };
+    let items = feed
+        .entries
+        .iter()
+        .map(|entry| item(entry, &by_email, &creator))
+        .collect();
+    let bytes = channel(feed, format, config, by_email, items)
+        .pretty_write_to(Vec::new(), b' ', 2)
+        .map_err(|e| FeedError::Write {
+            path: feed.path(format),
+            message: e.to_string(),
+        })?;
+    Ok(with_stylesheet(bytes, config))
+}
+
+/// `email (Name)` as RSS `<author>` requires, when the author has an email.
+fn person(config: &Config) -> Option<String> {
+    let author = &config.site.author;
+    author
+        .email
+        .as_ref()
+        .map(|email| format!("{email} ({})", author.name))
+}
+
+fn channel(
+    feed: &Feed<'_>,
+    format: &FeedFormat,
+    config: &Config,
+    by_email: Option<String>,
+    items: Vec<Item>,
+) -> Channel {
+    Channel {
+        title: feed.title.clone(),
+        link: feed.page_url.to_string(),
+        description: feed.description.clone(),
+        language: Some(config.site.language.clone()),
+        managing_editor: by_email.clone(),
+        webmaster: by_email,
+        pub_date: feed.entries.first().map(|e| e.published.to_rfc2822()),
+        last_build_date: Some(feed.updated.to_rfc2822()),
+        generator: Some(format!("{GENERATOR} {VERSION}")),
+        docs: Some("https://www.rssboard.org/rss-specification".to_string()),
+        atom_ext: Some(AtomExtension {
+            links: vec![Link {
+                href: feed.url(&config.site, format),
+                rel: "self".to_string(),
+                mime_type: Some(format.media_type.to_string()),
+                ..Default::default()
+            }],
+        }),
+        items,
+        ..Default::default()
+    }
+}
+
+fn item(
+    entry: &Entry<'_>,
+    by_email: &Option<String>,
+    creator: &Option<DublinCoreExtension>,
+) -> Item {
+    Item {
+        title: Some(entry.title.to_string()),
+        link: Some(entry.url.to_string()),
+        description: Some(escape_html(&entry.summary)),
+        author: by_email.clone(),
+        dublin_core_ext: creator.clone(),
+        categories: entry
+            .categories
+            .iter()
+            .map(|c| Category {
+                name: c.label.to_string(),
+                domain: Some(c.scheme.clone()),
+            })
+            .collect(),
+        guid: Some(Guid {
+            value: entry.url.to_string(),
+            permalink: true,
+        }),
+        pub_date: Some(entry.published.to_rfc2822()),
+        content: Some(entry.content_html.to_string()),
+        ..Default::default()
+    }
+}
