@@ -257,17 +257,18 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
     );
 
     // Consent is recorded: when, from where, and which version of the form's text.
-    let conn = rusqlite::Connection::open(site.path().join("data/shorts.db")).unwrap();
-    let consent: (String, String, Option<String>) = conn
-        .query_row(
-            "SELECT source, consent_text, consent_at FROM subscribers WHERE email = 'new@example.com'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let store = common::store(site.path());
+    let new = store
+        .subscriber_by_email("new@example.com")
+        .unwrap()
         .unwrap();
-    assert_eq!((consent.0.as_str(), consent.1.as_str()), ("web", "1"));
-    assert!(consent.2.is_some());
-    drop(conn);
+    let consent = store.consent(new.id).unwrap().unwrap();
+    assert_eq!(
+        (consent.source.as_str(), consent.text.as_str()),
+        ("web", "1")
+    );
+    assert!(consent.at.is_some());
+    drop(store);
     let confirmed = http.get(server.url(path)).send().unwrap();
     assert_eq!(confirmed.status(), StatusCode::OK);
     let list = shorts_at(site.path(), WEEK_1, &["subscribers", "list"]);

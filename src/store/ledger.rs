@@ -263,6 +263,59 @@ impl Store {
         let rows = statement.query_map([digest], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// Every delivery of `digest`, in subscriber order.
+    pub fn deliveries(&self, digest: i64) -> Result<Vec<Delivery>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT subscriber, state, attempts, last_error, message_id FROM deliveries
+             WHERE digest = ?1 ORDER BY subscriber",
+        )?;
+        let rows = statement.query_map([digest], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (subscriber, state, attempts, last_error, message_id) = row?;
+            Ok(Delivery {
+                subscriber,
+                state: parse_state(&state)?,
+                attempts,
+                last_error,
+                message_id,
+            })
+        })
+        .collect()
+    }
+}
+
+/// What the ledger holds about one (digest, subscriber) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub subscriber: i64,
+    pub state: DeliveryState,
+    /// Times the message was handed to the transport.
+    pub attempts: i64,
+    /// The latest error any attempt met, kept after a later success.
+    pub last_error: Option<String>,
+    pub message_id: Option<String>,
+}
+
+fn parse_state(text: &str) -> Result<DeliveryState, StoreError> {
+    [
+        DeliveryState::Sending,
+        DeliveryState::Sent,
+        DeliveryState::Deferred,
+        DeliveryState::Failed,
+        DeliveryState::Skipped,
+    ]
+    .into_iter()
+    .find(|d| d.as_str() == text)
+    .ok_or_else(|| StoreError::Corrupt(format!("delivery state {text:?}")))
 }
 
 #[cfg(test)]
@@ -338,5 +391,38 @@ mod tests {
         store.complete_digest(1, t(8)).unwrap();
         assert_eq!(store.unfinished_digest().unwrap(), None);
         assert!(store.digest_for_slot(t(8)).unwrap().unwrap().completed);
+    }
+
+    #[test]
+    fn deliveries_list_each_subscribers_state_attempts_and_error() {
+        let store = Store::in_memory().unwrap();
+        store
+            .create_digest(t(8), t(1), &[("a", "llm")], t(8))
+            .unwrap();
+        for (subscriber, state, error) in [
+            (9, DeliveryState::Sending, None),
+            (9, DeliveryState::Failed, Some("550 no")),
+            (3, DeliveryState::Skipped, None),
+        ] {
+            store
+                .record_delivery(1, subscriber, state, None, error, t(8))
+                .unwrap();
+        }
+        let failed = Delivery {
+            subscriber: 9,
+            state: DeliveryState::Failed,
+            attempts: 1,
+            last_error: Some("550 no".into()),
+            message_id: None,
+        };
+        let skipped = Delivery {
+            subscriber: 3,
+            state: DeliveryState::Skipped,
+            attempts: 0,
+            last_error: None,
+            message_id: None,
+        };
+        assert_eq!(store.deliveries(1).unwrap(), [skipped, failed]);
+        assert!(store.deliveries(2).unwrap().is_empty());
     }
 }

@@ -7,8 +7,8 @@
 mod ledger;
 mod subscribers;
 
-pub use ledger::{DeliveryState, DigestRecord};
-pub use subscribers::{NewSubscriber, Saved};
+pub use ledger::{Delivery, DeliveryState, DigestRecord};
+pub use subscribers::{Consent, NewSubscriber, Saved};
 
 use std::path::Path;
 use std::time::{Duration, Instant};

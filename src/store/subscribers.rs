@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Store, StoreError, timestamp};
+use super::{Store, StoreError, parse_timestamp, timestamp};
 use crate::model::{Subscriber, SubscriberStatus};
 
 /// Permanent failures in a row after which a subscriber is `bounced`.
@@ -22,6 +22,18 @@ pub struct NewSubscriber {
     /// The version of the sign-up text agreed to (`[server] consent_version`
     /// for the web form; empty when consent was collected elsewhere).
     pub consent_text: String,
+}
+
+/// How a subscriber agreed to get digests (GDPR Art. 7(1): the sender must
+/// be able to show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// "cli", "import:<file>", "web".
+    pub source: String,
+    /// The version of the sign-up text agreed to.
+    pub text: String,
+    /// When. Every sign-up and addition sets it, but the column allows none.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// What saving a subscriber did.
@@ -251,6 +263,25 @@ impl Store {
             .execute([id])?;
         Ok(())
     }
+    /// The record of how a subscriber agreed to get digests.
+    pub fn consent(&self, id: i64) -> Result<Option<Consent>, StoreError> {
+        let row: Option<(String, String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT source, consent_text, consent_at FROM subscribers WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(source, text, at)| {
+            Ok(Consent {
+                source,
+                text,
+                at: at.as_deref().map(parse_timestamp).transpose()?,
+            })
+        })
+        .transpose()
+    }
 }
 
 #[cfg(test)]
@@ -327,5 +358,25 @@ mod tests {
         assert_eq!(store.active_subscriber_ids(3, 3).unwrap(), [4, 5]);
         assert!(store.remove_subscriber("s1@example.com").unwrap());
         assert!(!store.remove_subscriber("s1@example.com").unwrap());
+    }
+
+    #[test]
+    fn consent_says_where_when_and_to_which_text() {
+        let store = Store::in_memory().unwrap();
+        let now = DateTime::UNIX_EPOCH;
+        let mut web = new("w@example.com", SubscriberStatus::Pending);
+        web.source = "web".into();
+        web.consent_text = "2".into();
+        store.sign_up(&web, now).unwrap();
+        let id = store.subscribers().unwrap()[0].id;
+        assert_eq!(
+            store.consent(id).unwrap(),
+            Some(Consent {
+                source: "web".into(),
+                text: "2".into(),
+                at: Some(now),
+            })
+        );
+        assert_eq!(store.consent(id + 1).unwrap(), None);
     }
 }
