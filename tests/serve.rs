@@ -9,11 +9,13 @@ mod server;
 mod smtp;
 
 use std::io::{Read, Write};
+use std::time::Duration;
 
 use common::{shorts_at, stderr, stdout};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use server::Server;
+use shorts::tokens::{Purpose, Secret};
 use smtp::SmtpServer;
 
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
@@ -211,6 +213,67 @@ fn folders_get_their_slash_and_misses_get_the_sites_404_page() {
     assert!(page.contains("<h1>Page not found</h1>"), "{page}");
     // Served at any depth, so its stylesheet link starts at the site's root path.
     assert!(page.contains("href=\"/notes/assets/style.css?v="), "{page}");
+}
+
+#[test]
+fn static_files_are_served_while_the_database_is_locked() {
+    let site = site_with_digest(1);
+    let added = shorts_at(
+        site.path(),
+        WEEK_1,
+        &["subscribers", "add", "reader@example.org"],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let server = Server::start(site.path(), WEEK_1);
+    let store = common::store(site.path());
+    let reader = store
+        .subscriber_by_email("reader@example.org")
+        .unwrap()
+        .unwrap();
+    let secret = Secret::load(&site.path().join("data")).unwrap();
+    let token = secret.sign(Purpose::Preferences, &reader.token_id, None);
+    let url = server.url(&format!("/preferences?token={token}"));
+
+    // Another process (a digest send, an import) holds the write lock.
+    let batch = store.batch().unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(WEEK_1)
+        .unwrap()
+        .to_utc();
+    store.set_tracks(reader.id, &[], now).unwrap();
+    // More writes waiting for it than the server has async workers.
+    let waiting = std::thread::available_parallelism().map_or(4, |n| n.get()) + 2;
+    let saves: Vec<_> = (0..waiting)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let saved = client()
+                    .post(url)
+                    .form(&[("tracks", "llm")])
+                    .send()
+                    .unwrap();
+                (saved.status(), saved.text().unwrap())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let feed = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(server.url("/rss.xml"))
+        .send();
+    let status = feed.map(|f| f.status());
+    drop(batch);
+    assert_eq!(
+        status.ok(),
+        Some(StatusCode::OK),
+        "a static file waited behind the database"
+    );
+    for save in saves {
+        let (status, page) = save.join().unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Saved."), "{page}");
+    }
 }
 
 #[test]
