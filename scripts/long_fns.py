@@ -15,10 +15,16 @@ for path in sorted(pathlib.Path("src").rglob("*.rs")):
         if not m:
             continue
         indent = m.group(1)
-        # the body ends at the first line that is the indent plus "}"
-        for j in range(i, len(lines)):
-            if lines[j] == indent + "}" or (j == i and line.rstrip().endswith("}")) or lines[j].rstrip().endswith(";") and j == i:
-                break
+        # A declaration without a body (in a trait) ends its signature with ";".
+        signature_end = next(
+            (k for k in range(i, len(lines)) if lines[k].rstrip().endswith(("{", ";"))), i
+        )
+        if lines[signature_end].rstrip().endswith(";"):
+            continue
+        # The body ends at the first line that is the indent plus "}".
+        j = next((k for k in range(i, len(lines)) if lines[k] == indent + "}"), i)
+        if line.rstrip().endswith("}"):
+            j = i
         length = j - i + 1
         if length > LIMIT:
             found += 1

@@ -15,7 +15,7 @@ use crate::delivery::Transport;
 use crate::digest::{self, Inputs, InputsError, Sent};
 use crate::lock::{LockError, RunLock};
 use crate::site::{self, BuildError, BuildReport};
-use crate::store::Store;
+use crate::store::Sqlite;
 use crate::tokens::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,7 @@ pub fn publish(
     };
     let inputs = Inputs::load(config)?;
     let mut build = site::build_collection(config, &inputs.collection, now, started)?;
-    let store = Store::open(&config.database)?;
+    let store = Sqlite::open(&config.database)?;
     let secret = Secret::load(config.data_dir()).map_err(PublishError::Secret)?;
     let sender = inputs.sender(config, &store, &secret, now, cancel);
     let sent = digest::send_due(

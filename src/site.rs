@@ -14,7 +14,7 @@ use crate::output::{self, WriteReport};
 use crate::render;
 use crate::render::feeds;
 use crate::render::pages::{self, ArchivedDigest, PageTemplates};
-use crate::store::Store;
+use crate::store::{Ledger, Sqlite};
 
 /// Why a build did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -260,7 +260,7 @@ pub fn render_files(
 /// The digests the ledger says were sent, for the archive pages; none
 /// before the first `digest send` has created the database.
 fn archived_digests(config: &Config) -> Result<Vec<ArchivedDigest>, BuildError> {
-    let Some(store) = Store::open_read_only(&config.database)? else {
+    let Some(store) = Sqlite::open_read_only(&config.database)? else {
         return Ok(Vec::new());
     };
     store

@@ -183,7 +183,7 @@ impl Columns {
 /// Imports a CSV file with a header naming some of `email,name,tracks,status`
 /// (`email` required). Importing the same file twice changes nothing.
 pub fn import(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     path: &Path,
     now: DateTime<Utc>,
@@ -243,7 +243,7 @@ impl ImportReport {
 }
 
 /// Writes every subscriber as CSV with a header.
-pub fn export(store: &Store, out: impl std::io::Write) -> Result<(), ImportError> {
+pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportError> {
     let mut writer = csv::Writer::from_writer(out);
     let csv_error = |e: csv::Error| ImportError::File {
         path: "<stdout>".into(),

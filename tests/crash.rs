@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use shorts::store::DeliveryState;
+
 /// A small deterministic generator (xorshift), so a failing kill schedule repeats.
 struct Random(u64);
 
@@ -239,27 +241,15 @@ fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_w
         "{duplicates} duplicates after {kills} kills: more than the {pool_size} in flight at each"
     );
     assert!(kills >= target_kills.min(20), "only {kills} kills");
-    let conn = rusqlite::Connection::open(site.path().join("data/shorts.db")).expect("ledger");
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check");
-    assert_eq!(integrity, "ok");
-    let sent: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM deliveries WHERE state = 'sent'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
-    assert_eq!(sent, readers as i64);
-    let completed: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM digests WHERE completed_at IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
-    assert_eq!(completed, 1);
+    let store = common::store(site.path());
+    assert_eq!(store.integrity_check().expect("integrity_check"), "ok");
+    let sent = common::all_deliveries(store.as_ref())
+        .iter()
+        .filter(|d| d.state == DeliveryState::Sent)
+        .count();
+    assert_eq!(sent, readers);
+    let digests = store.digests().expect("digests");
+    assert_eq!(digests.iter().filter(|d| d.completed).count(), 1);
     eprintln!(
         "{readers} subscribers, {kills} SIGKILLs: 0 missing, {duplicates} sent twice (in flight at a kill)"
     );

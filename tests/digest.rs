@@ -8,8 +8,9 @@ mod smtp;
 
 use std::path::Path;
 
-use common::{shorts_at, stderr, stdout};
+use common::{delivery_states, shorts_at, stderr, stdout};
 use mailparse::{MailHeaderMap, ParsedMail};
+use shorts::store::DeliveryState;
 use smtp::SmtpServer;
 
 /// Monday 2026-06-08, two hours after the 08:00 Berlin slot.
@@ -79,14 +80,17 @@ fn parts(mail: &ParsedMail<'_>) -> (String, String) {
     )
 }
 
-fn ledger(site: &Path, sql: &str) -> Vec<(String, i64)> {
-    let conn = rusqlite::Connection::open(site.join("data/shorts.db")).unwrap();
-    let mut statement = conn.prepare(sql).unwrap();
-    statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+/// Every short any digest carried, with the digest's number, by slug.
+fn carried(site: &Path) -> Vec<(String, i64)> {
+    let store = common::store(site);
+    let mut carried: Vec<(String, i64)> = Vec::new();
+    for digest in store.digests().unwrap() {
+        for slug in store.digest_slugs(digest.number).unwrap() {
+            carried.push((slug, digest.number));
+        }
+    }
+    carried.sort();
+    carried
 }
 
 #[test]
@@ -200,20 +204,12 @@ fn sends_grouped_filtered_multipart_digests_once() {
         ["Fixture <Site> & Co #1: 1 new short"]
     );
 
-    let states = ledger(
-        site.path(),
-        "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state",
+    assert_eq!(
+        delivery_states(site.path()),
+        [(DeliveryState::Sent, 2), (DeliveryState::Skipped, 1)]
     );
     assert_eq!(
-        states,
-        [("sent".to_string(), 2), ("skipped".to_string(), 1)]
-    );
-    let carried = ledger(
-        site.path(),
-        "SELECT slug, digest FROM digest_shorts ORDER BY slug",
-    );
-    assert_eq!(
-        carried,
+        carried(site.path()),
         [
             ("escaping".to_string(), 1),
             ("yaml-front-matter".to_string(), 1)
@@ -339,12 +335,13 @@ fn a_permanent_failure_is_recorded_and_the_others_get_theirs() {
         1,
         "a 5xx is not retried"
     );
-    let failed = ledger(
-        site.path(),
-        "SELECT last_error, subscriber FROM deliveries WHERE state = 'failed'",
-    );
+    let failed: Vec<_> = common::all_deliveries(common::store(site.path()).as_ref())
+        .into_iter()
+        .filter(|d| d.state == DeliveryState::Failed)
+        .collect();
     assert_eq!(failed.len(), 1);
-    assert!(failed[0].0.contains("550"), "{failed:?}");
+    let error = failed[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("550"), "{failed:?}");
     assert_eq!(server.received().len(), 2);
 }
 
@@ -410,7 +407,7 @@ fn dry_run_and_preview_send_and_record_nothing() {
         );
     }
     assert!(server.received().is_empty());
-    assert!(ledger(site.path(), "SELECT 'digests', count(*) FROM digests")[0].1 == 0);
+    assert_eq!(common::store(site.path()).digest_count().unwrap(), 0);
 }
 
 #[test]
@@ -435,13 +432,13 @@ fn an_unreachable_server_is_a_temporary_failure_and_the_next_run_delivers() {
     );
     // The run stops at the first message that cannot get through instead of
     // waiting out every subscriber's retries; the rest are left for the next run.
-    let deferred = ledger(
-        site.path(),
-        "SELECT state, count(*) FROM deliveries GROUP BY state",
-    );
-    let tried: i64 = deferred.iter().map(|(_, n)| n).sum();
+    let deferred = delivery_states(site.path());
+    let tried: usize = deferred.iter().map(|(_, n)| n).sum();
     assert!(
-        deferred.iter().all(|(state, _)| state == "deferred") && tried < 30,
+        deferred
+            .iter()
+            .all(|(state, _)| *state == DeliveryState::Deferred)
+            && tried < 30,
         "{deferred:?}"
     );
     // The server comes up (on another port, by config).
@@ -469,15 +466,24 @@ fn after_a_crash_a_rerun_sends_what_is_missing_and_nothing_confirmed() {
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     // Make the ledger look like a crash right after b's message was handed
     // over and before the server's answer was recorded.
-    let conn = rusqlite::Connection::open(site.path().join("data/shorts.db")).unwrap();
-    let changed = conn
-        .execute(
-            "UPDATE deliveries SET state = 'sending' WHERE subscriber = (SELECT id FROM subscribers WHERE email = 'b@example.com')",
-            [],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(conn);
+    let store = common::store(site.path());
+    let b = store.subscriber_by_email("b@example.com").unwrap().unwrap();
+    assert_eq!(
+        store.delivery_state(1, b.id).unwrap(),
+        Some(DeliveryState::Sent)
+    );
+    let now = chrono::DateTime::parse_from_rfc3339(WEEK_1)
+        .unwrap()
+        .to_utc();
+    let message_id = store
+        .deliveries(1)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.subscriber == b.id)
+        .and_then(|d| d.message_id)
+        .expect("b's delivery has a Message-ID");
+    store.mark_sending(1, b.id, &message_id, now).unwrap();
+    drop(store);
 
     let out = run(site.path(), "2026-06-08T08:10:00Z", &["digest", "send"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -509,16 +515,9 @@ fn after_a_crash_a_rerun_sends_what_is_missing_and_nothing_confirmed() {
         ids[0], ids[1],
         "a resent copy keeps its Message-ID, so clients can drop the duplicate"
     );
-    let states = ledger(
-        site.path(),
-        "SELECT state, count(*) FROM deliveries GROUP BY state",
-    );
-    assert_eq!(states, [("sent".to_string(), 3)]);
-    let completed = ledger(
-        site.path(),
-        "SELECT 'completed', count(*) FROM digests WHERE completed_at IS NOT NULL",
-    );
-    assert_eq!(completed[0].1, 1);
+    assert_eq!(delivery_states(site.path()), [(DeliveryState::Sent, 3)]);
+    let digests = common::store(site.path()).digests().unwrap();
+    assert_eq!(digests.iter().filter(|d| d.completed).count(), 1);
 }
 
 #[test]

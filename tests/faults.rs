@@ -8,12 +8,12 @@ mod common;
 #[path = "common/faulty_smtp.rs"]
 mod faulty_smtp;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{shorts_at, stderr, stdout};
+use common::{delivery_states, shorts_at, stderr, stdout};
 use faulty_smtp::{Fault, FaultySmtp};
+use shorts::store::DeliveryState;
 
 /// Monday 2026-06-08, right after the 08:00 Berlin slot.
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
@@ -32,18 +32,6 @@ fn subscribe(site: &Path, count: usize) -> Vec<String> {
     assert!(out.status.success(), "{}", stderr(&out));
     (0..count)
         .map(|i| format!("reader{i}@example.org"))
-        .collect()
-}
-
-fn ledger_states(site: &Path) -> HashMap<String, i64> {
-    let conn = rusqlite::Connection::open(site.join("data/shorts.db")).expect("open ledger");
-    let mut statement = conn
-        .prepare("SELECT state, count(*) FROM deliveries GROUP BY state")
-        .expect("query");
-    statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("rows")
-        .map(|r| r.expect("row"))
         .collect()
 }
 
@@ -76,10 +64,7 @@ fn temporary_answers_at_rcpt_and_data_are_retried_and_deliver_exactly_once() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_each_once(&server, &readers, &[]);
     assert_eq!(server.faults_injected(), 9);
-    assert_eq!(
-        ledger_states(site.path()),
-        HashMap::from([("sent".into(), 12)])
-    );
+    assert_eq!(delivery_states(site.path()), [(DeliveryState::Sent, 12)]);
     assert!(
         stdout(&out).starts_with("digest #1: 12 sent,"),
         "{}",
@@ -104,8 +89,8 @@ fn permanent_answers_fail_those_recipients_and_no_one_else() {
     ];
     assert_each_once(&server, &readers, &failed);
     assert_eq!(
-        ledger_states(site.path()),
-        HashMap::from([("sent".into(), 7), ("failed".into(), 3)])
+        delivery_states(site.path()),
+        [(DeliveryState::Failed, 3), (DeliveryState::Sent, 7)]
     );
     assert!(stdout(&out).contains("7 sent"), "{}", stdout(&out));
     assert!(stdout(&out).contains("3 failed"), "{}", stdout(&out));
@@ -127,10 +112,7 @@ fn dropped_and_stalled_connections_are_reopened_and_only_the_unaccepted_resent()
     let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_each_once(&server, &readers, &[]);
-    assert_eq!(
-        ledger_states(site.path()),
-        HashMap::from([("sent".into(), 10)])
-    );
+    assert_eq!(delivery_states(site.path()), [(DeliveryState::Sent, 10)]);
     assert!(
         server.sessions() > 2,
         "a broken connection is replaced: {} sessions",

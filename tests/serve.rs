@@ -9,11 +9,13 @@ mod server;
 mod smtp;
 
 use std::io::{Read, Write};
+use std::time::Duration;
 
 use common::{shorts_at, stderr, stdout};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use server::Server;
+use shorts::tokens::{Purpose, Secret};
 use smtp::SmtpServer;
 
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
@@ -214,6 +216,67 @@ fn folders_get_their_slash_and_misses_get_the_sites_404_page() {
 }
 
 #[test]
+fn static_files_are_served_while_the_database_is_locked() {
+    let site = site_with_digest(1);
+    let added = shorts_at(
+        site.path(),
+        WEEK_1,
+        &["subscribers", "add", "reader@example.org"],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let server = Server::start(site.path(), WEEK_1);
+    let store = common::store(site.path());
+    let reader = store
+        .subscriber_by_email("reader@example.org")
+        .unwrap()
+        .unwrap();
+    let secret = Secret::load(&site.path().join("data")).unwrap();
+    let token = secret.sign(Purpose::Preferences, &reader.token_id, None);
+    let url = server.url(&format!("/preferences?token={token}"));
+
+    // Another process (a digest send, an import) holds the write lock.
+    let batch = store.batch().unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(WEEK_1)
+        .unwrap()
+        .to_utc();
+    store.set_tracks(reader.id, &[], now).unwrap();
+    // More writes waiting for it than the server has async workers.
+    let waiting = std::thread::available_parallelism().map_or(4, |n| n.get()) + 2;
+    let saves: Vec<_> = (0..waiting)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let saved = client()
+                    .post(url)
+                    .form(&[("tracks", "llm")])
+                    .send()
+                    .unwrap();
+                (saved.status(), saved.text().unwrap())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let feed = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(server.url("/rss.xml"))
+        .send();
+    let status = feed.map(|f| f.status());
+    drop(batch);
+    assert_eq!(
+        status.ok(),
+        Some(StatusCode::OK),
+        "a static file waited behind the database"
+    );
+    for save in saves {
+        let (status, page) = save.join().unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Saved."), "{page}");
+    }
+}
+
+#[test]
 fn subscribe_confirm_digest_one_click_unsubscribe() {
     let smtp = SmtpServer::start();
     let site = site_with_digest(smtp.port);
@@ -257,17 +320,18 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
     );
 
     // Consent is recorded: when, from where, and which version of the form's text.
-    let conn = rusqlite::Connection::open(site.path().join("data/shorts.db")).unwrap();
-    let consent: (String, String, Option<String>) = conn
-        .query_row(
-            "SELECT source, consent_text, consent_at FROM subscribers WHERE email = 'new@example.com'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let store = common::store(site.path());
+    let new = store
+        .subscriber_by_email("new@example.com")
+        .unwrap()
         .unwrap();
-    assert_eq!((consent.0.as_str(), consent.1.as_str()), ("web", "1"));
-    assert!(consent.2.is_some());
-    drop(conn);
+    let consent = store.consent(new.id).unwrap().unwrap();
+    assert_eq!(
+        (consent.source.as_str(), consent.text.as_str()),
+        ("web", "1")
+    );
+    assert!(consent.at.is_some());
+    drop(store);
     let confirmed = http.get(server.url(path)).send().unwrap();
     assert_eq!(confirmed.status(), StatusCode::OK);
     let list = shorts_at(site.path(), WEEK_1, &["subscribers", "list"]);

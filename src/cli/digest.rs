@@ -11,7 +11,7 @@ use shorts::lock::RunLock;
 use shorts::model::Subscriber;
 use shorts::render::digest::DigestContent;
 use shorts::site;
-use shorts::store::Store;
+use shorts::store::{Sqlite, SubscriberStore};
 use shorts::tokens::Secret;
 
 use super::error::OnInvalid;
@@ -103,9 +103,9 @@ fn preview(ctx: &Ctx<'_>, at: DateTime<Utc>, email: Option<&str>) -> Result<(), 
     let config = ctx.config;
     let inputs = Inputs::load(config).on_invalid("nothing was previewed")?;
     // Read only: a preview must leave no trace in the ledger.
-    let store = match Store::open_read_only(&config.database)? {
+    let store = match Sqlite::open_read_only(&config.database)? {
         Some(store) => store,
-        None => Store::in_memory()?,
+        None => Sqlite::in_memory()?,
     };
     let content = match digest::plan_preview(config, &store, &inputs.collection, at)? {
         Plan::Resume(content) | Plan::New(content) => content,
@@ -168,7 +168,7 @@ fn send(ctx: &Ctx<'_>, at: DateTime<Utc>, dry_run: bool) -> Result<(), CliError>
     let config = ctx.config;
     let inputs = Inputs::load(config).on_invalid("nothing was sent")?;
     let _lock = RunLock::acquire(config.data_dir())?;
-    let store = Store::open(&config.database)?;
+    let store = Sqlite::open(&config.database)?;
     let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
     if dry_run {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use crate::cli::exit;
 use shorts::delivery::SmtpSetupError;
+use shorts::delivery::compose::ComposeError;
 use shorts::diagnostics::{Problem, Problems};
 use shorts::digest::{DigestError, InputsError, SendDueError};
 use shorts::lock::LockError;
@@ -230,6 +231,16 @@ impl From<ImportError> for CliError {
         match error {
             ImportError::Invalid(problem) => problem.into(),
             ImportError::Store(e) => e.into(),
+            other => CliError::failure(other),
+        }
+    }
+}
+
+impl From<ComposeError> for CliError {
+    fn from(error: ComposeError) -> Self {
+        match error {
+            // `shorts check` reports an unreadable key as a problem in the config too.
+            ComposeError::DkimKey { .. } => CliError::invalid_message(error.to_string()),
             other => CliError::failure(other),
         }
     }

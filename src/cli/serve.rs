@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 
 use shorts::clock;
 use shorts::config::Config;
+use shorts::delivery::compose::Signer;
 use shorts::diagnostics::display_path;
-use shorts::store::Store;
+use shorts::store::Sqlite;
 use shorts::tokens::Secret;
 
 use super::{CliError, Ctx};
@@ -47,13 +48,20 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
 }
 
 fn app(config: &Config) -> Result<shorts::server::App, CliError> {
-    let store = Store::open(&config.database)?;
+    let store = Sqlite::open(&config.database)?;
     let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
+    let signer = config
+        .delivery
+        .dkim
+        .as_ref()
+        .map(Signer::load)
+        .transpose()?;
     let clock = Box::new(|| clock::now().unwrap_or(DateTime::<Utc>::UNIX_EPOCH));
     Ok(shorts::server::App::new(
         config.clone(),
-        store,
+        Box::new(store),
         secret,
+        signer,
         clock,
     ))
 }

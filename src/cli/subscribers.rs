@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use shorts::diagnostics::{Problem, display_path};
 use shorts::model::Subscriber;
-use shorts::store::{Saved, Store};
+use shorts::store::{Saved, Sqlite, Store};
 use shorts::subscribers;
 
 use super::error::OnInvalid;
@@ -33,7 +33,7 @@ pub enum Command {
 }
 
 pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
-    let store = Store::open(&ctx.config.database)?;
+    let store = Sqlite::open(&ctx.config.database)?;
     match command {
         Command::Add {
             email,
@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
 
 fn add(
     ctx: &Ctx<'_>,
-    store: &Store,
+    store: &dyn Store,
     email: &str,
     name: &str,
     tracks: &str,
@@ -71,7 +71,7 @@ fn add(
     Ok(())
 }
 
-fn remove(ctx: &Ctx<'_>, store: &Store, email: &str) -> Result<(), CliError> {
+fn remove(ctx: &Ctx<'_>, store: &dyn Store, email: &str) -> Result<(), CliError> {
     if store.remove_subscriber(email.trim())? {
         ctx.say(&format!("removed {email} and their delivery records"));
     } else {
@@ -80,7 +80,7 @@ fn remove(ctx: &Ctx<'_>, store: &Store, email: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-fn list(ctx: &Ctx<'_>, store: &Store) -> Result<(), CliError> {
+fn list(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), CliError> {
     let all = store.subscribers()?;
     for subscriber in &all {
         out!("{}", list_line(subscriber));
@@ -104,7 +104,7 @@ fn list_line(s: &Subscriber) -> String {
     )
 }
 
-fn import(ctx: &Ctx<'_>, store: &Store, file: &Path) -> Result<(), CliError> {
+fn import(ctx: &Ctx<'_>, store: &dyn Store, file: &Path) -> Result<(), CliError> {
     let report =
         subscribers::import(store, ctx.config, file, ctx.now).on_invalid("nothing was imported")?;
     ctx.say(&format!(

@@ -190,20 +190,13 @@ pub fn compose(
     if let Some(reply_to) = &config.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
-    let mut message = builder
+    let message = builder
         .multipart(MultiPart::alternative_plain_html(
             digest.text.clone(),
             digest.html.clone(),
         ))
         .map_err(|e| ComposeError::Build(e.to_string()))?;
-    if let Some(signer) = signer {
-        message.sign(&signer.config);
-    }
-    Ok(Composed {
-        message_id,
-        envelope: message.envelope().clone(),
-        bytes: message.formatted(),
-    })
+    Ok(signed(message, message_id, signer))
 }
 
 /// The double opt-in email: one link that confirms the subscription.
@@ -213,6 +206,7 @@ pub fn confirmation(
     subscriber: &Subscriber,
     confirm_url: &str,
     date: DateTime<Utc>,
+    signer: Option<&Signer>,
 ) -> Result<Composed, ComposeError> {
     let address: Address = subscriber
         .email
@@ -254,11 +248,19 @@ pub fn confirmation(
         ))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| ComposeError::Build(e.to_string()))?;
-    Ok(Composed {
+    Ok(signed(message, message_id, signer))
+}
+
+/// The message as it goes out, DKIM-signed when there is a signer.
+fn signed(mut message: Message, message_id: String, signer: Option<&Signer>) -> Composed {
+    if let Some(signer) = signer {
+        message.sign(&signer.config);
+    }
+    Composed {
         message_id,
         envelope: message.envelope().clone(),
         bytes: message.formatted(),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -352,8 +354,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dkim_signature_covers_the_unsubscribe_headers() {
+    /// A signer with a fixed Ed25519 key; the folder holds the key file.
+    fn ed25519_signer() -> (tempfile::TempDir, Signer) {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("dkim.key");
         // An Ed25519 seed: 32 bytes, base64.
@@ -365,6 +367,43 @@ mod tests {
             algorithm: DkimAlgorithm::Ed25519,
         })
         .unwrap();
+        (dir, signer)
+    }
+
+    #[test]
+    fn confirmation_emails_are_signed_like_digests() {
+        let (_dir, signer) = ed25519_signer();
+        let subscriber = Subscriber {
+            id: 7,
+            email: "reader@example.com".into(),
+            name: String::new(),
+            tracks: Vec::new(),
+            status: SubscriberStatus::Pending,
+            token_id: "t".into(),
+        };
+        let when = chrono::DateTime::parse_from_rfc3339("2026-06-08T09:00:00Z").unwrap();
+        let confirm = |signer| {
+            let composed = confirmation(
+                &digest_config(),
+                "Site",
+                &subscriber,
+                "https://example.org/confirm?token=x",
+                when.to_utc(),
+                signer,
+            )
+            .unwrap();
+            String::from_utf8(composed.bytes).unwrap()
+        };
+        assert!(
+            confirm(Some(&signer))
+                .contains("DKIM-Signature: v=1; a=ed25519-sha256; d=example.org;")
+        );
+        assert!(!confirm(None).contains("DKIM-Signature"));
+    }
+
+    #[test]
+    fn dkim_signature_covers_the_unsubscribe_headers() {
+        let (_dir, signer) = ed25519_signer();
         let message = compose_for("Reader", "Digest", Some(&signer));
         let signature: String = message
             .split("\r\n")

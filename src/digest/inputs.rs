@@ -20,7 +20,7 @@ pub struct Sender<'a> {
     pub config: &'a Config,
     pub digest_config: &'a DigestConfig,
     pub templates: &'a DigestTemplates,
-    pub store: &'a Store,
+    pub store: &'a dyn Store,
     pub secret: &'a Secret,
     pub signer: Option<&'a Signer>,
     pub now: DateTime<Utc>,
@@ -88,7 +88,7 @@ impl<'c> Inputs<'c> {
     pub fn sender<'a>(
         &'a self,
         config: &'a Config,
-        store: &'a Store,
+        store: &'a dyn Store,
         secret: &'a Secret,
         now: DateTime<Utc>,
         cancel: &'a AtomicBool,

@@ -144,14 +144,14 @@ const PAGE: usize = 500;
 /// The ids of the active subscribers in id order, read a page at a time; a
 /// subscriber who becomes active during the walk is met if their id is ahead.
 struct ActiveIds<'s> {
-    store: &'s Store,
+    store: &'s dyn Store,
     after: i64,
     page: std::vec::IntoIter<i64>,
     ended: bool,
 }
 
 impl<'s> ActiveIds<'s> {
-    fn new(store: &'s Store) -> Self {
+    fn new(store: &'s dyn Store) -> Self {
         ActiveIds {
             store,
             after: 0,

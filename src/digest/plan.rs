@@ -27,7 +27,7 @@ pub enum Plan<'a> {
 /// For a preview: what is due, or else the digest already sent for the latest slot.
 pub fn plan_preview<'a>(
     config: &Config,
-    store: &Store,
+    store: &dyn Store,
     collection: &'a Collection,
     at: DateTime<Utc>,
 ) -> Result<Plan<'a>, DigestError> {
@@ -51,7 +51,7 @@ pub fn plan_preview<'a>(
 /// Decides what `digest send` would do at `at`, without writing anything.
 pub fn plan<'a>(
     config: &Config,
-    store: &Store,
+    store: &dyn Store,
     collection: &'a Collection,
     at: DateTime<Utc>,
 ) -> Result<Plan<'a>, DigestError> {
@@ -101,7 +101,7 @@ pub fn plan<'a>(
 
 /// The content of a recorded digest, from the shorts it carried that still exist.
 pub fn content_of<'a>(
-    store: &Store,
+    store: &dyn Store,
     record: &DigestRecord,
     collection: &'a Collection,
 ) -> Result<DigestContent<'a>, DigestError> {
@@ -131,7 +131,7 @@ pub fn content_of<'a>(
 
 /// Records a new digest and the shorts it carries.
 pub fn record_new(
-    store: &Store,
+    store: &dyn Store,
     content: &DigestContent<'_>,
     now: DateTime<Utc>,
 ) -> Result<DigestRecord, DigestError> {

@@ -23,10 +23,11 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::{Config, DigestConfig};
+use crate::delivery::compose::Signer;
 use crate::model::{Subscriber, SubscriberStatus};
 use crate::paths;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::tokens::{Purpose, Secret};
 use static_files::Resolved;
 
@@ -40,8 +41,10 @@ const CONFIRM_VALID_HOURS: i64 = 48;
 
 pub struct App {
     pub config: Config,
-    pub store: Mutex<Store>,
+    pub store: Mutex<Box<dyn Store>>,
     pub secret: Secret,
+    /// Signs confirmation emails as digests are signed, when `[delivery.dkim]` is set.
+    pub signer: Option<Signer>,
     pub cache_control: String,
     pub clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     signups: Mutex<HashMap<IpAddr, (Instant, u32)>>,
@@ -50,8 +53,9 @@ pub struct App {
 impl App {
     pub fn new(
         config: Config,
-        store: Store,
+        store: Box<dyn Store>,
         secret: Secret,
+        signer: Option<Signer>,
         clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Self {
         App {
@@ -59,12 +63,13 @@ impl App {
             config,
             store: Mutex::new(store),
             secret,
+            signer,
             clock,
             signups: Mutex::new(HashMap::new()),
         }
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+    fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
         self.store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -178,8 +183,26 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+/// Runs `f` on the store on a blocking thread: SQLite waits for the disk and
+/// for other processes' locks, and the async workers must stay free to serve
+/// static files meanwhile.
+async fn with_store<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Problem> {
+    let app = Arc::clone(app);
+    tokio::task::spawn_blocking(move || f(app.store().as_ref()))
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
 /// The subscriber a link's token names, or the 4xx page that says why not.
-fn subscriber_for(app: &App, token: Option<&str>, purpose: Purpose) -> Result<Subscriber, Problem> {
+async fn subscriber_for(
+    app: &Arc<App>,
+    token: Option<&str>,
+    purpose: Purpose,
+) -> Result<Subscriber, Problem> {
     let bad = |message: &str| {
         Problem(
             StatusCode::BAD_REQUEST,
@@ -198,30 +221,22 @@ fn subscriber_for(app: &App, token: Option<&str>, purpose: Purpose) -> Result<Su
                 "{e}. Use the link from your latest email, or sign up again."
             ))
         })?;
-    app.store()
-        .subscriber_by_token_id(&token_id)
-        .map_err(|_| {
-            Problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.".into(),
-            )
-        })?
+    with_store(app, move |store| store.subscriber_by_token_id(&token_id))
+        .await?
         .ok_or_else(|| bad("This subscription no longer exists."))
 }
 
 /// Moves the subscriber a link names to `status`; following it again changes nothing.
-fn set_status_by_link(
-    app: &App,
+async fn set_status_by_link(
+    app: &Arc<App>,
     token: Option<&str>,
     purpose: Purpose,
     status: SubscriberStatus,
 ) -> Result<Subscriber, Problem> {
-    let subscriber = subscriber_for(app, token, purpose)?;
+    let subscriber = subscriber_for(app, token, purpose).await?;
     if subscriber.status != status {
-        app.store()
-            .set_status(subscriber.id, status, (app.clock)())
-            .map_err(internal)?;
+        let (id, now) = (subscriber.id, (app.clock)());
+        with_store(app, move |store| store.set_status(id, status, now)).await?;
     }
     Ok(subscriber)
 }
@@ -305,32 +320,9 @@ async fn subscribe(
         .clone()
         .ok_or_else(|| internal("no [digest] section"))?;
     let now = (app.clock)();
-    let pending = app.store().sign_up(&new, now).map_err(internal)?;
+    let pending = with_store(&app, move |store| store.sign_up(&new, now)).await?;
     if let Some(subscriber) = pending {
-        let token = app.secret.sign(
-            Purpose::Confirm,
-            &subscriber.token_id,
-            Some(now + chrono::Duration::hours(CONFIRM_VALID_HOURS)),
-        );
-        let url = app.config.site.url(&paths::confirm(&token));
-        let message = crate::delivery::compose::confirmation(
-            &digest_config,
-            &app.config.site.title,
-            &subscriber,
-            &url,
-            now,
-        )
-        .map_err(internal)?;
-        let config = app.config.clone();
-        // lettre's SMTP client blocks: keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
-            let transport = crate::delivery::from_config(&config).map_err(|e| e.to_string())?;
-            crate::delivery::send_with_retry(transport.as_ref(), &message, "confirmations")
-                .map_err(|(e, _)| e.to_string())
-        })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+        send_confirmation(&app, &digest_config, &subscriber, now).await?;
     }
     // The same answer whether or not the address was known: no enumeration.
     Ok(pages::page(
@@ -339,6 +331,41 @@ async fn subscribe(
             "If this address can subscribe, an email with a confirmation link is on its way. Nothing is sent to you until you click it.",
         ),
     ))
+}
+
+/// Mails `subscriber` the link that confirms their sign-up.
+async fn send_confirmation(
+    app: &App,
+    digest_config: &DigestConfig,
+    subscriber: &Subscriber,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let token = app.secret.sign(
+        Purpose::Confirm,
+        &subscriber.token_id,
+        Some(now + chrono::Duration::hours(CONFIRM_VALID_HOURS)),
+    );
+    let url = app.config.site.url(&paths::confirm(&token));
+    let message = crate::delivery::compose::confirmation(
+        digest_config,
+        &app.config.site.title,
+        subscriber,
+        &url,
+        now,
+        app.signer.as_ref(),
+    )
+    .map_err(internal)?;
+    let config = app.config.clone();
+    // lettre's SMTP client blocks: keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let transport = crate::delivery::from_config(&config).map_err(|e| e.to_string())?;
+        crate::delivery::send_with_retry(transport.as_ref(), &message, "confirmations")
+            .map_err(|(e, _)| e.to_string())
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(())
 }
 
 async fn confirm(
@@ -350,7 +377,8 @@ async fn confirm(
         query.token.as_deref(),
         Purpose::Confirm,
         SubscriberStatus::Active,
-    )?;
+    )
+    .await?;
     Ok(pages::page(
         "You are subscribed",
         &pages::paragraph(&format!(
@@ -366,7 +394,7 @@ async fn unsubscribe_page(
     Query(query): Query<TokenQuery>,
 ) -> Result<Html<String>, Problem> {
     let token = query.token.clone().unwrap_or_default();
-    let subscriber = subscriber_for(&app, Some(&token), Purpose::Unsubscribe)?;
+    let subscriber = subscriber_for(&app, Some(&token), Purpose::Unsubscribe).await?;
     Ok(pages::page(
         "Unsubscribe",
         &pages::unsubscribe_form(&subscriber.email, &token),
@@ -384,7 +412,8 @@ async fn unsubscribe(
         query.token.as_deref(),
         Purpose::Unsubscribe,
         SubscriberStatus::Unsubscribed,
-    )?;
+    )
+    .await?;
     Ok(pages::page(
         "You are unsubscribed",
         &pages::paragraph(&format!("{} will get no more digests.", subscriber.email)),
@@ -396,7 +425,7 @@ async fn preferences_page(
     Query(query): Query<TokenQuery>,
 ) -> Result<Html<String>, Problem> {
     let token = query.token.clone().unwrap_or_default();
-    let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences)?;
+    let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences).await?;
     Ok(pages::page(
         "Your tracks",
         &pages::preferences_form(&app.config, &subscriber, &token, None),
@@ -411,7 +440,7 @@ async fn update_preferences(
 ) -> Result<Html<String>, Problem> {
     same_site(&app, &headers)?;
     let token = query.token.clone().unwrap_or_default();
-    let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences)?;
+    let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences).await?;
     let chosen = form_values(&body, "tracks");
     if chosen.is_empty() {
         return Err(Problem(
@@ -436,9 +465,8 @@ async fn update_preferences(
         )
     })?;
     let now = (app.clock)();
-    app.store()
-        .set_tracks(subscriber.id, &validated.tracks, now)
-        .map_err(internal)?;
+    let (id, tracks) = (subscriber.id, validated.tracks.clone());
+    with_store(&app, move |store| store.set_tracks(id, &tracks, now)).await?;
     let updated = Subscriber {
         tracks: validated.tracks,
         ..subscriber

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, parse_timestamp, timestamp};
+use super::{Sqlite, StoreError, parse_timestamp, timestamp};
 
 /// A digest as recorded: its number, slot and period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,14 +71,102 @@ fn to_record(
     })
 }
 
-impl Store {
-    pub fn digest_count(&self) -> Result<i64, StoreError> {
+/// The delivery ledger: which digests exist, which shorts each carried, and
+/// what happened to each subscriber's copy. Only `digest` writes deliveries.
+pub trait Ledger {
+    fn digest_count(&self) -> Result<i64, StoreError>;
+
+    fn digest_for_slot(&self, slot: DateTime<Utc>) -> Result<Option<DigestRecord>, StoreError>;
+
+    /// The oldest digest that was started but not finished (a crash, or SMTP down).
+    fn unfinished_digest(&self) -> Result<Option<DigestRecord>, StoreError>;
+
+    /// Every digest, oldest first.
+    fn digests(&self) -> Result<Vec<DigestRecord>, StoreError>;
+
+    /// The digests readers can see in the archive, oldest first: finished
+    /// ones, and unfinished ones that reached at least one inbox.
+    fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError>;
+
+    /// Where the first digest's period began: shorts dated before it are the
+    /// back catalogue, which digests never mail.
+    fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Slugs of every short any digest has carried.
+    fn carried_slugs(&self) -> Result<HashSet<String>, StoreError>;
+
+    /// Slugs the digest carries, in the order they were recorded.
+    fn digest_slugs(&self, number: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Records a new digest and the shorts it carries, in one transaction.
+    fn create_digest(
+        &self,
+        slot: DateTime<Utc>,
+        period_start: DateTime<Utc>,
+        shorts: &[(&str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<DigestRecord, StoreError>;
+
+    fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    fn delivery_state(
+        &self,
+        digest: i64,
+        subscriber: i64,
+    ) -> Result<Option<DeliveryState>, StoreError>;
+
+    /// Records a delivery as handed to the transport under `message_id`,
+    /// not yet confirmed; counts an attempt.
+    fn mark_sending(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records a delivery the server accepted.
+    fn mark_sent(&self, digest: i64, subscriber: i64, now: DateTime<Utc>)
+    -> Result<(), StoreError>;
+
+    /// Records that the digest had nothing in the subscriber's tracks.
+    fn mark_skipped(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records a permanent failure: this digest is not tried again for them.
+    fn mark_failed(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records a temporary failure: the next run tries again.
+    fn mark_deferred(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every delivery of `digest`, in subscriber order.
+    fn deliveries(&self, digest: i64) -> Result<Vec<Delivery>, StoreError>;
+}
+
+impl Ledger for Sqlite {
+    fn digest_count(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
             .query_row("SELECT count(*) FROM digests", [], |r| r.get(0))?)
     }
 
-    pub fn digest_for_slot(&self, slot: DateTime<Utc>) -> Result<Option<DigestRecord>, StoreError> {
+    fn digest_for_slot(&self, slot: DateTime<Utc>) -> Result<Option<DigestRecord>, StoreError> {
         self.conn
             .query_row(
                 "SELECT number, slot, period_start, completed_at FROM digests WHERE slot = ?1",
@@ -90,8 +178,7 @@ impl Store {
             .transpose()
     }
 
-    /// The oldest digest that was started but not finished (a crash, or SMTP down).
-    pub fn unfinished_digest(&self) -> Result<Option<DigestRecord>, StoreError> {
+    fn unfinished_digest(&self) -> Result<Option<DigestRecord>, StoreError> {
         self.conn
             .query_row(
                 "SELECT number, slot, period_start, completed_at FROM digests
@@ -104,9 +191,15 @@ impl Store {
             .transpose()
     }
 
-    /// The digests readers can see in the archive, oldest first: finished
-    /// ones, and unfinished ones that reached at least one inbox.
-    pub fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
+    fn digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT number, slot, period_start, completed_at FROM digests ORDER BY number",
+        )?;
+        let rows = statement.query_map([], digest_record)?;
+        rows.map(|r| to_record(r?)).collect()
+    }
+
+    fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT number, slot, period_start, completed_at FROM digests d
              WHERE completed_at IS NOT NULL
@@ -117,9 +210,7 @@ impl Store {
         rows.map(|r| to_record(r?)).collect()
     }
 
-    /// Where the first digest's period began: shorts dated before it are the
-    /// back catalogue, which digests never mail.
-    pub fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let start: Option<String> = self
             .conn
             .query_row(
@@ -131,15 +222,13 @@ impl Store {
         start.as_deref().map(parse_timestamp).transpose()
     }
 
-    /// Slugs of every short any digest has carried.
-    pub fn carried_slugs(&self) -> Result<HashSet<String>, StoreError> {
+    fn carried_slugs(&self) -> Result<HashSet<String>, StoreError> {
         let mut statement = self.conn.prepare("SELECT slug FROM digest_shorts")?;
         let rows = statement.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Slugs the digest carries, in the order they were recorded.
-    pub fn digest_slugs(&self, number: i64) -> Result<Vec<String>, StoreError> {
+    fn digest_slugs(&self, number: i64) -> Result<Vec<String>, StoreError> {
         let mut statement = self
             .conn
             .prepare("SELECT slug FROM digest_shorts WHERE digest = ?1 ORDER BY rowid")?;
@@ -147,8 +236,7 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records a new digest and the shorts it carries, in one transaction.
-    pub fn create_digest(
+    fn create_digest(
         &self,
         slot: DateTime<Utc>,
         period_start: DateTime<Utc>,
@@ -186,7 +274,7 @@ impl Store {
         })
     }
 
-    pub fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE digests SET completed_at = ?2 WHERE number = ?1 AND completed_at IS NULL",
             params![number, timestamp(now)],
@@ -194,7 +282,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn delivery_state(
+    fn delivery_state(
         &self,
         digest: i64,
         subscriber: i64,
@@ -204,25 +292,10 @@ impl Store {
             .prepare_cached("SELECT state FROM deliveries WHERE digest = ?1 AND subscriber = ?2")?
             .query_row(params![digest, subscriber], |r| r.get(0))
             .optional()?;
-        state
-            .map(|s| {
-                [
-                    DeliveryState::Sending,
-                    DeliveryState::Sent,
-                    DeliveryState::Deferred,
-                    DeliveryState::Failed,
-                    DeliveryState::Skipped,
-                ]
-                .into_iter()
-                .find(|d| d.as_str() == s)
-                .ok_or_else(|| StoreError::Corrupt(format!("delivery state {s:?}")))
-            })
-            .transpose()
+        state.map(|s| parse_state(&s)).transpose()
     }
 
-    /// Records a delivery as handed to the transport under `message_id`,
-    /// not yet confirmed; counts an attempt.
-    pub fn mark_sending(
+    fn mark_sending(
         &self,
         digest: i64,
         subscriber: i64,
@@ -236,8 +309,7 @@ impl Store {
         self.record_delivery(digest, subscriber, change)
     }
 
-    /// Records a delivery the server accepted.
-    pub fn mark_sent(
+    fn mark_sent(
         &self,
         digest: i64,
         subscriber: i64,
@@ -246,8 +318,7 @@ impl Store {
         self.record_delivery(digest, subscriber, Change::new(DeliveryState::Sent, now))
     }
 
-    /// Records that the digest had nothing in the subscriber's tracks.
-    pub fn mark_skipped(
+    fn mark_skipped(
         &self,
         digest: i64,
         subscriber: i64,
@@ -256,8 +327,7 @@ impl Store {
         self.record_delivery(digest, subscriber, Change::new(DeliveryState::Skipped, now))
     }
 
-    /// Records a permanent failure: this digest is not tried again for them.
-    pub fn mark_failed(
+    fn mark_failed(
         &self,
         digest: i64,
         subscriber: i64,
@@ -271,8 +341,7 @@ impl Store {
         self.record_delivery(digest, subscriber, change)
     }
 
-    /// Records a temporary failure: the next run tries again.
-    pub fn mark_deferred(
+    fn mark_deferred(
         &self,
         digest: i64,
         subscriber: i64,
@@ -286,6 +355,35 @@ impl Store {
         self.record_delivery(digest, subscriber, change)
     }
 
+    fn deliveries(&self, digest: i64) -> Result<Vec<Delivery>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT subscriber, state, attempts, last_error, message_id FROM deliveries
+             WHERE digest = ?1 ORDER BY subscriber",
+        )?;
+        let rows = statement.query_map([digest], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (subscriber, state, attempts, last_error, message_id) = row?;
+            Ok(Delivery {
+                subscriber,
+                state: parse_state(&state)?,
+                attempts,
+                last_error,
+                message_id,
+            })
+        })
+        .collect()
+    }
+}
+
+impl Sqlite {
     /// Writes one delivery's new state; a message id or error left out keeps
     /// the one recorded before.
     fn record_delivery(
@@ -338,6 +436,31 @@ impl Change<'_> {
     }
 }
 
+/// What the ledger holds about one (digest, subscriber) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub subscriber: i64,
+    pub state: DeliveryState,
+    /// Times the message was handed to the transport.
+    pub attempts: i64,
+    /// The latest error any attempt met, kept after a later success.
+    pub last_error: Option<String>,
+    pub message_id: Option<String>,
+}
+
+fn parse_state(text: &str) -> Result<DeliveryState, StoreError> {
+    [
+        DeliveryState::Sending,
+        DeliveryState::Sent,
+        DeliveryState::Deferred,
+        DeliveryState::Failed,
+        DeliveryState::Skipped,
+    ]
+    .into_iter()
+    .find(|d| d.as_str() == text)
+    .ok_or_else(|| StoreError::Corrupt(format!("delivery state {text:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +472,7 @@ mod tests {
 
     #[test]
     fn a_short_is_carried_by_one_digest_only() {
-        let store = Store::in_memory().unwrap();
+        let store = Sqlite::in_memory().unwrap();
         let first = store
             .create_digest(t(8), t(1), &[("a", "llm"), ("b", "llm")], t(8))
             .unwrap();
@@ -375,7 +498,7 @@ mod tests {
 
     #[test]
     fn deliveries_move_through_states_and_count_attempts() {
-        let store = Store::in_memory().unwrap();
+        let store = Sqlite::in_memory().unwrap();
         let digest = store
             .create_digest(t(8), t(1), &[("a", "llm")], t(8))
             .unwrap();
@@ -403,5 +526,32 @@ mod tests {
         store.complete_digest(1, t(8)).unwrap();
         assert_eq!(store.unfinished_digest().unwrap(), None);
         assert!(store.digest_for_slot(t(8)).unwrap().unwrap().completed);
+    }
+
+    #[test]
+    fn deliveries_list_each_subscribers_state_attempts_and_error() {
+        let store = Sqlite::in_memory().unwrap();
+        store
+            .create_digest(t(8), t(1), &[("a", "llm")], t(8))
+            .unwrap();
+        store.mark_sending(1, 9, "<m@example.org>", t(8)).unwrap();
+        store.mark_failed(1, 9, "550 no", t(8)).unwrap();
+        store.mark_skipped(1, 3, t(8)).unwrap();
+        let failed = Delivery {
+            subscriber: 9,
+            state: DeliveryState::Failed,
+            attempts: 1,
+            last_error: Some("550 no".into()),
+            message_id: Some("<m@example.org>".into()),
+        };
+        let skipped = Delivery {
+            subscriber: 3,
+            state: DeliveryState::Skipped,
+            attempts: 0,
+            last_error: None,
+            message_id: None,
+        };
+        assert_eq!(store.deliveries(1).unwrap(), [skipped, failed]);
+        assert!(store.deliveries(2).unwrap().is_empty());
     }
 }

@@ -1,19 +1,26 @@
-//! SQLite storage: subscribers and the delivery ledger.
+//! Storage: subscribers and the delivery ledger, behind the [`Store`] trait.
 //!
-//! Owns the schema (numbered migrations run on open, the version kept in
-//! `PRAGMA user_version`) and every SQL statement. It answers questions and
-//! records facts; deciding what is due or what to send is `digest`'s job.
+//! [`SubscriberStore`] and [`Ledger`] say what the rest of the code may ask
+//! and record; [`Sqlite`] is the implementation (the embedded default), and a
+//! PostgreSQL one plugs in beside it. Everything else takes `&dyn Store`.
+//! A store answers questions and records facts; deciding what is due or what
+//! to send is `digest`'s job.
+//!
+//! [`Sqlite`] owns the schema (numbered migrations run on open under an
+//! exclusive lock, the version kept in `PRAGMA user_version`) and every SQL
+//! statement.
 
 mod ledger;
 mod subscribers;
 
-pub use ledger::{DeliveryState, DigestRecord};
-pub use subscribers::{NewSubscriber, Saved};
+pub use ledger::{Delivery, DeliveryState, DigestRecord, Ledger};
+pub use subscribers::{Consent, NewSubscriber, Saved, SubscriberStore};
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,22 +92,51 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE subscribers ADD COLUMN consent_text TEXT NOT NULL DEFAULT '';",
 ];
 
-/// Writes made together; see [`Store::batch`].
-pub struct Batch<'a>(rusqlite::Transaction<'a>);
+/// Subscribers and the ledger in one place, with transactions: what the
+/// digest, the server, the subscriber commands and the site use.
+pub trait Store: SubscriberStore + Ledger + Send {
+    /// Opens a transaction for many small writes (an import, a batch of
+    /// deliveries), so they cost one commit instead of one each; dropped
+    /// without [`Batch::commit`], it rolls back.
+    fn batch(&self) -> Result<Box<dyn Batch + '_>, StoreError>;
 
-impl Batch<'_> {
-    pub fn commit(self) -> Result<(), StoreError> {
+    /// How many migrations the database has had.
+    fn schema_version(&self) -> Result<i64, StoreError>;
+
+    /// The backend's own consistency check: "ok" when the data is sound.
+    fn integrity_check(&self) -> Result<String, StoreError>;
+}
+
+/// Writes made together; see [`Store::batch`].
+pub trait Batch {
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A transaction on a [`Sqlite`] store.
+struct SqliteBatch<'a>(rusqlite::Transaction<'a>);
+
+impl Batch for SqliteBatch<'_> {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
         Ok(self.0.commit()?)
     }
 }
 
-pub struct Store {
+/// The embedded store: one SQLite file (WAL), created on first use.
+pub struct Sqlite {
     conn: Connection,
 }
 
-impl Store {
+/// How long an open waits for another process that is creating or migrating
+/// the database, and any statement for another's write.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between tries of a step SQLite refuses with "busy" without waiting itself.
+const BUSY_RETRY: Duration = Duration::from_millis(20);
+
+impl Sqlite {
     /// Opens (creating it and its folder if needed) and migrates the database.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Processes may do this at once on a new file: the schema is created
+    /// under an exclusive lock, so one creates it and the others wait.
+    pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
@@ -112,11 +148,13 @@ impl Store {
             path: shown.clone(),
             source,
         })?;
-        Self::prepare(conn, &shown, true)
+        Self::prepare(conn, &shown)
     }
 
-    /// Opens an existing database without writing to it; `None` if there is none.
-    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+    /// Opens an existing database without writing to it; `None` if there is
+    /// none, or if its schema is not there yet: a database another process
+    /// is creating has no digests and no subscribers to read.
+    pub fn open_read_only(path: &Path) -> Result<Option<Sqlite>, StoreError> {
         if !path.exists() {
             return Ok(None);
         }
@@ -127,72 +165,110 @@ impl Store {
                 source,
             },
         )?;
-        Self::prepare(conn, &shown, false).map(Some)
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let blank = {
+            // One snapshot for both reads: a writer may commit the schema between them.
+            let tx = conn.unchecked_transaction()?;
+            let version = checked_version(&tx, &shown)?;
+            let tables: i64 =
+                tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            version == 0 && tables == 0
+        };
+        Ok((!blank).then_some(Sqlite { conn }))
     }
 
     /// An empty database in memory, for previews and tests.
-    pub fn in_memory() -> Result<Store, StoreError> {
-        Self::prepare(Connection::open_in_memory()?, ":memory:", true)
+    pub fn in_memory() -> Result<Sqlite, StoreError> {
+        Self::prepare(Connection::open_in_memory()?, ":memory:")
     }
 
-    fn prepare(conn: Connection, shown: &str, writable: bool) -> Result<Store, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        if writable {
-            // WAL: readers (shorts serve) never block the sender. NORMAL is
-            // durable across process crashes, which is what the ledger promises.
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
+    fn prepare(conn: Connection, shown: &str) -> Result<Sqlite, StoreError> {
+        // First: every later step may meet another process's lock.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers (shorts serve) never block the sender. NORMAL is
+        // durable across process crashes, which is what the ledger promises.
+        retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let store = Store { conn };
-        store.migrate(shown, writable)?;
+        let store = Sqlite { conn };
+        store.migrate(shown)?;
         Ok(store)
     }
 
-    fn migrate(&self, shown: &str, writable: bool) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+    fn migrate(&self, shown: &str) -> Result<(), StoreError> {
         let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: shown.to_string(),
-                found: version,
-                known,
-            });
-        }
-        if !writable || version == known {
+        // Without a lock first: an up-to-date database is the common case,
+        // and a version never goes back down.
+        if checked_version(&self.conn, shown)? == known {
             return Ok(());
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.unchecked_transaction()?;
+        // EXCLUSIVE, and the version read again inside: another process may
+        // have migrated since, and two must never both apply a migration.
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Exclusive)?;
+        let from = checked_version(&tx, shown)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
-            tracing::info!(version = i + 1, "database migrated");
+        }
+        tx.commit()?;
+        if from < known {
+            tracing::info!(from, to = known, "database migrated");
         }
         Ok(())
     }
+}
 
-    /// Opens a transaction for many small writes (an import), so they cost
-    /// one commit instead of one each; dropped without [`Batch::commit`], it
-    /// rolls back.
-    pub fn batch(&self) -> Result<Batch<'_>, StoreError> {
-        Ok(Batch(self.conn.unchecked_transaction()?))
+impl Store for Sqlite {
+    fn batch(&self) -> Result<Box<dyn Batch + '_>, StoreError> {
+        Ok(Box::new(SqliteBatch(self.conn.unchecked_transaction()?)))
     }
 
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
+    fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    /// `PRAGMA integrity_check`: "ok" when the file is sound.
-    pub fn integrity_check(&self) -> Result<String, StoreError> {
+    fn integrity_check(&self) -> Result<String, StoreError> {
         Ok(self
             .conn
             .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
     }
+}
+
+/// The schema version, refused when a newer shorts wrote it.
+fn checked_version(conn: &Connection, shown: &str) -> Result<i64, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(StoreError::TooNew {
+            path: shown.to_string(),
+            found,
+            known,
+        });
+    }
+    Ok(found)
+}
+
+/// Runs `step` until SQLite stops answering "busy", for at most [`BUSY_TIMEOUT`].
+/// Switching to WAL needs every other connection's lock gone and can fail
+/// at once, without the busy handler, when a process opens the file beside us.
+fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match step() {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => std::thread::sleep(BUSY_RETRY),
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn timestamp(t: DateTime<Utc>) -> String {
@@ -213,14 +289,14 @@ mod tests {
     fn migrates_a_new_database_and_reopens_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data/shorts.db");
-        let store = Store::open(&path).unwrap();
+        let store = Sqlite::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
         drop(store);
-        let store = Store::open(&path).unwrap();
+        let store = Sqlite::open(&path).unwrap();
         assert_eq!(store.integrity_check().unwrap(), "ok");
-        assert!(Store::open_read_only(&path).unwrap().is_some());
+        assert!(Sqlite::open_read_only(&path).unwrap().is_some());
         assert!(
-            Store::open_read_only(&dir.path().join("none.db"))
+            Sqlite::open_read_only(&dir.path().join("none.db"))
                 .unwrap()
                 .is_none()
         );
@@ -241,7 +317,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = Sqlite::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), 2);
         let kept = store
             .subscriber_by_email("old@example.com")
@@ -255,6 +331,44 @@ mod tests {
         assert_eq!(consent, "");
     }
 
+    /// Processes started together (`shorts schedule` and `shorts serve`) all
+    /// open a new database at once; whoever creates the schema, every open
+    /// must succeed and see all of it.
+    #[test]
+    fn many_opens_of_one_fresh_database_at_once_all_succeed() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("data/shorts.db");
+            let start = std::sync::Barrier::new(6);
+            std::thread::scope(|scope| {
+                let writers: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            Sqlite::open(&path)?.digest_count()
+                        })
+                    })
+                    .collect();
+                let readers: Vec<_> = (0..2)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            match Sqlite::open_read_only(&path)? {
+                                Some(store) => store.sent_digests().map(|d| d.len() as i64),
+                                None => Ok(0),
+                            }
+                        })
+                    })
+                    .collect();
+                for opened in writers.into_iter().chain(readers) {
+                    assert_eq!(opened.join().unwrap().unwrap(), 0);
+                }
+            });
+            let store = Sqlite::open(&path).unwrap();
+            assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        }
+    }
+
     #[test]
     fn refuses_a_database_from_a_newer_shorts() {
         let dir = tempfile::tempdir().unwrap();
@@ -264,7 +378,7 @@ mod tests {
             .pragma_update(None, "user_version", 99)
             .unwrap();
         assert!(matches!(
-            Store::open(&path),
+            Sqlite::open(&path),
             Err(StoreError::TooNew { found: 99, .. })
         ));
     }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Store, StoreError, timestamp};
+use super::{Sqlite, StoreError, parse_timestamp, timestamp};
 use crate::model::{Subscriber, SubscriberStatus};
 
 /// Permanent failures in a row after which a subscriber is `bounced`.
@@ -22,6 +22,18 @@ pub struct NewSubscriber {
     /// The version of the sign-up text agreed to (`[server] consent_version`
     /// for the web form; empty when consent was collected elsewhere).
     pub consent_text: String,
+}
+
+/// How a subscriber agreed to get digests (GDPR Art. 7(1): the sender must
+/// be able to show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// "cli", "import:<file>", "web".
+    pub source: String,
+    /// The version of the sign-up text agreed to.
+    pub text: String,
+    /// When. Every sign-up and addition sets it, but the column allows none.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// What saving a subscriber did.
@@ -57,9 +69,62 @@ fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
     })
 }
 
-impl Store {
+/// Subscribers: who they are, what they follow and where they stand.
+pub trait SubscriberStore {
     /// Adds a subscriber, or updates the one with the same address (case-insensitive).
-    pub fn save_subscriber(
+    fn save_subscriber(&self, new: &NewSubscriber, now: DateTime<Utc>)
+    -> Result<Saved, StoreError>;
+
+    /// Deletes a subscriber and their delivery records; false if there was none.
+    fn remove_subscriber(&self, email: &str) -> Result<bool, StoreError>;
+
+    fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>, StoreError>;
+
+    fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError>;
+
+    /// The subscriber a signed link names.
+    fn subscriber_by_token_id(&self, token_id: &str) -> Result<Option<Subscriber>, StoreError>;
+
+    /// A sign-up from the web form: a new address, or one that had left, becomes
+    /// `pending` with the consent recorded; an active one is left alone.
+    /// Returns the subscriber to send a confirmation to, if any.
+    fn sign_up(
+        &self,
+        new: &NewSubscriber,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscriber>, StoreError>;
+
+    /// Sets a subscriber's status; confirming records when.
+    fn set_status(
+        &self,
+        id: i64,
+        status: SubscriberStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    fn set_tracks(&self, id: i64, tracks: &[String], now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Every subscriber, in the order they were added.
+    fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError>;
+
+    /// Ids of active subscribers with `id > after`, at most `limit`, in id order:
+    /// callers page through them so memory stays flat however many there are.
+    fn active_subscriber_ids(&self, after: i64, limit: usize) -> Result<Vec<i64>, StoreError>;
+
+    fn active_subscriber_count(&self) -> Result<usize, StoreError>;
+
+    /// A permanent failure; returns true when it made the subscriber `bounced`.
+    fn record_permanent_failure(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// A delivery went through: the failure streak is over.
+    fn reset_failures(&self, id: i64) -> Result<(), StoreError>;
+
+    /// The record of how a subscriber agreed to get digests.
+    fn consent(&self, id: i64) -> Result<Option<Consent>, StoreError>;
+}
+
+impl SubscriberStore for Sqlite {
+    fn save_subscriber(
         &self,
         new: &NewSubscriber,
         now: DateTime<Utc>,
@@ -97,8 +162,7 @@ impl Store {
         Ok(Saved::Added)
     }
 
-    /// Deletes a subscriber and their delivery records; false if there was none.
-    pub fn remove_subscriber(&self, email: &str) -> Result<bool, StoreError> {
+    fn remove_subscriber(&self, email: &str) -> Result<bool, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         let Some(id) = tx
             .query_row(
@@ -116,20 +180,19 @@ impl Store {
         Ok(true)
     }
 
-    pub fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>, StoreError> {
+    fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE email = ?1");
         Ok(self.conn.query_row(&sql, [email], subscriber).optional()?)
     }
 
-    pub fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
+    fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1");
         // Once per message of a digest send: keep the statement compiled.
         let mut statement = self.conn.prepare_cached(&sql)?;
         Ok(statement.query_row([id], subscriber).optional()?)
     }
 
-    /// The subscriber a signed link names.
-    pub fn subscriber_by_token_id(&self, token_id: &str) -> Result<Option<Subscriber>, StoreError> {
+    fn subscriber_by_token_id(&self, token_id: &str) -> Result<Option<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE token_id = ?1");
         Ok(self
             .conn
@@ -137,10 +200,7 @@ impl Store {
             .optional()?)
     }
 
-    /// A sign-up from the web form: a new address, or one that had left, becomes
-    /// `pending` with the consent recorded; an active one is left alone.
-    /// Returns the subscriber to send a confirmation to, if any.
-    pub fn sign_up(
+    fn sign_up(
         &self,
         new: &NewSubscriber,
         now: DateTime<Utc>,
@@ -167,8 +227,7 @@ impl Store {
         }
     }
 
-    /// Sets a subscriber's status; confirming records when.
-    pub fn set_status(
+    fn set_status(
         &self,
         id: i64,
         status: SubscriberStatus,
@@ -184,12 +243,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_tracks(
-        &self,
-        id: i64,
-        tracks: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    fn set_tracks(&self, id: i64, tracks: &[String], now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE subscribers SET tracks = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, tracks.join(","), timestamp(now)],
@@ -197,17 +251,14 @@ impl Store {
         Ok(())
     }
 
-    /// Every subscriber, in the order they were added.
-    pub fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
+    fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers ORDER BY id");
         let mut statement = self.conn.prepare(&sql)?;
         let rows = statement.query_map([], subscriber)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Ids of active subscribers with `id > after`, at most `limit`, in id order:
-    /// callers page through them so memory stays flat however many there are.
-    pub fn active_subscriber_ids(&self, after: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
+    fn active_subscriber_ids(&self, after: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT id FROM subscribers WHERE status = 'active' AND id > ?1 ORDER BY id LIMIT ?2",
         )?;
@@ -215,7 +266,7 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn active_subscriber_count(&self) -> Result<usize, StoreError> {
+    fn active_subscriber_count(&self) -> Result<usize, StoreError> {
         let n: i64 = self.conn.query_row(
             "SELECT count(*) FROM subscribers WHERE status = 'active'",
             [],
@@ -224,12 +275,7 @@ impl Store {
         Ok(n as usize)
     }
 
-    /// A permanent failure; returns true when it made the subscriber `bounced`.
-    pub fn record_permanent_failure(
-        &self,
-        id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    fn record_permanent_failure(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.conn.execute(
             "UPDATE subscribers SET failures = failures + 1, updated_at = ?2,
                  status = CASE WHEN failures + 1 >= ?3 THEN 'bounced' ELSE status END
@@ -244,12 +290,30 @@ impl Store {
         Ok(status == "bounced")
     }
 
-    /// A delivery went through: the failure streak is over.
-    pub fn reset_failures(&self, id: i64) -> Result<(), StoreError> {
+    fn reset_failures(&self, id: i64) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("UPDATE subscribers SET failures = 0 WHERE id = ?1 AND failures != 0")?
             .execute([id])?;
         Ok(())
+    }
+
+    fn consent(&self, id: i64) -> Result<Option<Consent>, StoreError> {
+        let row: Option<(String, String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT source, consent_text, consent_at FROM subscribers WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(source, text, at)| {
+            Ok(Consent {
+                source,
+                text,
+                at: at.as_deref().map(parse_timestamp).transpose()?,
+            })
+        })
+        .transpose()
     }
 }
 
@@ -270,7 +334,7 @@ mod tests {
 
     #[test]
     fn save_adds_then_updates_then_changes_nothing() {
-        let store = Store::in_memory().unwrap();
+        let store = Sqlite::in_memory().unwrap();
         let now = DateTime::UNIX_EPOCH;
         let mut ada = new("ada@example.com", SubscriberStatus::Active);
         assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Added);
@@ -290,7 +354,7 @@ mod tests {
 
     #[test]
     fn three_permanent_failures_in_a_row_bounce() {
-        let store = Store::in_memory().unwrap();
+        let store = Sqlite::in_memory().unwrap();
         let now = DateTime::UNIX_EPOCH;
         store
             .save_subscriber(&new("b@example.com", SubscriberStatus::Active), now)
@@ -310,7 +374,7 @@ mod tests {
 
     #[test]
     fn pages_through_active_subscribers() {
-        let store = Store::in_memory().unwrap();
+        let store = Sqlite::in_memory().unwrap();
         let now = DateTime::UNIX_EPOCH;
         for i in 0..5 {
             store
@@ -327,5 +391,25 @@ mod tests {
         assert_eq!(store.active_subscriber_ids(3, 3).unwrap(), [4, 5]);
         assert!(store.remove_subscriber("s1@example.com").unwrap());
         assert!(!store.remove_subscriber("s1@example.com").unwrap());
+    }
+
+    #[test]
+    fn consent_says_where_when_and_to_which_text() {
+        let store = Sqlite::in_memory().unwrap();
+        let now = DateTime::UNIX_EPOCH;
+        let mut web = new("w@example.com", SubscriberStatus::Pending);
+        web.source = "web".into();
+        web.consent_text = "2".into();
+        store.sign_up(&web, now).unwrap();
+        let id = store.subscribers().unwrap()[0].id;
+        assert_eq!(
+            store.consent(id).unwrap(),
+            Some(Consent {
+                source: "web".into(),
+                text: "2".into(),
+                at: Some(now),
+            })
+        );
+        assert_eq!(store.consent(id + 1).unwrap(), None);
     }
 }

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use shorts::store::{Delivery, DeliveryState, Sqlite, Store};
+
 /// The instant the fixture builds are made at, so "future" and "published" are fixed.
 pub const NOW: &str = "2026-07-01T00:00:00Z";
 
@@ -123,4 +125,41 @@ tls = "none"
         ),
     );
     site
+}
+
+/// The site's database, opened through the store as `shorts` opens it.
+pub fn store(site: &Path) -> Box<dyn Store> {
+    Box::new(Sqlite::open(&site.join("data/shorts.db")).expect("open the database"))
+}
+
+/// Every delivery of every digest.
+pub fn all_deliveries(store: &dyn Store) -> Vec<Delivery> {
+    // Digests are numbered from 1 without gaps.
+    let digests = store.digest_count().expect("count the digests");
+    (1..=digests)
+        .flat_map(|number| store.deliveries(number).expect("read the deliveries"))
+        .collect()
+}
+
+/// How many deliveries, of every digest, are in each state; states with
+/// none left out, the others in the order of their names.
+pub fn delivery_states(site: &Path) -> Vec<(DeliveryState, usize)> {
+    let mut counts: Vec<(DeliveryState, usize)> = Vec::new();
+    for delivery in all_deliveries(store(site).as_ref()) {
+        match counts
+            .iter_mut()
+            .find(|(state, _)| *state == delivery.state)
+        {
+            Some((_, n)) => *n += 1,
+            None => counts.push((delivery.state, 1)),
+        }
+    }
+    counts.sort_by_key(|(state, _)| match state {
+        DeliveryState::Deferred => 0,
+        DeliveryState::Failed => 1,
+        DeliveryState::Sending => 2,
+        DeliveryState::Sent => 3,
+        DeliveryState::Skipped => 4,
+    });
+    counts
 }

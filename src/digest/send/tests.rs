@@ -15,7 +15,7 @@ use crate::delivery::{Failure, Transport};
 use crate::digest::{SendReport, Sender, record_new};
 use crate::model::{Collection, Short, SubscriberStatus};
 use crate::render::digest::{DigestContent, DigestTemplates, SharedCopies};
-use crate::store::{DeliveryState, NewSubscriber, Store};
+use crate::store::{DeliveryState, Ledger, NewSubscriber, Sqlite, SubscriberStore};
 use crate::tokens::Secret;
 
 const CONFIG: &str = r#"
@@ -90,7 +90,7 @@ struct Fixture {
     config: Config,
     collection: Collection,
     templates: DigestTemplates,
-    store: Store,
+    store: Sqlite,
     secret: Secret,
 }
 
@@ -103,7 +103,7 @@ impl Fixture {
         Fixture {
             collection: Collection::new(config.tracks.clone(), shorts),
             templates: DigestTemplates::load(&config).expect("the built-in templates load"),
-            store: Store::in_memory().expect("an in-memory store"),
+            store: Sqlite::in_memory().expect("an in-memory store"),
             secret: Secret::from_bytes(b"test secret"),
             config,
         }
