@@ -7,13 +7,14 @@
 //! | input | [`config`] | `config.toml`: parse, defaults, validation |
 //! | input | [`content`] | reading `content/shorts/*.md` into validated [`model::Short`]s |
 //! | input | [`subscribers`] | subscriber fields typed on the command line or read from CSV |
-//! | model | [`model`] | the domain types the rest of the code trusts |
+//! | model | [`model`] | the domain types the rest of the code trusts, and a digest's sections |
+//! | model | [`paths`] | every output path and link below the site root |
 //! | render | [`render`] | pure functions from the model to output bytes: feeds, pages, the digest email |
 //! | output | [`output`] | writing rendered files into `public/`, all or nothing |
 //! | digest | [`digest`] | which digest is due, what it carries, and sending it with the ledger exact |
 //! | digest | [`schedule`] | the slots of `[digest] schedule` in the site's time zone |
 //! | deliver | [`delivery`] | composing messages and handing them to the outbox or SMTP |
-//! | ledger | [`store`] | SQLite: subscribers and what went to whom |
+//! | ledger | [`store`] | subscribers and what went to whom, behind the `Store` traits; SQLite |
 //! | glue | [`site`] | the build pipeline, one step per stage |
 //! | glue | [`publish`] | what cron runs: build, then send what is due |
 //! | glue | [`daemon`] | `shorts schedule`: publish on the schedule, rebuild on changes |
