@@ -116,6 +116,11 @@ pub struct DeliveryConfig {
     /// The folder the outbox transport writes `.eml` files into.
     pub outbox_dir: PathBuf,
     pub dkim: Option<DkimConfig>,
+    /// Where mail that comes back goes: each message's envelope sender is
+    /// this address with a signed `+token` naming the delivery (VERP), and
+    /// `CFBL-Address` names it for complaint feedback loops. Unset: the
+    /// envelope sender is `[digest] from`, as before.
+    pub bounce_address: Option<lettre::Address>,
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +386,8 @@ struct RawDelivery {
     smtp: Option<SmtpConfig>,
     #[serde(default)]
     dkim: Option<RawDkim>,
+    #[serde(default)]
+    bounce_address: Option<Spanned<String>>,
 }
 
 fn default_transport() -> Spanned<String> {
@@ -761,6 +768,7 @@ impl Checker<'_> {
                 transport: Transport::Outbox,
                 outbox_dir: root.join("outbox"),
                 dkim: None,
+                bounce_address: None,
             };
         };
         let delivery_line = self.line(raw.span());
@@ -787,8 +795,13 @@ impl Checker<'_> {
                 Transport::Outbox
             }
         };
+        let bounce_address = raw
+            .bounce_address
+            .as_ref()
+            .and_then(|a| self.bounce_address(a));
         DeliveryConfig {
             transport,
+            bounce_address,
             outbox_dir: root.join(raw.outbox_dir),
             dkim: raw.dkim.map(|d| DkimConfig {
                 domain: d.domain,
@@ -796,6 +809,35 @@ impl Checker<'_> {
                 private_key_path: root.join(d.private_key_path),
                 algorithm: d.algorithm,
             }),
+        }
+    }
+
+    /// `[delivery] bounce_address`: a plain address that VERP can extend with `+token`.
+    fn bounce_address(&mut self, value: &Spanned<String>) -> Option<lettre::Address> {
+        let line = Some(self.line(value.span()));
+        let expected = "expected a plain address such as \"bounces@example.org\", without a `+`";
+        match value.get_ref().trim().parse::<lettre::Address>() {
+            Ok(address) if !address.user().contains('+') => Some(address),
+            Ok(_) => {
+                self.problem(
+                    line,
+                    format!(
+                        "`delivery.bounce_address` {:?} has a `+`; {expected}",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    line,
+                    format!(
+                        "`delivery.bounce_address` {:?} is not an email address ({e}); {expected}",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
         }
     }
 
@@ -986,5 +1028,25 @@ title = "LLMs"
                 .any(|m| m.contains("`feeds.title` is not a valid Tera template")),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn a_bounce_address_must_be_a_plain_address() {
+        let path = Path::new("/site/config.toml");
+        let with = |value: &str| format!("{MINIMAL}\n[delivery]\nbounce_address = {value:?}\n");
+        let config = Config::parse(&with("bounces@example.org"), path).unwrap();
+        assert_eq!(
+            config.delivery.bounce_address.map(|a| a.to_string()),
+            Some("bounces@example.org".to_string())
+        );
+        for (bad, says) in [
+            ("bounces+x@example.org", "has a `+`"),
+            ("not an address", "is not an email address"),
+        ] {
+            let problems = Config::parse(&with(bad), path).unwrap_err();
+            let message = &problems.0[0].message;
+            assert!(message.contains(says), "{bad}: {message}");
+            assert_eq!(problems.0[0].line, Some(13), "{bad}: {message}");
+        }
     }
 }

@@ -162,6 +162,30 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// A short signature of `payload` for places whose length and case are
+    /// not ours to keep, such as the local part of a return address (at most
+    /// 64 characters, and some servers lower-case it): 16 lower-case hex
+    /// digits, 64 bits of the HMAC, enough that a forged one is never guessed.
+    pub fn short_signature(&self, payload: &str) -> String {
+        let full = self.mac(payload).finalize().into_bytes();
+        full.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `signature` is [`Secret::short_signature`] of `payload`,
+    /// whatever its case; compared in constant time.
+    pub fn verify_short_signature(&self, payload: &str, signature: &str) -> bool {
+        let expected = self.short_signature(payload);
+        let given = signature.to_ascii_lowercase();
+        expected.len() == given.len()
+            && expected
+                .bytes()
+                .zip(given.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+}
+
 /// 128 random bits as 32 hex digits.
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];

@@ -553,3 +553,65 @@ fn a_dry_run_piped_into_head_ends_quietly_with_its_exit_code() {
     assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn with_a_bounce_address_each_message_returns_to_a_signed_address_naming_its_delivery() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    common::edit_config(
+        site.path(),
+        "[delivery]\n",
+        "[delivery]\nbounce_address = \"bounces@example.com\"\n",
+    );
+    add(site.path(), &["a@example.com"]);
+    add(site.path(), &["b@example.com"]);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let secret =
+        shorts::tokens::Secret::load(&site.path().join("data")).expect("the site's secret");
+    let bounce: lettre::Address = "bounces@example.com".parse().unwrap();
+    let store = common::store(site.path());
+    for email in ["a@example.com", "b@example.com"] {
+        let received = by_recipient(&server.received(), email)[0].clone();
+        let id = store.subscriber_by_email(email).unwrap().unwrap().id;
+        assert_eq!(
+            shorts::delivery::verp::read(&received.from, &bounce, &secret),
+            Ok(shorts::delivery::verp::Sent::Digest {
+                digest: 1,
+                subscriber: id
+            }),
+            "envelope sender {:?}",
+            received.from
+        );
+        let mail = parse(&received);
+        assert_eq!(
+            mail.headers.get_all_values("CFBL-Address"),
+            ["bounces@example.com; report=arf"]
+        );
+        assert_eq!(
+            mail.headers.get_all_values("Feedback-ID"),
+            ["digest-1:digest:example.com"]
+        );
+    }
+}
+
+#[test]
+fn without_a_bounce_address_the_envelope_sender_is_the_from_address() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    add(site.path(), &["a@example.com"]);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let received = server.received();
+    assert_eq!(
+        received[0].from.trim_matches(['<', '>']),
+        "digest@example.com"
+    );
+    assert!(
+        parse(&received[0])
+            .headers
+            .get_first_value("CFBL-Address")
+            .is_none()
+    );
+}

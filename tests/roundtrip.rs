@@ -205,6 +205,7 @@ proptest! {
             unsubscribe_url: &links.unsubscribe,
             unsubscribe_token: "t",
             date: now(),
+            returns: None,
         };
         let composed = shorts::delivery::compose::compose(&envelope, &rendered, None).expect("composes");
         let mail = mailparse::parse_mail(&composed.bytes).expect("MIME parses");

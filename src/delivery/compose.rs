@@ -75,6 +75,9 @@ impl Signer {
             "List-Id",
             "List-Unsubscribe",
             "List-Unsubscribe-Post",
+            // RFC 9477 wants CFBL-Address signed; absent, it signs its absence.
+            "CFBL-Address",
+            "Feedback-ID",
         ]
         .into_iter()
         .map(HeaderName::new_from_ascii_str)
@@ -149,6 +152,43 @@ pub struct Envelope<'a> {
     pub unsubscribe_url: &'a str,
     pub unsubscribe_token: &'a str,
     pub date: DateTime<Utc>,
+    /// Where what comes back goes, when `[delivery] bounce_address` is set.
+    pub returns: Option<Returns>,
+}
+
+/// The addresses mail that comes back is sent to: the envelope sender (a
+/// VERP address naming this delivery, see `verp`) and the plain address
+/// complaint feedback loops report to (`CFBL-Address`, RFC 9477).
+#[derive(Debug, Clone)]
+pub struct Returns {
+    pub envelope_sender: Address,
+    pub feedback: Address,
+}
+
+/// `Feedback-ID` (Gmail's feedback loop): `campaign:kind:sender`, the same
+/// for every copy of one digest so complaint rates can be told apart by digest.
+fn feedback_id(campaign: &str, kind: &str, from: &Address) -> String {
+    format!("{campaign}:{kind}:{}", from.domain())
+}
+
+/// Adds the headers that route complaints back (`Feedback-ID` always,
+/// `CFBL-Address` with a bounce address), both covered by DKIM.
+fn with_feedback(
+    builder: lettre::message::MessageBuilder,
+    feedback_id: String,
+    returns: Option<&Returns>,
+) -> lettre::message::MessageBuilder {
+    let raw = |name: &'static str, value: String| {
+        HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+    };
+    let builder = builder.raw_header(raw("Feedback-ID", feedback_id));
+    match returns {
+        Some(returns) => builder.raw_header(raw(
+            "CFBL-Address",
+            format!("{}; report=arf", returns.feedback),
+        )),
+        None => builder,
+    }
 }
 
 pub fn compose(
@@ -171,7 +211,7 @@ pub fn compose(
     let raw = |name: &'static str, value: String| {
         HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
     };
-    let mut builder = Message::builder()
+    let builder = Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(name, address))
         .raw_header(subject_header(&digest.subject)?)
@@ -187,6 +227,12 @@ pub fn compose(
             "List-Unsubscribe=One-Click".to_string(),
         ))
         .raw_header(raw("Auto-Submitted", "auto-generated".to_string()));
+    let campaign = format!("digest-{}", envelope.digest);
+    let mut builder = with_feedback(
+        builder,
+        feedback_id(&campaign, "digest", &config.from.email),
+        envelope.returns.as_ref(),
+    );
     if let Some(reply_to) = &config.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
@@ -196,7 +242,7 @@ pub fn compose(
             digest.html.clone(),
         ))
         .map_err(|e| ComposeError::Build(e.to_string()))?;
-    Ok(signed(message, message_id, signer))
+    signed(message, message_id, signer, envelope.returns.as_ref())
 }
 
 /// The double opt-in email: one link that confirms the subscription.
@@ -207,6 +253,7 @@ pub fn confirmation(
     confirm_url: &str,
     date: DateTime<Utc>,
     signer: Option<&Signer>,
+    returns: Option<&Returns>,
 ) -> Result<Composed, ComposeError> {
     let address: Address = subscriber
         .email
@@ -234,7 +281,7 @@ pub fn confirmation(
         date.timestamp(),
         config.from.email.domain()
     );
-    let message = Message::builder()
+    let builder = Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(None, address))
         .raw_header(subject_header(&format!(
@@ -245,22 +292,41 @@ pub fn confirmation(
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".to_string(),
-        ))
-        .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| ComposeError::Build(e.to_string()))?;
-    Ok(signed(message, message_id, signer))
+        ));
+    let message = with_feedback(
+        builder,
+        feedback_id("confirmation", "subscription", &config.from.email),
+        returns,
+    )
+    .multipart(MultiPart::alternative_plain_html(text, html))
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
+    signed(message, message_id, signer, returns)
 }
 
-/// The message as it goes out, DKIM-signed when there is a signer.
-fn signed(mut message: Message, message_id: String, signer: Option<&Signer>) -> Composed {
+/// The message as it goes out: DKIM-signed when there is a signer, from the
+/// VERP envelope sender when there is one.
+fn signed(
+    mut message: Message,
+    message_id: String,
+    signer: Option<&Signer>,
+    returns: Option<&Returns>,
+) -> Result<Composed, ComposeError> {
     if let Some(signer) = signer {
         message.sign(&signer.config);
     }
-    Composed {
+    let envelope = match returns {
+        Some(returns) => lettre::address::Envelope::new(
+            Some(returns.envelope_sender.clone()),
+            message.envelope().to().to_vec(),
+        )
+        .map_err(|e| ComposeError::Build(e.to_string()))?,
+        None => message.envelope().clone(),
+    };
+    Ok(Composed {
         message_id,
-        envelope: message.envelope().clone(),
+        envelope,
         bytes: message.formatted(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -308,6 +374,7 @@ mod tests {
             unsubscribe_url: "https://example.org/unsubscribe?token=abc",
             unsubscribe_token: "abc",
             date: DateTime::UNIX_EPOCH,
+            returns: None,
         };
         let composed = compose(&envelope, &rendered(subject), signer).unwrap();
         assert_eq!(composed.message_id, "<digest-3.s7@example.org>");
@@ -390,6 +457,7 @@ mod tests {
                 "https://example.org/confirm?token=x",
                 when.to_utc(),
                 signer,
+                None,
             )
             .unwrap();
             String::from_utf8(composed.bytes).unwrap()
@@ -399,6 +467,30 @@ mod tests {
                 .contains("DKIM-Signature: v=1; a=ed25519-sha256; d=example.org;")
         );
         assert!(!confirm(None).contains("DKIM-Signature"));
+        let returns = Returns {
+            envelope_sender: "bounces+c7-0123456789abcdef@example.org".parse().unwrap(),
+            feedback: "bounces@example.org".parse().unwrap(),
+        };
+        let composed = confirmation(
+            &digest_config(),
+            "Site",
+            &subscriber,
+            "https://example.org/confirm?token=x",
+            when.to_utc(),
+            None,
+            Some(&returns),
+        )
+        .unwrap();
+        assert_eq!(composed.envelope.from(), Some(&returns.envelope_sender));
+        let message = String::from_utf8(composed.bytes).unwrap();
+        assert!(
+            message.contains("\r\nFeedback-ID: confirmation:subscription:example.org\r\n"),
+            "{message}"
+        );
+        assert!(
+            message.contains("\r\nCFBL-Address: bounces@example.org; report=arf\r\n"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -429,12 +521,60 @@ mod tests {
             "message-id",
             "list-unsubscribe",
             "list-unsubscribe-post",
+            "cfbl-address",
+            "feedback-id",
         ] {
             assert!(
                 signed.split(':').any(|h| h.trim() == header),
                 "{header} not in h={signed}"
             );
         }
+    }
+
+    #[test]
+    fn a_bounce_address_sets_the_envelope_sender_and_the_feedback_headers() {
+        let config = digest_config();
+        let subscriber = Subscriber {
+            id: 7,
+            email: "reader@example.com".into(),
+            name: String::new(),
+            tracks: vec![],
+            status: SubscriberStatus::Active,
+            token_id: "t".into(),
+        };
+        let returns = Returns {
+            envelope_sender: "bounces+d3-7-0123456789abcdef@example.org".parse().unwrap(),
+            feedback: "bounces@example.org".parse().unwrap(),
+        };
+        let envelope = Envelope {
+            config: &config,
+            digest: 3,
+            subscriber: &subscriber,
+            unsubscribe_url: "https://example.org/unsubscribe?token=abc",
+            unsubscribe_token: "abc",
+            date: DateTime::UNIX_EPOCH,
+            returns: Some(returns.clone()),
+        };
+        let composed = compose(&envelope, &rendered("Digest"), None).unwrap();
+        assert_eq!(composed.envelope.from(), Some(&returns.envelope_sender));
+        assert_eq!(
+            composed.envelope.to(),
+            ["reader@example.com".parse::<Address>().unwrap()]
+        );
+        let message = String::from_utf8(composed.bytes).unwrap();
+        assert!(
+            message.contains("\r\nCFBL-Address: bounces@example.org; report=arf\r\n"),
+            "{message}"
+        );
+        assert!(
+            message.contains("\r\nFeedback-ID: digest-3:digest:example.org\r\n"),
+            "{message}"
+        );
+        // The From header stays the author's: only the envelope changes.
+        assert!(
+            message.starts_with("From: Shorts <digest@example.org>\r\n"),
+            "{message}"
+        );
     }
 
     #[test]

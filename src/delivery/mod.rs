@@ -10,6 +10,7 @@
 //! what is recorded in the ledger is `digest`'s job.
 
 pub mod compose;
+pub mod verp;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

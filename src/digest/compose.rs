@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{DigestError, Sender};
 use crate::config::{Config, DigestConfig};
 use crate::delivery::compose::{self, Composed, Envelope, Signer};
+use crate::delivery::verp;
 use crate::model::Subscriber;
 use crate::paths;
 use crate::render::digest::{DigestContent, DigestTemplates, Links, RenderedDigest, SharedCopies};
@@ -103,6 +104,14 @@ impl Composer<'_> {
             unsubscribe_url: &links.unsubscribe,
             unsubscribe_token: &token,
             date: self.now,
+            returns: verp::returns(
+                self.config.delivery.bounce_address.as_ref(),
+                self.secret,
+                verp::Sent::Digest {
+                    digest: content.number,
+                    subscriber: subscriber.id,
+                },
+            ),
         };
         let composed = compose::compose(&envelope, &rendered, self.signer)?;
         Ok(Prepared {

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use crate::config::{Config, DigestConfig};
 use crate::delivery::compose::Signer;
+use crate::delivery::verp;
 use crate::model::{Subscriber, SubscriberStatus};
 use crate::paths;
 use crate::store::{Store, StoreError};
@@ -353,6 +354,14 @@ async fn send_confirmation(
         &url,
         now,
         app.signer.as_ref(),
+        verp::returns(
+            app.config.delivery.bounce_address.as_ref(),
+            &app.secret,
+            verp::Sent::Confirmation {
+                subscriber: subscriber.id,
+            },
+        )
+        .as_ref(),
     )
     .map_err(internal)?;
     let config = app.config.clone();

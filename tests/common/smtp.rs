@@ -11,6 +11,8 @@ use mailin_embedded::{Handler, Response, Server, response};
 /// One accepted message.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The envelope sender (MAIL FROM), where bounces go.
+    pub from: String,
     pub to: Vec<String>,
     pub data: Vec<u8>,
 }
@@ -26,12 +28,14 @@ struct State {
 #[derive(Clone)]
 struct Sink {
     state: Arc<Mutex<State>>,
+    from: String,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
 impl Handler for Sink {
-    fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+        self.from = from.to_string();
         self.to.clear();
         response::OK
     }
@@ -73,6 +77,7 @@ impl Handler for Sink {
 
     fn data_end(&mut self) -> Response {
         let message = Received {
+            from: self.from.clone(),
             to: self.to.clone(),
             data: std::mem::take(&mut self.data),
         };
@@ -94,6 +99,7 @@ impl SmtpServer {
         let state = Arc::new(Mutex::new(State::default()));
         let sink = Sink {
             state: Arc::clone(&state),
+            from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
         };
