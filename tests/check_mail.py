@@ -9,7 +9,8 @@ each of the headers a bulk sender owes (MAIL.md), an https List-Unsubscribe
 first plus a mailto, RFC 8058 one-click, multipart/alternative with text then
 HTML, a visible unsubscribe link in both, and a DKIM signature that dkimpy
 verifies against PUB, with d= aligned to From and both unsubscribe headers
-in h=.
+in h=, and the complaint-routing headers (CFBL-Address, RFC 9477, and
+Feedback-ID) present and signed: .ci/run sends with a bounce address.
 """
 
 import base64
@@ -20,7 +21,7 @@ import re
 import sys
 
 ONCE = ["From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
-        "List-Unsubscribe-Post", "Auto-Submitted", "DKIM-Signature"]
+        "List-Unsubscribe-Post", "Auto-Submitted", "DKIM-Signature", "Feedback-ID", "CFBL-Address"]
 
 
 def keygen(directory: str) -> int:
@@ -75,7 +76,8 @@ def problems_in(path: pathlib.Path, public_key: str) -> list[str]:
     if tags.get("d", "").lower() != from_domain:
         problems.append(f"DKIM d={tags.get('d')!r} does not align with From domain {from_domain!r}")
     signed = [h.strip().lower() for h in re.sub(r"\s", "", tags.get("h", "")).split(":")]
-    for header in ("list-unsubscribe", "list-unsubscribe-post", "from", "subject", "date", "to"):
+    for header in ("list-unsubscribe", "list-unsubscribe-post", "from", "subject", "date", "to",
+                   "cfbl-address", "feedback-id"):
         if header not in signed:
             problems.append(f"DKIM h= does not cover {header}")
 
