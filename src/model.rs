@@ -53,6 +53,27 @@ pub struct Short {
 }
 
 impl Short {
+    /// A published short for unit tests: title and summary from the slug, the
+    /// permalink on `https://example.com/`.
+    #[cfg(test)]
+    pub(crate) fn sample(slug: &str, track: &str, date: DateTime<FixedOffset>) -> Short {
+        Short {
+            slug: slug.to_string(),
+            title: format!("Short {slug}"),
+            summary: format!("About {slug}."),
+            date,
+            updated: None,
+            track: track.to_string(),
+            tags: Vec::new(),
+            draft: false,
+            body: String::new(),
+            body_html: String::new(),
+            reading_minutes: 1,
+            permalink: format!("https://example.com/shorts/{slug}/"),
+            source: Default::default(),
+        }
+    }
+
     /// The last time the content changed: `updated` if set, else `date`.
     pub fn last_modified(&self) -> DateTime<FixedOffset> {
         self.updated.unwrap_or(self.date)

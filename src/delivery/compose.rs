@@ -357,16 +357,49 @@ mod tests {
         }
     }
 
-    fn compose_for(name: &str, subject: &str, signer: Option<&Signer>) -> String {
-        let config = digest_config();
-        let subscriber = Subscriber {
+    /// Subscriber 7, reader@example.com.
+    fn reader(name: &str, status: SubscriberStatus) -> Subscriber {
+        Subscriber {
             id: 7,
             email: "reader@example.com".into(),
             name: name.into(),
             tracks: vec![],
-            status: SubscriberStatus::Active,
+            status,
             token_id: "t".into(),
-        };
+        }
+    }
+
+    /// A bounce address at example.org, with the VERP sender `local`.
+    fn returns(local: &str) -> Returns {
+        Returns {
+            envelope_sender: format!("{local}@example.org").parse().unwrap(),
+            feedback: "bounces@example.org".parse().unwrap(),
+        }
+    }
+
+    /// Both complaint-routing headers, once each, as composed.
+    fn assert_feedback_headers(message: &str, feedback_id: &str) {
+        for header in [
+            format!("\r\nFeedback-ID: {feedback_id}\r\n"),
+            "\r\nCFBL-Address: bounces@example.org; report=arf\r\n".to_string(),
+        ] {
+            assert_eq!(
+                message.matches(&header).count(),
+                1,
+                "{header:?} in {message}"
+            );
+        }
+    }
+
+    /// Digest 3 to subscriber 7, named `name`.
+    fn composed(
+        name: &str,
+        subject: &str,
+        signer: Option<&Signer>,
+        returns: Option<Returns>,
+    ) -> Composed {
+        let config = digest_config();
+        let subscriber = reader(name, SubscriberStatus::Active);
         let envelope = Envelope {
             config: &config,
             digest: 3,
@@ -374,11 +407,15 @@ mod tests {
             unsubscribe_url: "https://example.org/unsubscribe?token=abc",
             unsubscribe_token: "abc",
             date: DateTime::UNIX_EPOCH,
-            returns: None,
+            returns,
         };
         let composed = compose(&envelope, &rendered(subject), signer).unwrap();
         assert_eq!(composed.message_id, "<digest-3.s7@example.org>");
-        String::from_utf8(composed.bytes).unwrap()
+        composed
+    }
+
+    fn compose_for(name: &str, subject: &str, signer: Option<&Signer>) -> String {
+        String::from_utf8(composed(name, subject, signer, None).bytes).unwrap()
     }
 
     /// The header block: everything before the first empty line.
@@ -440,14 +477,7 @@ mod tests {
     #[test]
     fn confirmation_emails_are_signed_like_digests() {
         let (_dir, signer) = ed25519_signer();
-        let subscriber = Subscriber {
-            id: 7,
-            email: "reader@example.com".into(),
-            name: String::new(),
-            tracks: Vec::new(),
-            status: SubscriberStatus::Pending,
-            token_id: "t".into(),
-        };
+        let subscriber = reader("", SubscriberStatus::Pending);
         let when = chrono::DateTime::parse_from_rfc3339("2026-06-08T09:00:00Z").unwrap();
         let confirm = |signer| {
             let composed = confirmation(
@@ -467,10 +497,7 @@ mod tests {
                 .contains("DKIM-Signature: v=1; a=ed25519-sha256; d=example.org;")
         );
         assert!(!confirm(None).contains("DKIM-Signature"));
-        let returns = Returns {
-            envelope_sender: "bounces+c7-0123456789abcdef@example.org".parse().unwrap(),
-            feedback: "bounces@example.org".parse().unwrap(),
-        };
+        let returns = returns("bounces+c7-0123456789abcdef");
         let composed = confirmation(
             &digest_config(),
             "Site",
@@ -483,14 +510,7 @@ mod tests {
         .unwrap();
         assert_eq!(composed.envelope.from(), Some(&returns.envelope_sender));
         let message = String::from_utf8(composed.bytes).unwrap();
-        assert!(
-            message.contains("\r\nFeedback-ID: confirmation:subscription:example.org\r\n"),
-            "{message}"
-        );
-        assert!(
-            message.contains("\r\nCFBL-Address: bounces@example.org; report=arf\r\n"),
-            "{message}"
-        );
+        assert_feedback_headers(&message, "confirmation:subscription:example.org");
     }
 
     #[test]
@@ -533,43 +553,15 @@ mod tests {
 
     #[test]
     fn a_bounce_address_sets_the_envelope_sender_and_the_feedback_headers() {
-        let config = digest_config();
-        let subscriber = Subscriber {
-            id: 7,
-            email: "reader@example.com".into(),
-            name: String::new(),
-            tracks: vec![],
-            status: SubscriberStatus::Active,
-            token_id: "t".into(),
-        };
-        let returns = Returns {
-            envelope_sender: "bounces+d3-7-0123456789abcdef@example.org".parse().unwrap(),
-            feedback: "bounces@example.org".parse().unwrap(),
-        };
-        let envelope = Envelope {
-            config: &config,
-            digest: 3,
-            subscriber: &subscriber,
-            unsubscribe_url: "https://example.org/unsubscribe?token=abc",
-            unsubscribe_token: "abc",
-            date: DateTime::UNIX_EPOCH,
-            returns: Some(returns.clone()),
-        };
-        let composed = compose(&envelope, &rendered("Digest"), None).unwrap();
+        let returns = returns("bounces+d3-7-0123456789abcdef");
+        let composed = composed("", "Digest", None, Some(returns.clone()));
         assert_eq!(composed.envelope.from(), Some(&returns.envelope_sender));
         assert_eq!(
             composed.envelope.to(),
             ["reader@example.com".parse::<Address>().unwrap()]
         );
         let message = String::from_utf8(composed.bytes).unwrap();
-        assert!(
-            message.contains("\r\nCFBL-Address: bounces@example.org; report=arf\r\n"),
-            "{message}"
-        );
-        assert!(
-            message.contains("\r\nFeedback-ID: digest-3:digest:example.org\r\n"),
-            "{message}"
-        );
+        assert_feedback_headers(&message, "digest-3:digest:example.org");
         // The From header stays the author's: only the envelope changes.
         assert!(
             message.starts_with("From: Shorts <digest@example.org>\r\n"),

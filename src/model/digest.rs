@@ -55,21 +55,11 @@ mod tests {
     }
 
     fn short(slug: &str, track: &str, date: &str) -> Short {
-        Short {
-            slug: slug.to_string(),
-            title: slug.to_string(),
-            summary: String::new(),
-            date: DateTime::parse_from_rfc3339(date).expect("a test date"),
-            updated: None,
-            track: track.to_string(),
-            tags: Vec::new(),
-            draft: false,
-            body: String::new(),
-            body_html: String::new(),
-            reading_minutes: 1,
-            permalink: String::new(),
-            source: Default::default(),
-        }
+        Short::sample(
+            slug,
+            track,
+            DateTime::parse_from_rfc3339(date).expect("a test date"),
+        )
     }
 
     fn slugs<'a>(sections: &[Section<'a>]) -> Vec<(&'a str, Vec<&'a str>)> {

@@ -164,21 +164,7 @@ impl Fixture {
 }
 
 fn short(slug: &str, track: &str, day: u32) -> Short {
-    Short {
-        slug: slug.to_string(),
-        title: format!("Short {slug}"),
-        summary: format!("About {slug}."),
-        date: at(day).fixed_offset(),
-        updated: None,
-        track: track.to_string(),
-        tags: Vec::new(),
-        draft: false,
-        body: String::new(),
-        body_html: String::new(),
-        reading_minutes: 1,
-        permalink: format!("https://example.com/shorts/{slug}/"),
-        source: Default::default(),
-    }
+    Short::sample(slug, track, at(day).fixed_offset())
 }
 
 #[test]
