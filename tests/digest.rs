@@ -430,6 +430,13 @@ fn an_unreachable_server_is_a_temporary_failure_and_the_next_run_delivers() {
         "{}",
         stderr(&out)
     );
+    assert!(
+        stderr(&out).contains(&format!(
+            "127.0.0.1:{port}: Connection refused (os error 111); check `host` and `port` in [delivery.smtp]"
+        )),
+        "names the server and what to check: {}",
+        stderr(&out)
+    );
     // The run stops at the first message that cannot get through instead of
     // waiting out every subscriber's retries; the rest are left for the next run.
     let deferred = delivery_states(site.path());
@@ -613,5 +620,96 @@ fn without_a_bounce_address_the_envelope_sender_is_the_from_address() {
             .headers
             .get_first_value("CFBL-Address")
             .is_none()
+    );
+}
+
+/// A server that answers every connection like a web server, then hangs up.
+fn not_smtp_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut connection in listener.incoming().flatten() {
+            let _ = connection.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            let _ = connection.read(&mut [0u8; 512]);
+        }
+    });
+    port
+}
+
+/// Settings that cannot work stop the run at once with exit 3 and say what
+/// to fix, instead of every subscriber waiting out every retry under exit 75.
+#[test]
+fn smtp_settings_that_cannot_work_stop_the_run_with_exit_3() {
+    let server = SmtpServer::start();
+    let not_smtp = not_smtp_server();
+    for (port, tls, says) in [
+        (server.port, "starttls", "does not offer STARTTLS"),
+        (server.port, "tls", "TLS with"),
+        (not_smtp, "none", "did not answer like an SMTP server"),
+    ] {
+        let site = digest_site(port);
+        common::edit_config(site.path(), "tls = \"none\"", &format!("tls = \"{tls}\""));
+        let everyone: Vec<String> = (0..20).map(|i| format!("r{i}@example.com")).collect();
+        for who in &everyone {
+            add(site.path(), &[who]);
+        }
+        let started = std::time::Instant::now();
+        let out = run(site.path(), WEEK_1, &["digest", "send"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{tls} on {port}: {err}");
+        assert!(err.contains(says), "{err}");
+        assert!(
+            err.contains(&format!("127.0.0.1:{port}")),
+            "names the server: {err}"
+        );
+        assert!(err.contains("[delivery.smtp]"), "says what to check: {err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "stopped at once, not after every retry: {:?}",
+            started.elapsed()
+        );
+        assert!(server.received().is_empty());
+        // Nothing was lost: the digest waits for the fixed settings.
+        assert!(
+            delivery_states(site.path())
+                .iter()
+                .all(|(state, _)| *state == DeliveryState::Deferred
+                    || *state == DeliveryState::Sending),
+            "{:?}",
+            delivery_states(site.path())
+        );
+    }
+}
+
+/// A server that accepts connections and never says a word stops the run
+/// like an unreachable one, after one message's retries, not every one's.
+#[test]
+fn a_server_that_never_greets_stops_the_run_after_one_messages_retries() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in listener.incoming().flatten() {
+            held.push(connection);
+        }
+    });
+    let site = digest_site(port);
+    common::edit_config(site.path(), "timeout_secs = 5", "timeout_secs = 1");
+    for i in 0..20 {
+        add(site.path(), &[&format!("r{i}@example.com")]);
+    }
+    let started = std::time::Instant::now();
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port} did not answer within 1 s")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "20 subscribers did not each wait out 3 attempts: {:?}",
+        started.elapsed()
     );
 }

@@ -203,22 +203,25 @@ fn report_sent(ctx: &Ctx<'_>, sent: &Sent) -> Result<(), CliError> {
     }
 }
 
-/// Exit 75 when a digest is left for the next run.
+/// Exit 75 when a digest is left for the next run; 3 when what stopped it
+/// is the SMTP settings, which running again will not fix.
 pub fn temporary_failure(sent: &Sent) -> Option<CliError> {
     let Sent::Digests(reports) = sent else {
         return None;
     };
     let report = reports.iter().find(|r| r.is_temporary_failure())?;
-    Some(CliError::temporary(match &report.fatal {
-        Some(fatal) => format!(
-            "digest #{} stopped: {fatal}; {} deliveries wait for the next run",
-            report.number, report.deferred
-        ),
-        None => format!(
-            "digest #{}: {} deliveries failed temporarily; run `shorts digest send` again to retry them",
-            report.number, report.deferred
-        ),
-    }))
+    let (number, deferred) = (report.number, report.deferred);
+    Some(match &report.fatal {
+        Some(fatal) if report.misconfigured => CliError::failure(anyhow::anyhow!(
+            "digest #{number} stopped: {fatal}; {deferred} deliveries wait until the settings are fixed and `shorts digest send` runs again"
+        )),
+        Some(fatal) => CliError::temporary(format!(
+            "digest #{number} stopped: {fatal}; {deferred} deliveries wait for the next run"
+        )),
+        None => CliError::temporary(format!(
+            "digest #{number}: {deferred} deliveries failed temporarily; run `shorts digest send` again to retry them"
+        )),
+    })
 }
 
 fn plan_dry_run(

@@ -33,19 +33,27 @@ pub enum Failure {
     Fatal(String),
     #[error("the server cannot be reached: {0}")]
     Unreachable(String),
+    /// The settings cannot work as they are (TLS fails, no STARTTLS, not an
+    /// SMTP server on that port): waiting will not help, fixing the config will.
+    #[error("the SMTP settings do not work: {0}")]
+    Misconfigured(String),
 }
 
 impl Failure {
     /// Whether the whole run should stop: nothing else can get through either.
     pub fn stops_the_run(&self) -> bool {
-        matches!(self, Failure::Fatal(_) | Failure::Unreachable(_))
+        matches!(
+            self,
+            Failure::Fatal(_) | Failure::Unreachable(_) | Failure::Misconfigured(_)
+        )
     }
 
     pub fn message(&self) -> &str {
         let (Failure::Transient(m)
         | Failure::Permanent(m)
         | Failure::Fatal(m)
-        | Failure::Unreachable(m)) = self;
+        | Failure::Unreachable(m)
+        | Failure::Misconfigured(m)) = self;
         m
     }
 }
@@ -111,6 +119,9 @@ impl Transport for Outbox {
 /// SMTP through a pool of reused connections.
 pub struct Smtp {
     transport: SmtpTransport,
+    /// `host:port`, for messages that say which server failed.
+    server: String,
+    timeout_secs: u64,
     pool_size: usize,
     attempts: u32,
     backoff: Duration,
@@ -152,6 +163,8 @@ impl Smtp {
         }
         Ok(Smtp {
             transport: builder.build(),
+            server: format!("{}:{}", config.host, config.port()),
+            timeout_secs: config.timeout_secs,
             pool_size: config.pool_size as usize,
             attempts: config.attempts,
             backoff: Duration::from_millis(config.backoff_ms),
@@ -168,7 +181,7 @@ impl Transport for Smtp {
         self.transport
             .send_raw(&message.envelope, &message.bytes)
             .map(|_| ())
-            .map_err(|e| classify(&e))
+            .map_err(|e| self.classify(&e))
     }
 
     fn parallelism(&self) -> usize {
@@ -181,19 +194,64 @@ impl Transport for Smtp {
     }
 }
 
-/// What an SMTP error means for the run.
-fn classify(e: &lettre::transport::smtp::Error) -> Failure {
-    let code = e.status().map(|c| c.to_string());
-    let text = e.to_string();
-    match code.as_deref() {
-        // Authentication and policy refusals of the session itself.
-        Some("530" | "534" | "535" | "538") => Failure::Fatal(text),
-        _ if e.is_permanent() => Failure::Permanent(text),
-        // lettre has no public test for "could not connect"; its message
-        // for that kind is fixed ("Connection error: …").
-        None if text.starts_with("Connection error") => Failure::Unreachable(text),
-        _ => Failure::Transient(text),
+impl Smtp {
+    /// What an SMTP error means for the run, said in terms of the settings
+    /// to check rather than the library's.
+    fn classify(&self, e: &lettre::transport::smtp::Error) -> Failure {
+        let server = &self.server;
+        let cause = std::error::Error::source(e).map_or_else(|| e.to_string(), |c| c.to_string());
+        let code = e.status().map(|c| c.to_string());
+        match code.as_deref() {
+            // Authentication and policy refusals of the session itself.
+            Some("530" | "534" | "535" | "538") => Failure::Fatal(format!("{server}: {e}")),
+            Some(_) if e.is_permanent() => Failure::Permanent(e.to_string()),
+            Some(_) => Failure::Transient(e.to_string()),
+            None if e.is_tls() || tls_refused(&cause) => Failure::Misconfigured(format!(
+                "TLS with {server} failed ({cause}); check `tls` in [delivery.smtp] (\"starttls\" on port 587, \"tls\" on 465) and that the server's certificate is valid for its name"
+            )),
+            None if e.is_client() && cause.contains("STARTTLS") => Failure::Misconfigured(format!(
+                "{server} does not offer STARTTLS; set `tls = \"tls\"` in [delivery.smtp] if it expects TLS from the first byte, or check `port`"
+            )),
+            // An answer that is not SMTP at all; one cut short is a dropped
+            // connection, which another try may get past.
+            None if e.is_response() && !cause.contains("incomplete") => {
+                Failure::Misconfigured(format!(
+                    "{server} did not answer like an SMTP server ({cause}); check `port` in [delivery.smtp]"
+                ))
+            }
+            None if e.is_timeout() || waited_too_long(e) => Failure::Unreachable(format!(
+                "{server} did not answer within {} s; check `host` and `port` in [delivery.smtp] and that nothing drops the connection",
+                self.timeout_secs
+            )),
+            // lettre has no public test for "could not connect"; its message
+            // for that kind is fixed ("Connection error: …").
+            None if e.to_string().starts_with("Connection error") => Failure::Unreachable(format!(
+                "{server}: {cause}; check `host` and `port` in [delivery.smtp] and that the server is running"
+            )),
+            None => Failure::Transient(format!("{server}: {e}")),
+        }
     }
+}
+
+/// A read that timed out: lettre only recognises `TimedOut`, but a socket
+/// read timeout shows as `WouldBlock` on Linux.
+fn waited_too_long(e: &lettre::transport::smtp::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        })
+}
+
+/// rustls' handshake failures reach us as network errors with its message:
+/// a plain-text server answered a TLS hello, or the certificate is refused.
+fn tls_refused(cause: &str) -> bool {
+    ["corrupt message", "certificate", "handshake"]
+        .iter()
+        .any(|sign| cause.contains(sign))
 }
 
 /// Spaces sends evenly across all connections.

@@ -20,6 +20,9 @@ pub struct SendReport {
     pub bounced: usize,
     /// The server refused the session; the digest stays unfinished.
     pub fatal: Option<String>,
+    /// What stopped the run was the SMTP settings, not the server's state:
+    /// running again will not help until they are fixed.
+    pub misconfigured: bool,
     pub completed: bool,
     /// This run finished a digest an earlier run started.
     pub resumed: bool,
@@ -233,8 +236,9 @@ impl<'s, 'a> Recorder<'s, 'a> {
                 tracing::warn!(subscriber, attempts, error = %failure, "delivery deferred");
                 store.mark_deferred(digest, subscriber, failure.message(), now)?;
                 report.deferred += 1;
-                if failure.stops_the_run() {
-                    report.fatal.get_or_insert(failure.message().to_string());
+                if failure.stops_the_run() && report.fatal.is_none() {
+                    report.fatal = Some(failure.message().to_string());
+                    report.misconfigured = matches!(failure, Failure::Misconfigured(_));
                 }
             }
         }

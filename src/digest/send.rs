@@ -7,14 +7,14 @@
 //! Only the calling thread touches the store, and every subscriber is
 //! recorded `sending` before any thread can send to them.
 
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::record::{Done, Outcome, Recorder, SendReport};
 use super::{ActiveIds, Composer, DigestError, Prepared, Sender};
 use crate::delivery::compose::Composed;
-use crate::delivery::{self, Transport};
+use crate::delivery::{self, Failure, Transport};
 use crate::model::{Subscriber, SubscriberStatus};
 use crate::render::digest::DigestContent;
 use crate::store::DeliveryState;
@@ -48,6 +48,7 @@ pub fn send(
     let composer = sender.composer();
     let batch = format!("digest-{}", content.number);
     let mut recorder = Recorder::new(sender, content.number, progress);
+    let halted = OnceLock::new();
     std::thread::scope(|scope| -> Result<(), DigestError> {
         for _ in 0..composers {
             let (job_rx, composer) = (&job_rx, &composer);
@@ -57,7 +58,8 @@ pub fn send(
         drop(message_tx);
         for _ in 0..senders {
             let (message_rx, batch, done_tx) = (&message_rx, &batch, done_tx.clone());
-            scope.spawn(move || send_loop(transport, batch, message_rx, &done_tx));
+            let halted = &halted;
+            scope.spawn(move || send_loop(transport, batch, message_rx, &done_tx, halted));
         }
         drop(done_tx);
         let dispatched = dispatch(&mut recorder, content, &job_tx, &done_rx);
@@ -214,14 +216,28 @@ fn compose_loop(
 
 /// A sending thread: hands each composed message to the transport (one
 /// connection per thread) and reports the result.
+///
+/// Once any thread meets a failure that stops the run (the server is
+/// unreachable, refuses the session, or the settings cannot work), the
+/// messages still queued are not tried: each would only wait out the same
+/// retries. They are reported with that failure, so they are deferred.
 fn send_loop(
     transport: &dyn Transport,
     batch: &str,
     messages: &Mutex<mpsc::Receiver<(i64, Composed)>>,
     done: &mpsc::Sender<Done>,
+    halted: &OnceLock<Failure>,
 ) {
     while let Some((id, composed)) = next(messages) {
-        let result = delivery::send_with_retry(transport, &composed, batch);
+        let result = match halted.get() {
+            Some(failure) => Err((failure.clone(), 0)),
+            None => delivery::send_with_retry(transport, &composed, batch),
+        };
+        if let Err((failure, _)) = &result
+            && failure.stops_the_run()
+        {
+            let _ = halted.set(failure.clone());
+        }
         if !report(done, id, Outcome::Delivered(result)) {
             return;
         }
