@@ -713,3 +713,45 @@ fn a_server_that_never_greets_stops_the_run_after_one_messages_retries() {
         started.elapsed()
     );
 }
+
+/// `check --smtp` proves the settings against the real server and sends
+/// nothing: 0 when they work, 1 when they cannot, 75 when the server is down.
+#[test]
+fn check_smtp_connects_sends_nothing_and_says_what_is_wrong() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    let out = run(site.path(), WEEK_1, &["check", "--smtp"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "ok: 127.0.0.1:{}: connected, TLS and login as configured, nothing sent",
+            server.port
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(server.received().is_empty());
+
+    common::edit_config(site.path(), "tls = \"none\"", "tls = \"starttls\"");
+    let out = run(site.path(), WEEK_1, &["check", "--smtp"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not offer STARTTLS"),
+        "{}",
+        stderr(&out)
+    );
+
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = digest_site(nobody);
+    let out = run(site.path(), WEEK_1, &["check", "--smtp"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Connection refused"),
+        "{}",
+        stderr(&out)
+    );
+}

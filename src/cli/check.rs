@@ -2,7 +2,7 @@
 //! the delivery settings, printed at once; writes nothing.
 
 use shorts::config::Config;
-use shorts::delivery;
+use shorts::delivery::{self, Failure};
 use shorts::diagnostics::{Problem, Problems};
 use shorts::model::Collection;
 use shorts::render::digest::DigestTemplates;
@@ -13,7 +13,14 @@ use super::{CliError, Ctx};
 /// How many of the newest shorts the sample digest carries.
 const SAMPLE_SHORTS: usize = 5;
 
-pub fn run(ctx: &Ctx<'_>) -> Result<(), CliError> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also connect to the SMTP server: TLS, login and a NOOP, sending nothing.
+    #[arg(long)]
+    smtp: bool,
+}
+
+pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     let config = ctx.config;
     let mut problems = Problems::default();
     let collection = match site::check(config, ctx.now) {
@@ -34,7 +41,23 @@ pub fn run(ctx: &Ctx<'_>) -> Result<(), CliError> {
     ctx.say(&format!(
         "ok: config.toml, {shorts} shorts and the digest templates are valid"
     ));
+    if args.smtp {
+        ctx.say(&format!("ok: {}", check_the_way_out(config)?));
+    }
     Ok(())
+}
+
+/// `--smtp`: the transport proves it works without sending anything. A
+/// refusal that the settings explain is a problem in them (exit 1); a server
+/// that is down or busy is temporary (exit 75).
+fn check_the_way_out(config: &Config) -> Result<String, CliError> {
+    let transport = delivery::from_config(config)?;
+    transport.check().map_err(|failure| match failure {
+        Failure::Transient(_) | Failure::Unreachable(_) => CliError::temporary(failure.to_string()),
+        Failure::Misconfigured(_) | Failure::Fatal(_) | Failure::Permanent(_) => {
+            CliError::invalid_message(failure.to_string())
+        }
+    })
 }
 
 /// The digest templates compile, and render a sample digest of the newest shorts.

@@ -87,7 +87,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate config.toml, every short and every template; print every problem as `path:line: message`.
-    Check,
+    Check(check::Args),
     /// Write the feeds into the output folder (`public/`); all or nothing.
     Build,
     /// What cron runs: build, then send the digest if one is due; one run at a time.
@@ -143,7 +143,7 @@ impl Cli {
             quiet: self.quiet,
         };
         match &self.command {
-            Command::Check => check::run(&ctx),
+            Command::Check(args) => check::run(&ctx, args),
             Command::Build => build::run(&ctx),
             Command::Publish => publish::run(&ctx),
             Command::Schedule => schedule::run(&ctx),

@@ -72,6 +72,11 @@ pub trait Transport: Sync {
     fn backoff(&self, _attempt: u32) -> Option<Duration> {
         None
     }
+    /// Proves the way out works without sending anything (for SMTP: connect,
+    /// TLS, authenticate, NOOP) and says what was checked.
+    fn check(&self) -> Result<String, Failure> {
+        Ok("nothing to connect to".to_string())
+    }
 }
 
 /// The transport `[delivery]` configures.
@@ -90,6 +95,13 @@ pub struct Outbox {
 }
 
 impl Transport for Outbox {
+    fn check(&self) -> Result<String, Failure> {
+        Ok(format!(
+            "the outbox: messages are written to {}",
+            self.dir.display()
+        ))
+    }
+
     fn send(&self, message: &Composed, batch: &str) -> Result<(), Failure> {
         let folder = self.dir.join(batch);
         let name: String = message
@@ -186,6 +198,20 @@ impl Transport for Smtp {
 
     fn parallelism(&self) -> usize {
         self.pool_size
+    }
+
+    fn check(&self) -> Result<String, Failure> {
+        match self.transport.test_connection() {
+            Ok(true) => Ok(format!(
+                "{}: connected, TLS and login as configured, nothing sent",
+                self.server
+            )),
+            Ok(false) => Err(Failure::Transient(format!(
+                "{}: connected, but the server did not answer NOOP",
+                self.server
+            ))),
+            Err(e) => Err(self.classify(&e)),
+        }
     }
 
     fn backoff(&self, attempt: u32) -> Option<Duration> {
