@@ -412,12 +412,7 @@ fn dry_run_and_preview_send_and_record_nothing() {
 
 #[test]
 fn an_unreachable_server_is_a_temporary_failure_and_the_next_run_delivers() {
-    // Find a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     let site = digest_site(port);
     let everyone: Vec<String> = (0..60).map(|i| format!("r{i}@example.com")).collect();
     for who in &everyone {
@@ -741,11 +736,7 @@ fn check_smtp_connects_sends_nothing_and_says_what_is_wrong() {
         stderr(&out)
     );
 
-    let nobody = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let nobody = common::unused_port();
     let site = digest_site(nobody);
     let out = run(site.path(), WEEK_1, &["check", "--smtp"]);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));

@@ -121,11 +121,7 @@ fn with_database_under_a_file(site: &Path) {
 
 fn with_smtp_down(site: &Path) {
     with_subscriber(site);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     append_config(
         site,
         &format!(

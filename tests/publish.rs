@@ -300,11 +300,7 @@ fn concurrent_publish_processes_send_each_digest_once() {
 #[test]
 fn with_smtp_down_publish_builds_the_feeds_and_the_digest_stays_due() {
     let site = site("0 8 * * MON", "Europe/Berlin");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     common::append_config(
         site.path(),
         &format!(

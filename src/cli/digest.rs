@@ -197,15 +197,15 @@ fn report_sent(ctx: &Ctx<'_>, sent: &Sent) -> Result<(), CliError> {
         Sent::Nothing(reason) => ctx.say(&format!("nothing to send: {reason}")),
         Sent::Digests(reports) => reports.iter().for_each(|r| ctx.say(&r.to_string())),
     }
-    match temporary_failure(sent) {
+    match unfinished_digest(sent) {
         Some(error) => Err(error),
         None => Ok(()),
     }
 }
 
-/// Exit 75 when a digest is left for the next run; 3 when what stopped it
+/// The error for a digest left unfinished: exit 75, or 3 when what stopped it
 /// is the SMTP settings, which running again will not fix.
-pub fn temporary_failure(sent: &Sent) -> Option<CliError> {
+pub fn unfinished_digest(sent: &Sent) -> Option<CliError> {
     let Sent::Digests(reports) = sent else {
         return None;
     };

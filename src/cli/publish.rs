@@ -3,7 +3,7 @@
 use shorts::delivery;
 use shorts::publish;
 
-use super::digest::temporary_failure;
+use super::digest::unfinished_digest;
 use super::error::OnInvalid;
 use super::terminal::{ProgressLine, stop_on_signals};
 use super::{CliError, Ctx};
@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx<'_>) -> Result<(), CliError> {
     let report =
         result.on_invalid("nothing was written or sent; the previous output is unchanged")?;
     ctx.say(&report.to_string());
-    match report.digest.as_ref().and_then(temporary_failure) {
+    match report.digest.as_ref().and_then(unfinished_digest) {
         Some(error) => Err(error),
         None => Ok(()),
     }

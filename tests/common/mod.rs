@@ -55,6 +55,16 @@ pub fn shorts_at(dir: &Path, now: &str, args: &[&str]) -> Output {
         .expect("run shorts")
 }
 
+/// A loopback port nothing listens on (bound, then released), for a
+/// server that cannot be reached.
+pub fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
 /// Adds `text` (whole TOML tables) at the end of the site's config.toml.
 pub fn append_config(site: &Path, text: &str) {
     let path = site.join("config.toml");
