@@ -39,6 +39,7 @@ pub struct Config {
     pub templates_dir: PathBuf,
     pub server: ServerConfig,
     pub pages: PagesConfig,
+    pub inbound: InboundConfig,
 }
 
 /// `[pages]`: the words on the web pages that are not in any short.
@@ -85,6 +86,34 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             cache_control: "public, max-age=300".into(),
             consent_version: "1".into(),
+        }
+    }
+}
+
+/// `[inbound]`: what `shorts inbound` does with mail that comes back.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundConfig {
+    /// Soft bounces (mailbox full, blocked, delayed) within
+    /// `soft_bounce_days` after which a subscriber is `bounced`. Default 3.
+    pub soft_bounce_limit: u32,
+    /// The window for `soft_bounce_limit`, in days. Default 30.
+    pub soft_bounce_days: u32,
+    /// A bounce or complaint about a digest sent longer ago than this is not
+    /// acted on: its return path has expired. Default 90.
+    pub expire_days: u32,
+    /// Where messages from standard input that were not acted on are kept,
+    /// as a Maildir, relative to the config file. Default `inbound` beside the database.
+    pub keep_dir: Option<PathBuf>,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            soft_bounce_limit: 3,
+            soft_bounce_days: 30,
+            expire_days: 90,
+            keep_dir: None,
         }
     }
 }
@@ -344,6 +373,8 @@ struct RawConfig {
     server: ServerConfig,
     #[serde(default)]
     pages: PagesConfig,
+    #[serde(default)]
+    inbound: InboundConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -491,6 +522,7 @@ impl Config {
         if let Err(message) = check_bind(&raw.server.bind) {
             check.problem(None, format!("`server.bind`: {message}"));
         }
+        let inbound = check.inbound(raw.inbound, root);
         if !check.problems.is_empty() {
             return Err(check.problems);
         }
@@ -508,12 +540,21 @@ impl Config {
             delivery,
             server: raw.server,
             pages: raw.pages,
+            inbound,
         })
     }
 
     /// The folder of the database, the signing key and the run lock.
     pub fn data_dir(&self) -> &Path {
         self.database.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Where `shorts inbound` keeps messages from standard input it did not act on.
+    pub fn inbound_keep_dir(&self) -> PathBuf {
+        match &self.inbound.keep_dir {
+            Some(dir) => dir.clone(),
+            None => self.data_dir().join("inbound"),
+        }
     }
 
     /// The folder holding `<slug>.md` files.
@@ -760,6 +801,34 @@ impl Checker<'_> {
                 ),
             );
         }
+    }
+
+    /// `[inbound]`: counts must be at least 1; the keep folder is relative to the config.
+    fn inbound(&mut self, mut raw: InboundConfig, root: &Path) -> InboundConfig {
+        for (key, value) in [
+            ("soft_bounce_limit", raw.soft_bounce_limit),
+            ("soft_bounce_days", raw.soft_bounce_days),
+            ("expire_days", raw.expire_days),
+        ] {
+            if value == 0 {
+                let line = self.key_line(key);
+                self.problem(line, format!("`inbound.{key}` must be at least 1"));
+            }
+        }
+        raw.keep_dir = raw.keep_dir.map(|dir| root.join(dir));
+        raw
+    }
+
+    /// The line where `key = ` is first set, for a key without a span of its own.
+    fn key_line(&self, key: &str) -> Option<usize> {
+        self.text
+            .lines()
+            .position(|line| {
+                line.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|i| i + 1)
     }
 
     fn delivery(&mut self, raw: Option<Spanned<RawDelivery>>, root: &Path) -> DeliveryConfig {

@@ -15,6 +15,7 @@
 //! | digest | [`schedule`] | the slots of `[digest] schedule` in the site's time zone |
 //! | deliver | [`delivery`] | composing messages and handing them to the outbox or SMTP |
 //! | ledger | [`store`] | subscribers and what went to whom, behind the `Store` traits; SQLite |
+//! | back | [`inbound`] | mail that comes back: bounces, complaints, `mailto:` unsubscribes |
 //! | glue | [`site`] | the build pipeline, one step per stage |
 //! | glue | [`publish`] | what cron runs: build, then send what is due |
 //! | glue | [`daemon`] | `shorts schedule`: publish on the schedule, rebuild on changes |
@@ -32,6 +33,7 @@ pub mod daemon;
 pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
+pub mod inbound;
 pub mod lock;
 pub mod model;
 pub mod output;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems};
 use crate::model::SubscriberStatus;
-use crate::store::{NewSubscriber, Saved, Store, StoreError};
+use crate::store::{NewSubscriber, Saved, Store, StoreError, Suppression};
 
 /// Validates one subscriber's fields; the message says what is wrong.
 pub fn validate(
@@ -104,6 +104,8 @@ pub struct ImportReport {
     pub added: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Rows skipped because the address is suppressed, with why.
+    pub suppressed: Vec<Suppression>,
     /// Bad rows, each with its line in the file; the good rows were imported.
     pub problems: Problems,
 }
@@ -120,6 +122,10 @@ pub enum ImportError {
 }
 
 const COLUMNS: [&str; 4] = ["email", "name", "tracks", "status"];
+
+/// What `export` adds, and `import` accepts and ignores: why an address is
+/// suppressed (the suppression list decides, not the file).
+const SUPPRESSED_COLUMN: &str = "suppressed";
 
 /// Rows commit a thousand at a time: one commit per row made a 100,000-row
 /// file take minutes, one for the whole file would hold the write lock
@@ -145,10 +151,10 @@ impl Columns {
                 "the first line must be a header naming the columns, with at least `email` (expected {expected})"
             ))
         })?;
-        if let Some(unknown) = headers
-            .iter()
-            .find(|h| !COLUMNS.iter().any(|c| h.eq_ignore_ascii_case(c)))
-        {
+        if let Some(unknown) = headers.iter().find(|h| {
+            !COLUMNS.iter().any(|c| h.eq_ignore_ascii_case(c))
+                && !h.eq_ignore_ascii_case(SUPPRESSED_COLUMN)
+        }) {
             return Err(invalid(format!(
                 "unknown column {unknown:?}; expected {expected}"
             )));
@@ -238,30 +244,59 @@ impl ImportReport {
             Saved::Added => self.added += 1,
             Saved::Updated => self.updated += 1,
             Saved::Unchanged => self.unchanged += 1,
+            Saved::Suppressed(why) => self.suppressed.push(why),
         }
     }
 }
 
-/// Writes every subscriber as CSV with a header.
+/// Writes every subscriber as CSV with a header, and every suppressed
+/// address, saying why it is suppressed (`reason since date`).
 pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportError> {
     let mut writer = csv::Writer::from_writer(out);
     let csv_error = |e: csv::Error| ImportError::File {
         path: "<stdout>".into(),
         message: e.to_string(),
     };
-    writer.write_record(COLUMNS).map_err(csv_error)?;
+    let mut header = COLUMNS.to_vec();
+    header.push(SUPPRESSED_COLUMN);
+    writer.write_record(header).map_err(csv_error)?;
+    let mut suppressed: Vec<Suppression> = store.suppressions()?;
     for s in store.subscribers()? {
+        let why = take_suppression(&mut suppressed, &s.email);
         writer
             .write_record([
                 s.email.as_str(),
                 &s.name,
                 &s.tracks.join(","),
                 s.status.as_str(),
+                &why,
             ])
+            .map_err(csv_error)?;
+    }
+    // Removed subscribers stay suppressed: the file says so too.
+    for gone in &suppressed {
+        let why = describe_suppression(gone);
+        writer
+            .write_record([gone.email.as_str(), "", "", "unsubscribed", &why])
             .map_err(csv_error)?;
     }
     writer.flush().map_err(|e| csv_error(e.into()))?;
     Ok(())
+}
+
+/// "complaint (reported as spam) since 2026-06-09", removed from `list`; empty if none.
+fn take_suppression(list: &mut Vec<Suppression>, email: &str) -> String {
+    match list
+        .iter()
+        .position(|s| s.email.eq_ignore_ascii_case(email))
+    {
+        Some(at) => describe_suppression(&list.remove(at)),
+        None => String::new(),
+    }
+}
+
+pub fn describe_suppression(s: &Suppression) -> String {
+    format!("{} since {}", s.reason, s.at.format("%Y-%m-%d"))
 }
 
 #[cfg(test)]

@@ -41,10 +41,10 @@ fn import_reports_bad_rows_by_line_and_is_idempotent() {
     assert!(export.status.success());
     assert_eq!(
         stdout(&export),
-        "email,name,tracks,status\n\
-         ada@example.com,Ada Lovelace,,active\n\
-         bob@example.com,Bob,\"llm,retrieval\",active\n\
-         dan@example.com,Dan,retrieval,pending\n"
+        "email,name,tracks,status,suppressed\n\
+         ada@example.com,Ada Lovelace,,active,\n\
+         bob@example.com,Bob,\"llm,retrieval\",active,\n\
+         dan@example.com,Dan,retrieval,pending,\n"
     );
     // The export imports back unchanged.
     std::fs::write(site.path().join("export.csv"), stdout(&export)).unwrap();

@@ -1,4 +1,4 @@
-//! `shorts digest preview` and `shorts digest send`.
+//! `shorts digest preview` and `shorts digest send` (`status` is in `digest_status`).
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -36,6 +36,8 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// What happened to each digest: sent, deferred, failed, bounces, complaints, unsubscribes.
+    Status(super::digest_status::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +98,7 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
             let at = period.resolve(ctx.config, ctx.now)?;
             send(ctx, at, *dry_run)
         }
+        Command::Status(args) => super::digest_status::run(ctx, args),
     }
 }
 

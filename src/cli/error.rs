@@ -12,6 +12,7 @@ use shorts::delivery::SmtpSetupError;
 use shorts::delivery::compose::ComposeError;
 use shorts::diagnostics::{Problem, Problems};
 use shorts::digest::{DigestError, InputsError, SendDueError};
+use shorts::inbound::MailboxError;
 use shorts::lock::LockError;
 use shorts::publish::PublishError;
 use shorts::site::BuildError;
@@ -69,6 +70,11 @@ impl CliError {
     /// Exit 73: another run holds the lock.
     pub fn locked(message: impl Into<String>) -> Self {
         Self::message(exit::LOCKED, message)
+    }
+
+    /// The same error under another exit code (what a mail server needs to see).
+    pub fn with_exit_code(self, exit_code: u8) -> Self {
+        CliError { exit_code, ..self }
     }
 
     /// Exit 75: try again later; nothing is lost.
@@ -241,6 +247,15 @@ impl From<ComposeError> for CliError {
         match error {
             // `shorts check` reports an unreadable key as a problem in the config too.
             ComposeError::DkimKey { .. } => CliError::invalid_message(error.to_string()),
+            other => CliError::failure(other),
+        }
+    }
+}
+
+impl From<MailboxError> for CliError {
+    fn from(error: MailboxError) -> Self {
+        match error {
+            MailboxError::Store(e) => e.into(),
             other => CliError::failure(other),
         }
     }

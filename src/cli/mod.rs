@@ -6,7 +6,9 @@
 mod build;
 mod check;
 mod digest;
+mod digest_status;
 mod error;
+mod inbound;
 mod publish;
 mod schedule;
 mod serve;
@@ -102,6 +104,9 @@ enum Command {
     /// Manage email subscribers (stored in the SQLite database).
     #[command(subcommand)]
     Subscribers(subscribers::Command),
+    /// Act on mail that came back (bounces, spam complaints, mailto: unsubscribes), from stdin or a Maildir.
+    #[command(after_help = inbound::AFTER_HELP)]
+    Inbound(inbound::Args),
 }
 
 /// What every command gets: the loaded config, the time it runs at, and how
@@ -131,6 +136,11 @@ impl Cli {
         );
         match self.execute() {
             Ok(()) => ExitCode::from(exit::OK),
+            // A mail server keeps a message only on 75; any other failure
+            // would bounce it, and a bounce of a bounce is lost.
+            Err(error) if matches!(&self.command, Command::Inbound(args) if args.reads_stdin()) => {
+                error.with_exit_code(exit::TEMPORARY).report()
+            }
             Err(error) => error.report(),
         }
     }
@@ -150,6 +160,7 @@ impl Cli {
             Command::Serve(args) => serve::run(&ctx, args),
             Command::Digest(command) => digest::run(&ctx, command),
             Command::Subscribers(command) => subscribers::run(&ctx, command),
+            Command::Inbound(args) => inbound::run(&ctx, args),
         }
     }
 }

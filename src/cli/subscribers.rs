@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use shorts::diagnostics::{Problem, display_path};
 use shorts::model::Subscriber;
-use shorts::store::{Saved, Sqlite, Store};
+use shorts::store::{Event, Saved, Sqlite, Store};
 use shorts::subscribers;
 
 use super::error::OnInvalid;
@@ -28,8 +28,10 @@ pub enum Command {
     List,
     /// Import a CSV file with columns email,name,tracks,status; bad rows are reported and skipped.
     Import { file: PathBuf },
-    /// Write every subscriber as CSV (email,name,tracks,status) to stdout.
+    /// Write every subscriber as CSV (email,name,tracks,status,suppressed) to stdout.
     Export,
+    /// Print one subscriber: standing, consent, every delivery and everything that came back.
+    Show { email: String },
 }
 
 pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
@@ -44,6 +46,7 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::List => list(ctx, &store),
         Command::Import { file } => import(ctx, &store, file),
         Command::Export => Ok(subscribers::export(&store, std::io::stdout().lock())?),
+        Command::Show { email } => show(&store, email),
     }
 }
 
@@ -61,6 +64,13 @@ fn add(
         Saved::Added => "added",
         Saved::Updated => "updated",
         Saved::Unchanged => "unchanged:",
+        Saved::Suppressed(why) => {
+            return Err(CliError::invalid_message(format!(
+                "{} is suppressed ({}): it is never mailed again; nothing was added",
+                new.email,
+                subscribers::describe_suppression(&why)
+            )));
+        }
     };
     let tracks = if new.tracks.is_empty() {
         "every track".to_string()
@@ -107,8 +117,19 @@ fn list_line(s: &Subscriber) -> String {
 fn import(ctx: &Ctx<'_>, store: &dyn Store, file: &Path) -> Result<(), CliError> {
     let report =
         subscribers::import(store, ctx.config, file, ctx.now).on_invalid("nothing was imported")?;
+    for why in &report.suppressed {
+        ctx.say(&format!(
+            "skipped {}: suppressed ({})",
+            why.email,
+            subscribers::describe_suppression(why)
+        ));
+    }
+    let suppressed = match report.suppressed.len() {
+        0 => String::new(),
+        n => format!("{n} suppressed, "),
+    };
     ctx.say(&format!(
-        "imported {}: {} added, {} updated, {} unchanged, {} bad rows",
+        "imported {}: {} added, {} updated, {} unchanged, {suppressed}{} bad rows",
         display_path(file),
         report.added,
         report.updated,
@@ -119,4 +140,93 @@ fn import(ctx: &Ctx<'_>, store: &dyn Store, file: &Path) -> Result<(), CliError>
         return Err(CliError::invalid(report.problems).consequence("the other rows were imported"));
     }
     Ok(())
+}
+
+/// `subscribers show EMAIL`: who, where they stand, and their history.
+fn show(store: &dyn Store, email: &str) -> Result<(), CliError> {
+    let email = email.trim();
+    let subscriber = store.subscriber_by_email(email)?;
+    let suppression = store.suppression(email)?;
+    let events = store.events_for(email)?;
+    if subscriber.is_none() && suppression.is_none() && events.is_empty() {
+        return Err(CliError::invalid_message(format!(
+            "{email} is not a subscriber and has no history"
+        )));
+    }
+    match &subscriber {
+        Some(s) => show_subscriber(store, s)?,
+        None => out!("{email}: not a subscriber (removed)"),
+    }
+    if let Some(why) = &suppression {
+        out!("suppressed: {}", subscribers::describe_suppression(why));
+    }
+    out!(
+        "came back:{}",
+        if events.is_empty() { " nothing" } else { "" }
+    );
+    for event in &events {
+        out!("  {}", event_line(event));
+    }
+    Ok(())
+}
+
+fn show_subscriber(store: &dyn Store, s: &Subscriber) -> Result<(), CliError> {
+    out!("{} {}", s.email, s.name);
+    let tracks = if s.tracks.is_empty() {
+        "every track".to_string()
+    } else {
+        s.tracks.join(", ")
+    };
+    out!("status: {}; tracks: {tracks}", s.status.as_str());
+    if let Some(consent) = store.consent(s.id)? {
+        let at = consent
+            .at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "unknown time".into());
+        out!(
+            "consent: {} at {at} (text {:?})",
+            consent.source,
+            consent.text
+        );
+    }
+    let deliveries = store.subscriber_deliveries(s.id)?;
+    out!(
+        "deliveries:{}",
+        if deliveries.is_empty() { " none" } else { "" }
+    );
+    for (digest, d) in &deliveries {
+        let error = d
+            .last_error
+            .as_deref()
+            .map(|e| format!(" — {e}"))
+            .unwrap_or_default();
+        out!(
+            "  digest {digest}: {:?}, {} attempts{error}",
+            d.state,
+            d.attempts
+        );
+    }
+    Ok(())
+}
+
+fn event_line(event: &Event) -> String {
+    let digest = event
+        .digest
+        .map(|d| format!(" digest {d}"))
+        .unwrap_or_default();
+    let status = event
+        .status
+        .as_deref()
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
+    format!(
+        "{} {}{digest}{status}: {} ({}, {})",
+        event
+            .received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        event.kind.replace('_', " "),
+        event.diagnostic,
+        event.source,
+        event.message_id
+    )
 }

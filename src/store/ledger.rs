@@ -157,6 +157,9 @@ pub trait Ledger {
 
     /// Every delivery of `digest`, in subscriber order.
     fn deliveries(&self, digest: i64) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Every delivery to `subscriber`, as (digest, delivery), oldest digest first.
+    fn subscriber_deliveries(&self, subscriber: i64) -> Result<Vec<(i64, Delivery)>, StoreError>;
 }
 
 impl Ledger for Sqlite {
@@ -356,28 +359,42 @@ impl Ledger for Sqlite {
     }
 
     fn deliveries(&self, digest: i64) -> Result<Vec<Delivery>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT subscriber, state, attempts, last_error, message_id FROM deliveries
-             WHERE digest = ?1 ORDER BY subscriber",
-        )?;
-        let rows = statement.query_map([digest], |r| {
+        let rows = self.delivery_rows("digest = ?1 ORDER BY subscriber", digest)?;
+        Ok(rows.into_iter().map(|(_, delivery)| delivery).collect())
+    }
+
+    fn subscriber_deliveries(&self, subscriber: i64) -> Result<Vec<(i64, Delivery)>, StoreError> {
+        self.delivery_rows("subscriber = ?1 ORDER BY digest", subscriber)
+    }
+}
+
+impl Sqlite {
+    /// Deliveries matching `filter` (a WHERE clause with one parameter), with their digest.
+    fn delivery_rows(&self, filter: &str, value: i64) -> Result<Vec<(i64, Delivery)>, StoreError> {
+        let sql = format!(
+            "SELECT digest, subscriber, state, attempts, last_error, message_id FROM deliveries WHERE {filter}"
+        );
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([value], |r| {
             Ok((
                 r.get(0)?,
-                r.get::<_, String>(1)?,
-                r.get(2)?,
+                r.get(1)?,
+                r.get::<_, String>(2)?,
                 r.get(3)?,
                 r.get(4)?,
+                r.get(5)?,
             ))
         })?;
         rows.map(|row| {
-            let (subscriber, state, attempts, last_error, message_id) = row?;
-            Ok(Delivery {
+            let (digest, subscriber, state, attempts, last_error, message_id) = row?;
+            let delivery = Delivery {
                 subscriber,
                 state: parse_state(&state)?,
                 attempts,
                 last_error,
                 message_id,
-            })
+            };
+            Ok((digest, delivery))
         })
         .collect()
     }

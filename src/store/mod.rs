@@ -1,6 +1,6 @@
 //! Storage: subscribers and the delivery ledger, behind the [`Store`] trait.
 //!
-//! [`SubscriberStore`] and [`Ledger`] say what the rest of the code may ask
+//! [`SubscriberStore`], [`Ledger`] and [`Events`] say what the rest of the code may ask
 //! and record; [`Sqlite`] is the implementation (the embedded default), and a
 //! PostgreSQL one plugs in beside it. Everything else takes `&dyn Store`.
 //! A store answers questions and records facts; deciding what is due or what
@@ -10,9 +10,11 @@
 //! exclusive lock, the version kept in `PRAGMA user_version`) and every SQL
 //! statement.
 
+mod events;
 mod ledger;
 mod subscribers;
 
+pub use events::{DigestCounts, Event, Events, NewEvent, Suppression};
 pub use ledger::{Delivery, DeliveryState, DigestRecord, Ledger};
 pub use subscribers::{Consent, NewSubscriber, Saved, SubscriberStore};
 
@@ -90,11 +92,35 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 2: which version of the sign-up text a subscriber agreed to (GDPR Art. 7(1)).
     "ALTER TABLE subscribers ADD COLUMN consent_text TEXT NOT NULL DEFAULT '';",
+    // 3: what came back (bounces, complaints, unsubscribe requests) and the
+    // addresses never to be mailed again.
+    "CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('hard_bounce', 'soft_bounce', 'complaint',
+            'unsubscribe', 'auto_reply', 'delivered', 'unrecognised')),
+        subscriber INTEGER,
+        email TEXT COLLATE NOCASE,
+        digest INTEGER,
+        status TEXT,
+        diagnostic TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        once TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX events_by_email ON events (email);
+    CREATE INDEX events_by_subscriber ON events (subscriber, kind, received_at);
+    CREATE INDEX events_by_digest ON events (digest);
+    CREATE TABLE suppressions (
+        email TEXT PRIMARY KEY COLLATE NOCASE,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL
+    );",
 ];
 
 /// Subscribers and the ledger in one place, with transactions: what the
 /// digest, the server, the subscriber commands and the site use.
-pub trait Store: SubscriberStore + Ledger + Send {
+pub trait Store: SubscriberStore + Ledger + Events + Send {
     /// Opens a transaction for many small writes (an import, a batch of
     /// deliveries), so they cost one commit instead of one each; dropped
     /// without [`Batch::commit`], it rolls back.
@@ -318,7 +344,7 @@ mod tests {
             .unwrap();
         }
         let store = Sqlite::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let kept = store
             .subscriber_by_email("old@example.com")
             .unwrap()

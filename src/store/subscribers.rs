@@ -37,11 +37,14 @@ pub struct Consent {
 }
 
 /// What saving a subscriber did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Saved {
     Added,
     Updated,
     Unchanged,
+    /// Nothing: the address is on the suppression list (it complained or
+    /// hard-bounced) and is never mailed again.
+    Suppressed(super::Suppression),
 }
 
 const COLUMNS: &str = "id, email, name, tracks, status, token_id";
@@ -71,7 +74,8 @@ fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
 
 /// Subscribers: who they are, what they follow and where they stand.
 pub trait SubscriberStore {
-    /// Adds a subscriber, or updates the one with the same address (case-insensitive).
+    /// Adds a subscriber, or updates the one with the same address
+    /// (case-insensitive); a suppressed address is left alone.
     fn save_subscriber(&self, new: &NewSubscriber, now: DateTime<Utc>)
     -> Result<Saved, StoreError>;
 
@@ -86,7 +90,7 @@ pub trait SubscriberStore {
     fn subscriber_by_token_id(&self, token_id: &str) -> Result<Option<Subscriber>, StoreError>;
 
     /// A sign-up from the web form: a new address, or one that had left, becomes
-    /// `pending` with the consent recorded; an active one is left alone.
+    /// `pending` with the consent recorded; an active or suppressed one is left alone.
     /// Returns the subscriber to send a confirmation to, if any.
     fn sign_up(
         &self,
@@ -129,6 +133,9 @@ impl SubscriberStore for Sqlite {
         new: &NewSubscriber,
         now: DateTime<Utc>,
     ) -> Result<Saved, StoreError> {
+        if let Some(suppressed) = super::Events::suppression(self, &new.email)? {
+            return Ok(Saved::Suppressed(suppressed));
+        }
         let tracks = new.tracks.join(",");
         let now = timestamp(now);
         if let Some(old) = self.subscriber_by_email(&new.email)? {
@@ -205,6 +212,11 @@ impl SubscriberStore for Sqlite {
         new: &NewSubscriber,
         now: DateTime<Utc>,
     ) -> Result<Option<Subscriber>, StoreError> {
+        // A suppressed address gets no confirmation email either: no one
+        // can sign someone who complained back up (nor list-bomb them).
+        if super::Events::suppression(self, &new.email)?.is_some() {
+            return Ok(None);
+        }
         match self.subscriber_by_email(&new.email)? {
             Some(old) if old.status == SubscriberStatus::Active => Ok(None),
             Some(old) => {
