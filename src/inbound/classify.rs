@@ -90,12 +90,13 @@ pub fn classify(report: &Report) -> Vec<Finding> {
     if !from_status.is_empty() {
         return from_status;
     }
-    // Before the text bounce: a vacation reply may come from the null
-    // sender too, and Exim and Postfix mark their bounces `auto-replied`.
-    // Apple Mail marks its List-Unsubscribe requests `auto-replied`.
+    // First: Apple Mail marks its List-Unsubscribe requests `auto-replied`.
     if is_unsubscribe_request(report) {
         return vec![Finding::of(Verdict::Unsubscribe)];
     }
+    // Before the text bounce, since a vacation reply may come from the null
+    // sender too (`is_auto_reply` knows that Exim and Postfix mark their
+    // bounces `auto-replied`).
     if is_auto_reply(report) {
         return vec![Finding::of(Verdict::AutoReply)];
     }
@@ -360,7 +361,10 @@ fn bounce_verdict(evidence: &Evidence<'_>) -> Verdict {
     if about_something_else {
         return Verdict::SoftBounce;
     }
-    let says_gone = HARD_PHRASES.iter().any(|p| words.contains(p));
+    let says_gone = HARD_PHRASES
+        .iter()
+        .chain(UNMISTAKABLE_PHRASES)
+        .any(|p| words.contains(p));
     let specific: Vec<&str> = evidence
         .statuses
         .iter()
@@ -531,24 +535,6 @@ const HARD_PHRASES: &[&str] = &[
     "no such domain",
     "unknown domain",
     "host or domain name not found",
-    "recipient name is not recognized",
-    "not listed in domino directory",
-    "not listed in public name & address book",
-    "domain does not exist",
-    "no such domain",
-    "550 host unknown",
-    "unknown host",
-    // Outlook.com's own refusal, with its internal code in brackets.
-    "mailbox unavailable (-",
-    "dns lookup failure",
-    "no mx record found",
-    "indicated no smtp service",
-    "host does not accept mail",
-    "invalid final delivery userid",
-    "dd this user doesn't have a",
-    "address couldn't be found",
-    "unknown user:",
-    "the domain is not reachable",
 ];
 
 /// Words only a mail server's own recipient check writes; with no status

@@ -226,11 +226,11 @@ impl Events for Sqlite {
             digest,
             ..DigestCounts::default()
         };
-        let mut states = self
-            .conn
-            .prepare("SELECT state, count(*) FROM deliveries WHERE digest = ?1 GROUP BY state")?;
-        for row in states.query_map([digest], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
-            let (state, n): (String, u64) = row?;
+        let by_state = self.grouped_counts(
+            "SELECT state, count(*) FROM deliveries WHERE digest = ?1 GROUP BY state",
+            digest,
+        )?;
+        for (state, n) in by_state {
             match state.as_str() {
                 "sent" => counts.sent = n,
                 "sending" => counts.sending = n,
@@ -240,11 +240,11 @@ impl Events for Sqlite {
                 _ => {}
             }
         }
-        let mut kinds = self
-            .conn
-            .prepare("SELECT kind, count(*) FROM events WHERE digest = ?1 GROUP BY kind")?;
-        for row in kinds.query_map([digest], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
-            let (kind, n): (String, u64) = row?;
+        let by_kind = self.grouped_counts(
+            "SELECT kind, count(*) FROM events WHERE digest = ?1 GROUP BY kind",
+            digest,
+        )?;
+        for (kind, n) in by_kind {
             match kind.as_str() {
                 "hard_bounce" => counts.hard_bounces = n,
                 "soft_bounce" => counts.soft_bounces = n,
@@ -255,6 +255,15 @@ impl Events for Sqlite {
             }
         }
         Ok(counts)
+    }
+}
+
+impl Sqlite {
+    /// `(name, count)` rows of a `GROUP BY` query with one parameter.
+    fn grouped_counts(&self, sql: &str, value: i64) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut statement = self.conn.prepare(sql)?;
+        let rows = statement.query_map([value], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
