@@ -468,3 +468,76 @@ fn from_standard_input_every_failure_asks_the_mail_server_to_retry() {
     let maildir = common::shorts_at(site, LATER, &["inbound", "--maildir", "x"]);
     assert_eq!(maildir.status.code(), Some(1));
 }
+
+#[test]
+fn a_mail_server_piping_many_bounces_at_once_loses_none() {
+    let emails: Vec<String> = (0..8).map(|i| format!("r{i}@example.com")).collect();
+    let refs: Vec<&str> = emails.iter().map(String::as_str).collect();
+    let (site, received) = sent_digest(&refs);
+    let site = site.path();
+    // Postfix runs one pipe per message, in parallel: all write one SQLite file.
+    let children: Vec<_> = emails
+        .iter()
+        .map(|email| {
+            let to = received[email].from.trim_matches(['<', '>']).to_string();
+            let message = dsn(&to, email, "failed", "5.1.1", "550 5.1.1 User unknown");
+            let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+                .arg("inbound")
+                .current_dir(site)
+                .env("SHORTS_NOW", LATER)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start shorts inbound");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(&message)
+                .expect("write the message");
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    }
+    for email in &emails {
+        assert_eq!(status(site, email), SubscriberStatus::Bounced, "{email}");
+    }
+}
+
+#[test]
+fn a_message_handled_from_stdin_and_found_again_in_a_maildir_is_a_replay() {
+    // What a crash between the commit and the move leaves: the event is
+    // recorded, the message still waits. Reading it again changes nothing.
+    let (site, received) = sent_digest(&["full@example.com"]);
+    let site = site.path();
+    let to = received["full@example.com"]
+        .from
+        .trim_matches(['<', '>'])
+        .to_string();
+    let soft = dsn(
+        &to,
+        "full@example.com",
+        "failed",
+        "5.2.2",
+        "552 5.2.2 Mailbox full",
+    );
+    assert!(inbound_ok(site, &soft).contains("1 of 3 soft bounces"));
+    let maildir = site.join("Maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(maildir.join("new/1.soft"), &soft).unwrap();
+    let out = common::shorts_at(site, LATER, &["inbound", "--maildir", "Maildir"]);
+    assert!(
+        stdout(&out).contains("already handled; nothing changed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(maildir.join(".processed/cur/1.soft:2,").exists());
+    let soft_bounces = common::store(site).events_for("full@example.com").unwrap();
+    assert_eq!(soft_bounces.len(), 1, "counted once");
+}
