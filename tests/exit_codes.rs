@@ -41,6 +41,12 @@ fn with_subscriber(site: &Path) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+fn with_maildir(site: &Path) {
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(site.join("Maildir").join(sub)).unwrap();
+    }
+}
+
 fn with_csv(site: &Path) {
     std::fs::write(site.join("people.csv"), "email,name\nbob@example.com,Bob\n").unwrap();
 }
@@ -145,6 +151,10 @@ const CASES: &[Case] = &[
     Case { name: "subscribers import", setup: with_csv, args: &["subscribers", "import", "people.csv"], code: 0, says: "" },
     Case { name: "subscribers export", setup: with_subscriber, args: &["subscribers", "export"], code: 0, says: "" },
     Case { name: "--help", setup: nothing, args: &["--help"], code: 0, says: "" },
+    Case { name: "subscribers show", setup: with_subscriber, args: &["subscribers", "show", "ada@example.com"], code: 0, says: "" },
+    Case { name: "digest status", setup: with_subscriber, args: &["digest", "status"], code: 0, says: "" },
+    Case { name: "inbound, an empty message on stdin", setup: nothing, args: &["inbound"], code: 0, says: "" },
+    Case { name: "inbound --maildir", setup: with_maildir, args: &["inbound", "--maildir", "Maildir"], code: 0, says: "" },
     // 1: problems in config, content, templates or a CSV file
     Case { name: "check, bad short", setup: with_bad_short, args: &["check"], code: 1, says: "content/shorts/broken.md:5: unknown track" },
     Case { name: "build, bad short", setup: with_bad_short, args: &["build"], code: 1, says: "content/shorts/broken.md:5:" },
@@ -163,6 +173,9 @@ const CASES: &[Case] = &[
     Case { name: "publish, password_env unset", setup: with_unset_password, args: &["publish"], code: 1, says: "SHORTS_TEST_UNSET_PASSWORD" },
     Case { name: "serve, [server] bind without a port", setup: with_port_bind, args: &["serve"], code: 1, says: "`server.bind`" },
     Case { name: "schedule, bad config", setup: with_port_bind, args: &["schedule"], code: 1, says: "`server.bind`" },
+    Case { name: "subscribers show, unknown address", setup: nothing, args: &["subscribers", "show", "nobody@example.com"], code: 1, says: "is not a subscriber and has no history" },
+    Case { name: "digest status, no such digest", setup: with_subscriber, args: &["digest", "status", "9"], code: 1, says: "there is no digest 9" },
+    Case { name: "inbound --maildir, bad config", setup: with_port_bind, args: &["inbound", "--maildir", "Maildir"], code: 1, says: "`server.bind`" },
     // 2: the command line is wrong
     Case { name: "unknown command", setup: nothing, args: &["frobnicate"], code: 2, says: "unrecognized subcommand" },
     Case { name: "digest send --period yesterday", setup: with_digest, args: &["digest", "send", "--period", "yesterday"], code: 2, says: "expected a date like 2026-06-08" },
@@ -174,9 +187,13 @@ const CASES: &[Case] = &[
     Case { name: "publish, output not writable", setup: with_output_under_a_file, args: &["publish"], code: 3, says: "blocker" },
     Case { name: "digest preview, folder not writable", setup: with_preview_under_a_file, args: &["digest", "preview"], code: 3, says: "blocker" },
     Case { name: "subscribers list, database not creatable", setup: with_database_under_a_file, args: &["subscribers", "list"], code: 3, says: "blocker" },
+    Case { name: "inbound --maildir, not a Maildir", setup: nothing, args: &["inbound", "--maildir", "content"], code: 3, says: "not a Maildir" },
     // 75: a temporary failure
     Case { name: "digest send, SMTP down", setup: with_smtp_down, args: &["digest", "send"], code: 75, says: "wait for the next run" },
     Case { name: "publish, SMTP down", setup: with_smtp_down, args: &["publish"], code: 75, says: "wait for the next run" },
+    // From stdin every failure is temporary, so that the mail server keeps the message.
+    Case { name: "inbound, bad config", setup: with_port_bind, args: &["inbound"], code: 75, says: "`server.bind`" },
+    Case { name: "inbound, database not creatable", setup: with_database_under_a_file, args: &["inbound"], code: 75, says: "blocker" },
 ];
 
 #[test]
