@@ -22,6 +22,8 @@ struct State {
     received: Vec<Received>,
     /// recipient → codes to answer to RCPT, one per attempt, before accepting.
     faults: HashMap<String, Vec<u16>>,
+    /// recipient → the text after the code in those answers, when not the default.
+    fault_texts: HashMap<String, String>,
     rcpt_attempts: HashMap<String, usize>,
 }
 
@@ -53,7 +55,11 @@ impl Handler for Sink {
             .and_then(|codes| codes.get(attempt - 1))
             .copied()
         {
-            return Response::custom(code, format!("test fault {code} for {to}"));
+            let text = state.fault_texts.get(to).cloned();
+            return Response::custom(
+                code,
+                text.unwrap_or_else(|| format!("test fault {code} for {to}")),
+            );
         }
         self.to.push(to.to_string());
         response::OK
@@ -121,6 +127,18 @@ impl SmtpServer {
             .unwrap()
             .faults
             .insert(recipient.to_string(), codes.to_vec());
+    }
+
+    /// Like [`SmtpServer::fail`], answering `code text` each time: `text` can
+    /// start with an enhanced status code, as in
+    /// `5.1.1 <gone@example.net>: Recipient address rejected: User unknown`.
+    pub fn fail_with(&self, recipient: &str, codes: &[u16], text: &str) {
+        self.fail(recipient, codes);
+        self.state
+            .lock()
+            .unwrap()
+            .fault_texts
+            .insert(recipient.to_string(), text.to_string());
     }
 
     pub fn received(&self) -> Vec<Received> {
