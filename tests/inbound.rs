@@ -48,10 +48,14 @@ fn sent_digest(emails: &[&str]) -> (tempfile::TempDir, HashMap<String, smtp::Rec
 
 /// `shorts inbound` with `message` on standard input.
 fn inbound(site: &Path, message: &[u8]) -> Output {
+    inbound_at(site, LATER, message)
+}
+
+fn inbound_at(site: &Path, now: &str, message: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
         .arg("inbound")
         .current_dir(site)
-        .env("SHORTS_NOW", LATER)
+        .env("SHORTS_NOW", now)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -540,4 +544,44 @@ fn a_message_handled_from_stdin_and_found_again_in_a_maildir_is_a_replay() {
     assert!(maildir.join(".processed/cur/1.soft:2,").exists());
     let soft_bounces = common::store(site).events_for("full@example.com").unwrap();
     assert_eq!(soft_bounces.len(), 1, "counted once");
+}
+
+#[test]
+fn an_old_return_path_has_expired_and_a_forward_that_failed_is_only_soft() {
+    let (site, received) = sent_digest(&["ada@example.com"]);
+    let site = site.path();
+    let to = received["ada@example.com"]
+        .from
+        .trim_matches(['<', '>'])
+        .to_string();
+    let gone = dsn(
+        &to,
+        "ada@example.com",
+        "failed",
+        "5.1.1",
+        "550 5.1.1 User unknown",
+    );
+    // 90 days (`[inbound] expire_days`) after digest 1 went out, its return paths are dead.
+    let late = inbound_at(site, "2026-09-07T08:00:01Z", &gone);
+    assert!(late.status.success(), "{}", stderr(&late));
+    assert!(
+        stdout(&late).contains("expired after 90 days"),
+        "{}",
+        stdout(&late)
+    );
+    assert_eq!(status(site, "ada@example.com"), SubscriberStatus::Active);
+    // Ada forwards to an address that no longer exists: that says nothing
+    // certain about hers, so it counts as a soft bounce.
+    let forward = dsn(
+        &to,
+        "ada.old@elsewhere.example",
+        "failed",
+        "5.1.1",
+        "550 5.1.1 User unknown",
+    );
+    assert!(
+        inbound_ok(site, &forward)
+            .contains("soft bounce from ada@example.com: 1 of 3 soft bounces")
+    );
+    assert_eq!(status(site, "ada@example.com"), SubscriberStatus::Active);
 }
