@@ -105,6 +105,21 @@ pub struct InboundConfig {
     /// Where messages from standard input that were not acted on are kept,
     /// as a Maildir, relative to the config file. Default `inbound` beside the database.
     pub keep_dir: Option<PathBuf>,
+    /// `[inbound.webhooks]`: relays that report bounces and complaints to `serve`.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[inbound.webhooks]`: which relays may report to `shorts serve`, and how
+/// each proves who it is. An endpoint without its key here answers 404.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// The NAME of the environment variable holding the password Postmark
+    /// sends with HTTP Basic auth (user `shorts`) to `/webhooks/postmark`.
+    pub postmark_token_env: Option<String>,
+    /// The SNS topics Amazon SES notifies through; `/webhooks/ses` accepts
+    /// messages of these topics only, signed by SNS.
+    pub sns_topic_arns: Vec<String>,
 }
 
 impl Default for InboundConfig {
@@ -114,6 +129,7 @@ impl Default for InboundConfig {
             soft_bounce_days: 30,
             expire_days: 90,
             keep_dir: None,
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -816,7 +832,33 @@ impl Checker<'_> {
             }
         }
         raw.keep_dir = raw.keep_dir.map(|dir| root.join(dir));
+        self.webhooks(&raw.webhooks);
         raw
+    }
+
+    /// `[inbound.webhooks]`: an environment variable's name, and SNS topic ARNs.
+    fn webhooks(&mut self, raw: &WebhooksConfig) {
+        if let Some(name) = &raw.postmark_token_env {
+            let is_name = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !is_name {
+                let line = self.key_line("postmark_token_env");
+                self.problem(
+                    line,
+                    format!("`inbound.webhooks.postmark_token_env` {name:?} is not the name of an environment variable (letters, digits and `_`); it names the variable that holds the password, not the password"),
+                );
+            }
+        }
+        for arn in &raw.sns_topic_arns {
+            if !is_sns_topic_arn(arn) {
+                let line = self.key_line("sns_topic_arns");
+                self.problem(
+                    line,
+                    format!("`inbound.webhooks.sns_topic_arns`: {arn:?} is not an SNS topic ARN such as \"arn:aws:sns:us-east-1:123456789012:ses-bounces\""),
+                );
+            }
+        }
     }
 
     /// The line where `key = ` is first set, for a key without a span of its own.
@@ -933,6 +975,26 @@ impl Checker<'_> {
             );
         }
     }
+}
+
+/// `arn:<partition>:sns:<region>:<12-digit account>:<topic name>`.
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let topic = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 256
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    parts.len() == 6
+        && parts[0] == "arn"
+        && word(parts[1])
+        && parts[2] == "sns"
+        && word(parts[3])
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && topic(parts[5])
 }
 
 /// `List-Id` when `[digest] list_id` is not set: the site's title at `digest.<host>`.
@@ -1117,5 +1179,49 @@ title = "LLMs"
             assert!(message.contains(says), "{bad}: {message}");
             assert_eq!(problems.0[0].line, Some(13), "{bad}: {message}");
         }
+    }
+
+    #[test]
+    fn webhooks_name_an_environment_variable_and_sns_topics() {
+        let path = Path::new("/site/config.toml");
+        let with = |body: &str| format!("{MINIMAL}\n[inbound.webhooks]\n{body}\n");
+        let config = Config::parse(
+            &with("postmark_token_env = \"SHORTS_POSTMARK\"\nsns_topic_arns = [\"arn:aws:sns:us-west-2:123456789012:ses-bounces\"]"),
+            path,
+        )
+        .unwrap();
+        let webhooks = &config.inbound.webhooks;
+        assert_eq!(
+            webhooks.postmark_token_env.as_deref(),
+            Some("SHORTS_POSTMARK")
+        );
+        assert_eq!(webhooks.sns_topic_arns.len(), 1);
+        let problems = Config::parse(
+            &with("postmark_token_env = \"s3cr3t pass\"\nsns_topic_arns = [\"my-topic\"]"),
+            path,
+        )
+        .unwrap_err();
+        let messages: Vec<_> = problems
+            .0
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert!(
+            messages[0]
+                .1
+                .contains("not the name of an environment variable"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1]
+                .1
+                .contains("\"my-topic\" is not an SNS topic ARN"),
+            "{messages:?}"
+        );
+        assert_eq!(
+            (messages[0].0, messages[1].0),
+            (Some(13), Some(14)),
+            "{messages:?}"
+        );
     }
 }

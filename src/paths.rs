@@ -37,6 +37,9 @@ pub const SUBSCRIBE: &str = "subscribe";
 pub const CONFIRM: &str = "confirm";
 pub const UNSUBSCRIBE: &str = "unsubscribe";
 pub const PREFERENCES: &str = "preferences";
+/// Where relays report bounces and complaints (`[inbound.webhooks]`).
+pub const WEBHOOK_POSTMARK: &str = "webhooks/postmark";
+pub const WEBHOOK_SES: &str = "webhooks/ses";
 
 /// What a path segment may hold unescaped in an `href`.
 const SEGMENT: &AsciiSet = &CONTROLS

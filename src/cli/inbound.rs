@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use shorts::inbound::{self, Context, Effect, Handled};
+use shorts::inbound::{self, Context, Effect};
 use shorts::store::Sqlite;
 use shorts::tokens::Secret;
 
@@ -66,20 +66,16 @@ fn stdin(ctx: &Ctx<'_>, inbound: &Context<'_>) -> Result<(), CliError> {
     if let Effect::Unrecognised(_) = handled.effect {
         let dir = ctx.config.inbound_keep_dir();
         let kept = inbound::keep(&dir, &raw, ctx.now)?;
-        ctx.say(&format!("{} (kept in {})", line(&handled), kept.display()));
+        ctx.say(&format!("{handled} (kept in {})", kept.display()));
     } else {
-        ctx.say(&line(&handled));
+        ctx.say(&handled.to_string());
     }
     Ok(())
 }
 
 fn maildir(ctx: &Ctx<'_>, inbound: &Context<'_>, dir: &std::path::Path) -> Result<(), CliError> {
     let moved = inbound::process_maildir(dir, inbound, |moved| {
-        ctx.say(&format!(
-            "{} → {}",
-            line(&moved.handled),
-            moved.to.display()
-        ));
+        ctx.say(&format!("{} → {}", moved.handled, moved.to.display()));
     })?;
     let unrecognised = moved
         .iter()
@@ -93,23 +89,4 @@ fn maildir(ctx: &Ctx<'_>, inbound: &Context<'_>, dir: &std::path::Path) -> Resul
         dir.join(inbound::mailbox::UNRECOGNISED).display()
     ));
     Ok(())
-}
-
-/// One line about one message: what it was, whom it was about, what changed.
-fn line(handled: &Handled) -> String {
-    let kind = handled.kind.replace('_', " ");
-    let who = handled
-        .email
-        .as_deref()
-        .map(|e| format!(" from {e}"))
-        .unwrap_or_default();
-    let effect = match &handled.effect {
-        Effect::Bounced => "now bounced".to_string(),
-        Effect::Unsubscribed => "now unsubscribed".to_string(),
-        Effect::SoftBounceCounted { count, limit } => format!("{count} of {limit} soft bounces"),
-        Effect::Recorded => "recorded".to_string(),
-        Effect::Replay => "already handled; nothing changed".to_string(),
-        Effect::Unrecognised(reason) => format!("not acted on: {reason}"),
-    };
-    format!("{kind}{who}: {effect}")
 }

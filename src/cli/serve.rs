@@ -9,6 +9,8 @@ use shorts::clock;
 use shorts::config::Config;
 use shorts::delivery::compose::Signer;
 use shorts::diagnostics::display_path;
+use shorts::server::https::HttpsClient;
+use shorts::server::webhooks::{self, Webhooks};
 use shorts::store::Sqlite;
 use shorts::tokens::Secret;
 
@@ -63,7 +65,47 @@ fn app(config: &Config) -> Result<shorts::server::App, CliError> {
         secret,
         signer,
         clock,
+        webhooks(config)?,
     ))
+}
+
+/// `[inbound.webhooks]` with its password read from the environment, and
+/// the HTTPS client that fetches SNS certificates (with the tests' hooks,
+/// `SHORTS_SNS_CA` and `SHORTS_SNS_CONNECT`).
+fn webhooks(config: &Config) -> Result<Webhooks, CliError> {
+    let settings = &config.inbound.webhooks;
+    let postmark = settings
+        .postmark_token_env
+        .as_deref()
+        .map(password_from_env)
+        .transpose()?;
+    let roots =
+        match std::env::var_os(webhooks::TEST_CA_ENV) {
+            Some(path) => Some(std::fs::read(&path).with_context(|| {
+                format!("reading {} ({})", webhooks::TEST_CA_ENV, path.display())
+            })?),
+            None => None,
+        };
+    let connect_to = std::env::var(webhooks::TEST_CONNECT_ENV).ok();
+    let https = HttpsClient::new(roots.as_deref(), connect_to)
+        .map_err(|e| CliError::failure(anyhow::anyhow!(e)))?;
+    Ok(Webhooks::new(
+        postmark,
+        settings.sns_topic_arns.clone(),
+        https,
+    ))
+}
+
+/// The value of the environment variable `name`, which must be set (exit 1).
+fn password_from_env(name: &str) -> Result<String, CliError> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            CliError::invalid_message(format!(
+                "`inbound.webhooks.postmark_token_env` names {name}, which is not set in the environment"
+            ))
+        })
 }
 
 /// Resolves on SIGTERM or SIGINT, for a graceful shutdown.

@@ -41,6 +41,29 @@ pub struct Handled {
     pub effect: Effect,
 }
 
+/// One line: what it was, whom it was about, what changed.
+impl std::fmt::Display for Handled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = self.kind.replace('_', " ");
+        let who = self
+            .email
+            .as_deref()
+            .map(|e| format!(" from {e}"))
+            .unwrap_or_default();
+        let effect = match &self.effect {
+            Effect::Bounced => "now bounced".to_string(),
+            Effect::Unsubscribed => "now unsubscribed".to_string(),
+            Effect::SoftBounceCounted { count, limit } => {
+                format!("{count} of {limit} soft bounces")
+            }
+            Effect::Recorded => "recorded".to_string(),
+            Effect::Replay => "already handled; nothing changed".to_string(),
+            Effect::Unrecognised(reason) => format!("not acted on: {reason}"),
+        };
+        write!(f, "{kind}{who}: {effect}")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// The subscriber is now `bounced`.

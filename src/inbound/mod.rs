@@ -4,14 +4,20 @@
 //!
 //! [`report`] reads a raw message, [`classify`] says what it is, and [`act`]
 //! matches it to a delivery by a signed token and records what happened;
-//! [`mailbox`] reads Maildir folders and keeps what was not acted on. Nothing here sends
-//! mail, and nothing acts on a message it cannot match to a signed token.
+//! [`mailbox`] reads Maildir folders and keeps what was not acted on.
+//! [`ses`], [`sns`] and [`postmark`] read what relays report by webhook
+//! (`serve` receives them), acted on through `act::handle_reported` once
+//! the request is authenticated. Nothing here sends mail or makes a
+//! request, and nothing acts on a message it cannot match to a signed
+//! token or an authenticated relay.
 
 pub mod act;
 pub mod classify;
 pub mod mailbox;
+pub mod postmark;
 pub mod report;
 pub mod ses;
+pub mod sns;
 
 pub use act::{Context, Effect, Handled, handle, handle_reported};
 pub use classify::{Finding, Verdict, classify};

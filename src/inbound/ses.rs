@@ -1,7 +1,7 @@
 //! Amazon SES notifications (bounce, complaint, delivery), as SES sends
 //! them through SNS: by email (a JSON body) or to an HTTPS endpoint. Only
 //! the reading is here: what a notification says, as [`Finding`]s. Whether
-//! an SNS message is genuine is checked where it arrives over HTTP.
+//! an SNS message is genuine is checked by `sns` where it arrives over HTTP.
 
 use serde::Deserialize;
 

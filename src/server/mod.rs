@@ -1,13 +1,16 @@
-//! `shorts serve`: `public/` over HTTP for feed readers, and the endpoints
+//! `shorts serve`: `public/` over HTTP for feed readers, the endpoints
 //! the digest links to: subscribe (double opt-in), confirm, one-click
-//! unsubscribe (RFC 8058) and track preferences.
+//! unsubscribe (RFC 8058) and track preferences, and the relays' webhooks
+//! ([`webhooks`]).
 //!
 //! Owns HTTP: routing, limits, the cross-site check, the per-client rate limit
 //! and turning every bad input into a 4xx page. What a subscriber is and how
 //! tokens are signed belong to `store` and `tokens`.
 
+pub mod https;
 pub mod pages;
 pub mod static_files;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -32,7 +35,8 @@ use crate::store::{Store, StoreError};
 use crate::tokens::{Purpose, Secret};
 use static_files::Resolved;
 
-/// Request bodies larger than this are refused with 413.
+/// Request bodies larger than this are refused with 413 (the webhooks
+/// take up to [`webhooks::WEBHOOK_BODY`]).
 pub const MAX_BODY: usize = 16 * 1024;
 /// Sign-ups per client address per window.
 const SIGNUPS_PER_WINDOW: u32 = 5;
@@ -48,6 +52,7 @@ pub struct App {
     pub signer: Option<Signer>,
     pub cache_control: String,
     pub clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub webhooks: webhooks::Webhooks,
     signups: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
@@ -58,6 +63,7 @@ impl App {
         secret: Secret,
         signer: Option<Signer>,
         clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        webhooks: webhooks::Webhooks,
     ) -> Self {
         App {
             cache_control: config.server.cache_control.clone(),
@@ -66,6 +72,7 @@ impl App {
             secret,
             signer,
             clock,
+            webhooks,
             signups: Mutex::new(HashMap::new()),
         }
     }
@@ -98,6 +105,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             &paths::route(paths::PREFERENCES),
             get(preferences_page).post(update_preferences),
+        )
+        .route(
+            &paths::route(paths::WEBHOOK_POSTMARK),
+            post(webhooks::postmark).layer(DefaultBodyLimit::max(webhooks::WEBHOOK_BODY)),
+        )
+        .route(
+            &paths::route(paths::WEBHOOK_SES),
+            post(webhooks::ses).layer(DefaultBodyLimit::max(webhooks::WEBHOOK_BODY)),
         )
         .fallback(static_file)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -1,4 +1,5 @@
 //! `shorts serve` started by a test on a free loopback port, stopped on drop.
+#![allow(dead_code)] // each test file uses its own subset
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -11,10 +12,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(site: &Path, now: &str) -> Server {
+        Server::start_with(site, now, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set too.
+    pub fn start_with(site: &Path, now: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
             .args(["serve", "--bind", "127.0.0.1:0"])
             .current_dir(site)
             .env("SHORTS_NOW", now)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
