@@ -107,15 +107,6 @@ expire_days = 36500
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-fn drain(postfix: &Postfix) {
-    assert!(
-        postfix.wait_for_empty_queue(TIMEOUT),
-        "{} messages still queued after {TIMEOUT:?}:\n{}",
-        postfix.queued(),
-        postfix.log()
-    );
-}
-
 /// Exactly gone@ is bounced, busy@ has one soft bounce and is still
 /// active, and the relay got the digests of the two others.
 fn assert_only_the_refused_changed(site: &Path, relay: &SmtpServer, log: &str) {
@@ -170,7 +161,7 @@ fn postfix_pipes_its_bounces_to_shorts_inbound_and_only_the_refused_change() {
     // After the send: what inbound writes (database, secret, kept
     // messages) must be nobody's, as it would be the site user's.
     give_to_nobody(site.path());
-    drain(&postfix);
+    postfix.drain(TIMEOUT);
     assert_only_the_refused_changed(site.path(), &relay, &postfix.log());
     assert!(postfix.bounce_messages().is_empty(), "all were piped");
 }
@@ -188,7 +179,7 @@ fn postfix_delivers_its_bounces_to_a_maildir_that_shorts_inbound_reads() {
     };
     let site = common::site_from("site");
     send_digest(site.path(), postfix.smtp_port);
-    drain(&postfix);
+    postfix.drain(TIMEOUT);
     assert_eq!(postfix.bounce_messages().len(), 2, "{}", postfix.log());
 
     let maildir = postfix.maildir.display().to_string();

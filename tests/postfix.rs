@@ -54,16 +54,6 @@ fn submit(postfix: &Postfix, to: &str) {
         .expect("Postfix accepts the message");
 }
 
-/// Waits for the queue to drain, failing with Postfix's log if it does not.
-fn drain(postfix: &Postfix) {
-    assert!(
-        postfix.wait_for_empty_queue(TIMEOUT),
-        "{} messages still queued after {TIMEOUT:?}:\n{}",
-        postfix.queued(),
-        postfix.log()
-    );
-}
-
 /// Asserts that `raw` is a DSN to [`VERP`] reporting `status` for `recipient`.
 fn assert_dsn(raw: &[u8], recipient: &str, status: &str) {
     let mail = mailparse::parse_mail(raw).expect("parse the DSN");
@@ -121,7 +111,7 @@ fn a_rejected_recipient_comes_back_as_a_dsn_in_the_bounce_maildir() {
     };
     submit(&postfix, "ok@example.net");
     submit(&postfix, "gone@example.net");
-    drain(&postfix);
+    postfix.drain(TIMEOUT);
 
     let received = relay.received();
     assert_eq!(received.len(), 1, "{received:?}");
@@ -166,7 +156,7 @@ fn a_deferred_recipient_bounces_when_the_queue_lifetime_runs_out() {
         return;
     };
     submit(&postfix, "busy@example.net");
-    drain(&postfix);
+    postfix.drain(TIMEOUT);
     assert_eq!(relay.attempts("busy@example.net"), 1, "{}", postfix.log());
 
     let bounces = postfix.bounce_messages();
@@ -185,7 +175,7 @@ fn the_pipe_command_gets_each_dsn_on_stdin() {
         return;
     };
     submit(&postfix, "gone@example.net");
-    drain(&postfix);
+    postfix.drain(TIMEOUT);
 
     let piped = files_ending(out.path(), ".eml");
     assert_eq!(piped.len(), 1, "{piped:?}\n{}", postfix.log());
@@ -212,7 +202,7 @@ fn postfix_retries_a_pipe_command_that_exits_75() {
         return;
     };
     submit(&postfix, "gone@example.net");
-    drain(&postfix);
+    postfix.drain(TIMEOUT);
 
     let calls = std::fs::read_to_string(out.path().join("calls")).expect("read calls");
     assert_eq!(calls.lines().count(), 2, "{}", postfix.log());

@@ -111,6 +111,16 @@ impl Postfix {
         poll_until(timeout, || self.queued() == 0)
     }
 
+    /// Waits for the queue to drain, failing with Postfix's log if it does not.
+    pub fn drain(&self, timeout: Duration) {
+        assert!(
+            self.wait_for_empty_queue(timeout),
+            "{} messages still queued after {timeout:?}:\n{}",
+            self.queued(),
+            self.log()
+        );
+    }
+
     /// How many messages are in the queue.
     pub fn queued(&self) -> usize {
         ["maildrop", "incoming", "active", "deferred", "hold"]
