@@ -215,6 +215,17 @@ pub struct SmtpConfig {
     /// Wait before the first retry, doubled after each one. Default 1000.
     #[serde(default = "default_backoff")]
     pub backoff_ms: u64,
+    /// A PEM file of CA certificates trusted besides the built-in web roots,
+    /// for a relay whose certificate a private CA signed. Relative to the
+    /// config file as written; absolute once loaded, and known to hold at
+    /// least one certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Messages in a row that may end in a temporary failure (after their
+    /// own retries) before the run stops: a server that defers everyone is
+    /// not tried for every subscriber. 0 = never stop. Default 10.
+    #[serde(default = "default_max_consecutive_failures")]
+    pub max_consecutive_failures: u32,
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -227,6 +238,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password_env", &self.password_env)
             .field("pool_size", &self.pool_size)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -245,6 +257,9 @@ fn default_attempts() -> u32 {
 }
 fn default_backoff() -> u64 {
     1000
+}
+fn default_max_consecutive_failures() -> u32 {
+    10
 }
 
 impl SmtpConfig {
@@ -887,7 +902,8 @@ impl Checker<'_> {
         let transport_line = self.line_or(raw.transport.span(), delivery_line);
         let transport = match (raw.transport.get_ref().as_str(), raw.smtp) {
             ("outbox", _) => Transport::Outbox,
-            ("smtp", Some(smtp)) => {
+            ("smtp", Some(mut smtp)) => {
+                smtp.ca_file = smtp.ca_file.map(|file| root.join(file));
                 self.smtp(&smtp, delivery_line);
                 Transport::Smtp(smtp)
             }
@@ -973,6 +989,12 @@ impl Checker<'_> {
                 Some(line),
                 "`delivery.smtp`: `pool_size` and `attempts` must be at least 1 and `rate_limit` not negative",
             );
+        }
+        if let Some(file) = &smtp.ca_file
+            && let Err(message) = crate::delivery::trust::read_ca_file(file)
+        {
+            let line = self.key_line("ca_file").or(Some(line));
+            self.problem(line, format!("`delivery.smtp.ca_file`: {message}"));
         }
     }
 }
@@ -1223,5 +1245,32 @@ title = "LLMs"
             (Some(13), Some(14)),
             "{messages:?}"
         );
+    }
+
+    #[test]
+    fn a_ca_file_is_relative_to_the_config_and_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = format!(
+            "{MINIMAL}\n[delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"relay.example.org\"\nca_file = \"relay-ca.pem\"\n"
+        );
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+        std::fs::copy(ca, dir.path().join("relay-ca.pem")).unwrap();
+        let config = Config::parse(&text, &path).unwrap();
+        let Transport::Smtp(smtp) = config.delivery.transport else {
+            panic!("smtp is configured");
+        };
+        assert_eq!(smtp.ca_file, Some(dir.path().join("relay-ca.pem")));
+        assert_eq!(smtp.max_consecutive_failures, 10);
+
+        std::fs::write(dir.path().join("relay-ca.pem"), "not a certificate\n").unwrap();
+        let problems = Config::parse(&text, &path).unwrap_err();
+        let message = &problems.0[0].message;
+        assert!(
+            message.starts_with("`delivery.smtp.ca_file`: ")
+                && message.contains("relay-ca.pem holds no certificate"),
+            "{message}"
+        );
+        assert_eq!(problems.0[0].line, Some(16), "{message}");
     }
 }

@@ -297,6 +297,11 @@ const BROKEN_CONFIGS: &[(&str, Option<usize>, &str)] = &[
         Some(16),
         "missing required key `host` in [delivery.smtp]",
     ),
+    (
+        "smtp-ca-file-missing",
+        Some(18),
+        "`delivery.smtp.ca_file`: cannot read certs/relay-ca.pem: No such file",
+    ),
     ("unknown-key-in-pages", Some(15), "unknown field `headline`"),
     ("not-toml", Some(14), "unclosed table"),
     ("dkim-missing-key", None, "[delivery.dkim]: DKIM key"),

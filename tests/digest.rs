@@ -709,6 +709,96 @@ fn a_server_that_never_greets_stops_the_run_after_one_messages_retries() {
     );
 }
 
+/// `n` subscribers, `r00@example.com` and on, with a streak limit of 3.
+fn streak_site(server: &SmtpServer, n: usize) -> (tempfile::TempDir, Vec<String>) {
+    let site = digest_site(server.port);
+    common::edit_config(
+        site.path(),
+        "timeout_secs = 5",
+        "timeout_secs = 5\nmax_consecutive_failures = 3",
+    );
+    let everyone: Vec<String> = (0..n).map(|i| format!("r{i:02}@example.com")).collect();
+    for who in &everyone {
+        add(site.path(), &[who]);
+    }
+    (site, everyone)
+}
+
+/// Each of `everyone` got exactly one message from `server`.
+fn assert_each_once(server: &SmtpServer, everyone: &[String]) {
+    let received = server.received();
+    for who in everyone {
+        assert_eq!(by_recipient(&received, who).len(), 1, "{who}");
+    }
+    assert_eq!(received.len(), everyone.len());
+}
+
+/// A server that defers everyone (greylisting the whole run, a 451 on every
+/// RCPT) stops the run after `max_consecutive_failures` messages in a row,
+/// instead of every subscriber waiting out their retries; the next run,
+/// with the server taking mail again, delivers everyone exactly once.
+#[test]
+fn a_server_deferring_everyone_stops_the_run_after_a_streak_and_the_next_run_delivers() {
+    let server = SmtpServer::start();
+    let (site, everyone) = streak_site(&server, 30);
+    server.refuse_all(451);
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{} deferred ", server.port))
+            && err.contains(" messages in a row")
+            && err.contains("the digest resumes on the next run"),
+        "{err}"
+    );
+    // Three messages of 3 attempts each, and at most one more message on
+    // the pool's other connection; not 30 × 3.
+    let tried = server.all_attempts();
+    assert!((9..=12).contains(&tried), "{tried} RCPT attempts");
+    let states = delivery_states(site.path());
+    let recorded: usize = states.iter().map(|(_, n)| n).sum();
+    assert!(
+        states
+            .iter()
+            .all(|(state, _)| *state == DeliveryState::Deferred)
+            && recorded < 30,
+        "{states:?}"
+    );
+
+    server.accept_all();
+    let out = run(site.path(), "2026-06-08T08:30:00Z", &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_each_once(&server, &everyone);
+    assert_eq!(delivery_states(site.path()), [(DeliveryState::Sent, 30)]);
+}
+
+/// Deferrals with successes between them are each message's own: the run
+/// goes through the whole list however many there are.
+#[test]
+fn deferrals_between_successes_do_not_stop_the_run() {
+    let server = SmtpServer::start();
+    let (site, everyone) = streak_site(&server, 30);
+    let deferred: Vec<&String> = everyone.iter().step_by(5).collect();
+    for who in &deferred {
+        server.fail(who, &[451, 451, 451]);
+    }
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains("6 deliveries failed temporarily") && !err.contains("in a row"),
+        "{err}"
+    );
+    assert_eq!(server.all_attempts(), 24 + 6 * 3, "everyone tried");
+    assert_eq!(
+        delivery_states(site.path()),
+        [(DeliveryState::Deferred, 6), (DeliveryState::Sent, 24)]
+    );
+    let out = run(site.path(), "2026-06-08T08:30:00Z", &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_each_once(&server, &everyone);
+}
+
 /// `check --smtp` proves the settings against the real server and sends
 /// nothing: 0 when they work, 1 when they cannot, 75 when the server is down.
 #[test]

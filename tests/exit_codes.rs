@@ -3,6 +3,8 @@
 //! work failed, 73 the lock is held, 75 a temporary failure.
 
 mod common;
+#[path = "common/smtp.rs"]
+mod smtp;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -126,13 +128,38 @@ fn with_database_under_a_file(site: &Path) {
 }
 
 fn with_smtp_down(site: &Path) {
+    with_smtp(site, common::unused_port(), "tls = \"none\"");
+}
+
+/// `[delivery]` through the SMTP server on loopback `port`; `smtp` adds keys.
+fn with_smtp(site: &Path, port: u16, smtp: &str) {
     with_subscriber(site);
-    let port = common::unused_port();
     append_config(
         site,
         &format!(
-            "[delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nattempts = 2\nbackoff_ms = 10\n"
+            "[delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nattempts = 2\nbackoff_ms = 10\n{smtp}\n"
         ),
+    );
+}
+
+fn with_missing_ca_file(site: &Path) {
+    with_smtp(site, 2525, "ca_file = \"certs/relay-ca.pem\"");
+}
+
+/// A relay whose certificate a CA signed that nothing trusts here.
+fn with_untrusted_relay(site: &Path) {
+    let server = smtp::SmtpServer::start_tls("localhost");
+    with_smtp(site, server.port, "tls = \"starttls\"");
+}
+
+/// A server answering every RCPT with 451, and a streak of one stops the run.
+fn with_deferring_relay(site: &Path) {
+    let server = smtp::SmtpServer::start();
+    server.refuse_all(451);
+    with_smtp(
+        site,
+        server.port,
+        "tls = \"none\"\nmax_consecutive_failures = 1",
     );
 }
 
@@ -171,6 +198,9 @@ const CASES: &[Case] = &[
     Case { name: "check, password_env unset", setup: with_unset_password, args: &["check"], code: 1, says: "SHORTS_TEST_UNSET_PASSWORD" },
     Case { name: "digest send, password_env unset", setup: with_unset_password, args: &["digest", "send"], code: 1, says: "SHORTS_TEST_UNSET_PASSWORD" },
     Case { name: "publish, password_env unset", setup: with_unset_password, args: &["publish"], code: 1, says: "SHORTS_TEST_UNSET_PASSWORD" },
+    Case { name: "check, ca_file missing", setup: with_missing_ca_file, args: &["check"], code: 1, says: "`delivery.smtp.ca_file`: cannot read certs/relay-ca.pem" },
+    Case { name: "digest send, ca_file missing", setup: with_missing_ca_file, args: &["digest", "send"], code: 1, says: "`delivery.smtp.ca_file`" },
+    Case { name: "check --smtp, certificate not trusted", setup: with_untrusted_relay, args: &["check", "--smtp"], code: 1, says: "certificate is not trusted" },
     Case { name: "serve, [server] bind without a port", setup: with_port_bind, args: &["serve"], code: 1, says: "`server.bind`" },
     Case { name: "schedule, bad config", setup: with_port_bind, args: &["schedule"], code: 1, says: "`server.bind`" },
     Case { name: "subscribers show, unknown address", setup: nothing, args: &["subscribers", "show", "nobody@example.com"], code: 1, says: "is not a subscriber and has no history" },
@@ -188,9 +218,12 @@ const CASES: &[Case] = &[
     Case { name: "digest preview, folder not writable", setup: with_preview_under_a_file, args: &["digest", "preview"], code: 3, says: "blocker" },
     Case { name: "subscribers list, database not creatable", setup: with_database_under_a_file, args: &["subscribers", "list"], code: 3, says: "blocker" },
     Case { name: "inbound --maildir, not a Maildir", setup: nothing, args: &["inbound", "--maildir", "content"], code: 3, says: "not a Maildir" },
+    Case { name: "digest send, certificate not trusted", setup: with_untrusted_relay, args: &["digest", "send"], code: 3, says: "set `ca_file` in [delivery.smtp]" },
+    Case { name: "publish, certificate not trusted", setup: with_untrusted_relay, args: &["publish"], code: 3, says: "certificate is not trusted" },
     // 75: a temporary failure
     Case { name: "digest send, SMTP down", setup: with_smtp_down, args: &["digest", "send"], code: 75, says: "wait for the next run" },
     Case { name: "publish, SMTP down", setup: with_smtp_down, args: &["publish"], code: 75, says: "wait for the next run" },
+    Case { name: "digest send, server deferring everyone", setup: with_deferring_relay, args: &["digest", "send"], code: 75, says: "deferred 1 message in a row" },
     // From stdin every failure is temporary, so that the mail server keeps the message.
     Case { name: "inbound, bad config", setup: with_port_bind, args: &["inbound"], code: 75, says: "`server.bind`" },
     Case { name: "inbound, database not creatable", setup: with_database_under_a_file, args: &["inbound"], code: 75, says: "blocker" },

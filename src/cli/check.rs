@@ -53,7 +53,9 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
 fn check_the_way_out(config: &Config) -> Result<String, CliError> {
     let transport = delivery::from_config(config)?;
     transport.check().map_err(|failure| match failure {
-        Failure::Transient(_) | Failure::Unreachable(_) => CliError::temporary(failure.to_string()),
+        Failure::Transient(_) | Failure::Unreachable(_) | Failure::Deferring(_) => {
+            CliError::temporary(failure.to_string())
+        }
         Failure::Misconfigured(_) | Failure::Fatal(_) | Failure::Permanent(_) => {
             CliError::invalid_message(failure.to_string())
         }

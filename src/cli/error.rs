@@ -204,7 +204,9 @@ impl From<SmtpSetupError> for CliError {
     fn from(error: SmtpSetupError) -> Self {
         match error {
             // Fixed in the config or the environment, not by running again.
-            SmtpSetupError::MissingPassword(_) => CliError::invalid_message(error.to_string()),
+            SmtpSetupError::MissingPassword(_) | SmtpSetupError::CaFile(_) => {
+                CliError::invalid_message(error.to_string())
+            }
             SmtpSetupError::Setup { .. } => CliError::failure(error),
         }
     }

@@ -7,9 +7,11 @@
 //! run rather than blame every subscriber) and [`Failure::Unreachable`] (no
 //! connection: retried like a 4xx, then the run stops too, since every other
 //! message would wait out the same retries). Retries with backoff happen here;
-//! what is recorded in the ledger is `digest`'s job.
+//! what is recorded in the ledger is `digest`'s job. Which certificates the
+//! SMTP client trusts is [`trust`]'s.
 
 pub mod compose;
+pub mod trust;
 pub mod verp;
 
 use std::path::PathBuf;
@@ -18,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use lettre::Transport as _;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls as Secured, TlsParameters};
 use lettre::transport::smtp::{PoolConfig, SmtpTransport};
+use rustls::CertificateError;
 
 use crate::config::{SmtpConfig, Tls};
 use compose::Composed;
@@ -37,6 +41,12 @@ pub enum Failure {
     /// SMTP server on that port): waiting will not help, fixing the config will.
     #[error("the SMTP settings do not work: {0}")]
     Misconfigured(String),
+    /// Too many messages in a row were deferred (greylisting, a 421 on every
+    /// RCPT, an account over quota): the server is not taking mail now, and
+    /// every other message would only wait out the same retries. Never
+    /// returned by a transport; the send stage concludes it.
+    #[error("the server is deferring every message: {0}")]
+    Deferring(String),
 }
 
 impl Failure {
@@ -44,7 +54,10 @@ impl Failure {
     pub fn stops_the_run(&self) -> bool {
         matches!(
             self,
-            Failure::Fatal(_) | Failure::Unreachable(_) | Failure::Misconfigured(_)
+            Failure::Fatal(_)
+                | Failure::Unreachable(_)
+                | Failure::Misconfigured(_)
+                | Failure::Deferring(_)
         )
     }
 
@@ -53,7 +66,8 @@ impl Failure {
         | Failure::Permanent(m)
         | Failure::Fatal(m)
         | Failure::Unreachable(m)
-        | Failure::Misconfigured(m)) = self;
+        | Failure::Misconfigured(m)
+        | Failure::Deferring(m)) = self;
         m
     }
 }
@@ -77,6 +91,15 @@ pub trait Transport: Sync {
     fn check(&self) -> Result<String, Failure> {
         Ok("nothing to connect to".to_string())
     }
+    /// What messages are handed to, for errors: `host:port` for SMTP.
+    fn name(&self) -> String {
+        "the transport".to_string()
+    }
+    /// Messages in a row that may end in a temporary failure, after their
+    /// retries, before the run stops; 0 = never stop.
+    fn max_consecutive_failures(&self) -> u32 {
+        0
+    }
 }
 
 /// The transport `[delivery]` configures.
@@ -95,6 +118,10 @@ pub struct Outbox {
 }
 
 impl Transport for Outbox {
+    fn name(&self) -> String {
+        format!("the outbox {}", self.dir.display())
+    }
+
     fn check(&self) -> Result<String, Failure> {
         Ok(format!(
             "the outbox: messages are written to {}",
@@ -138,6 +165,7 @@ pub struct Smtp {
     attempts: u32,
     backoff: Duration,
     rate: Option<RateLimit>,
+    max_consecutive_failures: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,20 +174,15 @@ pub enum SmtpSetupError {
     MissingPassword(String),
     #[error("SMTP setup for {host}: {message}")]
     Setup { host: String, message: String },
+    /// Checked when the config loads; seen here only if the file changed since.
+    #[error("`delivery.smtp.ca_file`: {0}")]
+    CaFile(String),
 }
 
 impl Smtp {
     pub fn new(config: &SmtpConfig) -> Result<Smtp, SmtpSetupError> {
-        let setup = |e: lettre::transport::smtp::Error| SmtpSetupError::Setup {
-            host: config.host.clone(),
-            message: e.to_string(),
-        };
-        let builder = match config.tls {
-            Tls::None => SmtpTransport::builder_dangerous(&config.host),
-            Tls::Starttls => SmtpTransport::starttls_relay(&config.host).map_err(setup)?,
-            Tls::Tls => SmtpTransport::relay(&config.host).map_err(setup)?,
-        };
-        let mut builder = builder
+        let mut builder = SmtpTransport::builder_dangerous(&config.host)
+            .tls(secured(config)?)
             .port(config.port())
             .timeout(Some(Duration::from_secs(config.timeout_secs)))
             // Idle connections are closed before a typical server's 60 s idle timeout.
@@ -181,8 +204,33 @@ impl Smtp {
             attempts: config.attempts,
             backoff: Duration::from_millis(config.backoff_ms),
             rate: (config.rate_limit > 0.0).then(|| RateLimit::new(config.rate_limit)),
+            max_consecutive_failures: config.max_consecutive_failures,
         })
     }
+}
+
+/// How `tls` secures the connection: STARTTLS is required, never skipped
+/// when the server does not offer it.
+fn secured(config: &SmtpConfig) -> Result<Secured, SmtpSetupError> {
+    Ok(match config.tls {
+        Tls::None => Secured::None,
+        Tls::Starttls => Secured::Required(tls_parameters(config)?),
+        Tls::Tls => Secured::Wrapper(tls_parameters(config)?),
+    })
+}
+
+/// The certificate must be valid for `host` and chain to a built-in web
+/// root or to a CA of `ca_file`.
+fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, SmtpSetupError> {
+    let mut parameters = TlsParameters::builder(config.host.clone());
+    if let Some(file) = &config.ca_file {
+        let certificate = trust::read_ca_file(file).map_err(SmtpSetupError::CaFile)?;
+        parameters = parameters.add_root_certificate(certificate);
+    }
+    parameters.build().map_err(|e| SmtpSetupError::Setup {
+        host: config.host.clone(),
+        message: e.to_string(),
+    })
 }
 
 impl Transport for Smtp {
@@ -198,6 +246,14 @@ impl Transport for Smtp {
 
     fn parallelism(&self) -> usize {
         self.pool_size
+    }
+
+    fn name(&self) -> String {
+        self.server.clone()
+    }
+
+    fn max_consecutive_failures(&self) -> u32 {
+        self.max_consecutive_failures
     }
 
     fn check(&self) -> Result<String, Failure> {
@@ -224,6 +280,9 @@ impl Smtp {
     /// What an SMTP error means for the run, said in terms of the settings
     /// to check rather than the library's.
     fn classify(&self, e: &lettre::transport::smtp::Error) -> Failure {
+        if let Some(refused) = certificate_refused(e) {
+            return self.untrusted(refused);
+        }
         let server = &self.server;
         let cause = std::error::Error::source(e).map_or_else(|| e.to_string(), |c| c.to_string());
         let code = e.status().map(|c| c.to_string());
@@ -257,6 +316,45 @@ impl Smtp {
             None => Failure::Transient(format!("{server}: {e}")),
         }
     }
+
+    /// A certificate rustls refused, said as what to change: most often a
+    /// private CA that `ca_file` should name, or a `host` the certificate is
+    /// not for.
+    fn untrusted(&self, refused: &CertificateError) -> Failure {
+        let server = &self.server;
+        Failure::Misconfigured(match refused {
+            CertificateError::UnknownIssuer => format!(
+                "TLS with {server} failed: its certificate is not trusted (no built-in root and no CA of `ca_file` signed it); if the relay uses a private CA, set `ca_file` in [delivery.smtp] to that CA's certificate (PEM; SSL_CERT_FILE is not read)"
+            ),
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!(
+                    "TLS with {server} failed: the certificate's name does not match `host` ({refused}); set `host` in [delivery.smtp] to a name the certificate is for"
+                )
+            }
+            other => format!(
+                "TLS with {server} failed: its certificate was refused ({other}); check the certificate the server presents, and `host` and `ca_file` in [delivery.smtp]"
+            ),
+        })
+    }
+}
+
+/// Why rustls refused the server's certificate, if that is what failed:
+/// the refusal comes wrapped in the I/O error of the first read after the
+/// TLS hello.
+fn certificate_refused(e: &lettre::transport::smtp::Error) -> Option<&CertificateError> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(error) = cause {
+        if let Some(rustls::Error::InvalidCertificate(refused)) = error.downcast_ref() {
+            return Some(refused);
+        }
+        cause = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
 }
 
 /// A read that timed out: lettre only recognises `TimedOut`, but a socket

@@ -7,6 +7,7 @@
 //! Only the calling thread touches the store, and every subscriber is
 //! recorded `sending` before any thread can send to them.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -48,7 +49,7 @@ pub fn send(
     let composer = sender.composer();
     let batch = format!("digest-{}", content.number);
     let mut recorder = Recorder::new(sender, content.number, progress);
-    let halted = OnceLock::new();
+    let halt = Halt::new(transport);
     std::thread::scope(|scope| -> Result<(), DigestError> {
         for _ in 0..composers {
             let (job_rx, composer) = (&job_rx, &composer);
@@ -58,8 +59,8 @@ pub fn send(
         drop(message_tx);
         for _ in 0..senders {
             let (message_rx, batch, done_tx) = (&message_rx, &batch, done_tx.clone());
-            let halted = &halted;
-            scope.spawn(move || send_loop(transport, batch, message_rx, &done_tx, halted));
+            let halt = &halt;
+            scope.spawn(move || send_loop(transport, batch, message_rx, &done_tx, halt));
         }
         drop(done_tx);
         let dispatched = dispatch(&mut recorder, content, &job_tx, &done_rx);
@@ -217,31 +218,102 @@ fn compose_loop(
 /// A sending thread: hands each composed message to the transport (one
 /// connection per thread) and reports the result.
 ///
-/// Once any thread meets a failure that stops the run (the server is
-/// unreachable, refuses the session, or the settings cannot work), the
-/// messages still queued are not tried: each would only wait out the same
-/// retries. They are reported with that failure, so they are deferred.
+/// Once the run is halted (see [`Halt`]), the messages still queued are not
+/// tried: each would only wait out the same retries. They are reported with
+/// the failure that halted it, so they are deferred.
 fn send_loop(
     transport: &dyn Transport,
     batch: &str,
     messages: &Mutex<mpsc::Receiver<(i64, Composed)>>,
     done: &mpsc::Sender<Done>,
-    halted: &OnceLock<Failure>,
+    halt: &Halt,
 ) {
     while let Some((id, composed)) = next(messages) {
-        let result = match halted.get() {
+        let result = match halt.failure() {
             Some(failure) => Err((failure.clone(), 0)),
-            None => delivery::send_with_retry(transport, &composed, batch),
+            None => halt.note(
+                transport,
+                delivery::send_with_retry(transport, &composed, batch),
+            ),
         };
-        if let Err((failure, _)) = &result
-            && failure.stops_the_run()
-        {
-            let _ = halted.set(failure.clone());
-        }
         if !report(done, id, Outcome::Delivered(result)) {
             return;
         }
     }
+}
+
+/// Whether the sending threads should stop trying, shared by all of them:
+/// set by the first failure that stops the run (the server is unreachable,
+/// refuses the session, or the settings cannot work), or by a streak of
+/// messages deferred in a row.
+///
+/// The streak is counted in the order messages finish, across all threads:
+/// a server that defers everyone (greylisting the whole run, a 421 on every
+/// RCPT, an account over quota) would otherwise be tried for every
+/// subscriber, each waiting out its retries. A success ends the streak; a
+/// permanent failure neither counts nor ends it, since refusing one address
+/// says nothing about whether the server takes mail.
+struct Halt {
+    failure: OnceLock<Failure>,
+    /// Messages deferred in a row so far.
+    streak: AtomicU32,
+    /// The streak that stops the run; 0 = none does.
+    limit: u32,
+}
+
+impl Halt {
+    fn new(transport: &dyn Transport) -> Self {
+        Halt {
+            failure: OnceLock::new(),
+            streak: AtomicU32::new(0),
+            limit: transport.max_consecutive_failures(),
+        }
+    }
+
+    /// What halted the run, once something has.
+    fn failure(&self) -> Option<&Failure> {
+        self.failure.get()
+    }
+
+    /// Takes in one message's result, after its own retries, and returns
+    /// the result to record: for the message that completes a streak, the
+    /// failure that stops the run, so the report says why at once.
+    fn note(&self, transport: &dyn Transport, result: Sent) -> Sent {
+        match &result {
+            Ok(_) => self.streak.store(0, Ordering::SeqCst),
+            Err((failure, _)) if failure.stops_the_run() => self.stop(failure),
+            Err((Failure::Transient(last), attempts)) => {
+                let streak = self.streak.fetch_add(1, Ordering::SeqCst) + 1;
+                if self.limit > 0 && streak >= self.limit {
+                    let failure = streak_failure(transport, streak, last);
+                    self.stop(&failure);
+                    return Err((failure, *attempts));
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Halts the run; the first failure is the one reported.
+    fn stop(&self, failure: &Failure) {
+        let _ = self.failure.set(failure.clone());
+    }
+}
+
+/// One message's result after its retries: accepted after so many
+/// attempts, or the failure of the last one.
+type Sent = Result<u32, (Failure, u32)>;
+
+/// Why the run stops after `streak` messages deferred in a row, `last` the
+/// last one's error.
+fn streak_failure(transport: &dyn Transport, streak: u32, last: &str) -> Failure {
+    tracing::warn!(streak, error = %last, "too many messages deferred in a row; stopping the run");
+    let messages = if streak == 1 { "message" } else { "messages" };
+    Failure::Deferring(format!(
+        "{} deferred {streak} {messages} in a row (the last: {last}), so the run stops early and the digest resumes on the next run (`max_consecutive_failures` in [delivery.smtp])",
+        transport.name()
+    ))
 }
 
 /// Passes a subscriber's outcome to the ledger thread; false once it has gone.

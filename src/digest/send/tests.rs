@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -58,6 +58,15 @@ struct Stub<'a> {
     temporary: Vec<&'static str>,
     /// Set as the first message is accepted, as a signal during the run would.
     cancel_on_first: Option<&'a AtomicBool>,
+    /// Which messages are answered with a 4xx, by their place (from 0) in
+    /// the order they are handed over, whoever they are for.
+    defers: Option<fn(usize) -> bool>,
+    /// Messages handed over at once (1 when 0).
+    parallelism: usize,
+    /// `max_consecutive_failures`; 0 = never stop.
+    limit: u32,
+    /// Messages handed over, accepted or not.
+    tried: AtomicUsize,
 }
 
 impl Stub<'_> {
@@ -70,11 +79,13 @@ impl Stub<'_> {
 
 impl Transport for Stub<'_> {
     fn send(&self, message: &Composed, _batch: &str) -> Result<(), Failure> {
+        let place = self.tried.fetch_add(1, Ordering::SeqCst);
         let to = message.envelope.to()[0].to_string();
         if self.permanent.contains(&to.as_str()) {
             return Err(Failure::Permanent("550 no such user".into()));
         }
-        if self.temporary.contains(&to.as_str()) {
+        if self.temporary.contains(&to.as_str()) || self.defers.is_some_and(|defers| defers(place))
+        {
             return Err(Failure::Transient("451 try again later".into()));
         }
         self.accepted.lock().unwrap().push(to);
@@ -82,6 +93,14 @@ impl Transport for Stub<'_> {
             cancel.store(true, Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    fn parallelism(&self) -> usize {
+        self.parallelism.max(1)
+    }
+
+    fn max_consecutive_failures(&self) -> u32 {
+        self.limit
     }
 }
 
@@ -300,4 +319,82 @@ fn a_cancelled_run_hands_out_nothing_more_and_the_next_run_finishes() {
         everyone, expected,
         "each subscriber got exactly one message"
     );
+}
+
+/// `n` subscribers to every track, `s00@example.com` and on.
+fn subscribe_many(site: &Fixture, n: usize) -> Vec<String> {
+    let everyone: Vec<String> = (0..n).map(|i| format!("s{i:02}@example.com")).collect();
+    for email in &everyone {
+        site.subscribe(email, &[], SubscriberStatus::Active);
+    }
+    everyone
+}
+
+#[test]
+fn a_streak_of_deferred_messages_stops_the_run_and_the_next_run_sends_the_rest() {
+    let site = Fixture::new();
+    let everyone = subscribe_many(&site, 60);
+    let content = site.digest();
+    let deferring = Stub {
+        defers: Some(|_| true),
+        parallelism: 4,
+        limit: 5,
+        ..Stub::default()
+    };
+    let report = site.send(&content, &deferring);
+    // The fifth in a row stops it; each other connection may have had one
+    // more message in hand by then.
+    let tried = deferring.tried.load(Ordering::SeqCst);
+    assert!((5..=8).contains(&tried), "{tried} tried");
+    let fatal = report.fatal.clone().unwrap_or_default();
+    assert!(fatal.contains("messages in a row"), "{fatal}");
+    assert!(report.is_temporary_failure() && !report.completed && !report.misconfigured);
+    assert_eq!(report.sent, 0);
+    let deliveries = site.store.deliveries(1).unwrap();
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.state == DeliveryState::Deferred),
+        "{deliveries:?}"
+    );
+    assert!(
+        deliveries.len() < everyone.len(),
+        "the rest were never claimed"
+    );
+
+    let healthy = Stub::default();
+    let report = site.send(&content, &healthy);
+    assert!(report.completed, "{report:?}");
+    assert_eq!(healthy.accepted(), everyone, "each exactly once");
+}
+
+#[test]
+fn deferrals_between_successes_or_without_a_limit_do_not_stop_the_run() {
+    let site = Fixture::new();
+    let everyone = subscribe_many(&site, 30);
+    let content = site.digest();
+    // Every third handed over is deferred: never two in a row.
+    let some = Stub {
+        defers: Some(|place| place % 3 == 0),
+        limit: 2,
+        ..Stub::default()
+    };
+    let report = site.send(&content, &some);
+    assert_eq!((report.sent, report.deferred), (20, 10));
+    assert!(report.fatal.is_none(), "{report:?}");
+    assert_eq!(some.tried.load(Ordering::SeqCst), everyone.len());
+
+    let unlimited = Stub {
+        defers: Some(|_| true),
+        parallelism: 4,
+        ..Stub::default()
+    };
+    let report = site.send(&content, &unlimited);
+    assert_eq!(
+        unlimited.tried.load(Ordering::SeqCst),
+        10,
+        "every deferred one again"
+    );
+    assert_eq!((report.deferred, report.already), (10, 20));
+    assert!(report.fatal.is_none(), "{report:?}");
 }
