@@ -311,6 +311,25 @@ fn suppression_survives_add_import_and_export(site: &Path) {
         export.contains("gone@example.com,,,bounced,hard bounce (5.1.1) since 2026-06-09"),
         "{export}"
     );
+    // Lifting the suppression (the reader asked the author to come back) lets `add` work again.
+    let lift = common::shorts_at(
+        site,
+        LATER,
+        &["subscribers", "unsuppress", "spam@example.com"],
+    );
+    assert!(
+        stdout(&lift).contains("no longer suppressed (was: complaint"),
+        "{}",
+        stderr(&lift)
+    );
+    let again = common::shorts_at(
+        site,
+        LATER,
+        &["subscribers", "unsuppress", "spam@example.com"],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    let export = stdout(&common::shorts_at(site, LATER, &["subscribers", "export"]));
+    assert!(!export.contains("spam@example.com"), "{export}");
     // The export imports again as it is, changing nothing.
     std::fs::write(&csv, &export).unwrap();
     let again = common::shorts_at(site, LATER, &["subscribers", "import", "back.csv"]);

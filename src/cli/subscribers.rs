@@ -32,6 +32,9 @@ pub enum Command {
     Export,
     /// Print one subscriber: standing, consent, every delivery and everything that came back.
     Show { email: String },
+    /// Take an address off the suppression list (after a complaint or hard bounce),
+    /// so that it can be added or sign up again; changes no subscriber.
+    Unsuppress { email: String },
 }
 
 pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
@@ -47,6 +50,7 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Import { file } => import(ctx, &store, file),
         Command::Export => Ok(subscribers::export(&store, std::io::stdout().lock())?),
         Command::Show { email } => show(&store, email),
+        Command::Unsuppress { email } => unsuppress(ctx, &store, email),
     }
 }
 
@@ -139,6 +143,21 @@ fn import(ctx: &Ctx<'_>, store: &dyn Store, file: &Path) -> Result<(), CliError>
     if !report.problems.is_empty() {
         return Err(CliError::invalid(report.problems).consequence("the other rows were imported"));
     }
+    Ok(())
+}
+
+fn unsuppress(ctx: &Ctx<'_>, store: &dyn Store, email: &str) -> Result<(), CliError> {
+    let email = email.trim();
+    let Some(why) = store.suppression(email)? else {
+        return Err(CliError::invalid_message(format!(
+            "{email} is not suppressed"
+        )));
+    };
+    store.unsuppress(email)?;
+    ctx.say(&format!(
+        "{email} is no longer suppressed (was: {}); add it or let it sign up again",
+        subscribers::describe_suppression(&why)
+    ));
     Ok(())
 }
 

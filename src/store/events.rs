@@ -91,6 +91,9 @@ pub trait Events {
 
     fn suppression(&self, email: &str) -> Result<Option<Suppression>, StoreError>;
 
+    /// Takes `email` off the suppression list; false if it was not on it.
+    fn unsuppress(&self, email: &str) -> Result<bool, StoreError>;
+
     /// The whole suppression list, oldest first.
     fn suppressions(&self) -> Result<Vec<Suppression>, StoreError>;
 
@@ -208,6 +211,13 @@ impl Events for Sqlite {
             .transpose()
     }
 
+    fn unsuppress(&self, email: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn
+            .execute("DELETE FROM suppressions WHERE email = ?1", [email])?;
+        Ok(removed > 0)
+    }
+
     fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
         let mut statement = self
             .conn
@@ -321,5 +331,8 @@ mod tests {
         assert_eq!(found.reason, "complaint");
         assert_eq!(store.suppressions().unwrap().len(), 1);
         assert!(store.suppression("b@example.org").unwrap().is_none());
+        assert!(store.unsuppress("A@Example.org").unwrap());
+        assert!(!store.unsuppress("a@example.org").unwrap());
+        assert!(store.suppressions().unwrap().is_empty());
     }
 }
