@@ -332,8 +332,21 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
     );
     assert!(consent.at.is_some());
     drop(store);
-    let confirmed = http.get(server.url(path)).send().unwrap();
+    // A mail scanner fetching the link (GET) confirms nothing: only the button does.
+    let confirm_path = path.to_string();
+    let scanned = http.get(server.url(&confirm_path)).send().unwrap();
+    assert_eq!(scanned.status(), StatusCode::OK);
+    assert!(
+        scanned
+            .text()
+            .unwrap()
+            .contains("<button type=\"submit\">Confirm my subscription</button>")
+    );
+    let list = shorts_at(site.path(), WEEK_1, &["subscribers", "list"]);
+    assert!(stdout(&list).starts_with("pending"), "{}", stdout(&list));
+    let confirmed = http.post(server.url(&confirm_path)).send().unwrap();
     assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(confirmed.text().unwrap().contains("You are subscribed"));
     let list = shorts_at(site.path(), WEEK_1, &["subscribers", "list"]);
     assert!(
         stdout(&list).starts_with("active        new@example.com"),
@@ -416,6 +429,22 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
             .send()
             .unwrap();
         assert_eq!(click.status(), StatusCode::OK);
+    }
+    assert!(
+        stdout(&shorts_at(site.path(), WEEK_1, &["subscribers", "list"]))
+            .starts_with("unsubscribed")
+    );
+    // The confirmation link, still within its 48 hours, does not bring them back.
+    for used in [
+        http.get(server.url(&confirm_path)).send().unwrap(),
+        http.post(server.url(&confirm_path)).send().unwrap(),
+    ] {
+        assert_eq!(used.status(), StatusCode::OK);
+        assert!(
+            used.text()
+                .unwrap()
+                .contains("This confirmation link was already used")
+        );
     }
     assert!(
         stdout(&shorts_at(site.path(), WEEK_1, &["subscribers", "list"]))

@@ -97,7 +97,10 @@ impl App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(&paths::route(paths::SUBSCRIBE), post(subscribe))
-        .route(&paths::route(paths::CONFIRM), get(confirm))
+        .route(
+            &paths::route(paths::CONFIRM),
+            get(confirm_page).post(confirm),
+        )
         .route(
             &paths::route(paths::UNSUBSCRIBE),
             get(unsubscribe_page).post(unsubscribe),
@@ -392,17 +395,36 @@ async fn send_confirmation(
     Ok(())
 }
 
-async fn confirm(
+/// GET shows the button and changes nothing: corporate mail scanners
+/// fetch every link in a message, and must not confirm for its owner.
+async fn confirm_page(
     State(app): State<Arc<App>>,
     Query(query): Query<TokenQuery>,
 ) -> Result<Html<String>, Problem> {
-    let subscriber = set_status_by_link(
-        &app,
-        query.token.as_deref(),
-        Purpose::Confirm,
-        SubscriberStatus::Active,
-    )
-    .await?;
+    let token = query.token.clone().unwrap_or_default();
+    let subscriber = subscriber_for(&app, Some(&token), Purpose::Confirm).await?;
+    if subscriber.status != SubscriberStatus::Pending {
+        return Ok(confirmation_used(&subscriber));
+    }
+    Ok(pages::page(
+        "Confirm your subscription",
+        &pages::confirm_form(&subscriber.email, &token),
+    ))
+}
+
+/// The button's POST: `pending` → `active`, once.
+async fn confirm(
+    State(app): State<Arc<App>>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Html<String>, Problem> {
+    same_site(&app, &headers)?;
+    let subscriber = subscriber_for(&app, query.token.as_deref(), Purpose::Confirm).await?;
+    let (id, now) = (subscriber.id, (app.clock)());
+    let confirmed = with_store(&app, move |store| store.confirm(id, now)).await?;
+    if !confirmed {
+        return Ok(confirmation_used(&subscriber));
+    }
     Ok(pages::page(
         "You are subscribed",
         &pages::paragraph(&format!(
@@ -410,6 +432,20 @@ async fn confirm(
             subscriber.email
         )),
     ))
+}
+
+/// A confirmation link for someone no longer pending: it was used, and
+/// using it again changes nothing (it must not re-subscribe a leaver).
+fn confirmation_used(subscriber: &Subscriber) -> Html<String> {
+    let text = match subscriber.status {
+        SubscriberStatus::Active => format!(
+            "{} is already subscribed; this link was used. Every digest has a link to change your tracks or unsubscribe.",
+            subscriber.email
+        ),
+        _ => "This confirmation link was already used. To subscribe again, sign up on the site."
+            .to_string(),
+    };
+    pages::page("Link already used", &pages::paragraph(&text))
 }
 
 /// GET shows a button and changes nothing: link scanners prefetch GETs.

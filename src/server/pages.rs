@@ -32,6 +32,17 @@ pub fn unsubscribe_form(email: &str, token: &str) -> String {
     )
 }
 
+/// The one button that confirms a sign-up: a GET (a mail scanner following
+/// the link) only shows it.
+pub fn confirm_form(email: &str, token: &str) -> String {
+    format!(
+        "<p>Send the weekly digest to <strong>{}</strong>?</p>\
+         <form method=\"post\" action=\"{}\"><button type=\"submit\">Confirm my subscription</button></form>",
+        escape_html(email),
+        escape_html(&paths::confirm(token))
+    )
+}
+
 pub fn preferences_form(
     config: &Config,
     subscriber: &Subscriber,

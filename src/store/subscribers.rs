@@ -108,6 +108,11 @@ pub trait SubscriberStore {
 
     fn set_tracks(&self, id: i64, tracks: &[String], now: DateTime<Utc>) -> Result<(), StoreError>;
 
+    /// Confirms a double opt-in: `pending` → `active`, recording when.
+    /// False, changing nothing, for anyone not pending — a confirmation
+    /// link must not bring back someone who left or bounced.
+    fn confirm(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
     /// Every subscriber, in the order they were added.
     fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError>;
 
@@ -261,6 +266,15 @@ impl SubscriberStore for Sqlite {
             params![id, tracks.join(","), timestamp(now)],
         )?;
         Ok(())
+    }
+
+    fn confirm(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE subscribers SET status = 'active', confirmed_at = ?2, updated_at = ?2, failures = 0
+             WHERE id = ?1 AND status = 'pending'",
+            params![id, timestamp(now)],
+        )?;
+        Ok(changed == 1)
     }
 
     fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
