@@ -23,8 +23,8 @@
 //!
 //! Beside the pipeline: [`diagnostics`] carries the `path:line: message`
 //! problems every stage reports, [`clock`] is the only place that reads the
-//! time, [`lock`] keeps runs from overlapping, and [`tokens`] signs the links
-//! in emails.
+//! time, [`lock`] keeps runs from overlapping, [`tokens`] signs the links
+//! in emails, and [`private`] creates the data folder's files for our eyes only.
 
 pub mod clock;
 pub mod config;
@@ -38,6 +38,7 @@ pub mod lock;
 pub mod model;
 pub mod output;
 pub mod paths;
+pub mod private;
 pub mod publish;
 pub mod render;
 pub mod schedule;

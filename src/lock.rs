@@ -3,7 +3,7 @@
 //! The operating system holds the lock for the process (flock), so a crash or
 //! a kill releases it: there is never a stale lock to clean up by hand.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 pub const LOCK_FILE: &str = "shorts.lock";
@@ -33,14 +33,8 @@ impl RunLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(data_dir).map_err(io)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        crate::private::create_dir(data_dir).map_err(io)?;
+        let mut file = crate::private::open_file(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {
                 // The holder's pid, for the message another run prints.

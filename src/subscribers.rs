@@ -174,7 +174,7 @@ impl Columns {
         config: &Config,
         source: &str,
     ) -> Result<NewSubscriber, String> {
-        let field = |index: Option<usize>| index.and_then(|i| record.get(i)).unwrap_or("");
+        let field = |index: Option<usize>| restore(index.and_then(|i| record.get(i)).unwrap_or(""));
         validate(
             field(Some(self.email)),
             field(self.name),
@@ -265,8 +265,8 @@ pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportE
         let why = take_suppression(&mut suppressed, &s.email);
         writer
             .write_record([
-                s.email.as_str(),
-                &s.name,
+                neutralise(&s.email).as_str(),
+                &neutralise(&s.name),
                 &s.tracks.join(","),
                 s.status.as_str(),
                 &why,
@@ -277,11 +277,39 @@ pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportE
     for gone in &suppressed {
         let why = describe_suppression(gone);
         writer
-            .write_record([gone.email.as_str(), "", "", "unsubscribed", &why])
+            .write_record([
+                neutralise(&gone.email).as_str(),
+                "",
+                "",
+                "unsubscribed",
+                &why,
+            ])
             .map_err(csv_error)?;
     }
     writer.flush().map_err(|e| csv_error(e.into()))?;
     Ok(())
+}
+
+/// Characters that make a spreadsheet read a cell as a formula (OWASP's
+/// CSV injection list): an address can start with `=` or `+`, a name with anything.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell a spreadsheet will show as text: a leading `'` before a formula
+/// character, as spreadsheet tools expect. `import` takes it off again.
+fn neutralise(cell: &str) -> String {
+    if cell.starts_with(FORMULA_STARTS) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// The cell `export` wrote, without the `'` that `neutralise` added.
+fn restore(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
 }
 
 /// "complaint (reported as spam) since 2026-06-09", removed from `list`; empty if none.
@@ -301,7 +329,29 @@ pub fn describe_suppression(s: &Suppression) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::address;
+    use super::{address, neutralise, restore};
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_exported_as_text_and_imported_back() {
+        for cell in [
+            "=cmd|'/C calc'!A0@example.com",
+            "+1@example.com",
+            "-x",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            let out = neutralise(cell);
+            assert!(out.starts_with('\''), "{out:?}");
+            assert_eq!(restore(&out), cell);
+        }
+        assert_eq!(neutralise("ada@example.com"), "ada@example.com");
+        assert_eq!(
+            restore("'quoted name"),
+            "'quoted name",
+            "a name's own quote stays"
+        );
+    }
 
     #[test]
     fn addresses_are_ascii_and_canonical_or_refused_with_the_reason() {

@@ -89,15 +89,11 @@ impl Secret {
             return Ok(Secret(bytes));
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            crate::private::create_dir(parent)?;
         }
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(std::io::Error::other)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
+        match crate::private::create_new_file(path) {
             Ok(mut file) => {
                 file.write_all(&key)?;
                 file.sync_all()?;

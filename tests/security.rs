@@ -210,3 +210,39 @@ fn a_link_works_only_for_its_own_subscriber_and_purpose() {
         "{list}"
     );
 }
+
+#[test]
+fn the_data_folder_is_private_and_exports_cannot_run_formulas() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = common::site_from("site");
+    let site = site.path();
+    let formula = "=cmd|'/Ccalc'!A0@example.com";
+    let added = shorts_at(
+        site,
+        WEEK_1,
+        &["subscribers", "add", formula, "--name", "@SUM(1+1)"],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&site.join("data")), 0o700);
+    // The database and SQLite's -wal and -shm files beside it (the signing
+    // key's 0600 is tokens.rs's own test).
+    for entry in std::fs::read_dir(site.join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    let export = stdout(&shorts_at(site, WEEK_1, &["subscribers", "export"]));
+    let row = export.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with("'=cmd|'/Ccalc'!A0@example.com,'@SUM(1+1),"),
+        "{row}"
+    );
+    // Imported back, the export is the same subscriber, unchanged.
+    std::fs::write(site.join("back.csv"), &export).unwrap();
+    let again = shorts_at(site, WEEK_1, &["subscribers", "import", "back.csv"]);
+    assert!(
+        stdout(&again).contains("0 added, 0 updated, 1 unchanged"),
+        "{}",
+        stdout(&again)
+    );
+}

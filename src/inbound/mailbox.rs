@@ -127,7 +127,7 @@ fn move_into(dir: &Path, folder: &str, path: &Path) -> Result<Option<PathBuf>, M
 fn create_maildir(dir: &Path) -> Result<(), MailboxError> {
     for sub in ["tmp", "new", "cur"] {
         let path = dir.join(sub);
-        std::fs::create_dir_all(&path).map_err(io(&path))?;
+        crate::private::create_dir(&path).map_err(io(&path))?;
     }
     Ok(())
 }
@@ -148,7 +148,7 @@ pub fn keep(
         crate::tokens::random_id()
     );
     let tmp = dir.join("tmp").join(&name);
-    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut file = crate::private::create_new_file(&tmp).map_err(io(&tmp))?;
     file.write_all(raw).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     let new = dir.join("new").join(&name);

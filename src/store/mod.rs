@@ -165,11 +165,17 @@ impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+            crate::private::create_dir(parent).map_err(|source| StoreError::Folder {
                 path: shown.clone(),
                 source,
             })?;
         }
+        // SQLite would create it 0644; its -wal and -shm files take the
+        // database's permissions, so creating it 0600 covers them too.
+        crate::private::open_file(path).map_err(|source| StoreError::Folder {
+            path: shown.clone(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: shown.clone(),
             source,
