@@ -78,6 +78,79 @@ pub struct ServerConfig {
     /// The version of the sign-up form's consent text, recorded with every
     /// web sign-up (GDPR Art. 7(1)). Change it when you change that text. Default `1`.
     pub consent_version: String,
+    /// Reverse proxies in front of `serve` (addresses or CIDR ranges): only
+    /// from these peers is the client read from `Forwarded` /
+    /// `X-Forwarded-For`. Default none: those headers are ignored.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An address range, `10.0.0.0/8` or `::1/128`; a bare address is one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Cidr, String> {
+        let invalid = || {
+            format!(
+                "`server.trusted_proxies`: {text:?} is not an IP address or CIDR range like 10.0.0.0/8"
+            )
+        };
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text.as_str(), None),
+        };
+        let network: std::net::IpAddr = address.trim().parse().map_err(|_| invalid())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(invalid)?,
+            None => max,
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_matches(&net.octets(), &ip.octets(), self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_matches(&net.octets(), &ip.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether the first `prefix` bits of `a` and `b` are equal.
+fn prefix_matches(a: &[u8], b: &[u8], prefix: u8) -> bool {
+    let whole = usize::from(prefix / 8);
+    let rest = prefix % 8;
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        a[whole] & mask == b[whole] & mask
+    }
 }
 
 impl Default for ServerConfig {
@@ -86,6 +159,7 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             cache_control: "public, max-age=300".into(),
             consent_version: "1".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -573,3 +573,77 @@ fn confirmation_links_expire() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().unwrap().contains("expired"));
 }
+
+/// Five sign-ups from `forwarded_for` (sent as `X-Forwarded-For`), then the sixth's status.
+fn sixth_sign_up(
+    http: &reqwest::blocking::Client,
+    server: &Server,
+    forwarded_for: &str,
+) -> StatusCode {
+    for i in 0..5 {
+        let answer = http
+            .post(server.url("/subscribe"))
+            .header("X-Forwarded-For", forwarded_for)
+            .form(&[("email", format!("{i}.{forwarded_for}@example.com"))])
+            .send()
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            StatusCode::OK,
+            "sign-up {i} from {forwarded_for}"
+        );
+    }
+    http.post(server.url("/subscribe"))
+        .header("X-Forwarded-For", forwarded_for)
+        .form(&[("email", format!("6.{forwarded_for}@example.com"))])
+        .send()
+        .unwrap()
+        .status()
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_sign_up_limit_is_per_client_and_forged_hops_are_ignored() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    common::edit_config(
+        site.path(),
+        "[site]",
+        "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n\n[site]",
+    );
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    // The test's connections come from 127.0.0.1, a trusted proxy: each
+    // forwarded client has its own five sign-ups, not the site's five.
+    assert_eq!(
+        sixth_sign_up(&http, &server, "198.51.100.1"),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        sixth_sign_up(&http, &server, "198.51.100.2"),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A client that forges a left-most hop is still itself (its own proxy added the right-most).
+    let forged = http
+        .post(server.url("/subscribe"))
+        .header("X-Forwarded-For", "203.0.113.50, 198.51.100.1")
+        .form(&[("email", "forger@example.com")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(server);
+
+    // Without trusted proxies, the same headers are ignored: one peer, one limit.
+    let plain = site_with_digest(smtp.port);
+    let server = Server::start(plain.path(), WEEK_1);
+    let codes: Vec<StatusCode> = (0..6)
+        .map(|i| {
+            http.post(server.url("/subscribe"))
+                .header("X-Forwarded-For", format!("198.51.100.{i}"))
+                .form(&[("email", format!("p{i}@example.com"))])
+                .send()
+                .unwrap()
+                .status()
+        })
+        .collect();
+    assert_eq!(codes[5], StatusCode::TOO_MANY_REQUESTS, "{codes:?}");
+}

@@ -7,6 +7,7 @@
 //! and turning every bad input into a 4xx page. What a subscriber is and how
 //! tokens are signed belong to `store` and `tokens`.
 
+pub mod client;
 pub mod https;
 pub mod pages;
 pub mod static_files;
@@ -312,7 +313,8 @@ async fn subscribe(
     body: Bytes,
 ) -> Result<Html<String>, Problem> {
     same_site(&app, &headers)?;
-    if !app.allow_signup(client.ip()) {
+    let client = client::client_ip(client.ip(), &headers, &app.config.server.trusted_proxies);
+    if !app.allow_signup(client) {
         return Err(Problem(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-ups",
