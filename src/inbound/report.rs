@@ -20,6 +20,11 @@ const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// More parts than this is not a report a mail server wrote.
 const MAX_PARTS: usize = 1_000;
 
+/// How much of a delivery-status part, and of one diagnostic, is read: a
+/// real one is a few hundred bytes, and every later step is linear in it.
+const MAX_STATUS_BYTES: usize = 256 * 1024;
+const MAX_DIAGNOSTIC_BYTES: usize = 4 * 1024;
+
 /// Header fields in the order they came, names lower-cased.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fields(Vec<(String, String)>);
@@ -223,6 +228,7 @@ fn is_attachment(part: &ParsedMail<'_>) -> bool {
 /// The per-recipient blocks of a `message/delivery-status` body: blocks of
 /// fields separated by blank lines, the first being per-message.
 fn recipient_blocks(body: &[u8]) -> Vec<RecipientStatus> {
+    let body = &body[..body.len().min(MAX_STATUS_BYTES)];
     let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
     text.split("\n\n")
         .map(|block| Fields::parse(format!("{}\n\n", block.trim_start()).as_bytes()))
@@ -238,7 +244,9 @@ fn recipient_blocks(body: &[u8]) -> Vec<RecipientStatus> {
                 .map(without_type),
             action: fields.get("action").map(|a| a.to_ascii_lowercase()),
             status: fields.get("status").map(|s| s.to_string()),
-            diagnostic: fields.get("diagnostic-code").map(without_type),
+            diagnostic: fields
+                .get("diagnostic-code")
+                .map(|d| truncate(&without_type(d), MAX_DIAGNOSTIC_BYTES).to_string()),
         })
         .collect()
 }
