@@ -1,0 +1,350 @@
+//! A throwaway nginx for end-to-end tests through a real reverse proxy:
+//! Debian's `nginx` package, run from a temporary folder that owns its whole
+//! instance: nginx.conf, pid and lock files, error and access logs and every
+//! `*_temp_path`. It listens on a free port of 127.0.0.1 and proxies `/` to
+//! `127.0.0.1:upstream_port` with the `location` block of the README's
+//! "`shorts serve`" section, read from README.md, so the test proxies exactly
+//! as the README tells readers to. Nothing under /etc/nginx is read or
+//! changed and the system's nginx is never started.
+//!
+//! Its master runs in the foreground (`daemon off`) as a child of the test,
+//! leader of its own process group, with one worker (as `nobody` when the
+//! test runs as root). Dropping [`Nginx`] stops the whole group (SIGTERM,
+//! then SIGKILL) and removes the folder. Should the test process die without
+//! dropping it (SIGKILL, Ctrl-C), a watchdog shell, in a process group of
+//! its own too, sees its stdin close and does the same.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NGINX: &str = "/usr/sbin/nginx";
+/// The upstream address in the README's snippet, replaced by the test's.
+const README_UPSTREAM: &str = "proxy_pass http://127.0.0.1:8080;";
+const POLL: Duration = Duration::from_millis(10);
+
+/// A running nginx; dropping it stops it and removes its folder.
+pub struct Nginx {
+    /// Where it listens, on 127.0.0.1.
+    pub port: u16,
+    master: Child,
+    watchdog: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts an instance proxying to `127.0.0.1:upstream_port`, and waits
+    /// until it accepts connections. None (with a printed reason) when nginx
+    /// is not installed; panics instead when the environment sets
+    /// `SHORTS_REQUIRE_NGINX`, or when nginx does not come up.
+    pub fn start(upstream_port: u16) -> Option<Nginx> {
+        if !Path::new(NGINX).exists() {
+            let reason = format!(
+                "{NGINX} is missing: the proxy tests need Debian's nginx \
+                 (apt install nginx); .ci/run installs it"
+            );
+            let required = std::env::var_os("SHORTS_REQUIRE_NGINX").is_some();
+            assert!(!required, "SHORTS_REQUIRE_NGINX is set but {reason}");
+            eprintln!("skipped: {reason}");
+            return None;
+        }
+        let location = readme_location(upstream_port);
+        // The port is free when picked but could be taken before nginx binds
+        // it: then nginx exits, and another port is tried.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match launch(&location) {
+                Ok(nginx) => return Some(nginx),
+                Err(failure) => {
+                    eprintln!("nginx did not start, trying again: {failure}");
+                    failures.push(failure);
+                }
+            }
+        }
+        panic!("nginx did not start:\n{}", failures.join("\n---\n"));
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The access log once it has `lines` lines (or after 5 s): one per
+    /// request, `$remote_addr`, the request line, the status and the
+    /// `X-Forwarded-For` the client sent. nginx writes a request's line after
+    /// its response went out, so a client can be ahead of the log.
+    pub fn access_log(&self, lines: usize) -> String {
+        let path = self.dir.path().join("access.log");
+        poll_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&path).is_ok_and(|log| log.lines().count() >= lines)
+        });
+        read(&path)
+    }
+
+    /// nginx's error log and what it printed before opening it.
+    pub fn logs(&self) -> String {
+        logs(self.dir.path())
+    }
+
+    /// SIGTERM to the process group (a fast shutdown: the master stops its
+    /// worker and exits after it), up to 5 s for the master to exit, then
+    /// SIGKILL to whatever is left.
+    fn stop(&mut self) {
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+        if !matches!(self.master.try_wait(), Ok(None)) {
+            return; // reaped already (it exited at start)
+        }
+        let group = format!("-{}", self.master.id());
+        signal("TERM", &group);
+        let exited = poll_until(Duration::from_secs(5), || {
+            matches!(self.master.try_wait(), Ok(Some(_)) | Err(_))
+        });
+        if !exited {
+            eprintln!("nginx ignored SIGTERM for 5 s; killing it");
+            // Not yet reaped, so the group's id is still ours.
+            signal("KILL", &group);
+        }
+        let _ = self.master.wait();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The README's `location / { … }` block for nginx, proxying to
+/// `127.0.0.1:upstream_port` instead of the documented 8080.
+fn readme_location(upstream_port: u16) -> String {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&readme).expect("read README.md");
+    let section = readme
+        .split("\n## `shorts serve`")
+        .nth(1)
+        .expect("README.md has a \"## `shorts serve`\" section");
+    let snippet = section
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the serve section of README.md has an nginx snippet");
+    assert_eq!(
+        snippet.matches(README_UPSTREAM).count(),
+        1,
+        "the README's nginx snippet has no {README_UPSTREAM:?}:\n{snippet}"
+    );
+    snippet.replace(
+        README_UPSTREAM,
+        &format!("proxy_pass http://127.0.0.1:{upstream_port};"),
+    )
+}
+
+/// A fresh folder, port and configuration, and a running nginx.
+fn launch(location: &str) -> Result<Nginx, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("shorts-nginx.")
+        .tempdir()
+        .map_err(|e| format!("temporary folder: {e}"))?;
+    let root = dir.path();
+    // The worker (nobody, when we are root) goes in to its temp folders,
+    // which the master creates and hands to it.
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod {}: {e}", root.display()))?;
+    let port = free_port();
+    let conf = root.join("nginx.conf");
+    std::fs::write(&conf, config(root, port, location)?)
+        .map_err(|e| format!("write {}: {e}", conf.display()))?;
+    let mut watchdog = spawn_watchdog(root)?;
+    let master = match spawn_master(root) {
+        Ok(master) => master,
+        Err(failure) => {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+            return Err(failure);
+        }
+    };
+    let mut nginx = Nginx {
+        port,
+        master,
+        watchdog,
+        dir,
+    };
+    let group = nginx.master.id();
+    let stdin = nginx.watchdog.stdin.as_mut().expect("the watchdog's stdin");
+    writeln!(stdin, "{group}").map_err(|e| format!("arm the watchdog: {e}"))?;
+    wait_until_listening(&mut nginx, Duration::from_secs(10))?;
+    Ok(nginx)
+}
+
+/// nginx.conf: everything in `root`, one worker, `location` as the only
+/// route of a server on 127.0.0.1:`port`.
+fn config(root: &Path, port: u16, location: &str) -> Result<String, String> {
+    let root = root
+        .to_str()
+        .filter(|root| !root.contains(|c: char| c.is_whitespace() || ";{}'\"$#".contains(c)))
+        .ok_or("a temporary folder name nginx.conf can hold unquoted")?;
+    // As root, the master switches its worker to an unprivileged user; with
+    // no `user`, nginx would look for a group named "nobody", which Debian
+    // calls nogroup.
+    let user = if is_root() {
+        format!("user nobody {};\n", nobody_group())
+    } else {
+        String::new()
+    };
+    let location = location
+        .lines()
+        .map(|line| format!("        {line}\n"))
+        .collect::<String>();
+    Ok(format!(
+        "# A throwaway instance for shorts' tests (tests/common/nginx.rs).\n\
+         {user}\
+         daemon off;\n\
+         master_process on;\n\
+         worker_processes 1;\n\
+         pid {root}/nginx.pid;\n\
+         lock_file {root}/nginx.lock;\n\
+         error_log {root}/error.log info;\n\
+         events {{\n    worker_connections 128;\n}}\n\
+         http {{\n\
+         \x20   log_format proxied '$remote_addr \"$request\" $status xff=\"$http_x_forwarded_for\"';\n\
+         \x20   access_log {root}/access.log proxied;\n\
+         \x20   client_body_temp_path {root}/client_body_temp;\n\
+         \x20   proxy_temp_path {root}/proxy_temp;\n\
+         \x20   fastcgi_temp_path {root}/fastcgi_temp;\n\
+         \x20   uwsgi_temp_path {root}/uwsgi_temp;\n\
+         \x20   scgi_temp_path {root}/scgi_temp;\n\
+         \x20   server {{\n\
+         \x20       listen 127.0.0.1:{port};\n\
+         \x20       server_name localhost;\n\
+         {location}\
+         \x20   }}\n\
+         }}\n"
+    ))
+}
+
+/// `nginx -p ROOT -c ROOT/nginx.conf`: in the foreground (`daemon off`),
+/// leader of a new process group, what it prints before its error log is
+/// open going to `ROOT/stderr.log`.
+fn spawn_master(root: &Path) -> Result<Child, String> {
+    let stderr = std::fs::File::create(root.join("stderr.log"))
+        .map_err(|e| format!("create stderr.log: {e}"))?;
+    Command::new(NGINX)
+        .arg("-p")
+        .arg(root)
+        .arg("-c")
+        .arg(root.join("nginx.conf"))
+        .current_dir(root)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("start {NGINX}: {e}"))
+}
+
+/// A shell, in a process group of its own (Ctrl-C does not reach it), that
+/// reads nginx's process group from stdin and then waits: stdin closing
+/// means the test process died, so it stops that group and removes `root`.
+/// [`Nginx::stop`] kills it first.
+fn spawn_watchdog(root: &Path) -> Result<Child, String> {
+    let root = root.to_str().filter(|root| !root.contains('\''));
+    let root = root.ok_or("a temporary folder name the shell can quote")?;
+    let script = format!(
+        "trap '' INT HUP; read -r group || exit; read -r _; \
+         kill -s TERM -- -$group; sleep 1; kill -s KILL -- -$group; rm -rf '{root}'"
+    );
+    Command::new("/bin/sh")
+        .args(["-c", &script])
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start the watchdog shell: {e}"))
+}
+
+/// Polls until nginx accepts connections on its port; an error with its
+/// logs if it exits first or does not within `timeout`.
+fn wait_until_listening(nginx: &mut Nginx, timeout: Duration) -> Result<(), String> {
+    let port = nginx.port;
+    let mut exited = None;
+    let listening = poll_until(timeout, || {
+        if let Ok(Some(status)) = nginx.master.try_wait() {
+            exited = Some(status);
+            return true;
+        }
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    match (listening, exited) {
+        (true, None) => Ok(()),
+        (_, Some(status)) => Err(format!("nginx exited ({status}):\n{}", nginx.logs())),
+        (false, None) => Err(format!(
+            "nginx not listening on 127.0.0.1:{port} after {timeout:?}:\n{}",
+            nginx.logs()
+        )),
+    }
+}
+
+fn logs(root: &Path) -> String {
+    format!(
+        "{}{}",
+        read(&root.join("stderr.log")),
+        read(&root.join("error.log"))
+    )
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no {}: {e})\n", path.display()))
+}
+
+fn is_root() -> bool {
+    // /proc/self belongs to the effective user.
+    std::fs::metadata("/proc/self").map(|m| m.uid()).ok() == Some(0)
+}
+
+/// The group of user nobody: Debian's nogroup, elsewhere nobody.
+fn nobody_group() -> &'static str {
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    if groups.lines().any(|line| line.starts_with("nogroup:")) {
+        "nogroup"
+    } else {
+        "nobody"
+    }
+}
+
+/// `kill -s SIGNAL -- TARGET`, quietly: the target may be gone already.
+fn signal(signal: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Polls `done` every 10 ms until it holds or `timeout` passes.
+fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a loopback port")
+        .port()
+}
