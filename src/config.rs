@@ -82,6 +82,12 @@ pub struct ServerConfig {
     /// from these peers is the client read from `Forwarded` /
     /// `X-Forwarded-For`. Default none: those headers are ignored.
     pub trusted_proxies: Vec<Cidr>,
+    /// At most this many confirmation emails to one address in 24 hours,
+    /// however many clients ask (list-bombing). Default 3.
+    pub confirmations_per_address: u32,
+    /// `shorts publish` (and each `shorts schedule` run) deletes pending
+    /// sign-ups older than this many days. Default 7.
+    pub pending_expiry_days: u32,
 }
 
 /// An address range, `10.0.0.0/8` or `::1/128`; a bare address is one address.
@@ -160,6 +166,8 @@ impl Default for ServerConfig {
             cache_control: "public, max-age=300".into(),
             consent_version: "1".into(),
             trusted_proxies: Vec::new(),
+            confirmations_per_address: 3,
+            pending_expiry_days: 7,
         }
     }
 }
@@ -624,9 +632,7 @@ impl Config {
         let root = path.parent().unwrap_or(Path::new("."));
         let digest = raw.digest.and_then(|d| check.digest(d, &site));
         let delivery = check.delivery(raw.delivery, root);
-        if let Err(message) = check_bind(&raw.server.bind) {
-            check.problem(None, format!("`server.bind`: {message}"));
-        }
+        check.server(&raw.server);
         let inbound = check.inbound(raw.inbound, root);
         if !check.problems.is_empty() {
             return Err(check.problems);
@@ -905,6 +911,22 @@ impl Checker<'_> {
                     tera_message(&e)
                 ),
             );
+        }
+    }
+
+    /// `[server]`: an address to listen on, and counts of at least 1.
+    fn server(&mut self, raw: &ServerConfig) {
+        if let Err(message) = check_bind(&raw.bind) {
+            self.problem(None, format!("`server.bind`: {message}"));
+        }
+        for (key, value) in [
+            ("confirmations_per_address", raw.confirmations_per_address),
+            ("pending_expiry_days", raw.pending_expiry_days),
+        ] {
+            if value == 0 {
+                let line = self.key_line(key);
+                self.problem(line, format!("`server.{key}` must be at least 1"));
+            }
         }
     }
 
@@ -1187,6 +1209,23 @@ title = "LLMs"
         assert_eq!(config.content_dir, Path::new("/site/content"));
         assert_eq!(config.output_dir, Path::new("/site/public"));
         assert_eq!(config.shorts_dir(), Path::new("/site/content/shorts"));
+    }
+
+    #[test]
+    fn sign_up_limits_default_and_must_be_at_least_1() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.server.confirmations_per_address, 3);
+        assert_eq!(config.server.pending_expiry_days, 7);
+        let text = format!(
+            "{MINIMAL}\n[server]\nconfirmations_per_address = 0\npending_expiry_days = 0\n"
+        );
+        assert_eq!(
+            messages(&text),
+            [
+                "/site/config.toml:13: `server.confirmations_per_address` must be at least 1",
+                "/site/config.toml:14: `server.pending_expiry_days` must be at least 1",
+            ]
+        );
     }
 
     #[test]

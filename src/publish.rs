@@ -1,5 +1,6 @@
-//! `shorts publish`, what cron runs: under the run lock, build the site, then
-//! send the digest if one is due (within `[digest] grace_hours` of its slot).
+//! `shorts publish`, what cron runs: under the run lock, build the site,
+//! delete the sign-ups left pending longer than `[server] pending_expiry_days`,
+//! then send the digest if one is due (within `[digest] grace_hours` of its slot).
 //!
 //! Idempotent: running it every five minutes sends one digest per slot, and a
 //! run that finds nothing to do changes nothing. Broken content stops it
@@ -15,7 +16,7 @@ use crate::delivery::Transport;
 use crate::digest::{self, Inputs, InputsError, Sent};
 use crate::lock::{LockError, RunLock};
 use crate::site::{self, BuildError, BuildReport};
-use crate::store::Sqlite;
+use crate::store::{Sqlite, SubscriberStore};
 use crate::tokens::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,7 @@ pub fn publish(
     let inputs = Inputs::load(config)?;
     let mut build = site::build_collection(config, &inputs.collection, now, started)?;
     let store = Sqlite::open(&config.database)?;
+    purge_pending(config, &store, now)?;
     let secret = Secret::load(config.data_dir()).map_err(PublishError::Secret)?;
     let sender = inputs.sender(config, &store, &secret, now, cancel);
     let sent = digest::send_due(
@@ -102,4 +104,23 @@ pub fn publish(
         build,
         digest: Some(sent),
     })
+}
+
+/// Deletes the sign-ups left pending longer than `[server] pending_expiry_days`:
+/// their confirmation links expired long ago, and an address someone else
+/// typed in should not be kept.
+fn purge_pending(
+    config: &Config,
+    store: &dyn SubscriberStore,
+    now: DateTime<Utc>,
+) -> Result<(), PublishError> {
+    let days = config.server.pending_expiry_days;
+    let purged = store.purge_pending(now - chrono::Duration::days(days.into()))?;
+    if purged > 0 {
+        tracing::info!(
+            purged,
+            "deleted {purged} pending sign-ups older than {days} days"
+        );
+    }
+    Ok(())
 }

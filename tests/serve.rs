@@ -647,3 +647,269 @@ fn behind_a_trusted_proxy_the_sign_up_limit_is_per_client_and_forged_hops_are_ig
         .collect();
     assert_eq!(codes[5], StatusCode::TOO_MANY_REQUESTS, "{codes:?}");
 }
+
+/// A sign-up posting `form`, from `forwarded_for` when given (as
+/// `X-Forwarded-For`): its status and page.
+fn sign_up(
+    http: &Client,
+    server: &Server,
+    form: &[(&str, &str)],
+    forwarded_for: Option<&str>,
+) -> (StatusCode, String) {
+    let mut request = http.post(server.url("/subscribe")).form(form);
+    if let Some(client) = forwarded_for {
+        request = request.header("X-Forwarded-For", client);
+    }
+    let response = request.send().unwrap();
+    (response.status(), response.text().unwrap())
+}
+
+/// The site-relative confirmation link in a confirmation email.
+fn confirm_path(message: &smtp::Received) -> String {
+    let mail = mailparse::parse_mail(&message.data).unwrap();
+    let text = mail.subparts[0].get_body().unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/confirm?token="))
+        .unwrap();
+    link[link.find("/confirm").unwrap()..].to_string()
+}
+
+fn mails_to(smtp: &SmtpServer, address: &str) -> usize {
+    smtp.received()
+        .iter()
+        .filter(|m| m.to.iter().any(|to| to.eq_ignore_ascii_case(address)))
+        .count()
+}
+
+#[test]
+fn twenty_sign_ups_of_one_address_from_four_clients_send_three_confirmations() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    common::edit_config(
+        site.path(),
+        "[site]",
+        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
+    );
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let answers: Vec<(StatusCode, String)> = (0..20)
+        .map(|i| {
+            let client = format!("198.51.100.{}", i % 4 + 1);
+            // The same address, spelt differently now and then.
+            let email = if i % 5 == 0 {
+                "Victim@Example.com"
+            } else {
+                "victim@example.com"
+            };
+            sign_up(&http, &server, &[("email", email)], Some(&client))
+        })
+        .collect();
+    assert_eq!(answers[0].0, StatusCode::OK);
+    assert!(
+        answers[0].1.contains("Check your inbox"),
+        "{}",
+        answers[0].1
+    );
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "every answer is the same"
+    );
+    assert_eq!(mails_to(&smtp, "victim@example.com"), 3);
+    // The per-client limit still holds: each client has had its five.
+    let (status, _) = sign_up(
+        &http,
+        &server,
+        &[("email", "other@example.com")],
+        Some("198.51.100.1"),
+    );
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    drop(server);
+
+    // The count is in the database: a restarted server sends no fourth.
+    let server = Server::start(site.path(), "2026-06-08T20:00:00Z");
+    let again = sign_up(
+        &http,
+        &server,
+        &[("email", "victim@example.com")],
+        Some("198.51.100.9"),
+    );
+    assert_eq!(again, answers[0]);
+    assert_eq!(mails_to(&smtp, "victim@example.com"), 3);
+    drop(server);
+    // A day after the first three, one more may go.
+    let server = Server::start(site.path(), "2026-06-09T08:00:01Z");
+    sign_up(&http, &server, &[("email", "victim@example.com")], None);
+    assert_eq!(mails_to(&smtp, "victim@example.com"), 4);
+}
+
+#[test]
+fn a_filled_in_honeypot_is_answered_as_usual_and_records_and_sends_nothing() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    let index = std::fs::read_to_string(site.path().join("public/shorts/index.html")).unwrap();
+    assert!(
+        index.contains(
+            "<input id=\"subscribe-website\" type=\"text\" name=\"website\" tabindex=\"-1\" autocomplete=\"off\">"
+        ),
+        "the form has the honeypot field"
+    );
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let real = sign_up(&http, &server, &[("email", "person@example.com")], None);
+    let robot = sign_up(
+        &http,
+        &server,
+        &[
+            ("email", "robot@example.com"),
+            ("tracks", "llm"),
+            ("website", "https://spam.example/"),
+        ],
+        None,
+    );
+    assert_eq!(real.0, StatusCode::OK);
+    assert_eq!(robot, real, "answered exactly as a real sign-up");
+    assert_eq!(mails_to(&smtp, "person@example.com"), 1);
+    assert_eq!(mails_to(&smtp, "robot@example.com"), 0);
+    let store = common::store(site.path());
+    assert!(
+        store
+            .subscriber_by_email("robot@example.com")
+            .unwrap()
+            .is_none()
+    );
+    // An empty one, as a person's browser sends it, is a sign-up like any other.
+    sign_up(
+        &http,
+        &server,
+        &[("email", "human@example.com"), ("website", "")],
+        None,
+    );
+    assert_eq!(mails_to(&smtp, "human@example.com"), 1);
+}
+
+#[test]
+fn nothing_typed_but_the_address_reaches_the_confirmation_email() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let name = "<a href=\"https://evil.example/\">Win a prize</a>\r\nBcc: bcc@evil.example";
+    let referrer = "https://evil.example/<script>alert(1)</script>\r\nX-Injected: yes";
+    let (status, page) = sign_up(
+        &http,
+        &server,
+        &[
+            ("email", "reader@example.com"),
+            ("name", name),
+            ("referrer", referrer),
+        ],
+        None,
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("evil.example"), "{page}");
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].to, ["reader@example.com"]);
+    // The message as sent, and each part decoded (quoted-printable folds lines).
+    let data = &received[0].data;
+    let mail = mailparse::parse_mail(data).unwrap();
+    let mut text = String::from_utf8_lossy(data).into_owned();
+    for part in &mail.subparts {
+        text.push_str(&part.get_body().unwrap());
+    }
+    let text = text.to_lowercase();
+    for planted in [
+        "evil.example",
+        "prize",
+        "<script",
+        "alert(1)",
+        "x-injected",
+        "bcc",
+    ] {
+        assert!(!text.contains(planted), "{planted:?} in the email:\n{text}");
+    }
+    let store = common::store(site.path());
+    let reader = store
+        .subscriber_by_email("reader@example.com")
+        .unwrap()
+        .unwrap();
+    assert_eq!(reader.name, "", "the name is not stored either");
+
+    // An address with a header smuggled in is refused, and nothing is sent.
+    let (status, _) = sign_up(
+        &http,
+        &server,
+        &[("email", "reader2@example.com\r\nBcc: bcc@evil.example")],
+        None,
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(smtp.received().len(), 1);
+}
+
+#[test]
+fn publish_deletes_pending_sign_ups_older_than_seven_days_and_nothing_else() {
+    let smtp = SmtpServer::start();
+    let site = site_with_digest(smtp.port);
+    let http = client();
+    let start = "2026-06-01T12:00:00Z";
+    std::fs::write(
+        site.path().join("readers.csv"),
+        "email,name,tracks,status\nactive@example.com,,,active\nleft@example.com,,,unsubscribed\nbounced@example.com,,,bounced\n",
+    )
+    .unwrap();
+    let imported = shorts_at(
+        site.path(),
+        start,
+        &["subscribers", "import", "readers.csv"],
+    );
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let old_link = {
+        let server = Server::start(site.path(), start);
+        sign_up(&http, &server, &[("email", "old@example.com")], None);
+        confirm_path(&smtp.received()[0])
+    };
+    {
+        let server = Server::start(site.path(), "2026-06-08T12:00:00Z");
+        sign_up(&http, &server, &[("email", "recent@example.com")], None);
+    }
+    let listed =
+        |when: &str| -> String { stdout(&shorts_at(site.path(), when, &["subscribers", "list"])) };
+    // Seven days old to the second: not yet.
+    let out = shorts_at(site.path(), "2026-06-08T12:00:00Z", &["-v", "publish"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(listed(start).contains("old@example.com"));
+
+    let out = shorts_at(site.path(), "2026-06-09T12:00:00Z", &["-v", "publish"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deleted 1 pending sign-ups older than 7 days"),
+        "{}",
+        stderr(&out)
+    );
+    let list = listed(start);
+    assert!(!list.contains("old@example.com"), "{list}");
+    for kept in [
+        "active@example.com",
+        "left@example.com",
+        "bounced@example.com",
+        "recent@example.com",
+    ] {
+        assert!(list.contains(kept), "{kept} was deleted:\n{list}");
+    }
+    // Its confirmation link (still valid, to a server whose clock is at the
+    // sign-up) says the subscription is gone.
+    let server = Server::start(site.path(), start);
+    for response in [
+        http.get(server.url(&old_link)).send().unwrap(),
+        http.post(server.url(&old_link)).send().unwrap(),
+    ] {
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            response
+                .text()
+                .unwrap()
+                .contains("This subscription no longer exists"),
+        );
+    }
+}

@@ -3,8 +3,9 @@
 //! unsubscribe (RFC 8058) and track preferences, and the relays' webhooks
 //! ([`webhooks`]).
 //!
-//! Owns HTTP: routing, limits, the cross-site check, the per-client rate limit
-//! and turning every bad input into a 4xx page. What a subscriber is and how
+//! Owns HTTP: routing, limits, the cross-site check, the per-client rate limit,
+//! the sign-up form's honeypot and per-address cap on confirmation emails
+//! (against list-bombing), and turning every bad input into a 4xx page. What a subscriber is and how
 //! tokens are signed belong to `store` and `tokens`.
 
 pub mod client;
@@ -44,6 +45,11 @@ const SIGNUPS_PER_WINDOW: u32 = 5;
 const SIGNUP_WINDOW: Duration = Duration::from_secs(600);
 /// How long a confirmation link works.
 const CONFIRM_VALID_HOURS: i64 = 48;
+/// The window of `[server] confirmations_per_address`.
+const CONFIRMATIONS_WINDOW_HOURS: i64 = 24;
+/// The sign-up form's field that people never fill (it is hidden from
+/// sight and says to leave it empty); form-filling robots do.
+const HONEYPOT: &str = "website";
 
 pub struct App {
     pub config: Config,
@@ -306,6 +312,10 @@ fn form_values(body: &Bytes, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The double opt-in sign-up. Every accepted form gets the same answer,
+/// whether it was recorded, whether a confirmation went out, or whether a
+/// robot filled the honeypot: no one learns which addresses are known or
+/// which limit they met.
 async fn subscribe(
     State(app): State<Arc<App>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -321,11 +331,49 @@ async fn subscribe(
             "Please wait a few minutes and try again.".into(),
         ));
     }
-    let email = form_values(&body, "email")
+    let new = sign_up_form(&app, &body)?;
+    let digest_config = app
+        .config
+        .digest
+        .clone()
+        .ok_or_else(|| internal("no [digest] section"))?;
+    if form_values(&body, HONEYPOT).iter().any(|v| !v.is_empty()) {
+        tracing::info!("sign-up with the honeypot field filled in; nothing recorded or sent");
+        return Ok(check_your_inbox());
+    }
+    let now = (app.clock)();
+    let limit = app.config.server.confirmations_per_address;
+    let since = now - chrono::Duration::hours(CONFIRMATIONS_WINDOW_HOURS);
+    let to_confirm = with_store(&app, move |store| {
+        let Some(subscriber) = store.sign_up(&new, now)? else {
+            return Ok(None);
+        };
+        if store.record_confirmation(&subscriber.email, since, now, limit)? {
+            return Ok(Some(subscriber));
+        }
+        tracing::info!(
+            subscriber = subscriber.id,
+            limit,
+            "sign-up of an address already sent {limit} confirmation emails in {CONFIRMATIONS_WINDOW_HOURS} hours; none sent"
+        );
+        Ok(None)
+    })
+    .await?;
+    if let Some(subscriber) = to_confirm {
+        send_confirmation(&app, &digest_config, &subscriber, now).await?;
+    }
+    Ok(check_your_inbox())
+}
+
+/// The sign-up form's address and tracks, validated. Nothing else in the
+/// form is read: no name or referrer typed by anyone reaches the
+/// confirmation email, which goes to an address that may not be theirs.
+fn sign_up_form(app: &App, body: &Bytes) -> Result<crate::store::NewSubscriber, Problem> {
+    let email = form_values(body, "email")
         .into_iter()
         .next()
         .unwrap_or_default();
-    let tracks = form_values(&body, "tracks").join(",");
+    let tracks = form_values(body, "tracks").join(",");
     let mut new = crate::subscribers::validate(&email, "", &tracks, "pending", &app.config, "web")
         .map_err(|message| {
             Problem(
@@ -335,23 +383,17 @@ async fn subscribe(
             )
         })?;
     new.consent_text = app.config.server.consent_version.clone();
-    let digest_config = app
-        .config
-        .digest
-        .clone()
-        .ok_or_else(|| internal("no [digest] section"))?;
-    let now = (app.clock)();
-    let pending = with_store(&app, move |store| store.sign_up(&new, now)).await?;
-    if let Some(subscriber) = pending {
-        send_confirmation(&app, &digest_config, &subscriber, now).await?;
-    }
-    // The same answer whether or not the address was known: no enumeration.
-    Ok(pages::page(
+    Ok(new)
+}
+
+/// The answer to every accepted sign-up.
+fn check_your_inbox() -> Html<String> {
+    pages::page(
         "Check your inbox",
         &pages::paragraph(
             "If this address can subscribe, an email with a confirmation link is on its way. Nothing is sent to you until you click it.",
         ),
-    ))
+    )
 }
 
 /// Mails `subscriber` the link that confirms their sign-up.

@@ -116,6 +116,14 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL,
         at TEXT NOT NULL
     );",
+    // 4: each confirmation email sent, so the per-address cap on them holds
+    // across restarts and across several `serve` processes (list-bombing).
+    "CREATE TABLE confirmations_sent (
+        email TEXT NOT NULL COLLATE NOCASE,
+        sent_at TEXT NOT NULL
+    );
+    CREATE INDEX confirmations_sent_by_email ON confirmations_sent (email, sent_at);
+    CREATE INDEX confirmations_sent_by_time ON confirmations_sent (sent_at);",
 ];
 
 /// Subscribers and the ledger in one place, with transactions: what the

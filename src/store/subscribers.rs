@@ -98,6 +98,25 @@ pub trait SubscriberStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Subscriber>, StoreError>;
 
+    /// Records a confirmation email to `email` at `now`, unless `limit` were
+    /// already recorded for it after `since`: true when recorded (send it),
+    /// false when over the cap (send nothing). One statement, so two servers
+    /// sharing the database cannot both take the last one. Records from
+    /// `since` or before are forgotten.
+    fn record_confirmation(
+        &self,
+        email: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the `pending` subscribers who signed up before `before` (never
+    /// an active, unsubscribed or bounced one) with their delivery records,
+    /// detaches their events, and forgets confirmation emails sent before
+    /// `before`; returns how many subscribers.
+    fn purge_pending(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+
     /// Sets a subscriber's status; confirming records when.
     fn set_status(
         &self,
@@ -242,6 +261,55 @@ impl SubscriberStore for Sqlite {
                 self.subscriber_by_email(&new.email)
             }
         }
+    }
+
+    fn record_confirmation(
+        &self,
+        email: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let since = timestamp(since);
+        self.conn.execute(
+            "DELETE FROM confirmations_sent WHERE sent_at <= ?1",
+            [&since],
+        )?;
+        let recorded = self.conn.execute(
+            "INSERT INTO confirmations_sent (email, sent_at)
+             SELECT ?1, ?2
+             WHERE (SELECT count(*) FROM confirmations_sent WHERE email = ?1 AND sent_at > ?3) < ?4",
+            params![email, timestamp(now), since, limit],
+        )?;
+        Ok(recorded == 1)
+    }
+
+    fn purge_pending(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        const EXPIRED: &str = "SELECT id FROM subscribers
+             WHERE status = 'pending' AND COALESCE(consent_at, created_at) < ?1";
+        let before = timestamp(before);
+        let tx = self.conn.unchecked_transaction()?;
+        // A rowid can be used again once the highest row is gone: nothing
+        // recorded about a purged subscriber may pass to the next one.
+        tx.execute(
+            &format!("DELETE FROM deliveries WHERE subscriber IN ({EXPIRED})"),
+            [&before],
+        )?;
+        tx.execute(
+            &format!("UPDATE events SET subscriber = NULL WHERE subscriber IN ({EXPIRED})"),
+            [&before],
+        )?;
+        let purged = tx.execute(
+            "DELETE FROM subscribers
+             WHERE status = 'pending' AND COALESCE(consent_at, created_at) < ?1",
+            [&before],
+        )?;
+        tx.execute(
+            "DELETE FROM confirmations_sent WHERE sent_at < ?1",
+            [&before],
+        )?;
+        tx.commit()?;
+        Ok(purged)
     }
 
     fn set_status(
@@ -417,6 +485,81 @@ mod tests {
         assert_eq!(store.active_subscriber_ids(3, 3).unwrap(), [4, 5]);
         assert!(store.remove_subscriber("s1@example.com").unwrap());
         assert!(!store.remove_subscriber("s1@example.com").unwrap());
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn confirmations_are_capped_per_address_within_the_window() {
+        let store = Sqlite::in_memory().unwrap();
+        let day = chrono::Duration::hours(24);
+        let record = |email: &str, now: &str| {
+            let now = at(now);
+            store.record_confirmation(email, now - day, now, 3).unwrap()
+        };
+        for hour in ["00", "01", "02"] {
+            assert!(record(
+                "a@example.com",
+                &format!("2026-06-01T{hour}:00:00Z")
+            ));
+        }
+        assert!(!record("a@example.com", "2026-06-01T03:00:00Z"));
+        assert!(
+            !record("A@EXAMPLE.COM", "2026-06-01T04:00:00Z"),
+            "addresses match case-insensitively"
+        );
+        assert!(
+            record("b@example.com", "2026-06-01T04:00:00Z"),
+            "per address"
+        );
+        // A day after the first, one more may go.
+        assert!(record("a@example.com", "2026-06-02T00:00:01Z"));
+        assert!(!record("a@example.com", "2026-06-02T00:30:00Z"));
+        let kept: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM confirmations_sent", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 4, "records older than the window are forgotten");
+    }
+
+    #[test]
+    fn purging_removes_old_pending_sign_ups_only() {
+        let store = Sqlite::in_memory().unwrap();
+        let old = at("2026-06-01T00:00:00Z");
+        for (email, status) in [
+            ("old-pending@example.com", SubscriberStatus::Pending),
+            ("active@example.com", SubscriberStatus::Active),
+            ("left@example.com", SubscriberStatus::Unsubscribed),
+            ("bounced@example.com", SubscriberStatus::Bounced),
+        ] {
+            store.save_subscriber(&new(email, status), old).unwrap();
+        }
+        store
+            .save_subscriber(
+                &new("new-pending@example.com", SubscriberStatus::Pending),
+                at("2026-06-07T00:00:00Z"),
+            )
+            .unwrap();
+        let purged = store.purge_pending(at("2026-06-02T00:00:00Z")).unwrap();
+        assert_eq!(purged, 1);
+        let left: Vec<String> = store
+            .subscribers()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.email)
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "active@example.com",
+                "left@example.com",
+                "bounced@example.com",
+                "new-pending@example.com"
+            ]
+        );
+        assert_eq!(store.purge_pending(at("2026-06-02T00:00:00Z")).unwrap(), 0);
     }
 
     #[test]
