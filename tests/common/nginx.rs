@@ -15,25 +15,27 @@
 //! its own too, sees its stdin close and does the same.
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::io::Write;
+#[path = "daemon.rs"]
+mod daemon;
+
 use std::net::TcpStream;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use daemon::{Guarded, free_port, is_root, poll_until};
 
 const NGINX: &str = "/usr/sbin/nginx";
 /// The upstream address in the README's snippet, replaced by the test's.
 const README_UPSTREAM: &str = "proxy_pass http://127.0.0.1:8080;";
-const POLL: Duration = Duration::from_millis(10);
 
 /// A running nginx; dropping it stops it and removes its folder.
 pub struct Nginx {
     /// Where it listens, on 127.0.0.1.
     pub port: u16,
-    master: Child,
-    watchdog: Child,
+    daemon: Guarded,
     dir: tempfile::TempDir,
 }
 
@@ -90,33 +92,11 @@ impl Nginx {
     pub fn logs(&self) -> String {
         logs(self.dir.path())
     }
-
-    /// SIGTERM to the process group (a fast shutdown: the master stops its
-    /// worker and exits after it), up to 5 s for the master to exit, then
-    /// SIGKILL to whatever is left.
-    fn stop(&mut self) {
-        let _ = self.watchdog.kill();
-        let _ = self.watchdog.wait();
-        if !matches!(self.master.try_wait(), Ok(None)) {
-            return; // reaped already (it exited at start)
-        }
-        let group = format!("-{}", self.master.id());
-        signal("TERM", &group);
-        let exited = poll_until(Duration::from_secs(5), || {
-            matches!(self.master.try_wait(), Ok(Some(_)) | Err(_))
-        });
-        if !exited {
-            eprintln!("nginx ignored SIGTERM for 5 s; killing it");
-            // Not yet reaped, so the group's id is still ours.
-            signal("KILL", &group);
-        }
-        let _ = self.master.wait();
-    }
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        self.stop();
+        self.daemon.stop("nginx");
     }
 }
 
@@ -160,24 +140,8 @@ fn launch(location: &str) -> Result<Nginx, String> {
     let conf = root.join("nginx.conf");
     std::fs::write(&conf, config(root, port, location)?)
         .map_err(|e| format!("write {}: {e}", conf.display()))?;
-    let mut watchdog = spawn_watchdog(root)?;
-    let master = match spawn_master(root) {
-        Ok(master) => master,
-        Err(failure) => {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-            return Err(failure);
-        }
-    };
-    let mut nginx = Nginx {
-        port,
-        master,
-        watchdog,
-        dir,
-    };
-    let group = nginx.master.id();
-    let stdin = nginx.watchdog.stdin.as_mut().expect("the watchdog's stdin");
-    writeln!(stdin, "{group}").map_err(|e| format!("arm the watchdog: {e}"))?;
+    let daemon = Guarded::start(root, || spawn_master(root))?;
+    let mut nginx = Nginx { port, daemon, dir };
     wait_until_listening(&mut nginx, Duration::from_secs(10))?;
     Ok(nginx)
 }
@@ -248,34 +212,13 @@ fn spawn_master(root: &Path) -> Result<Child, String> {
         .map_err(|e| format!("start {NGINX}: {e}"))
 }
 
-/// A shell, in a process group of its own (Ctrl-C does not reach it), that
-/// reads nginx's process group from stdin and then waits: stdin closing
-/// means the test process died, so it stops that group and removes `root`.
-/// [`Nginx::stop`] kills it first.
-fn spawn_watchdog(root: &Path) -> Result<Child, String> {
-    let root = root.to_str().filter(|root| !root.contains('\''));
-    let root = root.ok_or("a temporary folder name the shell can quote")?;
-    let script = format!(
-        "trap '' INT HUP; read -r group || exit; read -r _; \
-         kill -s TERM -- -$group; sleep 1; kill -s KILL -- -$group; rm -rf '{root}'"
-    );
-    Command::new("/bin/sh")
-        .args(["-c", &script])
-        .process_group(0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start the watchdog shell: {e}"))
-}
-
 /// Polls until nginx accepts connections on its port; an error with its
 /// logs if it exits first or does not within `timeout`.
 fn wait_until_listening(nginx: &mut Nginx, timeout: Duration) -> Result<(), String> {
     let port = nginx.port;
     let mut exited = None;
     let listening = poll_until(timeout, || {
-        if let Ok(Some(status)) = nginx.master.try_wait() {
+        if let Ok(Some(status)) = nginx.daemon.master.try_wait() {
             exited = Some(status);
             return true;
         }
@@ -303,11 +246,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no {}: {e})\n", path.display()))
 }
 
-fn is_root() -> bool {
-    // /proc/self belongs to the effective user.
-    std::fs::metadata("/proc/self").map(|m| m.uid()).ok() == Some(0)
-}
-
 /// The group of user nobody: Debian's nogroup, elsewhere nobody.
 fn nobody_group() -> &'static str {
     let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
@@ -316,35 +254,4 @@ fn nobody_group() -> &'static str {
     } else {
         "nobody"
     }
-}
-
-/// `kill -s SIGNAL -- TARGET`, quietly: the target may be gone already.
-fn signal(signal: &str, target: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", target])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Polls `done` every 10 ms until it holds or `timeout` passes.
-fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind a loopback port")
-        .port()
 }

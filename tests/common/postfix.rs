@@ -14,13 +14,18 @@
 //! sees its stdin close and does the same.
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::io::{Read, Write};
+#[path = "daemon.rs"]
+mod daemon;
+
+use std::io::Read;
 use std::net::TcpStream;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use daemon::{Guarded, free_port, is_root, poll_until};
 
 const POSTFIX: &str = "/usr/sbin/postfix";
 const MASTER: &str = "/usr/lib/postfix/sbin/master";
@@ -50,8 +55,7 @@ pub struct Postfix {
     pub smtp_port: u16,
     /// The bounce mailbox, a Maildir (`new/` holds what was delivered).
     pub maildir: PathBuf,
-    master: Child,
-    watchdog: Child,
+    daemon: Guarded,
     dir: tempfile::TempDir,
 }
 
@@ -161,7 +165,7 @@ impl Postfix {
     fn wait_until_listening(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.master.try_wait().map_err(|e| e.to_string())? {
+            if let Some(status) = self.daemon.master.try_wait().map_err(|e| e.to_string())? {
                 return Err(format!("master exited ({status}):\n{}", self.log()));
             }
             if greets(self.smtp_port) {
@@ -173,35 +177,11 @@ impl Postfix {
             std::thread::sleep(POLL);
         }
     }
-
-    /// Tells the watchdog which process group to stop should we die.
-    fn arm_watchdog(&mut self) -> Result<(), String> {
-        let group = self.master.id();
-        let stdin = self.watchdog.stdin.as_mut().expect("the watchdog's stdin");
-        writeln!(stdin, "{group}").map_err(|e| format!("arm the watchdog: {e}"))
-    }
-
-    /// SIGTERM to the process group (master passes it on to its children
-    /// too), up to 5 s for master to exit, then SIGKILL to whatever is left.
-    fn stop(&mut self) {
-        let _ = self.watchdog.kill();
-        let _ = self.watchdog.wait();
-        let group = format!("-{}", self.master.id());
-        signal("TERM", &group);
-        let exited = poll_until(Duration::from_secs(5), || {
-            matches!(self.master.try_wait(), Ok(Some(_)) | Err(_))
-        });
-        if !exited {
-            eprintln!("Postfix master ignored SIGTERM for 5 s; killing it");
-        }
-        signal("KILL", &group);
-        let _ = self.master.wait();
-    }
 }
 
 impl Drop for Postfix {
     fn drop(&mut self) {
-        self.stop();
+        self.daemon.stop("Postfix master");
     }
 }
 
@@ -213,9 +193,7 @@ fn unavailable() -> Option<String> {
              (apt install postfix); .ci/run installs it"
         ));
     }
-    // /proc/self belongs to the effective user.
-    let euid = std::fs::metadata("/proc/self").map(|m| m.uid());
-    if euid.ok() != Some(0) {
+    if !is_root() {
         return Some("the Postfix test must run as root (Postfix's master does)".to_string());
     }
     None
@@ -242,23 +220,13 @@ impl Instance<'_> {
         let etc = root.join("etc");
         write(&etc.join("main.cf"), &self.main_cf(root))?;
         write(&etc.join("master.cf"), &self.master_cf(smtp_port))?;
-        let mut watchdog = spawn_watchdog(root)?;
-        let master = match spawn_master(root) {
-            Ok(master) => master,
-            Err(failure) => {
-                let _ = watchdog.kill();
-                let _ = watchdog.wait();
-                return Err(failure);
-            }
-        };
+        let daemon = Guarded::start(root, || spawn_master(root))?;
         let mut postfix = Postfix {
             smtp_port,
             maildir: root.join("mail").join(BOUNCE_MAILBOX),
-            master,
-            watchdog,
+            daemon,
             dir,
         };
-        postfix.arm_watchdog()?;
         postfix.wait_until_listening(Duration::from_secs(30))?;
         Ok(postfix)
     }
@@ -476,28 +444,6 @@ fn spawn_master(root: &Path) -> Result<Child, String> {
         .map_err(|e| format!("start {MASTER}: {e}"))
 }
 
-/// A shell, in a process group of its own (Ctrl-C does not reach it), that
-/// reads the master's process group from stdin and then waits: stdin closing
-/// means the test process died, so it stops that group and removes `root`.
-/// [`Postfix::stop`] kills it first. (The master clears a parent-death signal
-/// when it switches its effective uid, so `setpriv --pdeathsig` is no help.)
-fn spawn_watchdog(root: &Path) -> Result<Child, String> {
-    let root = root.to_str().filter(|root| !root.contains('\''));
-    let root = root.ok_or("a temporary folder name the shell can quote")?;
-    let script = format!(
-        "trap '' INT HUP; read -r group || exit; read -r _; \
-         kill -s TERM -- -$group; sleep 1; kill -s KILL -- -$group; rm -rf '{root}'"
-    );
-    Command::new("/bin/sh")
-        .args(["-c", &script])
-        .process_group(0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start the watchdog shell: {e}"))
-}
-
 /// Whether something on 127.0.0.1:`port` answers with an SMTP greeting.
 fn greets(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -506,29 +452,6 @@ fn greets(port: u16) -> bool {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut greeting = [0u8; 4];
     stream.read_exact(&mut greeting).is_ok() && greeting.starts_with(b"220")
-}
-
-/// `kill -s SIGNAL -- TARGET`, quietly: the target may be gone already.
-fn signal(signal: &str, target: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", target])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Polls `done` every 20 ms until it holds or `timeout` passes.
-fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
 }
 
 /// Regular files under `dir`, at any depth (deferred/ hashes into subfolders).
@@ -544,14 +467,6 @@ fn count_files(dir: &Path) -> usize {
             _ => 0,
         })
         .sum()
-}
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind a loopback port")
-        .port()
 }
 
 /// A user's uid and gid, from /etc/passwd.
