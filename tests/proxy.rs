@@ -34,21 +34,12 @@ const SITE_ORIGIN: &str = "https://example.com";
 /// The fixture site with a weekly digest sent through the SMTP server on
 /// `smtp_port`, trusting 127.0.0.1 (where nginx connects from) as its proxy.
 fn site_behind_proxy(smtp_port: u16) -> tempfile::TempDir {
-    let site = common::site_from("site");
+    let site = common::serve_site(smtp_port);
     common::edit_config(
         site.path(),
         "[site]",
         "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
     );
-    common::append_config(
-        site.path(),
-        &format!(
-            "[digest]\nschedule = \"0 8 * * MON\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n\
-             [delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\n"
-        ),
-    );
-    let out = shorts_at(site.path(), WEEK_1, &["build"]);
-    assert!(out.status.success(), "{}", stderr(&out));
     site
 }
 

@@ -51,20 +51,6 @@ fn client() -> Client {
         .unwrap()
 }
 
-fn site_with_digest(smtp_port: u16) -> tempfile::TempDir {
-    let site = common::site_from("site");
-    common::append_config(
-        site.path(),
-        &format!(
-            "[digest]\nschedule = \"0 8 * * MON\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n\
-             [delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\n"
-        ),
-    );
-    let out = shorts_at(site.path(), WEEK_1, &["build"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    site
-}
-
 #[test]
 fn feeds_are_served_with_validators_and_304s() {
     let site = common::built("site");
@@ -217,7 +203,7 @@ fn folders_get_their_slash_and_misses_get_the_sites_404_page() {
 
 #[test]
 fn static_files_are_served_while_the_database_is_locked() {
-    let site = site_with_digest(1);
+    let site = common::serve_site(1);
     let added = shorts_at(
         site.path(),
         WEEK_1,
@@ -279,7 +265,7 @@ fn static_files_are_served_while_the_database_is_locked() {
 #[test]
 fn subscribe_confirm_digest_one_click_unsubscribe() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     let server = Server::start(site.path(), "2026-06-07T12:00:00Z");
     let http = client();
 
@@ -463,7 +449,7 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
 #[test]
 fn bad_requests_get_clear_4xx_pages() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     let server = Server::start(site.path(), WEEK_1);
     let http = client();
     let status = |response: reqwest::blocking::Response| response.status();
@@ -550,7 +536,7 @@ fn bad_requests_get_clear_4xx_pages() {
 #[test]
 fn confirmation_links_expire() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     let http = client();
     let link = {
         let server = Server::start(site.path(), WEEK_1);
@@ -604,7 +590,7 @@ fn sixth_sign_up(
 #[test]
 fn behind_a_trusted_proxy_the_sign_up_limit_is_per_client_and_forged_hops_are_ignored() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     common::edit_config(
         site.path(),
         "[site]",
@@ -633,7 +619,7 @@ fn behind_a_trusted_proxy_the_sign_up_limit_is_per_client_and_forged_hops_are_ig
     drop(server);
 
     // Without trusted proxies, the same headers are ignored: one peer, one limit.
-    let plain = site_with_digest(smtp.port);
+    let plain = common::serve_site(smtp.port);
     let server = Server::start(plain.path(), WEEK_1);
     let codes: Vec<StatusCode> = (0..6)
         .map(|i| {
@@ -685,7 +671,7 @@ fn mails_to(smtp: &SmtpServer, address: &str) -> usize {
 #[test]
 fn twenty_sign_ups_of_one_address_from_four_clients_send_three_confirmations() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     common::edit_config(
         site.path(),
         "[site]",
@@ -746,7 +732,7 @@ fn twenty_sign_ups_of_one_address_from_four_clients_send_three_confirmations() {
 #[test]
 fn a_filled_in_honeypot_is_answered_as_usual_and_records_and_sends_nothing() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     let index = std::fs::read_to_string(site.path().join("public/shorts/index.html")).unwrap();
     assert!(
         index.contains(
@@ -791,7 +777,7 @@ fn a_filled_in_honeypot_is_answered_as_usual_and_records_and_sends_nothing() {
 #[test]
 fn nothing_typed_but_the_address_reaches_the_confirmation_email() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     let server = Server::start(site.path(), WEEK_1);
     let http = client();
     let name = "<a href=\"https://evil.example/\">Win a prize</a>\r\nBcc: bcc@evil.example";
@@ -850,7 +836,7 @@ fn nothing_typed_but_the_address_reaches_the_confirmation_email() {
 #[test]
 fn publish_deletes_pending_sign_ups_older_than_seven_days_and_nothing_else() {
     let smtp = SmtpServer::start();
-    let site = site_with_digest(smtp.port);
+    let site = common::serve_site(smtp.port);
     let http = client();
     let start = "2026-06-01T12:00:00Z";
     std::fs::write(

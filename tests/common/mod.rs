@@ -173,3 +173,19 @@ pub fn delivery_states(site: &Path) -> Vec<(DeliveryState, usize)> {
     });
     counts
 }
+
+/// The fixture site, built, with a weekly `[digest]` sent through the SMTP
+/// server on loopback `smtp_port`: what `shorts serve`'s sign-up needs.
+pub fn serve_site(smtp_port: u16) -> tempfile::TempDir {
+    let site = site_from("site");
+    append_config(
+        site.path(),
+        &format!(
+            "[digest]\nschedule = \"0 8 * * MON\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n\
+             [delivery]\ntransport = \"smtp\"\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\n"
+        ),
+    );
+    let out = shorts_at(site.path(), "2026-06-08T08:00:00Z", &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    site
+}
