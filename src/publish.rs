@@ -16,7 +16,7 @@ use crate::delivery::Transport;
 use crate::digest::{self, Inputs, InputsError, Sent};
 use crate::lock::{LockError, RunLock};
 use crate::site::{self, BuildError, BuildReport};
-use crate::store::{Sqlite, SubscriberStore};
+use crate::store::{Sqlite, Store};
 use crate::tokens::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -106,16 +106,19 @@ pub fn publish(
     })
 }
 
-/// Deletes the sign-ups left pending longer than `[server] pending_expiry_days`:
-/// their confirmation links expired long ago, and an address someone else
-/// typed in should not be kept.
+/// Deletes the sign-ups left pending longer than `[server] pending_expiry_days`,
+/// and the record of emails about a subscription sent before then: their
+/// confirmation links expired long ago, and an address someone else typed in
+/// should not be kept.
 fn purge_pending(
     config: &Config,
-    store: &dyn SubscriberStore,
+    store: &dyn Store,
     now: DateTime<Utc>,
 ) -> Result<(), PublishError> {
     let days = config.server.pending_expiry_days;
-    let purged = store.purge_pending(now - chrono::Duration::days(days.into()))?;
+    let before = now - chrono::Duration::days(days.into());
+    let purged = store.purge_pending(before)?;
+    store.purge_mail(before)?;
     if purged > 0 {
         tracing::info!(
             purged,

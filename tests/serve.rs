@@ -284,6 +284,7 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
         .send()
         .unwrap();
     assert_eq!(again.text().unwrap(), answer);
+    common::mail_queue_drained(site.path());
 
     let confirmation = smtp
         .received()
@@ -544,6 +545,7 @@ fn confirmation_links_expire() {
             .form(&[("email", "slow@example.com")])
             .send()
             .unwrap();
+        common::mail_queue_drained(site.path());
         let received = smtp.received();
         let mail = mailparse::parse_mail(&received[0].data).unwrap();
         let text = mail.subparts[0].get_body().unwrap();
@@ -701,6 +703,7 @@ fn twenty_sign_ups_of_one_address_from_four_clients_send_three_confirmations() {
         answers.iter().all(|a| *a == answers[0]),
         "every answer is the same"
     );
+    common::mail_queue_drained(site.path());
     assert_eq!(mails_to(&smtp, "victim@example.com"), 3);
     // The per-client limit still holds: each client has had its five.
     let (status, _) = sign_up(
@@ -721,11 +724,13 @@ fn twenty_sign_ups_of_one_address_from_four_clients_send_three_confirmations() {
         Some("198.51.100.9"),
     );
     assert_eq!(again, answers[0]);
+    common::mail_queue_drained(site.path());
     assert_eq!(mails_to(&smtp, "victim@example.com"), 3);
     drop(server);
     // A day after the first three, one more may go.
     let server = Server::start(site.path(), "2026-06-09T08:00:01Z");
     sign_up(&http, &server, &[("email", "victim@example.com")], None);
+    common::mail_queue_drained(site.path());
     assert_eq!(mails_to(&smtp, "victim@example.com"), 4);
 }
 
@@ -755,6 +760,7 @@ fn a_filled_in_honeypot_is_answered_as_usual_and_records_and_sends_nothing() {
     );
     assert_eq!(real.0, StatusCode::OK);
     assert_eq!(robot, real, "answered exactly as a real sign-up");
+    common::mail_queue_drained(site.path());
     assert_eq!(mails_to(&smtp, "person@example.com"), 1);
     assert_eq!(mails_to(&smtp, "robot@example.com"), 0);
     let store = common::store(site.path());
@@ -771,6 +777,7 @@ fn a_filled_in_honeypot_is_answered_as_usual_and_records_and_sends_nothing() {
         &[("email", "human@example.com"), ("website", "")],
         None,
     );
+    common::mail_queue_drained(site.path());
     assert_eq!(mails_to(&smtp, "human@example.com"), 1);
 }
 
@@ -794,6 +801,7 @@ fn nothing_typed_but_the_address_reaches_the_confirmation_email() {
     );
     assert_eq!(status, StatusCode::OK);
     assert!(!page.contains("evil.example"), "{page}");
+    common::mail_queue_drained(site.path());
     let received = smtp.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].to, ["reader@example.com"]);
@@ -853,11 +861,13 @@ fn publish_deletes_pending_sign_ups_older_than_seven_days_and_nothing_else() {
     let old_link = {
         let server = Server::start(site.path(), start);
         sign_up(&http, &server, &[("email", "old@example.com")], None);
+        common::mail_queue_drained(site.path());
         confirm_path(&smtp.received()[0])
     };
     {
         let server = Server::start(site.path(), "2026-06-08T12:00:00Z");
         sign_up(&http, &server, &[("email", "recent@example.com")], None);
+        common::mail_queue_drained(site.path());
     }
     let listed =
         |when: &str| -> String { stdout(&shorts_at(site.path(), when, &["subscribers", "list"])) };

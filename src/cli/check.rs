@@ -6,6 +6,7 @@ use shorts::delivery::{self, Failure};
 use shorts::diagnostics::{Problem, Problems};
 use shorts::model::Collection;
 use shorts::render::digest::DigestTemplates;
+use shorts::render::subscription_mail::SubscriptionMail;
 use shorts::site::{self, BuildError};
 
 use super::{CliError, Ctx};
@@ -32,6 +33,7 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
         Err(other) => return Err(other.into()),
     };
     problems.extend(digest_problems(ctx, collection.as_ref()));
+    problems.extend(subscription_mail_problems(config));
     problems.extend(delivery_problems(config));
     if !problems.is_empty() {
         return Err(CliError::invalid(problems.sorted())
@@ -76,6 +78,18 @@ fn digest_problems(ctx: &Ctx<'_>, collection: Option<&Collection>) -> Problems {
     match templates.check(config, digest_config, newest, ctx.now) {
         Ok(()) => Problems::default(),
         Err(problem) => Problems(vec![problem]),
+    }
+}
+
+/// The templates of the confirmation, welcome and manage emails compile
+/// and render for a sample subscriber.
+fn subscription_mail_problems(config: &Config) -> Problems {
+    if config.digest.is_none() {
+        return Problems::default();
+    }
+    match SubscriptionMail::load(config) {
+        Ok(mail) => Problems(mail.check(config).err().into_iter().collect()),
+        Err(problems) => problems,
     }
 }
 

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use shorts::clock;
 use shorts::config::Config;
 use shorts::delivery::compose::Signer;
-use shorts::diagnostics::display_path;
+use shorts::diagnostics::{Problems, display_path};
+use shorts::render::subscription_mail::SubscriptionMail;
 use shorts::server::https::HttpsClient;
 use shorts::server::webhooks::{self, Webhooks};
 use shorts::store::Sqlite;
@@ -59,14 +60,31 @@ fn app(config: &Config) -> Result<shorts::server::App, CliError> {
         .map(Signer::load)
         .transpose()?;
     let clock = Box::new(|| clock::now().unwrap_or(DateTime::<Utc>::UNIX_EPOCH));
-    Ok(shorts::server::App::new(
+    let app = shorts::server::App::new(
         config.clone(),
         Box::new(store),
         secret,
         signer,
         clock,
         webhooks(config)?,
-    ))
+    );
+    Ok(match subscription_mail(config)? {
+        Some(mail) => app.with_subscription_mail(mail),
+        None => app,
+    })
+}
+
+/// With a `[digest]`, the templates of the confirmation, welcome and manage
+/// emails, checked now: a broken one is refused at start (exit 1) rather
+/// than found when the first reader signs up.
+fn subscription_mail(config: &Config) -> Result<Option<SubscriptionMail>, CliError> {
+    if config.digest.is_none() {
+        return Ok(None);
+    }
+    let mail = SubscriptionMail::load(config).map_err(CliError::invalid)?;
+    mail.check(config)
+        .map_err(|problem| CliError::invalid(Problems(vec![problem])))?;
+    Ok(Some(mail))
 }
 
 /// `[inbound.webhooks]` with its password read from the environment, and

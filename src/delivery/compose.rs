@@ -1,4 +1,5 @@
-//! One subscriber's rendered digest to a signed MIME message with every
+//! One subscriber's rendered digest, or an email about their subscription
+//! (confirm, welcome, manage), to a signed MIME message with every
 //! header a bulk sender owes: `List-Id`, `List-Unsubscribe` (HTTPS and
 //! mailto), `List-Unsubscribe-Post` (RFC 8058), `Auto-Submitted`, a stable
 //! `Message-ID`, and `multipart/alternative` with text before HTML.
@@ -21,6 +22,7 @@ use lettre::{Address, Message};
 use crate::config::{DigestConfig, DkimAlgorithm, DkimConfig};
 use crate::model::{Subscriber, one_line};
 use crate::render::digest::RenderedDigest;
+use crate::render::subscription_mail::RenderedMail;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -206,26 +208,19 @@ pub fn compose(
         .map_err(|_| ComposeError::BadAddress(subscriber.email.clone()))?;
     let name = Some(one_line(&subscriber.name)).filter(|n| !n.is_empty());
     let message_id = message_id(envelope.digest, subscriber.id, &config.from.email);
-    let mailto = format!(
-        "mailto:{}?subject=unsubscribe%20{}",
-        config.unsubscribe_mailto, envelope.unsubscribe_token
-    );
     let builder = Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(name, address))
         .raw_header(subject_header(&digest.subject)?)
         .date(SystemTime::from(envelope.date))
-        .message_id(Some(message_id.clone()))
-        .raw_header(header("List-Id", config.list_id.clone()))
-        .raw_header(header(
-            "List-Unsubscribe",
-            format!("<{}>, <{mailto}>", envelope.unsubscribe_url),
-        ))
-        .raw_header(header(
-            "List-Unsubscribe-Post",
-            "List-Unsubscribe=One-Click".to_string(),
-        ))
-        .raw_header(header("Auto-Submitted", "auto-generated".to_string()));
+        .message_id(Some(message_id.clone()));
+    let builder = with_list_unsubscribe(
+        builder,
+        config,
+        envelope.unsubscribe_url,
+        envelope.unsubscribe_token,
+    )
+    .raw_header(header("Auto-Submitted", "auto-generated".to_string()));
     let campaign = format!("digest-{}", envelope.digest);
     let mut builder = with_feedback(
         builder,
@@ -244,59 +239,81 @@ pub fn compose(
     signed(message, message_id, signer, envelope.returns.as_ref())
 }
 
-/// The double opt-in email: one link that confirms the subscription.
-pub fn confirmation(
-    config: &DigestConfig,
-    site_title: &str,
-    subscriber: &Subscriber,
-    confirm_url: &str,
-    date: DateTime<Utc>,
+/// An email about a subscription (see `render::subscription_mail`), as it
+/// goes out.
+pub struct Notice<'a> {
+    pub config: &'a DigestConfig,
+    /// `confirm`, `welcome`, `manage`: names its campaign for `Feedback-ID`.
+    pub kind: &'static str,
+    pub to: &'a str,
+    pub rendered: &'a RenderedMail,
+    /// The same for every try of one queued email, so a copy sent again
+    /// after a crash is recognisably the same message.
+    pub message_id: String,
+    pub date: DateTime<Utc>,
+    /// The unsubscribe link and token, for emails to a subscriber; a
+    /// confirmation goes to someone not subscribed yet and has none.
+    pub unsubscribe: Option<(&'a str, &'a str)>,
+}
+
+/// Builds and signs an email about a subscription, with the headers a
+/// digest has that belong to it: `List-Unsubscribe` (RFC 2369, one-click
+/// RFC 8058) only on emails to a subscriber.
+pub fn notice(
+    notice: &Notice<'_>,
     signer: Option<&Signer>,
     returns: Option<&Returns>,
 ) -> Result<Composed, ComposeError> {
-    let address: Address = subscriber
-        .email
+    let config = notice.config;
+    let address: Address = notice
+        .to
         .parse()
-        .map_err(|_| ComposeError::BadAddress(subscriber.email.clone()))?;
-    let title = one_line(site_title);
-    let text = format!(
-        "Please confirm that you want the weekly digest of {title}:\n\n{confirm_url}\n\n\
-         If you did not ask for it, ignore this email: without a confirmation you will get nothing.\n\n{}\n",
-        config.postal_address
-    );
-    let html = format!(
-        "<!DOCTYPE html><html><body style=\"font-family: sans-serif; line-height: 1.5\">\
-         <p>Please confirm that you want the weekly digest of {}.</p>\
-         <p><a href=\"{}\" style=\"font-weight: bold\">Confirm my subscription</a></p>\
-         <p>If you did not ask for it, ignore this email: without a confirmation you will get nothing.</p>\
-         <p style=\"color: #5f6368; font-size: 13px\">{}</p></body></html>",
-        crate::render::escape_html(&title),
-        crate::render::escape_html(confirm_url),
-        crate::render::escape_html(&config.postal_address)
-    );
-    let message_id = format!(
-        "<confirm-{}.{}@{}>",
-        subscriber.id,
-        date.timestamp(),
-        config.from.email.domain()
-    );
-    let builder = Message::builder()
+        .map_err(|_| ComposeError::BadAddress(notice.to.to_string()))?;
+    let mut builder = Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(None, address))
-        .raw_header(subject_header(&format!(
-            "Confirm your subscription to {title}"
-        ))?)
-        .date(SystemTime::from(date))
-        .message_id(Some(message_id.clone()))
+        .raw_header(subject_header(&notice.rendered.subject)?)
+        .date(SystemTime::from(notice.date))
+        .message_id(Some(notice.message_id.clone()))
         .raw_header(header("Auto-Submitted", "auto-generated".to_string()));
+    if let Some((url, token)) = notice.unsubscribe {
+        builder = with_list_unsubscribe(builder, config, url, token);
+    }
+    if let Some(reply_to) = &config.reply_to {
+        builder = builder.reply_to(reply_to.clone());
+    }
     let message = with_feedback(
         builder,
-        feedback_id("confirmation", "subscription", &config.from.email),
+        feedback_id(notice.kind, "subscription", &config.from.email),
         returns,
     )
-    .multipart(MultiPart::alternative_plain_html(text, html))
+    .multipart(MultiPart::alternative_plain_html(
+        notice.rendered.text.clone(),
+        notice.rendered.html.clone(),
+    ))
     .map_err(|e| ComposeError::Build(e.to_string()))?;
-    signed(message, message_id, signer, returns)
+    signed(message, notice.message_id.clone(), signer, returns)
+}
+
+/// `List-Id`, and `List-Unsubscribe` with its one-click companion: the
+/// link, and a `mailto:` naming the token for clients that only mail.
+fn with_list_unsubscribe(
+    builder: lettre::message::MessageBuilder,
+    config: &DigestConfig,
+    url: &str,
+    token: &str,
+) -> lettre::message::MessageBuilder {
+    let mailto = format!(
+        "mailto:{}?subject=unsubscribe%20{token}",
+        config.unsubscribe_mailto
+    );
+    builder
+        .raw_header(header("List-Id", config.list_id.clone()))
+        .raw_header(header("List-Unsubscribe", format!("<{url}>, <{mailto}>")))
+        .raw_header(header(
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click".to_string(),
+        ))
 }
 
 /// The message as it goes out: DKIM-signed when there is a signer, from the
@@ -470,34 +487,62 @@ mod tests {
         (dir, signer)
     }
 
-    #[test]
-    fn confirmation_emails_are_signed_like_digests() {
-        let (_dir, signer) = ed25519_signer();
-        let subscriber = reader("", SubscriberStatus::Pending);
+    fn rendered_mail() -> RenderedMail {
+        RenderedMail {
+            subject: "Confirm your subscription to Site".into(),
+            text: "https://example.org/confirm?token=x".into(),
+            html: "<p>confirm</p>".into(),
+        }
+    }
+
+    fn notice_for(
+        kind: &'static str,
+        unsubscribe: Option<(&str, &str)>,
+        signer: Option<&Signer>,
+        returns: Option<&Returns>,
+    ) -> Composed {
         let when = chrono::DateTime::parse_from_rfc3339("2026-06-08T09:00:00Z").unwrap();
-        let confirm = |signer, returns| {
-            confirmation(
-                &digest_config(),
-                "Site",
-                &subscriber,
-                "https://example.org/confirm?token=x",
-                when.to_utc(),
-                signer,
-                returns,
-            )
-            .unwrap()
+        let notice = Notice {
+            config: &digest_config(),
+            kind,
+            to: "reader@example.com",
+            rendered: &rendered_mail(),
+            message_id: "<confirm-1@example.org>".into(),
+            date: when.to_utc(),
+            unsubscribe,
         };
+        super::notice(&notice, signer, returns).unwrap()
+    }
+
+    #[test]
+    fn subscription_emails_are_signed_like_digests() {
+        let (_dir, signer) = ed25519_signer();
         let text = |composed: Composed| String::from_utf8(composed.bytes).unwrap();
         assert!(
-            text(confirm(Some(&signer), None))
+            text(notice_for("confirm", None, Some(&signer), None))
                 .contains("DKIM-Signature: v=1; a=ed25519-sha256; d=example.org;")
         );
-        assert!(!text(confirm(None, None)).contains("DKIM-Signature"));
+        assert!(!text(notice_for("confirm", None, None, None)).contains("DKIM-Signature"));
         let returns = returns("bounces+c7-0123456789abcdef");
-        let composed = confirm(None, Some(&returns));
+        let composed = notice_for("confirm", None, None, Some(&returns));
         assert_eq!(composed.envelope.from(), Some(&returns.envelope_sender));
         let message = text(composed);
-        assert_feedback_headers(&message, "confirmation:subscription:example.org");
+        assert_feedback_headers(&message, "confirm:subscription:example.org");
+    }
+
+    #[test]
+    fn only_emails_to_a_subscriber_carry_list_unsubscribe() {
+        let names = |composed: Composed| header_names(&String::from_utf8(composed.bytes).unwrap());
+        let confirm = names(notice_for("confirm", None, None, None));
+        assert!(
+            !confirm.iter().any(|h| h.starts_with("list-")),
+            "{confirm:?}"
+        );
+        let unsubscribe = Some(("https://example.org/unsubscribe?token=t", "t"));
+        let welcome = names(notice_for("welcome", unsubscribe, None, None));
+        for header in ["list-id", "list-unsubscribe", "list-unsubscribe-post"] {
+            assert!(welcome.iter().any(|h| h == header), "{header}: {welcome:?}");
+        }
     }
 
     #[test]

@@ -421,7 +421,7 @@ fn uses_subscriber_beyond(template: &str, safe: &[&str]) -> bool {
 /// Inlines `<style>` rules into `style` attributes for clients that strip
 /// `<style>`, keeping the media queries (dark mode, narrow screens) for those
 /// that honour them. Never fetches anything.
-fn inline_css(html: &str) -> Result<String, RenderError> {
+pub(crate) fn inline_css(html: &str) -> Result<String, RenderError> {
     css_inline::CSSInliner::options()
         .keep_style_tags(false)
         .keep_at_rules(true)
@@ -432,7 +432,7 @@ fn inline_css(html: &str) -> Result<String, RenderError> {
 }
 
 /// Collapses the blank-line runs template tags leave behind.
-fn tidy_text(text: &str) -> String {
+pub(crate) fn tidy_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0;
     for line in text.lines().map(str::trim_end) {
@@ -492,8 +492,9 @@ impl DigestView {
     }
 }
 
+/// What templates see of a subscriber.
 #[derive(Serialize)]
-struct SubscriberView<'a> {
+pub(crate) struct SubscriberView<'a> {
     email: &'a str,
     name: &'a str,
     all_tracks: bool,
@@ -501,7 +502,7 @@ struct SubscriberView<'a> {
 }
 
 impl<'a> SubscriberView<'a> {
-    fn new(subscriber: &'a Subscriber, tracks: &'a [Track]) -> Self {
+    pub(crate) fn new(subscriber: &'a Subscriber, tracks: &'a [Track]) -> Self {
         SubscriberView {
             email: &subscriber.email,
             name: &subscriber.name,

@@ -6,6 +6,7 @@
 pub mod digest;
 pub mod feeds;
 pub mod pages;
+pub mod subscription_mail;
 pub mod templates;
 
 use chrono::{DateTime, Utc};

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod https;
+pub mod mailer;
 pub mod pages;
 pub mod static_files;
 pub mod webhooks;
@@ -28,11 +29,11 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::config::{Config, DigestConfig};
+use crate::config::Config;
 use crate::delivery::compose::Signer;
-use crate::delivery::verp;
 use crate::model::{Subscriber, SubscriberStatus};
 use crate::paths;
+use crate::render::subscription_mail::SubscriptionMail;
 use crate::store::{Store, StoreError};
 use crate::tokens::{Purpose, Secret};
 use static_files::Resolved;
@@ -43,10 +44,6 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// Sign-ups per client address per window.
 const SIGNUPS_PER_WINDOW: u32 = 5;
 const SIGNUP_WINDOW: Duration = Duration::from_secs(600);
-/// How long a confirmation link works.
-const CONFIRM_VALID_HOURS: i64 = 48;
-/// The window of `[server] confirmations_per_address`.
-const CONFIRMATIONS_WINDOW_HOURS: i64 = 24;
 /// The sign-up form's field that people never fill (it is hidden from
 /// sight and says to leave it empty); form-filling robots do.
 const HONEYPOT: &str = "website";
@@ -60,6 +57,11 @@ pub struct App {
     pub cache_control: String,
     pub clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     pub webhooks: webhooks::Webhooks,
+    /// The templates of the emails about a subscription; without them
+    /// (no `[digest]`), nothing is sent.
+    mail: Option<SubscriptionMail>,
+    /// Wakes the [`mailer`] when a handler has queued an email.
+    wake: tokio::sync::Notify,
     signups: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
@@ -80,8 +82,16 @@ impl App {
             signer,
             clock,
             webhooks,
+            mail: None,
+            wake: tokio::sync::Notify::new(),
             signups: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sends the emails about a subscription from these templates.
+    pub fn with_subscription_mail(mut self, mail: SubscriptionMail) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
@@ -134,18 +144,39 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in progress.
+/// How long a graceful shutdown waits for the email sender's pass to end;
+/// a row it still holds is taken over after its lease by the next run.
+const MAILER_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then finishes the requests in progress
+/// (and the email sender's pass).
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mailer = app.mail.is_some().then(|| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(mailer::run(Arc::clone(&app), async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
+    let served = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
+    if let Some(mailer) = mailer
+        && tokio::time::timeout(MAILER_SHUTDOWN, mailer).await.is_err()
+    {
+        tracing::warn!("the email sender was still sending at shutdown");
+    }
+    served
 }
 
 /// A 4xx/5xx page that says what went wrong.
@@ -332,36 +363,18 @@ async fn subscribe(
         ));
     }
     let new = sign_up_form(&app, &body)?;
-    let digest_config = app
-        .config
-        .digest
-        .clone()
-        .ok_or_else(|| internal("no [digest] section"))?;
+    if app.config.digest.is_none() {
+        return Err(internal("no [digest] section"));
+    }
     if form_values(&body, HONEYPOT).iter().any(|v| !v.is_empty()) {
         tracing::info!("sign-up with the honeypot field filled in; nothing recorded or sent");
         return Ok(check_your_inbox());
     }
+    // The same single write for every address: what it is owed (a
+    // confirmation, a manage link, nothing) is decided by the mailer.
     let now = (app.clock)();
-    let limit = app.config.server.confirmations_per_address;
-    let since = now - chrono::Duration::hours(CONFIRMATIONS_WINDOW_HOURS);
-    let to_confirm = with_store(&app, move |store| {
-        let Some(subscriber) = store.sign_up(&new, now)? else {
-            return Ok(None);
-        };
-        if store.record_confirmation(&subscriber.email, since, now, limit)? {
-            return Ok(Some(subscriber));
-        }
-        tracing::info!(
-            subscriber = subscriber.id,
-            limit,
-            "sign-up of an address already sent {limit} confirmation emails in {CONFIRMATIONS_WINDOW_HOURS} hours; none sent"
-        );
-        Ok(None)
-    })
-    .await?;
-    if let Some(subscriber) = to_confirm {
-        send_confirmation(&app, &digest_config, &subscriber, now).await?;
-    }
+    with_store(&app, move |store| store.queue_sign_up(&new, now)).await?;
+    app.wake.notify_one();
     Ok(check_your_inbox())
 }
 
@@ -396,49 +409,6 @@ fn check_your_inbox() -> Html<String> {
     )
 }
 
-/// Mails `subscriber` the link that confirms their sign-up.
-async fn send_confirmation(
-    app: &App,
-    digest_config: &DigestConfig,
-    subscriber: &Subscriber,
-    now: DateTime<Utc>,
-) -> Result<(), Problem> {
-    let token = app.secret.sign(
-        Purpose::Confirm,
-        &subscriber.token_id,
-        Some(now + chrono::Duration::hours(CONFIRM_VALID_HOURS)),
-    );
-    let url = app.config.site.url(&paths::confirm(&token));
-    let message = crate::delivery::compose::confirmation(
-        digest_config,
-        &app.config.site.title,
-        subscriber,
-        &url,
-        now,
-        app.signer.as_ref(),
-        verp::returns(
-            app.config.delivery.bounce_address.as_ref(),
-            &app.secret,
-            verp::Sent::Confirmation {
-                subscriber: subscriber.id,
-            },
-        )
-        .as_ref(),
-    )
-    .map_err(internal)?;
-    let config = app.config.clone();
-    // lettre's SMTP client blocks: keep it off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let transport = crate::delivery::from_config(&config).map_err(|e| e.to_string())?;
-        crate::delivery::send_with_retry(transport.as_ref(), &message, "confirmations")
-            .map_err(|(e, _)| e.to_string())
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
-    Ok(())
-}
-
 /// GET shows the button and changes nothing: corporate mail scanners
 /// fetch every link in a message, and must not confirm for its owner.
 async fn confirm_page(
@@ -465,10 +435,22 @@ async fn confirm(
     same_site(&app, &headers)?;
     let subscriber = subscriber_for(&app, query.token.as_deref(), Purpose::Confirm).await?;
     let (id, now) = (subscriber.id, (app.clock)());
-    let confirmed = with_store(&app, move |store| store.confirm(id, now)).await?;
+    let confirmed = with_store(&app, move |store| {
+        // Together: a crash between them must not leave a subscriber
+        // confirmed and never welcomed.
+        let batch = store.batch()?;
+        let confirmed = store.confirm(id, now)?;
+        if confirmed {
+            store.queue_welcome(id, now)?;
+        }
+        batch.commit()?;
+        Ok(confirmed)
+    })
+    .await?;
     if !confirmed {
         return Ok(confirmation_used(&subscriber));
     }
+    app.wake.notify_one();
     Ok(pages::page(
         "You are subscribed",
         &pages::paragraph(&format!(

@@ -1,6 +1,6 @@
 //! Storage: subscribers and the delivery ledger, behind the [`Store`] trait.
 //!
-//! [`SubscriberStore`], [`Ledger`] and [`Events`] say what the rest of the code may ask
+//! [`SubscriberStore`], [`Ledger`], [`Events`] and [`MailQueue`] say what the rest of the code may ask
 //! and record; [`Sqlite`] is the implementation (the embedded default), and a
 //! PostgreSQL one plugs in beside it. Everything else takes `&dyn Store`.
 //! A store answers questions and records facts; deciding what is due or what
@@ -12,11 +12,13 @@
 
 mod events;
 mod ledger;
+mod mail_queue;
 mod subscribers;
 
 pub use events::{DigestCounts, Event, Events, NewEvent, Suppression};
 pub use ledger::{Delivery, DeliveryState, DigestRecord, Ledger};
-pub use subscribers::{Consent, NewSubscriber, Saved, SubscriberStore};
+pub use mail_queue::{MailQueue, MailQueueCounts, MailRequest, QueuedMail};
+pub use subscribers::{Consent, NewSubscriber, Saved, SignUp, SubscriberStore};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -124,11 +126,32 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX confirmations_sent_by_email ON confirmations_sent (email, sent_at);
     CREATE INDEX confirmations_sent_by_time ON confirmations_sent (sent_at);",
+    // 5: emails to subscribers that are not digests (confirmation, manage,
+    // welcome), sent by `serve` in the background.
+    "CREATE TABLE mail_queue (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sign_up', 'welcome')),
+        email TEXT NOT NULL COLLATE NOCASE,
+        tracks TEXT NOT NULL DEFAULT '',
+        consent_text TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '',
+        subscriber INTEGER,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'dropped', 'failed')),
+        sent_as TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at TEXT NOT NULL,
+        claimed_at TEXT,
+        last_error TEXT,
+        message_id TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX mail_queue_due ON mail_queue (state, due_at);",
 ];
 
 /// Subscribers and the ledger in one place, with transactions: what the
 /// digest, the server, the subscriber commands and the site use.
-pub trait Store: SubscriberStore + Ledger + Events + Send {
+pub trait Store: SubscriberStore + Ledger + Events + MailQueue + Send {
     /// Opens a transaction for many small writes (an import, a batch of
     /// deliveries), so they cost one commit instead of one each; dropped
     /// without [`Batch::commit`], it rolls back.

@@ -47,6 +47,17 @@ pub enum Saved {
     Suppressed(super::Suppression),
 }
 
+/// What a sign-up from the web form comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignUp {
+    /// A new address, or one that had left, now pending: owed a confirmation.
+    Confirm(Subscriber),
+    /// Already subscribed: owed a link to manage the subscription.
+    Manage(Subscriber),
+    /// On the suppression list: owed nothing.
+    Suppressed,
+}
+
 const COLUMNS: &str = "id, email, name, tracks, status, token_id";
 
 fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
@@ -90,13 +101,10 @@ pub trait SubscriberStore {
     fn subscriber_by_token_id(&self, token_id: &str) -> Result<Option<Subscriber>, StoreError>;
 
     /// A sign-up from the web form: a new address, or one that had left, becomes
-    /// `pending` with the consent recorded; an active or suppressed one is left alone.
-    /// Returns the subscriber to send a confirmation to, if any.
-    fn sign_up(
-        &self,
-        new: &NewSubscriber,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Subscriber>, StoreError>;
+    /// `pending` with the consent recorded; an active or suppressed one is left
+    /// alone (an active subscriber's choice of tracks is theirs to change,
+    /// through their own link). Says which email the address is owed.
+    fn sign_up(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<SignUp, StoreError>;
 
     /// Records a confirmation email to `email` at `now`, unless `limit` were
     /// already recorded for it after `since`: true when recorded (send it),
@@ -231,18 +239,14 @@ impl SubscriberStore for Sqlite {
             .optional()?)
     }
 
-    fn sign_up(
-        &self,
-        new: &NewSubscriber,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Subscriber>, StoreError> {
+    fn sign_up(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<SignUp, StoreError> {
         // A suppressed address gets no confirmation email either: no one
         // can sign someone who complained back up (nor list-bomb them).
         if super::Events::suppression(self, &new.email)?.is_some() {
-            return Ok(None);
+            return Ok(SignUp::Suppressed);
         }
-        match self.subscriber_by_email(&new.email)? {
-            Some(old) if old.status == SubscriberStatus::Active => Ok(None),
+        let pending = match self.subscriber_by_email(&new.email)? {
+            Some(old) if old.status == SubscriberStatus::Active => return Ok(SignUp::Manage(old)),
             Some(old) => {
                 self.conn.execute(
                     "UPDATE subscribers SET status = 'pending', tracks = ?2, consent_at = ?3, source = ?4,
@@ -250,7 +254,7 @@ impl SubscriberStore for Sqlite {
                      WHERE id = ?1",
                     params![old.id, new.tracks.join(","), timestamp(now), new.source, new.consent_text],
                 )?;
-                self.subscriber_by_id(old.id)
+                self.subscriber_by_id(old.id)?
             }
             None => {
                 let pending = NewSubscriber {
@@ -258,9 +262,12 @@ impl SubscriberStore for Sqlite {
                     ..new.clone()
                 };
                 self.save_subscriber(&pending, now)?;
-                self.subscriber_by_email(&new.email)
+                self.subscriber_by_email(&new.email)?
             }
-        }
+        };
+        pending
+            .map(SignUp::Confirm)
+            .ok_or_else(|| StoreError::Corrupt(format!("sign-up of {} not saved", new.email)))
     }
 
     fn record_confirmation(
@@ -560,6 +567,39 @@ mod tests {
             ]
         );
         assert_eq!(store.purge_pending(at("2026-06-02T00:00:00Z")).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_sign_up_says_which_email_the_address_is_owed() {
+        let store = Sqlite::in_memory().unwrap();
+        let now = DateTime::UNIX_EPOCH;
+        let web = new("w@example.com", SubscriberStatus::Pending);
+        let SignUp::Confirm(pending) = store.sign_up(&web, now).unwrap() else {
+            panic!("a new address is owed a confirmation");
+        };
+        assert_eq!(pending.status, SubscriberStatus::Pending);
+        assert!(matches!(
+            store.sign_up(&web, now).unwrap(),
+            SignUp::Confirm(_)
+        ));
+        assert!(store.confirm(pending.id, now).unwrap());
+        let again = NewSubscriber {
+            tracks: vec!["other".into()],
+            ..web.clone()
+        };
+        let SignUp::Manage(active) = store.sign_up(&again, now).unwrap() else {
+            panic!("an active address is owed its manage link");
+        };
+        assert_eq!(active.tracks, ["llm"], "its tracks are left alone");
+        store
+            .set_status(active.id, SubscriberStatus::Unsubscribed, now)
+            .unwrap();
+        assert!(matches!(
+            store.sign_up(&web, now).unwrap(),
+            SignUp::Confirm(_)
+        ));
+        super::super::Events::suppress(&store, "w@example.com", "complaint", now).unwrap();
+        assert_eq!(store.sign_up(&web, now).unwrap(), SignUp::Suppressed);
     }
 
     #[test]

@@ -189,3 +189,22 @@ pub fn serve_site(smtp_port: u16) -> tempfile::TempDir {
     assert!(out.status.success(), "{}", stderr(&out));
     site
 }
+
+/// Waits until `shorts serve`'s background sender has nothing queued or in
+/// flight: every sign-up answered so far has had its email sent (or dropped).
+pub fn mail_queue_drained(site: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let counts = store(site)
+            .mail_queue_counts()
+            .expect("read the mail queue");
+        if counts.queued + counts.sending == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mail queue is still {counts:?} after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
