@@ -31,6 +31,11 @@ pub const SITEMAP: &str = "sitemap.xml";
 pub const FEED_STYLESHEET: &str = "feed.css";
 /// The search index the index page's script loads, next to that page.
 pub const SEARCH_INDEX_FILE: &str = "search.json";
+/// What `serve` needs to draw its pages like the site's (written by the
+/// build, never served): see `server::pages`.
+pub const SERVER_PAGE_CONTEXT: &str = ".shorts/page-context.json";
+/// The output folder `serve` never serves from.
+pub const PRIVATE_OUTPUT_DIR: &str = ".shorts";
 /// `shorts serve`'s endpoints, below the site root: the sign-up form posts
 /// to the first, the emails link the rest with a signed `token`.
 pub const SUBSCRIBE: &str = "subscribe";

@@ -499,7 +499,8 @@ fn bad_requests_get_clear_4xx_pages() {
         .send()
         .unwrap();
     assert_eq!(bad_track.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad_track.text().unwrap().contains("unknown track"));
+    let page = bad_track.text().unwrap();
+    assert!(page.contains("<p role=\"alert\">Unknown track"), "{page}");
     let cross_site = http
         .post(server.url("/subscribe"))
         .header("Origin", "https://evil.example")
@@ -516,6 +517,7 @@ fn bad_requests_get_clear_4xx_pages() {
         .send()
         .unwrap();
     assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(oversized.text().unwrap().contains("<h1>Too large</h1>"));
     assert_eq!(
         status(http.post(server.url("/rss.xml")).send().unwrap()),
         StatusCode::METHOD_NOT_ALLOWED
@@ -908,4 +910,102 @@ fn publish_deletes_pending_sign_ups_older_than_seven_days_and_nothing_else() {
                 .contains("This subscription no longer exists"),
         );
     }
+}
+
+#[test]
+fn the_servers_pages_look_like_the_site_and_come_from_its_templates() {
+    let smtp = SmtpServer::start();
+    let site = common::serve_site(smtp.port);
+    let http = client();
+    {
+        let server = Server::start(site.path(), WEEK_1);
+        let response = http
+            .get(server.url("/confirm?token=c.x..y"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let page = response.text().unwrap();
+        for expected in [
+            // The site's stylesheet, navigation and feed link, as the last
+            // build drew them, linked relative to the page.
+            "<link rel=\"stylesheet\" href=\"assets/style.css?v=",
+            "<a class=\"brand\" href=\"shorts/\">Fixture &lt;Site&gt; &amp; Co</a>",
+            "<li><a href=\"rss.xml\">Feed</a></li>",
+            "<meta name=\"robots\" content=\"noindex\">",
+            "<meta name=\"referrer\" content=\"no-referrer\">",
+            "<title>This link does not work · Fixture &lt;Site&gt; &amp; Co</title>",
+            "<p role=\"alert\">The link",
+        ] {
+            assert!(page.contains(expected), "{expected} in:\n{page}");
+        }
+        // The build's context for these pages is not served.
+        let private = http
+            .get(server.url("/.shorts/page-context.json"))
+            .send()
+            .unwrap();
+        assert_eq!(private.status(), StatusCode::NOT_FOUND);
+    }
+
+    // An unsubscribed reader's old link does not ask them to unsubscribe again.
+    std::fs::write(
+        site.path().join("gone.csv"),
+        "email,name,tracks,status\ngone@example.com,,,unsubscribed\n",
+    )
+    .unwrap();
+    let added = shorts_at(site.path(), WEEK_1, &["subscribers", "import", "gone.csv"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let gone = common::store(site.path())
+        .subscriber_by_email("gone@example.com")
+        .unwrap()
+        .unwrap();
+    let secret = Secret::load(&site.path().join("data")).unwrap();
+    let token = secret.sign(Purpose::Unsubscribe, &gone.token_id, None);
+    let server = Server::start(site.path(), WEEK_1);
+    let page = http
+        .get(server.url(&format!("/unsubscribe?token={token}")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("is not subscribed: there is nothing to stop"),
+        "{page}"
+    );
+    assert!(!page.contains("<button"), "{page}");
+    drop(server);
+
+    // The site's own template replaces the built-in one.
+    let templates = site.path().join("templates/serve");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("message.html"),
+        "{% extends \"serve/page.html\" %}{% block content %}<p class=\"mine\">{{ message }}</p>{% endblock content %}",
+    )
+    .unwrap();
+    let server = Server::start(site.path(), WEEK_1);
+    let page = http
+        .get(server.url("/unsubscribe"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("<p class=\"mine\">The link has no token."),
+        "{page}"
+    );
+    drop(server);
+
+    // A template that cannot render stops `serve` at start, naming the file.
+    std::fs::write(
+        templates.join("confirm.html"),
+        "{% extends \"serve/page.html\" %}{% block content %}{{ emial }}{% endblock content %}",
+    )
+    .unwrap();
+    let out = common::shorts(site.path(), &["serve", "--bind", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("templates/serve/confirm.html:1"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -11,6 +11,7 @@ use shorts::delivery::compose::Signer;
 use shorts::diagnostics::{Problems, display_path};
 use shorts::render::subscription_mail::SubscriptionMail;
 use shorts::server::https::HttpsClient;
+use shorts::server::pages::ServerPages;
 use shorts::server::webhooks::{self, Webhooks};
 use shorts::store::Sqlite;
 use shorts::tokens::Secret;
@@ -67,11 +68,22 @@ fn app(config: &Config) -> Result<shorts::server::App, CliError> {
         signer,
         clock,
         webhooks(config)?,
+        server_pages(config)?,
     );
     Ok(match subscription_mail(config)? {
         Some(mail) => app.with_subscription_mail(mail),
         None => app,
     })
+}
+
+/// The templates of the pages `serve` draws, checked now (exit 1 on a
+/// broken one).
+fn server_pages(config: &Config) -> Result<ServerPages, CliError> {
+    let pages = ServerPages::load(config).map_err(CliError::invalid)?;
+    pages
+        .check()
+        .map_err(|problem| CliError::invalid(Problems(vec![problem])))?;
+    Ok(pages)
 }
 
 /// With a `[digest]`, the templates of the confirmation, welcome and manage

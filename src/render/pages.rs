@@ -29,7 +29,7 @@ use crate::paths;
 /// Cards show this many tags, then "+N".
 const CARD_TAGS: usize = 4;
 
-const TEMPLATES: [BuiltIn; 12] = [
+const TEMPLATES: [BuiltIn; 17] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
     ("home.html", include_str!("../../templates/home.html")),
@@ -45,6 +45,27 @@ const TEMPLATES: [BuiltIn; 12] = [
         include_str!("../../templates/digest_page.html"),
     ),
     ("404.html", include_str!("../../templates/404.html")),
+    // Drawn by `serve`, compiled with the rest so a build finds their mistakes.
+    (
+        "serve/page.html",
+        include_str!("../../templates/serve/page.html"),
+    ),
+    (
+        "serve/message.html",
+        include_str!("../../templates/serve/message.html"),
+    ),
+    (
+        "serve/confirm.html",
+        include_str!("../../templates/serve/confirm.html"),
+    ),
+    (
+        "serve/unsubscribe.html",
+        include_str!("../../templates/serve/unsubscribe.html"),
+    ),
+    (
+        "serve/preferences.html",
+        include_str!("../../templates/serve/preferences.html"),
+    ),
 ];
 
 /// Files copied as they are, below `assets/`; their links carry a content hash.
@@ -94,6 +115,34 @@ impl PageTemplates {
             .collect::<Result<_, Problems>>()?;
         Ok(PageTemplates { tera, assets })
     }
+
+    /// Renders one of the templates with a context the caller made (`serve`'s
+    /// pages); the error says what Tera said.
+    pub fn render(&self, template: &str, context: &Context) -> Result<String, String> {
+        self.tera
+            .render(template, context)
+            .map_err(|e| crate::config::tera_message(&e))
+    }
+
+    /// What a site-wide page's context has when no build has said more (no
+    /// feeds, no track list): for `serve` before the site is built with
+    /// this version. The build's own is [`Site::server_page_context`]'s.
+    pub fn context_without_build(&self, config: &Config) -> Context {
+        let mut context = Context::new();
+        context.insert("site", &site_view(config));
+        context.insert("root", config.site.base_url.path());
+        context.insert("path", "");
+        context.insert("paths", &PATHS_VIEW);
+        context.insert("canonical", &config.site.url(""));
+        context.insert("assets", &asset_paths(self));
+        context.insert("nav_tracks", &Vec::<()>::new());
+        context.insert("site_feed", &None::<()>);
+        context.insert("feeds", &Vec::<()>::new());
+        context.insert("subscribe", &config.digest.is_some());
+        context.insert("page_title", &config.site.title);
+        context.insert("description", &config.site.description);
+        context
+    }
 }
 
 /// Every page of the site, each handed to `sink` as soon as it is rendered.
@@ -130,6 +179,7 @@ pub fn render<E: From<PageError> + Send>(
     out.each(site.tags.len(), &|i| site.tag_page(&site.tags[i]))?;
     render_archive(&site, digests, config, &mut out)?;
     out.one(site.not_found_page()?)?;
+    sink(site.server_page_context()?)?;
     sink(OutputFile::new(
         paths::SITEMAP,
         sitemap(out.paths.iter(), config),
@@ -329,10 +379,25 @@ impl<'a> Site<'a> {
         mut context: Context,
     ) -> Result<OutputFile, PageError> {
         let file = paths::page_file(path);
-        context.insert("site", &self.view);
         if !context.contains_key("root") {
             context.insert("root", &paths::up_to_root(&file));
         }
+        self.add_common(&mut context, path, feed_dir);
+        let html = self
+            .templates
+            .tera
+            .render(template, &context)
+            .map_err(|e| PageError::Render {
+                page: file.clone(),
+                template,
+                message: crate::config::tera_message(&e),
+            })?;
+        Ok(OutputFile::new(file, html))
+    }
+
+    /// What every page's context has, whatever its template.
+    fn add_common(&self, context: &mut Context, path: &str, feed_dir: &str) {
+        context.insert("site", &self.view);
         context.insert("path", path);
         context.insert("paths", &PATHS_VIEW);
         context.insert("canonical", &self.config.site.url(path));
@@ -354,16 +419,22 @@ impl<'a> Site<'a> {
         if !context.contains_key("description") {
             context.insert("description", &self.view.description);
         }
-        let html = self
-            .templates
-            .tera
-            .render(template, &context)
-            .map_err(|e| PageError::Render {
-                page: file.clone(),
-                template,
-                message: crate::config::tera_message(&e),
-            })?;
-        Ok(OutputFile::new(file, html))
+    }
+
+    /// The context of a site-wide page as JSON, for `serve` to draw its own
+    /// pages (confirm, unsubscribe, preferences) with the site's `base.html`:
+    /// the same navigation, feeds and stylesheet as the pages of this build.
+    /// Links start at the site's root path, as the 404 page's do.
+    fn server_page_context(&self) -> Result<OutputFile, PageError> {
+        let mut context = Context::new();
+        context.insert("root", self.config.site.base_url.path());
+        self.add_common(&mut context, "", "");
+        let json = serde_json::to_vec(&context.into_json()).map_err(|e| PageError::Render {
+            page: paths::SERVER_PAGE_CONTEXT.to_string(),
+            template: "base.html",
+            message: e.to_string(),
+        })?;
+        Ok(OutputFile::new(paths::SERVER_PAGE_CONTEXT, json))
     }
 
     /// Served for any missing path, so its links start at the site's root path.

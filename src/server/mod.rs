@@ -36,6 +36,7 @@ use crate::paths;
 use crate::render::subscription_mail::SubscriptionMail;
 use crate::store::{Store, StoreError};
 use crate::tokens::{Purpose, Secret};
+use pages::{Page, ServerPages};
 use static_files::Resolved;
 
 /// Request bodies larger than this are refused with 413 (the webhooks
@@ -57,6 +58,8 @@ pub struct App {
     pub cache_control: String,
     pub clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     pub webhooks: webhooks::Webhooks,
+    /// The pages it draws itself, from the site's templates.
+    pages: ServerPages,
     /// The templates of the emails about a subscription; without them
     /// (no `[digest]`), nothing is sent.
     mail: Option<SubscriptionMail>,
@@ -73,6 +76,7 @@ impl App {
         signer: Option<Signer>,
         clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
         webhooks: webhooks::Webhooks,
+        pages: ServerPages,
     ) -> Self {
         App {
             cache_control: config.server.cache_control.clone(),
@@ -82,6 +86,7 @@ impl App {
             signer,
             clock,
             webhooks,
+            pages,
             mail: None,
             wake: tokio::sync::Notify::new(),
             signups: Mutex::new(HashMap::new()),
@@ -135,6 +140,10 @@ pub fn router(app: Arc<App>) -> Router {
             post(webhooks::ses).layer(DefaultBodyLimit::max(webhooks::WEBHOOK_BODY)),
         )
         .fallback(static_file)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            draw_problem,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
             tower_http::compression::CompressionLayer::new()
@@ -179,13 +188,55 @@ pub async fn serve(
     served
 }
 
-/// A 4xx/5xx page that says what went wrong.
+/// A 4xx/5xx page that says what went wrong. Handlers return it as an
+/// error; [`draw_problem`] draws it with the site's templates.
 struct Problem(StatusCode, &'static str, String);
+
+/// What a [`Problem`] leaves in its response for [`draw_problem`].
+#[derive(Clone)]
+struct ProblemPage {
+    title: &'static str,
+    message: String,
+}
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        (self.0, pages::page(self.1, &pages::paragraph(&self.2))).into_response()
+        let mut response = self.0.into_response();
+        response.extensions_mut().insert(ProblemPage {
+            title: self.1,
+            message: self.2,
+        });
+        response
     }
+}
+
+/// Gives a [`Problem`]'s response its page, drawn like the site's pages.
+async fn draw_problem(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let problem = match response.extensions().get::<ProblemPage>() {
+        Some(problem) => problem.clone(),
+        // Refused by axum's body limit before any handler ran.
+        None if response.status() == StatusCode::PAYLOAD_TOO_LARGE => ProblemPage {
+            title: "Too large",
+            message: format!("A form may hold at most {} KiB.", MAX_BODY / 1024),
+        },
+        None => return response,
+    };
+    let status = response.status();
+    let page = app.pages.render(
+        &Page::Message {
+            status: status.as_u16(),
+            title: problem.title,
+            message: &problem.message,
+        },
+        &path,
+    );
+    (status, page).into_response()
 }
 
 async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -368,14 +419,14 @@ async fn subscribe(
     }
     if form_values(&body, HONEYPOT).iter().any(|v| !v.is_empty()) {
         tracing::info!("sign-up with the honeypot field filled in; nothing recorded or sent");
-        return Ok(check_your_inbox());
+        return Ok(check_your_inbox(&app));
     }
     // The same single write for every address: what it is owed (a
     // confirmation, a manage link, nothing) is decided by the mailer.
     let now = (app.clock)();
     with_store(&app, move |store| store.queue_sign_up(&new, now)).await?;
     app.wake.notify_one();
-    Ok(check_your_inbox())
+    Ok(check_your_inbox(&app))
 }
 
 /// The sign-up form's address and tracks, validated. Nothing else in the
@@ -400,12 +451,24 @@ fn sign_up_form(app: &App, body: &Bytes) -> Result<crate::store::NewSubscriber, 
 }
 
 /// The answer to every accepted sign-up.
-fn check_your_inbox() -> Html<String> {
-    pages::page(
+fn check_your_inbox(app: &App) -> Html<String> {
+    message(
+        app,
         "Check your inbox",
-        &pages::paragraph(
-            "If this address can subscribe, an email with a confirmation link is on its way. Nothing is sent to you until you click it.",
-        ),
+        "If this address can subscribe, an email with a confirmation link is on its way. Nothing is sent to you until you click it.",
+    )
+}
+
+/// A page that says one thing.
+fn message(app: &App, title: &str, text: &str) -> Html<String> {
+    // Every handler that answers with a page is at the site's root.
+    app.pages.render(
+        &Page::Message {
+            status: 200,
+            title,
+            message: text,
+        },
+        "/",
     )
 }
 
@@ -418,11 +481,14 @@ async fn confirm_page(
     let token = query.token.clone().unwrap_or_default();
     let subscriber = subscriber_for(&app, Some(&token), Purpose::Confirm).await?;
     if subscriber.status != SubscriberStatus::Pending {
-        return Ok(confirmation_used(&subscriber));
+        return Ok(confirmation_used(&app, &subscriber));
     }
-    Ok(pages::page(
-        "Confirm your subscription",
-        &pages::confirm_form(&subscriber.email, &token),
+    Ok(app.pages.render(
+        &Page::Confirm {
+            email: &subscriber.email,
+            token: &token,
+        },
+        "/",
     ))
 }
 
@@ -448,21 +514,22 @@ async fn confirm(
     })
     .await?;
     if !confirmed {
-        return Ok(confirmation_used(&subscriber));
+        return Ok(confirmation_used(&app, &subscriber));
     }
     app.wake.notify_one();
-    Ok(pages::page(
+    Ok(message(
+        &app,
         "You are subscribed",
-        &pages::paragraph(&format!(
-            "{} will get the weekly digest. Every email has a link to change your tracks or unsubscribe.",
+        &format!(
+            "{} will get the digest. A welcome email is on its way, and every email has a link to change your tracks or unsubscribe.",
             subscriber.email
-        )),
+        ),
     ))
 }
 
 /// A confirmation link for someone no longer pending: it was used, and
 /// using it again changes nothing (it must not re-subscribe a leaver).
-fn confirmation_used(subscriber: &Subscriber) -> Html<String> {
+fn confirmation_used(app: &App, subscriber: &Subscriber) -> Html<String> {
     let text = match subscriber.status {
         SubscriberStatus::Active => format!(
             "{} is already subscribed; this link was used. Every digest has a link to change your tracks or unsubscribe.",
@@ -471,7 +538,7 @@ fn confirmation_used(subscriber: &Subscriber) -> Html<String> {
         _ => "This confirmation link was already used. To subscribe again, sign up on the site."
             .to_string(),
     };
-    pages::page("Link already used", &pages::paragraph(&text))
+    message(app, "Link already used", &text)
 }
 
 /// GET shows a button and changes nothing: link scanners prefetch GETs.
@@ -481,9 +548,16 @@ async fn unsubscribe_page(
 ) -> Result<Html<String>, Problem> {
     let token = query.token.clone().unwrap_or_default();
     let subscriber = subscriber_for(&app, Some(&token), Purpose::Unsubscribe).await?;
-    Ok(pages::page(
-        "Unsubscribe",
-        &pages::unsubscribe_form(&subscriber.email, &token),
+    let preferences_token = app
+        .secret
+        .sign(Purpose::Preferences, &subscriber.token_id, None);
+    Ok(app.pages.render(
+        &Page::Unsubscribe {
+            subscriber: &subscriber,
+            token: &token,
+            preferences_token: &preferences_token,
+        },
+        "/",
     ))
 }
 
@@ -500,9 +574,10 @@ async fn unsubscribe(
         SubscriberStatus::Unsubscribed,
     )
     .await?;
-    Ok(pages::page(
+    Ok(message(
+        &app,
         "You are unsubscribed",
-        &pages::paragraph(&format!("{} will get no more digests.", subscriber.email)),
+        &format!("{} will get no more digests.", subscriber.email),
     ))
 }
 
@@ -512,10 +587,7 @@ async fn preferences_page(
 ) -> Result<Html<String>, Problem> {
     let token = query.token.clone().unwrap_or_default();
     let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences).await?;
-    Ok(pages::page(
-        "Your tracks",
-        &pages::preferences_form(&app.config, &subscriber, &token, None),
-    ))
+    Ok(preferences(&app, &subscriber, &token, None))
 }
 
 async fn update_preferences(
@@ -557,8 +629,26 @@ async fn update_preferences(
         tracks: validated.tracks,
         ..subscriber
     };
-    Ok(pages::page(
-        "Your tracks",
-        &pages::preferences_form(&app.config, &updated, &token, Some("Saved.")),
-    ))
+    Ok(preferences(&app, &updated, &token, Some("Saved.")))
+}
+
+fn preferences(
+    app: &App,
+    subscriber: &Subscriber,
+    token: &str,
+    notice: Option<&str>,
+) -> Html<String> {
+    let unsubscribe_token = app
+        .secret
+        .sign(Purpose::Unsubscribe, &subscriber.token_id, None);
+    app.pages.render(
+        &Page::Preferences {
+            subscriber,
+            token,
+            unsubscribe_token: &unsubscribe_token,
+            tags: &[],
+            notice,
+        },
+        "/",
+    )
 }

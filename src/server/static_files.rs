@@ -2,9 +2,9 @@
 //! `Content-Type`, a strong `ETag` and `Last-Modified`, `304 Not Modified`
 //! for conditional requests, `Cache-Control` from config.
 //!
-//! A path is percent-decoded, must not contain `..` or a backslash, and must
-//! still be inside `public/` once symlinks are resolved; anything else is a
-//! 404. Files are read at request time, so a new build is served at once.
+//! A path is percent-decoded, must not contain `..` or a backslash, must
+//! not be in the build's private folder (`.shorts/`), and must still be
+//! inside `public/` once symlinks are resolved; anything else is a 404. Files are read at request time, so a new build is served at once.
 
 use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
@@ -38,6 +38,7 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
     if !relative
         .components()
         .all(|c| matches!(c, Component::Normal(_)))
+        || relative.starts_with(paths::PRIVATE_OUTPUT_DIR)
     {
         return None;
     }
@@ -199,6 +200,8 @@ mod tests {
         std::fs::write(root.join("rss.xml"), "x").unwrap();
         std::fs::write(root.join("tags/x/index.html"), "x").unwrap();
         std::fs::write(dir.path().join("secret.txt"), "no").unwrap();
+        std::fs::create_dir_all(root.join(".shorts")).unwrap();
+        std::fs::write(root.join(paths::SERVER_PAGE_CONTEXT), "{}").unwrap();
         assert!(resolve(&root, "/rss.xml").is_some());
         assert_eq!(
             resolve(&root, "/tags/x/"),
@@ -216,6 +219,8 @@ mod tests {
             "/..%2fsecret.txt",
             "/%5c..%5csecret.txt",
             "/rss.xml%00",
+            "/.shorts/page-context.json",
+            "/%2eshorts/page-context.json",
         ] {
             assert!(resolve(&root, bad).is_none(), "{bad}");
         }
