@@ -145,6 +145,10 @@ fn sign_up_confirm_and_unsubscribe_through_nginx() {
         &[("Origin", "https://evil.example")],
     );
     assert_eq!(cross_site, StatusCode::FORBIDDEN);
+    // Someone who never confirms.
+    let unconfirmed = sign_up(&http, &nginx.url("/subscribe"), "never@example.com", &[]);
+    assert_eq!(unconfirmed, StatusCode::OK);
+    common::mail_queue_drained(site.path());
 
     let confirmation = smtp
         .received()
@@ -174,6 +178,22 @@ fn sign_up_confirm_and_unsubscribe_through_nginx() {
         list.starts_with("active        reader@example.com"),
         "{list}"
     );
+    // The welcome email, whose preferences link works through the proxy.
+    common::mail_queue_drained(site.path());
+    let welcome = text_of_last_mail_to(&smtp, "reader@example.com");
+    assert!(welcome.contains("Welcome!"), "{welcome}");
+    let preferences = http
+        .get(nginx.url(&link_path(&welcome, "/preferences?token=")))
+        .send()
+        .unwrap();
+    assert_eq!(preferences.status(), StatusCode::OK);
+    // "I lost my link": signing up again sends the manage link, with the same answer.
+    let again = sign_up(&http, &nginx.url("/subscribe"), "reader@example.com", &[]);
+    assert_eq!(again, StatusCode::OK);
+    common::mail_queue_drained(site.path());
+    let manage = text_of_last_mail_to(&smtp, "reader@example.com");
+    assert!(manage.contains("already subscribed"), "{manage}");
+    assert!(manage.contains("/preferences?token="), "{manage}");
 
     // The digest's RFC 8058 one-click link, through the proxy.
     let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
@@ -202,12 +222,31 @@ fn sign_up_confirm_and_unsubscribe_through_nginx() {
     assert!(subscribers(site.path()).starts_with("unsubscribed"));
 
     // Every request went through nginx, from the client's own address.
-    let log = nginx.access_log(6);
-    assert_eq!(log.lines().count(), 6, "{log}");
+    let log = nginx.access_log(9);
+    assert_eq!(log.lines().count(), 9, "{log}");
     assert!(
         log.lines().all(|line| line.starts_with("127.0.0.2 ")),
         "{log}"
     );
+
+    // The unconfirmed sign-up is gone once it is older than seven days.
+    let out = shorts_at(site.path(), "2026-06-14T12:00:01Z", &["publish"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = subscribers(site.path());
+    assert!(!list.contains("never@example.com"), "{list}");
+    assert!(list.contains("reader@example.com"), "{list}");
+}
+
+/// The text part of the newest message to `address`.
+fn text_of_last_mail_to(smtp: &SmtpServer, address: &str) -> String {
+    let message = smtp
+        .received()
+        .into_iter()
+        .rev()
+        .find(|m| m.to == [address])
+        .expect("a message");
+    let mail = mailparse::parse_mail(&message.data).unwrap();
+    mail.subparts[0].get_body().unwrap()
 }
 
 #[test]
