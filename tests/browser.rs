@@ -226,8 +226,9 @@ async fn save_screenshot(client: &Client, name: &str) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
+/// Chromium and chromedriver, or `None` (with the reason printed) where
+/// they are not installed and `SHORTS_REQUIRE_BROWSER` is not set.
+fn chromium_and_driver() -> Option<(PathBuf, PathBuf)> {
     let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
     let chromedriver = find_program(&["chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
@@ -240,6 +241,32 @@ async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
             "skipped: the browser test needs Chromium and chromedriver \
              (Debian: apt install chromium chromium-driver); .ci/run installs them"
         );
+        return None;
+    };
+    Some((chromium, chromedriver))
+}
+
+/// The accessibility check of the pages at `paths`, or a printed skip where
+/// axe-core is not installed (a failure under `SHORTS_REQUIRE_BROWSER`).
+async fn assert_accessible(client: &Client, server: &Server, paths: &[String]) {
+    let Some(axe) = axe_script() else {
+        assert!(
+            std::env::var_os("SHORTS_REQUIRE_BROWSER").is_none(),
+            "SHORTS_REQUIRE_BROWSER is set but axe-core is not installed"
+        );
+        eprintln!("skipped the axe-core check: npm install axe-core (see .ci/run)");
+        return;
+    };
+    for path in paths {
+        client.goto(&server.url(path)).await.expect("open page");
+        let violations = accessibility_violations(client, &axe).await;
+        assert!(violations.is_empty(), "{path}: {violations:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
+    let Some((chromium, chromedriver)) = chromium_and_driver() else {
         return;
     };
     let site = common::sample_site();
@@ -356,28 +383,14 @@ async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
     let index_png = save_screenshot(&client, "index.png").await;
 
     // Landmarks, labels, names and contrast as axe-core checks them.
-    match axe_script() {
-        Some(axe) => {
-            for path in [
-                "/shorts/".to_string(),
-                format!("/shorts/{}/", all[0].slug),
-                "/tracks/llm/".to_string(),
-                "/tags/".to_string(),
-                "/digests/".to_string(),
-            ] {
-                client.goto(&server.url(&path)).await.expect("open page");
-                let violations = accessibility_violations(&client, &axe).await;
-                assert!(violations.is_empty(), "{path}: {violations:#?}");
-            }
-        }
-        None => {
-            assert!(
-                std::env::var_os("SHORTS_REQUIRE_BROWSER").is_none(),
-                "SHORTS_REQUIRE_BROWSER is set but axe-core is not installed"
-            );
-            eprintln!("skipped the axe-core check: npm install axe-core (see .ci/run)");
-        }
-    }
+    let pages = [
+        "/shorts/".to_string(),
+        format!("/shorts/{}/", all[0].slug),
+        "/tracks/llm/".to_string(),
+        "/tags/".to_string(),
+        "/digests/".to_string(),
+    ];
+    assert_accessible(&client, &server, &pages).await;
 
     // A short's page, on a desktop and on a phone: nothing wider than the screen.
     let short = &all[1];
@@ -427,6 +440,7 @@ async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
         .expect("the confirmation page");
     assert!(heading.is_displayed().await.expect("shown"));
     client.close().await.expect("close the browser");
+    common::mail_queue_drained(site.path());
     drop(server);
 
     let listed = common::shorts_at(site.path(), NOW, &["subscribers", "list"]);
@@ -441,4 +455,171 @@ async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
             .parent()
             .map_or_else(String::new, |p| p.display().to_string())
     );
+}
+
+/// The site-relative link containing `needle` in the newest `.eml` the
+/// outbox holds for `kind` (`confirm-…`, `welcome-…`).
+fn outbox_link(site: &Path, kind: &str, needle: &str) -> String {
+    let folder = site.join("outbox/subscriptions");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .expect("the outbox folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(kind))
+        })
+        .collect();
+    files.sort();
+    let bytes = std::fs::read(files.last().expect("an email of that kind")).expect("read it");
+    let mail = mailparse::parse_mail(&bytes).expect("a message");
+    let text = mail.subparts[0].get_body().expect("its text");
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle} in {text}"));
+    link[link.find(needle).expect("the needle")..].to_string()
+}
+
+async fn click_submit(client: &Client) {
+    client
+        .find(Locator::Css("main button[type=submit]"))
+        .await
+        .expect("the page's button")
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn heading_is(client: &Client, text: &str) {
+    let found = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!("//h1[normalize-space()='{text}']")))
+        .await;
+    if found.is_err() {
+        let source = client.source().await.unwrap_or_default();
+        panic!("a page headed {text:?}, not:\n{source}");
+    }
+}
+
+/// A reader follows the confirmation link (a page, not yet a subscription),
+/// presses the button, opens the welcome email's preferences link and
+/// changes what they get; each page looks like the site and passes axe-core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
+    let Some((chromium, chromedriver)) = chromium_and_driver() else {
+        return;
+    };
+    let site = common::sample_site();
+    let out = common::shorts_at(site.path(), NOW, &["build"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let server = Server::start(site.path(), NOW);
+    let http = reqwest::Client::new();
+    let signup = http
+        .post(server.url("/subscribe"))
+        .form(&[("email", "reader@example.org"), ("tracks", "llm")])
+        .send()
+        .await
+        .expect("sign up");
+    assert!(signup.status().is_success());
+    common::mail_queue_drained(site.path());
+    let confirm = outbox_link(site.path(), "confirm-", "/confirm?token=");
+
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().expect("profile folder");
+    let client = browser(&driver, &chromium, profile.path()).await;
+    client
+        .goto(&server.url(&confirm))
+        .await
+        .expect("open the link");
+    heading_is(&client, "Confirm your subscription").await;
+    // The site's stylesheet applies: the button is the site's, not the browser's.
+    let radius = client
+        .execute(
+            "return getComputedStyle(document.querySelector('main button')).borderTopLeftRadius;",
+            vec![],
+        )
+        .await
+        .expect("style");
+    assert_eq!(radius, Value::from("8px"));
+    save_screenshot(&client, "confirm.png").await;
+    let listed = common::stdout(&common::shorts_at(
+        site.path(),
+        NOW,
+        &["subscribers", "list"],
+    ));
+    assert!(
+        listed.starts_with("pending"),
+        "opening the link confirms nothing: {listed}"
+    );
+    click_submit(&client).await;
+    heading_is(&client, "You are subscribed").await;
+    common::mail_queue_drained(site.path());
+
+    let preferences = outbox_link(site.path(), "welcome-", "/preferences?token=");
+    client
+        .goto(&server.url(&preferences))
+        .await
+        .expect("preferences");
+    heading_is(&client, "Your tracks").await;
+    let checked = |selector: &'static str| {
+        let client = client.clone();
+        async move {
+            let value = client
+                .execute(
+                    &format!("return Array.from(document.querySelectorAll('{selector}:checked')).map(e => e.value);"),
+                    vec![],
+                )
+                .await
+                .expect("read the boxes");
+            serde_json::from_value::<Vec<String>>(value).expect("values")
+        }
+    };
+    assert_eq!(checked("input[name=tracks]").await, ["llm"]);
+    save_screenshot(&client, "preferences.png").await;
+    client
+        .find(Locator::Css("input[name=tracks][value=time-series]"))
+        .await
+        .expect("a second track")
+        .click()
+        .await
+        .expect("tick it");
+    click_submit(&client).await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//p[@role='status' and normalize-space()='Saved.']",
+        ))
+        .await
+        .expect("saved");
+    assert_eq!(checked("input[name=tracks]").await, ["llm", "time-series"]);
+    let unsubscribe = format!(
+        "/{}",
+        client
+            .find(Locator::XPath("//a[normalize-space()='unsubscribe']"))
+            .await
+            .expect("the unsubscribe link")
+            .attr("href")
+            .await
+            .expect("its href")
+            .expect("an href")
+    );
+    assert_accessible(
+        &client,
+        &server,
+        &[
+            confirm.clone(),
+            preferences.clone(),
+            unsubscribe,
+            "/confirm?token=bad".to_string(),
+        ],
+    )
+    .await;
+    client.close().await.expect("close the browser");
+    let reader = common::store(site.path())
+        .subscriber_by_email("reader@example.org")
+        .expect("read")
+        .expect("the reader");
+    assert_eq!(reader.tracks, ["llm", "time-series"]);
 }

@@ -368,8 +368,12 @@ fn same_site(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
             "This form can only be sent from the site itself.".into(),
         )
     };
-    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
-        return Err(forbidden());
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("cross-site") => return Err(forbidden()),
+        // The browser vouches for it; a page whose referrer policy hides
+        // its origin sends `Origin: null` with it.
+        Some("same-origin") => return Ok(()),
+        _ => {}
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
