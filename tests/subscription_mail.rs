@@ -4,6 +4,8 @@
 //! down, and answers that say nothing about the address.
 
 mod common;
+#[path = "common/faulty_smtp.rs"]
+mod faulty_smtp;
 #[path = "common/server.rs"]
 mod server;
 #[path = "common/smtp.rs"]
@@ -12,6 +14,7 @@ mod smtp;
 use std::time::{Duration, Instant};
 
 use common::{shorts_at, stderr};
+use faulty_smtp::{Fault, FaultySmtp};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use server::Server;
@@ -365,5 +368,98 @@ fn the_answer_is_the_same_for_a_subscriber_and_a_stranger_relay_up_or_down() {
     assert!(
         *slowest <= fastest * 3,
         "medians (µs: subscriber/stranger, relay up then down): {medians:?}"
+    );
+}
+
+fn queue_counts(site: &std::path::Path) -> shorts::store::MailQueueCounts {
+    common::store(site).mail_queue_counts().unwrap()
+}
+
+fn accepted_for(relay: &FaultySmtp, address: &str) -> usize {
+    relay
+        .accepted()
+        .iter()
+        .filter(|m| m.to.iter().any(|to| to == address))
+        .count()
+}
+
+/// The relay takes a confirmation and never answers; `serve` is SIGKILLed
+/// with it in flight. Readers were answered at once meanwhile; the email is
+/// not lost, and goes once, after its lease, from the next run. A SIGTERM
+/// with a stuck email still stops `serve` promptly.
+#[test]
+fn an_email_in_flight_when_serve_is_killed_goes_once_from_the_next_run() {
+    let relay = FaultySmtp::start();
+    relay.script(
+        "stuck@example.com",
+        &[Fault::Stall(Duration::from_secs(120))],
+    );
+    let site = proxied_site(relay.port);
+    common::append_config(site.path(), "timeout_secs = 120\n");
+    let http = client();
+    let mut server = Server::start(site.path(), WEEK_1);
+    assert_eq!(
+        sign_up(&http, &server, "stuck@example.com", "198.51.100.1").0,
+        StatusCode::OK
+    );
+    assert!(
+        wait_until(|| relay.faults_injected() == 1),
+        "the relay holds the message"
+    );
+    let started = Instant::now();
+    let next = sign_up(&http, &server, "next@example.com", "198.51.100.2");
+    assert_eq!(next.0, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered while the relay stalls, in {:?}",
+        started.elapsed()
+    );
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let counts = queue_counts(site.path());
+    assert_eq!((counts.sending, counts.queued), (1, 1), "{counts:?}");
+
+    // Five minutes on, the stuck row is still its dead sender's; the other goes.
+    let server = Server::start(site.path(), "2026-06-08T08:05:00Z");
+    assert!(wait_until(|| queue_counts(site.path()).sent == 1));
+    assert_eq!(accepted_for(&relay, "next@example.com"), 1);
+    assert_eq!(accepted_for(&relay, "stuck@example.com"), 0);
+    drop(server);
+    // After the lease, the next run sends it: once.
+    let _server = Server::start(site.path(), "2026-06-08T08:11:00Z");
+    common::mail_queue_drained(site.path());
+    assert_eq!(accepted_for(&relay, "stuck@example.com"), 1);
+    assert_eq!(queue_counts(site.path()).sent, 2);
+}
+
+#[test]
+fn sigterm_stops_serve_promptly_with_an_email_stuck_on_the_relay() {
+    let relay = FaultySmtp::start();
+    relay.script(
+        "stuck@example.com",
+        &[Fault::Stall(Duration::from_secs(120))],
+    );
+    let site = proxied_site(relay.port);
+    common::append_config(site.path(), "timeout_secs = 120\n");
+    let http = client();
+    let mut server = Server::start(site.path(), WEEK_1);
+    sign_up(&http, &server, "stuck@example.com", "198.51.100.1");
+    assert!(
+        wait_until(|| relay.faults_injected() == 1),
+        "the relay holds the message"
+    );
+    let pid = server.child.id().to_string();
+    let started = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopped in {:?}",
+        started.elapsed()
     );
 }

@@ -132,7 +132,7 @@ impl Cli {
             self.quiet,
             self.verbose,
             self.log_format,
-            matches!(self.command, Command::Schedule),
+            matches!(self.command, Command::Schedule | Command::Serve(_)),
         );
         match self.execute() {
             Ok(()) => ExitCode::from(exit::OK),
@@ -165,8 +165,9 @@ impl Cli {
     }
 }
 
-/// Logs go to stderr; colour only on a terminal. The daemon logs its runs at
-/// info level by default, since its log is the only trace it leaves.
+/// Logs go to stderr; colour only on a terminal. The long-running commands
+/// (`schedule`, `serve`) log at info level by default, since their log is
+/// the only trace they leave.
 fn init_logging(quiet: bool, verbose: u8, format: LogFormat, daemon: bool) {
     let level = match (quiet, verbose) {
         (true, _) => tracing::Level::ERROR,

@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     let bind = args.bind.as_deref().unwrap_or(&config.server.bind);
     let app = Arc::new(app(config)?);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("listening on {bind}"))?;
@@ -47,7 +47,11 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
         ));
         shorts::server::serve(app, listener, shutdown_signal()).await?;
         anyhow::Ok(())
-    })?;
+    });
+    // An email stuck on a relay that does not answer must not hold up the
+    // exit: its row is taken over after its lease by the next run.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(())
 }
 

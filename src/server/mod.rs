@@ -155,7 +155,7 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// How long a graceful shutdown waits for the email sender's pass to end;
 /// a row it still holds is taken over after its lease by the next run.
-const MAILER_SHUTDOWN: Duration = Duration::from_secs(10);
+const MAILER_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` resolves, then finishes the requests in progress
 /// (and the email sender's pass).

@@ -23,7 +23,12 @@ impl Server {
             .env("SHORTS_NOW", now)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // `SHORTS_TEST_SERVE_LOG=1` shows serve's log, for debugging a test.
+            .stderr(if std::env::var_os("SHORTS_TEST_SERVE_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();
