@@ -31,18 +31,6 @@ const WEEK_1: &str = "2026-06-08T08:00:00Z";
 /// The origin of the fixture's `base_url`, where a browser's form posts come from.
 const SITE_ORIGIN: &str = "https://example.com";
 
-/// The fixture site with a weekly digest sent through the SMTP server on
-/// `smtp_port`, trusting 127.0.0.1 (where nginx connects from) as its proxy.
-fn site_behind_proxy(smtp_port: u16) -> tempfile::TempDir {
-    let site = common::serve_site(smtp_port);
-    common::edit_config(
-        site.path(),
-        "[site]",
-        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
-    );
-    site
-}
-
 /// An HTTP client whose connections come from loopback address `source`.
 fn client_from(source: &str) -> Client {
     let source: IpAddr = source.parse().expect("a source address");
@@ -121,7 +109,7 @@ fn link_path(text: &str, needle: &str) -> String {
 #[test]
 fn sign_up_confirm_and_unsubscribe_through_nginx() {
     let smtp = SmtpServer::start();
-    let site = site_behind_proxy(smtp.port);
+    let site = common::serve_site_behind_proxy(smtp.port);
     let server = Server::start(site.path(), "2026-06-07T12:00:00Z");
     let Some(nginx) = Nginx::start(port_of(&server)) else {
         return;
@@ -252,7 +240,7 @@ fn text_of_last_mail_to(smtp: &SmtpServer, address: &str) -> String {
 #[test]
 fn behind_nginx_the_sign_up_limit_is_per_real_client() {
     let smtp = SmtpServer::start();
-    let site = site_behind_proxy(smtp.port);
+    let site = common::serve_site_behind_proxy(smtp.port);
     let server = Server::start(site.path(), WEEK_1);
     let Some(nginx) = Nginx::start(port_of(&server)) else {
         return;
@@ -280,7 +268,7 @@ fn behind_nginx_the_sign_up_limit_is_per_real_client() {
 #[test]
 fn through_nginx_a_client_forging_x_forwarded_for_is_still_itself() {
     let smtp = SmtpServer::start();
-    let site = site_behind_proxy(smtp.port);
+    let site = common::serve_site_behind_proxy(smtp.port);
     let server = Server::start(site.path(), WEEK_1);
     let Some(nginx) = Nginx::start(port_of(&server)) else {
         return;
@@ -315,7 +303,7 @@ fn through_nginx_a_client_forging_x_forwarded_for_is_still_itself() {
 #[test]
 fn straight_to_serve_an_untrusted_client_cannot_forge_its_address() {
     let smtp = SmtpServer::start();
-    let site = site_behind_proxy(smtp.port);
+    let site = common::serve_site_behind_proxy(smtp.port);
     // serve listens on 127.0.0.1 and trusts only 127.0.0.1: a client that
     // connects from 127.0.0.2 is not a proxy, whatever it sends.
     let server = Server::start(site.path(), WEEK_1);

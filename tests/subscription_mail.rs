@@ -42,18 +42,6 @@ fn sign_up(http: &Client, server: &Server, email: &str, client_ip: &str) -> (Sta
     (response.status(), response.text().unwrap())
 }
 
-/// A served site whose server takes the client from `X-Forwarded-For`, so
-/// tests can sign up many times without meeting the per-client limit.
-fn proxied_site(smtp_port: u16) -> tempfile::TempDir {
-    let site = common::serve_site(smtp_port);
-    common::edit_config(
-        site.path(),
-        "[site]",
-        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
-    );
-    site
-}
-
 fn import_active(site: &std::path::Path, emails: &[String]) {
     let mut csv = String::from("email,name,tracks,status\n");
     for email in emails {
@@ -121,7 +109,7 @@ fn parse(message: &Received) -> Mail {
 #[test]
 fn confirming_sends_a_welcome_and_signing_up_again_sends_the_manage_link() {
     let smtp = SmtpServer::start();
-    let site = proxied_site(smtp.port);
+    let site = common::serve_site_behind_proxy(smtp.port);
     let server = Server::start(site.path(), WEEK_1);
     let http = client();
     let first = sign_up(&http, &server, "reader@example.com", "198.51.100.1");
@@ -237,7 +225,7 @@ fn confirming_sends_a_welcome_and_signing_up_again_sends_the_manage_link() {
 #[test]
 fn a_relay_that_is_down_delays_the_email_but_not_the_answer_nor_the_sign_up() {
     let dead_port = common::unused_port();
-    let site = proxied_site(dead_port);
+    let site = common::serve_site_behind_proxy(dead_port);
     import_active(site.path(), &["member@example.com".to_string()]);
     let http = client();
     {
@@ -319,7 +307,7 @@ fn median(mut times: Vec<u128>) -> u128 {
 fn the_answer_is_the_same_for_a_subscriber_and_a_stranger_relay_up_or_down() {
     const EACH: usize = 41;
     let smtp = SmtpServer::start();
-    let site = proxied_site(smtp.port);
+    let site = common::serve_site_behind_proxy(smtp.port);
     let members: Vec<String> = (0..2 * EACH)
         .map(|i| format!("member{i}@example.com"))
         .collect();
@@ -383,29 +371,34 @@ fn accepted_for(relay: &FaultySmtp, address: &str) -> usize {
         .count()
 }
 
+/// A site whose relay takes the confirmation to stuck@example.com and never
+/// answers, and a `serve` holding that email in flight.
+fn serve_with_an_email_stuck_on_the_relay() -> (FaultySmtp, tempfile::TempDir, Server) {
+    let relay = FaultySmtp::start();
+    relay.script(
+        "stuck@example.com",
+        &[Fault::Stall(Duration::from_secs(120))],
+    );
+    let site = common::serve_site_behind_proxy(relay.port);
+    common::append_config(site.path(), "timeout_secs = 120\n");
+    let server = Server::start(site.path(), WEEK_1);
+    let answer = sign_up(&client(), &server, "stuck@example.com", "198.51.100.1");
+    assert_eq!(answer.0, StatusCode::OK);
+    assert!(
+        wait_until(|| relay.faults_injected() == 1),
+        "the relay holds the message"
+    );
+    (relay, site, server)
+}
+
 /// The relay takes a confirmation and never answers; `serve` is SIGKILLed
 /// with it in flight. Readers were answered at once meanwhile; the email is
 /// not lost, and goes once, after its lease, from the next run. A SIGTERM
 /// with a stuck email still stops `serve` promptly.
 #[test]
 fn an_email_in_flight_when_serve_is_killed_goes_once_from_the_next_run() {
-    let relay = FaultySmtp::start();
-    relay.script(
-        "stuck@example.com",
-        &[Fault::Stall(Duration::from_secs(120))],
-    );
-    let site = proxied_site(relay.port);
-    common::append_config(site.path(), "timeout_secs = 120\n");
+    let (relay, site, mut server) = serve_with_an_email_stuck_on_the_relay();
     let http = client();
-    let mut server = Server::start(site.path(), WEEK_1);
-    assert_eq!(
-        sign_up(&http, &server, "stuck@example.com", "198.51.100.1").0,
-        StatusCode::OK
-    );
-    assert!(
-        wait_until(|| relay.faults_injected() == 1),
-        "the relay holds the message"
-    );
     let started = Instant::now();
     let next = sign_up(&http, &server, "next@example.com", "198.51.100.2");
     assert_eq!(next.0, StatusCode::OK);
@@ -434,20 +427,7 @@ fn an_email_in_flight_when_serve_is_killed_goes_once_from_the_next_run() {
 
 #[test]
 fn sigterm_stops_serve_promptly_with_an_email_stuck_on_the_relay() {
-    let relay = FaultySmtp::start();
-    relay.script(
-        "stuck@example.com",
-        &[Fault::Stall(Duration::from_secs(120))],
-    );
-    let site = proxied_site(relay.port);
-    common::append_config(site.path(), "timeout_secs = 120\n");
-    let http = client();
-    let mut server = Server::start(site.path(), WEEK_1);
-    sign_up(&http, &server, "stuck@example.com", "198.51.100.1");
-    assert!(
-        wait_until(|| relay.faults_injected() == 1),
-        "the relay holds the message"
-    );
+    let (_relay, _site, mut server) = serve_with_an_email_stuck_on_the_relay();
     let pid = server.child.id().to_string();
     let started = Instant::now();
     let killed = std::process::Command::new("kill")

@@ -190,6 +190,19 @@ pub fn serve_site(smtp_port: u16) -> tempfile::TempDir {
     site
 }
 
+/// [`serve_site`] trusting 127.0.0.1 as its proxy: a reverse proxy on
+/// loopback, or tests that give each sign-up its own client address in
+/// `X-Forwarded-For`.
+pub fn serve_site_behind_proxy(smtp_port: u16) -> tempfile::TempDir {
+    let site = serve_site(smtp_port);
+    edit_config(
+        site.path(),
+        "[site]",
+        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
+    );
+    site
+}
+
 /// Waits until `shorts serve`'s background sender has nothing queued or in
 /// flight: every sign-up answered so far has had its email sent (or dropped).
 pub fn mail_queue_drained(site: &Path) {
