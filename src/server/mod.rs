@@ -11,6 +11,7 @@
 pub mod client;
 pub mod https;
 pub mod pages;
+pub mod site_tags;
 pub mod static_files;
 pub mod webhooks;
 
