@@ -225,7 +225,7 @@ fn static_files_are_served_while_the_database_is_locked() {
     let now = chrono::DateTime::parse_from_rfc3339(WEEK_1)
         .unwrap()
         .to_utc();
-    store.set_tracks(reader.id, &[], now).unwrap();
+    store.set_follows(reader.id, &[], &[], now).unwrap();
     // More writes waiting for it than the server has async workers.
     let waiting = std::thread::available_parallelism().map_or(4, |n| n.get()) + 2;
     let saves: Vec<_> = (0..waiting)

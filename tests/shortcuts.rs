@@ -65,6 +65,7 @@ fn subscriber(id: i64, email: &str, name: &str, tracks: &[&str]) -> Subscriber {
         email: email.to_string(),
         name: name.to_string(),
         tracks: tracks.iter().map(|t| t.to_string()).collect(),
+        tags: Vec::new(),
         status: SubscriberStatus::Active,
         token_id: format!("token{id}"),
     }

@@ -3,7 +3,7 @@
 use axum::response::Html;
 
 use crate::config::Config;
-use crate::model::Subscriber;
+use crate::model::{Subscriber, Tag};
 use crate::paths;
 use crate::render::escape_html;
 
@@ -43,12 +43,16 @@ pub fn confirm_form(email: &str, token: &str) -> String {
     )
 }
 
+/// The reader's choice: a box per track, then a box per tag the site uses
+/// (and per tag they follow that no short carries now, still ticked).
 pub fn preferences_form(
     config: &Config,
+    site_tags: &[Tag],
     subscriber: &Subscriber,
     token: &str,
     notice: Option<&str>,
 ) -> String {
+    let checked = |yes: bool| if yes { " checked" } else { "" };
     let boxes: String = config
         .tracks
         .iter()
@@ -56,18 +60,40 @@ pub fn preferences_form(
             format!(
                 "<label><input type=\"checkbox\" name=\"tracks\" value=\"{}\"{}> {}</label>",
                 escape_html(&t.slug),
-                if subscriber.wants(&t.slug) {
-                    " checked"
-                } else {
-                    ""
-                },
+                checked(subscriber.wants(&t.slug)),
                 escape_html(&t.title)
             )
         })
         .collect();
+    let gone = subscriber
+        .tags
+        .iter()
+        .filter(|slug| !site_tags.iter().any(|t| t.slug == **slug))
+        .map(|slug| (slug.as_str(), slug.as_str()));
+    let tags = site_tags
+        .iter()
+        .map(|t| (t.slug.as_str(), t.name.as_str()))
+        .chain(gone);
+    let tag_boxes: String = tags
+        .map(|(slug, name)| {
+            format!(
+                "<label><input type=\"checkbox\" name=\"tags\" value=\"{}\"{}> {}</label>",
+                escape_html(slug),
+                checked(subscriber.tags.iter().any(|t| t == slug)),
+                escape_html(name)
+            )
+        })
+        .collect();
+    let tag_fieldset = if tag_boxes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<fieldset><legend>Tags</legend><p>Also every short with one of these tags, whatever its track.</p>{tag_boxes}</fieldset>"
+        )
+    };
     format!(
         "{}<p>Tracks in the digest for <strong>{}</strong>:</p>\
-         <form method=\"post\" action=\"{}\"><fieldset><legend>Tracks</legend>{boxes}</fieldset>\
+         <form method=\"post\" action=\"{}\"><fieldset><legend>Tracks</legend>{boxes}</fieldset>{tag_fieldset}\
          <p><button type=\"submit\">Save</button></p></form>",
         notice.map(paragraph).unwrap_or_default(),
         escape_html(&subscriber.email),
