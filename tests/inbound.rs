@@ -298,12 +298,12 @@ fn suppression_survives_add_import_and_export(site: &Path) {
     );
     let export = stdout(&common::shorts_at(site, LATER, &["subscribers", "export"]));
     assert!(
-        export.starts_with("email,name,tracks,status,suppressed\n"),
+        export.starts_with("email,name,tracks,tags,status,suppressed\n"),
         "{export}"
     );
     assert!(
         export.contains(
-            "spam@example.com,,,unsubscribed,complaint (reported as spam) since 2026-06-09"
+            "spam@example.com,,,,unsubscribed,complaint (reported as spam) since 2026-06-09"
         ),
         "{export}"
     );
