@@ -308,7 +308,7 @@ fn suppression_survives_add_import_and_export(site: &Path) {
         "{export}"
     );
     assert!(
-        export.contains("gone@example.com,,,bounced,hard bounce (5.1.1) since 2026-06-09"),
+        export.contains("gone@example.com,,,,bounced,hard bounce (5.1.1) since 2026-06-09"),
         "{export}"
     );
     // Lifting the suppression (the reader asked the author to come back) lets `add` work again.
