@@ -182,6 +182,52 @@ mod tests {
         assert!(!is_slug("KV-cache"));
         assert!(!is_slug("a--b"));
     }
+
+    fn follower(tracks: &[&str], tags: &[&str]) -> Subscriber {
+        Subscriber {
+            tracks: tracks.iter().map(|t| t.to_string()).collect(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Subscriber::sample()
+        }
+    }
+
+    #[test]
+    fn a_short_is_followed_by_its_track_or_one_of_its_tags() {
+        let date = DateTime::parse_from_rfc3339("2026-06-01T08:00:00Z").expect("a test date");
+        let mut tagged = Short::sample("gqa", "llm", date);
+        tagged.tags = vec![Tag {
+            slug: "kv-cache".into(),
+            name: "KV cache".into(),
+        }];
+        let untagged = Short::sample("bm25", "rag", date);
+        // (tracks, tags) → (follows the llm short tagged kv-cache, the untagged rag short)
+        let table: [(&[&str], &[&str], bool, bool); 8] = [
+            (&[], &[], true, true),
+            (&["llm"], &[], true, false),
+            (&["rag"], &[], false, true),
+            (&[], &["kv-cache"], true, false),
+            (&[], &["gqa"], false, false),
+            (&["rag"], &["kv-cache"], true, true),
+            (&["ops"], &["attention"], false, false),
+            (&["llm", "rag"], &["kv-cache"], true, true),
+        ];
+        for (tracks, tags, follows_tagged, follows_untagged) in table {
+            let reader = follower(tracks, tags);
+            assert_eq!(
+                (
+                    reader.follows_short(&tagged),
+                    reader.follows_short(&untagged)
+                ),
+                (follows_tagged, follows_untagged),
+                "tracks {tracks:?}, tags {tags:?}"
+            );
+        }
+        assert!(follower(&[], &[]).wants("added-later"));
+        assert!(
+            !follower(&[], &["kv-cache"]).wants("llm"),
+            "tags alone are not every track"
+        );
+    }
 }
 
 /// Where a subscriber stands. Only `Active` subscribers get digests.
@@ -225,8 +271,12 @@ pub struct Subscriber {
     pub id: i64,
     pub email: String,
     pub name: String,
-    /// Track slugs; empty means every track, including tracks added later.
+    /// Track slugs, in config order. With `tags` also empty: every track,
+    /// including tracks added later.
     pub tracks: Vec<String>,
+    /// Tag slugs, sorted: shorts carrying one of them are in the digest
+    /// whatever their track.
+    pub tags: Vec<String>,
     pub status: SubscriberStatus,
     /// Random, secret, per subscriber: signed links name it, so rotating it
     /// revokes every link ever sent to this subscriber.
@@ -234,14 +284,23 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Whether the track with this slug is in the subscriber's digest.
-    pub fn wants(&self, track: &str) -> bool {
-        self.tracks.is_empty() || self.tracks.iter().any(|t| t == track)
+    /// Whether every short is in the subscriber's digest: nothing chosen
+    /// means everything, so a track added later reaches them too.
+    pub fn follows_everything(&self) -> bool {
+        self.tracks.is_empty() && self.tags.is_empty()
     }
 
-    /// What [`sections`] asks of a subscriber: whether `track` is in their digest.
-    pub fn follows(&self, track: &Track) -> bool {
-        self.wants(&track.slug)
+    /// Whether every short of the track with this slug is in the subscriber's
+    /// digest (some of its shorts may be through a tag even when not).
+    pub fn wants(&self, track: &str) -> bool {
+        self.follows_everything() || self.tracks.iter().any(|t| t == track)
+    }
+
+    /// Whether `short` is in the subscriber's digest: its track is followed
+    /// or one of its tags is. The one rule every digest copy, skip and
+    /// shared-copy key comes from (through [`sections`]).
+    pub fn follows_short(&self, short: &Short) -> bool {
+        self.wants(&short.track) || short.tags.iter().any(|tag| self.tags.contains(&tag.slug))
     }
 
     /// A reader of every track, for previews and for checking templates.
@@ -251,6 +310,7 @@ impl Subscriber {
             email: "reader@example.org".to_string(),
             name: "Sample Reader".to_string(),
             tracks: Vec::new(),
+            tags: Vec::new(),
             status: SubscriberStatus::Active,
             token_id: "preview".to_string(),
         }

@@ -1,6 +1,7 @@
-//! Subscribers at the boundary: validating an address, a name and a track
-//! list typed on the command line or read from CSV (`email,name,tracks,status`),
-//! and writing the same CSV back out. Storage is `store`'s job.
+//! Subscribers at the boundary: validating an address, a name, a track list
+//! and a tag list typed on the command line or read from CSV
+//! (`email,name,tracks,tags,status`), and writing the same CSV back out.
+//! Storage is `store`'s job.
 
 use std::path::Path;
 
@@ -8,14 +9,17 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems};
-use crate::model::SubscriberStatus;
+use crate::model::{SubscriberStatus, is_slug, slugify};
 use crate::store::{NewSubscriber, Saved, Store, StoreError, Suppression};
 
 /// Validates one subscriber's fields; the message says what is wrong.
+/// `tracks` and `tags` are lists of slugs (separated by commas, semicolons
+/// or spaces); both empty, or every track chosen, means everything.
 pub fn validate(
     email: &str,
     name: &str,
     tracks: &str,
+    tags: &str,
     status: &str,
     config: &Config,
     source: &str,
@@ -27,27 +31,13 @@ pub fn validate(
             "the name {name:?} has control characters or is longer than 200 bytes"
         ));
     }
-    let mut slugs: Vec<String> = Vec::new();
-    for track in tracks
-        .split([',', ';', ' '])
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        if config.track(track).is_none() {
-            let known: Vec<&str> = config.tracks.iter().map(|t| t.slug.as_str()).collect();
-            return Err(format!(
-                "unknown track {track:?}; expected some of: {}",
-                known.join(", ")
-            ));
-        }
-        if !slugs.iter().any(|s| s == track) {
-            slugs.push(track.to_string());
-        }
-    }
-    // Config order, so the same choice is always stored the same way.
-    slugs.sort_by_key(|s| config.tracks.iter().position(|t| &t.slug == s));
-    if slugs.len() == config.tracks.len() {
-        slugs.clear();
+    let mut tracks = track_slugs(tracks, config)?;
+    let mut tags = tag_slugs(tags)?;
+    // Every track holds every short, so the tags add nothing: stored as
+    // "everything", which also takes in tracks added later.
+    if tracks.len() == config.tracks.len() {
+        tracks.clear();
+        tags.clear();
     }
     let status = if status.trim().is_empty() {
         SubscriberStatus::Active
@@ -59,11 +49,60 @@ pub fn validate(
     Ok(NewSubscriber {
         email,
         name,
-        tracks: slugs,
+        tracks,
+        tags,
         status,
         source: source.to_string(),
         consent_text: String::new(),
     })
+}
+
+fn list_items(list: &str) -> impl Iterator<Item = &str> {
+    list.split([',', ';', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The config's tracks named in `tracks`, once each, in config order (so
+/// the same choice is always stored the same way).
+fn track_slugs(tracks: &str, config: &Config) -> Result<Vec<String>, String> {
+    let mut slugs: Vec<String> = Vec::new();
+    for track in list_items(tracks) {
+        if config.track(track).is_none() {
+            let known: Vec<&str> = config.tracks.iter().map(|t| t.slug.as_str()).collect();
+            return Err(format!(
+                "unknown track {track:?}; expected some of: {}",
+                known.join(", ")
+            ));
+        }
+        if !slugs.iter().any(|s| s == track) {
+            slugs.push(track.to_string());
+        }
+    }
+    slugs.sort_by_key(|s| config.tracks.iter().position(|t| &t.slug == s));
+    Ok(slugs)
+}
+
+/// The tag slugs in `tags`, sorted and once each. Any slug is taken, used
+/// by a short or not: the author may tag shorts with it later, and the
+/// command line must work without loading the site.
+pub fn tag_slugs(tags: &str) -> Result<Vec<String>, String> {
+    let mut slugs: Vec<String> = Vec::new();
+    for tag in list_items(tags) {
+        if !is_slug(tag) {
+            let hint = match slugify(tag) {
+                slug if slug.is_empty() => String::new(),
+                slug => format!(" such as {slug:?}"),
+            };
+            return Err(format!(
+                "{tag:?} is not a tag slug; expected lower-case letters, digits and single hyphens{hint}, as in the site's tag URLs"
+            ));
+        }
+        slugs.push(tag.to_string());
+    }
+    slugs.sort_unstable();
+    slugs.dedup();
+    Ok(slugs)
 }
 
 /// An address every SMTP server can take, in one canonical form: an
@@ -121,7 +160,7 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-const COLUMNS: [&str; 4] = ["email", "name", "tracks", "status"];
+const COLUMNS: [&str; 5] = ["email", "name", "tracks", "tags", "status"];
 
 /// What `export` adds, and `import` accepts and ignores: why an address is
 /// suppressed (the suppression list decides, not the file).
@@ -137,6 +176,7 @@ struct Columns {
     email: usize,
     name: Option<usize>,
     tracks: Option<usize>,
+    tags: Option<usize>,
     status: Option<usize>,
 }
 
@@ -163,6 +203,7 @@ impl Columns {
             email,
             name: column("name"),
             tracks: column("tracks"),
+            tags: column("tags"),
             status: column("status"),
         })
     }
@@ -179,6 +220,7 @@ impl Columns {
             field(Some(self.email)),
             field(self.name),
             field(self.tracks),
+            field(self.tags),
             field(self.status),
             config,
             source,
@@ -186,7 +228,7 @@ impl Columns {
     }
 }
 
-/// Imports a CSV file with a header naming some of `email,name,tracks,status`
+/// Imports a CSV file with a header naming some of `email,name,tracks,tags,status`
 /// (`email` required). Importing the same file twice changes nothing.
 pub fn import(
     store: &dyn Store,
@@ -267,7 +309,8 @@ pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportE
             .write_record([
                 neutralise(&s.email).as_str(),
                 &neutralise(&s.name),
-                &s.tracks.join(","),
+                &neutralise(&s.tracks.join(",")),
+                &neutralise(&s.tags.join(",")),
                 s.status.as_str(),
                 &why,
             ])
@@ -279,6 +322,7 @@ pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportE
         writer
             .write_record([
                 neutralise(&gone.email).as_str(),
+                "",
                 "",
                 "",
                 "unsubscribed",
@@ -329,7 +373,70 @@ pub fn describe_suppression(s: &Suppression) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{address, neutralise, restore};
+    use super::{Config, address, neutralise, restore, validate};
+
+    fn config() -> Config {
+        let text = "[site]\ntitle = \"T\"\ndescription = \"D\"\nbase_url = \"https://example.com/\"\n\
+                    timezone = \"Europe/Berlin\"\n[site.author]\nname = \"A\"\n\
+                    [[tracks]]\nslug = \"llm\"\ntitle = \"L\"\n[[tracks]]\nslug = \"rag\"\ntitle = \"R\"\n";
+        Config::parse(text, std::path::Path::new("/site/config.toml"))
+            .expect("test config is valid")
+    }
+
+    /// (tracks, tags) as `validate` stores them.
+    fn follows(tracks: &str, tags: &str) -> Result<(Vec<String>, Vec<String>), String> {
+        validate("a@example.com", "", tracks, tags, "", &config(), "test")
+            .map(|s| (s.tracks, s.tags))
+    }
+
+    #[test]
+    fn tags_are_slugs_sorted_once_each_and_need_no_short() {
+        assert_eq!(
+            follows("rag", "rust; kv-cache,rust  gqa"),
+            Ok((
+                vec!["rag".to_string()],
+                vec![
+                    "gqa".to_string(),
+                    "kv-cache".to_string(),
+                    "rust".to_string()
+                ]
+            ))
+        );
+        assert_eq!(
+            follows("", "no-short-has-this-yet"),
+            Ok((vec![], vec!["no-short-has-this-yet".to_string()])),
+            "tags alone, none of them used yet"
+        );
+        assert_eq!(
+            follows("rag,llm", "rust"),
+            Ok((vec![], vec![])),
+            "every track chosen is everything, tags included"
+        );
+        assert_eq!(
+            follows("", "ünïcode"),
+            Ok((vec![], vec!["ünïcode".to_string()]))
+        );
+    }
+
+    #[test]
+    fn a_tag_that_is_not_a_slug_is_refused_naming_it_and_what_is_expected() {
+        let refused = follows("", "rust,KV Cache").unwrap_err();
+        assert!(refused.contains("\"KV\" is not a tag slug"), "{refused}");
+        assert!(refused.contains("such as \"kv\""), "{refused}");
+        assert!(refused.contains("lower-case letters, digits and single hyphens"));
+        for bad in ["C++", "a--b", "-x", "#rust", "Rust", "a_b"] {
+            let refused = follows("", bad).unwrap_err();
+            assert!(
+                refused.contains(&format!("{bad:?} is not a tag slug")),
+                "{refused}"
+            );
+        }
+        assert!(
+            follows("", "=1+2")
+                .unwrap_err()
+                .contains("is not a tag slug")
+        );
+    }
 
     #[test]
     fn cells_a_spreadsheet_would_run_are_exported_as_text_and_imported_back() {

@@ -98,6 +98,7 @@ fn a_stored_address_no_message_can_be_built_for_fails_alone() {
         email: "\"two words\"@example.org".into(),
         name: String::new(),
         tracks: Vec::new(),
+        tags: Vec::new(),
         status: SubscriberStatus::Active,
         source: "cli".into(),
         consent_text: String::new(),

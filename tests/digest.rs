@@ -226,6 +226,140 @@ fn sends_grouped_filtered_multipart_digests_once() {
     assert_eq!(server.received().len(), 2);
 }
 
+/// Each section of a digest's text part with the slugs of its shorts, in order.
+fn text_sections(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(title) = line.strip_prefix("== ").and_then(|l| l.strip_suffix(" ==")) {
+            sections.push((title.to_string(), Vec::new()));
+        } else if let Some(url) = line.trim().strip_prefix("Read: ") {
+            let slug = url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let section = sections.last_mut().expect("a short inside a section");
+            section.1.push(slug.to_string());
+        }
+    }
+    sections
+}
+
+fn write_short(site: &Path, slug: &str, track: &str, date: &str, tags: &[&str]) {
+    let tags: Vec<String> = tags.iter().map(|t| format!("{t:?}")).collect();
+    let text = format!(
+        "+++\ntitle = \"Short {slug}\"\ndate = {date}\nsummary = \"About {slug}.\"\ntrack = \"{track}\"\ntags = [{}]\n+++\nBody.\n",
+        tags.join(", ")
+    );
+    std::fs::write(site.join(format!("content/shorts/{slug}.md")), text).unwrap();
+}
+
+#[test]
+fn tag_followers_get_the_shorts_of_their_tags_still_grouped_by_track() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    // Besides the fixture's escaping (llm: Rust, c++, kv-cache) and
+    // yaml-front-matter (retrieval: kv-cache, YAML).
+    write_short(
+        site.path(),
+        "attention",
+        "llm",
+        "2026-06-06",
+        &["attention"],
+    );
+    write_short(
+        site.path(),
+        "rerankers",
+        "retrieval",
+        "2026-06-04",
+        &["reranking"],
+    );
+    add(site.path(), &["track@example.com", "--tracks", "llm"]);
+    add(site.path(), &["tag@example.com", "--tags", "kv-cache"]);
+    add(
+        site.path(),
+        &["both@example.com", "--tracks", "llm", "--tags", "yaml"],
+    );
+    add(
+        site.path(),
+        &["unused@example.com", "--tags", "not-yet-used"],
+    );
+
+    let out = run(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "digest #1: 3 sent, 1 skipped (nothing new in their tracks), 0 failed\n"
+    );
+    let received = server.received();
+    assert_eq!(received.len(), 3);
+    assert!(by_recipient(&received, "unused@example.com").is_empty());
+    let copy = |to: &str| {
+        let messages = by_recipient(&received, to);
+        assert_eq!(messages.len(), 1, "{to}");
+        let mail = parse(messages[0]);
+        let subject = mail.headers.get_first_value("Subject").unwrap();
+        let (text, html) = parts(&mail);
+        (subject, text_sections(&text), text, html)
+    };
+    let section = |title: &str, slugs: &[&str]| {
+        (
+            title.to_string(),
+            slugs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    };
+
+    let (subject, sections, text, _) = copy("track@example.com");
+    assert_eq!(
+        sections,
+        [section("LLMs", &["escaping", "attention"])],
+        "{text}"
+    );
+    assert_eq!(subject, "Fixture <Site> & Co #1: 2 new shorts");
+    assert!(text.contains("subscribed to LLMs of Fixture"), "{text}");
+
+    // A tag across tracks: a section in each, and nothing else of those tracks.
+    let (subject, sections, text, html) = copy("tag@example.com");
+    assert_eq!(
+        sections,
+        [
+            section("LLMs", &["escaping"]),
+            section("Retrieval & embeddings", &["yaml-front-matter"])
+        ],
+        "{text}"
+    );
+    assert_eq!(subject, "Fixture <Site> & Co #1: 2 new shorts");
+    assert!(
+        text.contains("subscribed to tags: kv-cache of Fixture"),
+        "{text}"
+    );
+    assert!(html.contains("subscribed to tags: kv-cache of"), "{html}");
+    assert!(!html.contains("Short attention") && !html.contains("Short rerankers"));
+
+    let (subject, sections, text, html) = copy("both@example.com");
+    assert_eq!(
+        sections,
+        [
+            section("LLMs", &["escaping", "attention"]),
+            section("Retrieval & embeddings", &["yaml-front-matter"])
+        ],
+        "{text}"
+    );
+    assert_eq!(subject, "Fixture <Site> & Co #1: 3 new shorts");
+    assert!(
+        text.contains("subscribed to LLMs and tags: YAML of Fixture"),
+        "{text}"
+    );
+    assert!(text.contains("Only new shorts in your tracks or with your tags"));
+    assert!(!html.contains("Short rerankers"), "the tag, not the track");
+
+    assert_eq!(
+        delivery_states(site.path()),
+        [(DeliveryState::Sent, 3), (DeliveryState::Skipped, 1)]
+    );
+    let carried: Vec<String> = carried(site.path()).into_iter().map(|(s, _)| s).collect();
+    assert!(
+        carried.contains(&"rerankers".to_string()),
+        "a short no one follows is still carried, once: {carried:?}"
+    );
+}
+
 #[test]
 fn a_late_or_backdated_short_goes_out_in_the_next_digest() {
     let server = SmtpServer::start();

@@ -184,6 +184,7 @@ proptest! {
             email: "reader@example.org".into(),
             name: name.clone(),
             tracks: vec![],
+            tags: vec![],
             status: SubscriberStatus::Active,
             token_id: "token".into(),
         };

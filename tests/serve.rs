@@ -225,7 +225,7 @@ fn static_files_are_served_while_the_database_is_locked() {
     let now = chrono::DateTime::parse_from_rfc3339(WEEK_1)
         .unwrap()
         .to_utc();
-    store.set_tracks(reader.id, &[], now).unwrap();
+    store.set_follows(reader.id, &[], &[], now).unwrap();
     // More writes waiting for it than the server has async workers.
     let waiting = std::thread::available_parallelism().map_or(4, |n| n.get()) + 2;
     let saves: Vec<_> = (0..waiting)
@@ -445,6 +445,144 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
     let out = shorts_at(site.path(), "2026-06-15T08:00:00Z", &["digest", "send"]);
     assert_eq!(stdout(&out), "nothing to send: no active subscribers\n");
     assert_eq!(smtp.received().len(), before);
+}
+
+/// The `<label>` of the checkbox `name`=`value` on a preferences page.
+fn checkbox<'a>(page: &'a str, name: &str, value: &str) -> Option<&'a str> {
+    let at = page.find(&format!("name=\"{name}\" value=\"{value}\""))?;
+    let end = at + page[at..].find('>')?;
+    Some(&page[at..=end])
+}
+
+fn is_checked(page: &str, name: &str, value: &str) -> bool {
+    checkbox(page, name, value)
+        .unwrap_or_else(|| panic!("no {name} box {value:?} in {page}"))
+        .contains("checked")
+}
+
+#[test]
+fn preferences_follow_tags_the_site_uses_and_the_digest_honours_them() {
+    let smtp = SmtpServer::start();
+    let site = common::serve_site(smtp.port);
+    let args = [
+        "subscribers",
+        "add",
+        "reader@example.org",
+        "--tracks",
+        "llm",
+    ];
+    let added = shorts_at(
+        site.path(),
+        WEEK_1,
+        &[&args[..], &["--tags", "gone-tag"]].concat(),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let server = Server::start(site.path(), WEEK_1);
+    let store = common::store(site.path());
+    let reader = store
+        .subscriber_by_email("reader@example.org")
+        .unwrap()
+        .unwrap();
+    let secret = Secret::load(&site.path().join("data")).unwrap();
+    let token = secret.sign(Purpose::Preferences, &reader.token_id, None);
+    let url = server.url(&format!("/preferences?token={token}"));
+    let http = client();
+    let get = || http.get(&url).send().unwrap().text().unwrap();
+
+    // Every tag of a published short, and the reader's own tag no short uses.
+    let form = get();
+    assert!(form.contains("<legend>Tags</legend>"), "{form}");
+    for tag in ["c-plus-plus", "kv-cache", "rust", "yaml"] {
+        assert!(!is_checked(&form, "tags", tag), "{tag}: {form}");
+    }
+    assert!(
+        form.contains("value=\"yaml\"> YAML</label>"),
+        "the tag's name: {form}"
+    );
+    assert!(is_checked(&form, "tags", "gone-tag"));
+    assert!(
+        checkbox(&form, "tags", "future-only").is_none()
+            && checkbox(&form, "tags", "draft-only").is_none()
+    );
+    assert!(is_checked(&form, "tracks", "llm") && !is_checked(&form, "tracks", "retrieval"));
+
+    let post = |form: &[(&str, &str)]| http.post(&url).form(form).send().unwrap();
+    let unknown = post(&[("tags", "yaml"), ("tags", "future-only")]);
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unknown
+            .text()
+            .unwrap()
+            .contains("Unknown tag &quot;future-only&quot;")
+    );
+    let nothing = post(&[("other", "x")]);
+    assert_eq!(nothing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        nothing
+            .text()
+            .unwrap()
+            .contains("Choose at least one track or tag")
+    );
+    assert_eq!(
+        store.subscriber_by_id(reader.id).unwrap().unwrap(),
+        reader,
+        "nothing changed"
+    );
+
+    // Tags alone, one of them no longer used by any short but still followed.
+    let saved = post(&[("tags", "yaml"), ("tags", "gone-tag")]);
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert!(saved.text().unwrap().contains("Saved."));
+    let form = get();
+    assert!(
+        is_checked(&form, "tags", "yaml") && is_checked(&form, "tags", "gone-tag"),
+        "{form}"
+    );
+    assert!(
+        !is_checked(&form, "tracks", "llm") && !is_checked(&form, "tags", "kv-cache"),
+        "{form}"
+    );
+    let saved = post(&[("tags", "yaml")]);
+    assert_eq!(saved.status(), StatusCode::OK);
+    let now = store.subscriber_by_id(reader.id).unwrap().unwrap();
+    assert_eq!((now.tracks.len(), now.tags), (0, vec!["yaml".to_string()]));
+    assert!(
+        checkbox(&get(), "tags", "gone-tag").is_none(),
+        "unused and no longer followed"
+    );
+
+    // A build while serve runs: its new tag is offered without a restart.
+    let fresh = "+++\ntitle = \"Fresh\"\ndate = 2026-06-08\nsummary = \"S\"\ntrack = \"llm\"\ntags = [\"Fresh tag\"]\n+++\nBody.\n";
+    std::fs::write(site.path().join("content/shorts/fresh.md"), fresh).unwrap();
+    let built = shorts_at(site.path(), WEEK_1, &["build"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let form = get();
+    assert!(
+        !is_checked(&form, "tags", "fresh-tag") && is_checked(&form, "tags", "yaml"),
+        "{form}"
+    );
+
+    // The digest: only the short tagged yaml, in its track's section.
+    let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let digest = smtp
+        .received()
+        .into_iter()
+        .find(|m| m.to == ["reader@example.org"])
+        .expect("a digest");
+    let text = mailparse::parse_mail(&digest.data).unwrap().subparts[0]
+        .get_body()
+        .unwrap();
+    assert!(text.contains("== Retrieval & embeddings =="), "{text}");
+    assert!(
+        text.contains("YAML front matter") && !text.contains("== LLMs =="),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Fresh") && !text.contains("Tom & Jerry"),
+        "{text}"
+    );
+    assert!(text.contains("subscribed to tags: YAML of"), "{text}");
 }
 
 #[test]
@@ -932,7 +1070,7 @@ fn the_servers_pages_look_like_the_site_and_come_from_its_templates() {
             "<a class=\"brand\" href=\"shorts/\">Fixture &lt;Site&gt; &amp; Co</a>",
             "<li><a href=\"rss.xml\">Feed</a></li>",
             "<meta name=\"robots\" content=\"noindex\">",
-            "<meta name=\"referrer\" content=\"no-referrer\">",
+            "<meta name=\"referrer\" content=\"same-origin\">",
             "<title>This link does not work · Fixture &lt;Site&gt; &amp; Co</title>",
             "<p role=\"alert\">The link",
         ] {

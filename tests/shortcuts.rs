@@ -65,8 +65,16 @@ fn subscriber(id: i64, email: &str, name: &str, tracks: &[&str]) -> Subscriber {
         email: email.to_string(),
         name: name.to_string(),
         tracks: tracks.iter().map(|t| t.to_string()).collect(),
+        tags: Vec::new(),
         status: SubscriberStatus::Active,
         token_id: format!("token{id}"),
+    }
+}
+
+fn tagged(subscriber: Subscriber, tags: &[&str]) -> Subscriber {
+    Subscriber {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        ..subscriber
     }
 }
 
@@ -103,6 +111,18 @@ fn assert_shared_copies_equal_own_renders(site: &std::path::Path) {
         subscriber(9, "gu@xn--bcher-kva.example", "", &[]),
         // Every track by name: the same sections as following everything.
         subscriber(10, "hu@example.net", "", &tracks),
+        // Tags: one track's section, each with other shorts than by track.
+        tagged(subscriber(11, "iv@example.net", "", &[]), &["embeddings"]),
+        tagged(subscriber(12, "jo@example.net", "Jo", &[]), &["attention"]),
+        tagged(subscriber(13, "ka@example.net", "", &[]), &["embeddings"]),
+        tagged(
+            subscriber(14, "lu@example.net", "", &[tracks[0]]),
+            &["embeddings"],
+        ),
+        tagged(
+            subscriber(15, "mo@example.net", "", &[]),
+            &["no-short-has-it"],
+        ),
     ];
     let shared = SharedCopies::default();
     // Twice round: the first meets each audience, the second reuses it.
@@ -160,11 +180,13 @@ fn templates_that_greet_by_name_still_get_each_subscribers_name() {
 #[test]
 fn templates_that_do_not_show_the_track_choice_share_copies_by_their_sections() {
     let site = sample_site();
-    let choice = "{% if subscriber.all_tracks %}every track{% else %}{{ subscriber.track_titles | join(sep=\", \") }}{% endif %}";
+    let choice = "{% if subscriber.all_tracks %}every track{% else %}{{ subscriber.track_titles | join(sep=\", \") }}{% if subscriber.tags %}{% if subscriber.track_titles %} and {% endif %}tags: {{ subscriber.tags | join(sep=\", \") }}{% endif %}{% endif %}";
+    let tags_note = "{% if subscriber.tags %} or with your tags{% endif %}";
     for name in ["digest.html", "digest.txt"] {
         let path = site.path().join("templates").join(name);
         let text = std::fs::read_to_string(&path).unwrap();
-        let without = text.replace(choice, "your tracks");
+        let without = text.replace(choice, "your tracks").replace(tags_note, "");
+        assert!(!without.contains("subscriber.tags"), "{without}");
         assert_ne!(without, text, "{name} shows the track choice");
         std::fs::write(&path, without).unwrap();
     }

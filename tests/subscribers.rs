@@ -1,5 +1,5 @@
 //! `shorts subscribers` against the real SQLite file: add, import with bad
-//! rows reported by line, idempotent re-import, export round trip.
+//! rows reported by line, idempotent re-import, export round trip, tags.
 
 mod common;
 
@@ -41,10 +41,10 @@ fn import_reports_bad_rows_by_line_and_is_idempotent() {
     assert!(export.status.success());
     assert_eq!(
         stdout(&export),
-        "email,name,tracks,status,suppressed\n\
-         ada@example.com,Ada Lovelace,,active,\n\
-         bob@example.com,Bob,\"llm,retrieval\",active,\n\
-         dan@example.com,Dan,retrieval,pending,\n"
+        "email,name,tracks,tags,status,suppressed\n\
+         ada@example.com,Ada Lovelace,,,active,\n\
+         bob@example.com,Bob,\"llm,retrieval\",,active,\n\
+         dan@example.com,Dan,retrieval,,pending,\n"
     );
     // The export imports back unchanged.
     std::fs::write(site.path().join("export.csv"), stdout(&export)).unwrap();
@@ -114,4 +114,105 @@ fn add_validates_and_remove_deletes() {
     );
     let again = shorts(site.path(), &["subscribers", "remove", "a@example.com"]);
     assert_eq!(stdout(&again), "a@example.com was not a subscriber\n");
+}
+
+#[test]
+fn tags_are_added_imported_exported_and_shown() {
+    let site = site_from("site");
+    let added = shorts(
+        site.path(),
+        &[
+            "subscribers",
+            "add",
+            "tags@example.com",
+            "--tags",
+            "rust,kv-cache",
+        ],
+    );
+    assert_eq!(
+        stdout(&added),
+        "added tags@example.com (tags kv-cache, rust)\n",
+        "{}",
+        stderr(&added)
+    );
+    let bad = shorts(
+        site.path(),
+        &["subscribers", "add", "x@example.com", "--tags", "KV Cache"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).starts_with("subscribers add: \"KV\" is not a tag slug; expected lower-case letters, digits and single hyphens such as \"kv\""),
+        "{}",
+        stderr(&bad)
+    );
+    let csv = "email,tags,tracks\n\
+               a@example.com,\"gqa,attention\",llm\n\
+               b@example.com,Not A Slug,\n\
+               c@example.com,rust,\"llm,retrieval,empty-track\"\n\
+               d@example.com,,\n";
+    std::fs::write(site.path().join("in.csv"), csv).unwrap();
+    let import = shorts(site.path(), &["subscribers", "import", "in.csv"]);
+    assert_eq!(
+        stdout(&import),
+        "imported in.csv: 3 added, 0 updated, 0 unchanged, 1 bad rows\n"
+    );
+    assert!(
+        stderr(&import).starts_with("in.csv:3: \"Not\" is not a tag slug"),
+        "{}",
+        stderr(&import)
+    );
+    let export = shorts(site.path(), &["subscribers", "export"]);
+    assert_eq!(
+        stdout(&export),
+        "email,name,tracks,tags,status,suppressed\n\
+         tags@example.com,,,\"kv-cache,rust\",active,\n\
+         a@example.com,,llm,\"attention,gqa\",active,\n\
+         c@example.com,,,,active,\n\
+         d@example.com,,,,active,\n",
+        "every track chosen is everything, tags included"
+    );
+    std::fs::write(site.path().join("export.csv"), stdout(&export)).unwrap();
+    let round = shorts(site.path(), &["subscribers", "import", "export.csv"]);
+    assert_eq!(
+        stdout(&round),
+        "imported export.csv: 0 added, 0 updated, 4 unchanged, 0 bad rows\n"
+    );
+    // Changing only the tags is an update.
+    std::fs::write(
+        site.path().join("change.csv"),
+        "email,tags\ntags@example.com,rust\n",
+    )
+    .unwrap();
+    let changed = shorts(site.path(), &["subscribers", "import", "change.csv"]);
+    assert!(
+        stdout(&changed).contains("0 added, 1 updated"),
+        "{}",
+        stdout(&changed)
+    );
+
+    let list = stdout(&shorts(site.path(), &["subscribers", "list"]));
+    let a_line = format!(
+        "{:<13} {:<40} {:<24} \n",
+        "active", "a@example.com", "llm #attention,#gqa"
+    );
+    assert!(list.contains(&a_line), "{list}");
+    assert!(list.contains(&format!("{:<24}", "#rust")), "{list}");
+    let show = stdout(&shorts(
+        site.path(),
+        &["subscribers", "show", "a@example.com"],
+    ));
+    assert!(
+        show.contains("status: active; tracks: llm; tags: attention, gqa\n"),
+        "{show}"
+    );
+    let show = stdout(&shorts(
+        site.path(),
+        &["subscribers", "show", "tags@example.com"],
+    ));
+    assert!(show.contains("tracks: none; tags: rust\n"), "{show}");
+    let show = stdout(&shorts(
+        site.path(),
+        &["subscribers", "show", "d@example.com"],
+    ));
+    assert!(show.contains("tracks: every track\n"), "{show}");
 }

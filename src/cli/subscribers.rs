@@ -18,17 +18,21 @@ pub enum Command {
         email: String,
         #[arg(long, default_value = "")]
         name: String,
-        /// Comma-separated track slugs (default: every track).
+        /// Comma-separated track slugs (default: every track, unless --tags is given).
         #[arg(long, default_value = "")]
         tracks: String,
+        /// Comma-separated tag slugs: their shorts too, whatever the track
+        /// (with no --tracks: only shorts with one of these tags).
+        #[arg(long, default_value = "")]
+        tags: String,
     },
     /// Delete a subscriber and their delivery records.
     Remove { email: String },
     /// Print every subscriber.
     List,
-    /// Import a CSV file with columns email,name,tracks,status; bad rows are reported and skipped.
+    /// Import a CSV file with columns email,name,tracks,tags,status; bad rows are reported and skipped.
     Import { file: PathBuf },
-    /// Write every subscriber as CSV (email,name,tracks,status,suppressed) to stdout.
+    /// Write every subscriber as CSV (email,name,tracks,tags,status,suppressed) to stdout.
     Export,
     /// Print one subscriber: standing, consent, every delivery and everything that came back.
     Show { email: String },
@@ -44,7 +48,8 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
             email,
             name,
             tracks,
-        } => add(ctx, &store, email, name, tracks),
+            tags,
+        } => add(ctx, &store, email, name, (tracks, tags)),
         Command::Remove { email } => remove(ctx, &store, email),
         Command::List => list(ctx, &store),
         Command::Import { file } => import(ctx, &store, file),
@@ -59,9 +64,9 @@ fn add(
     store: &dyn Store,
     email: &str,
     name: &str,
-    tracks: &str,
+    (tracks, tags): (&str, &str),
 ) -> Result<(), CliError> {
-    let new = subscribers::validate(email, name, tracks, "", ctx.config, "cli")
+    let new = subscribers::validate(email, name, tracks, tags, "", ctx.config, "cli")
         .map_err(|message| Problem::new(Path::new("subscribers add"), None, message))
         .on_invalid("nothing was added")?;
     let verb = match store.save_subscriber(&new, ctx.now)? {
@@ -76,12 +81,11 @@ fn add(
             )));
         }
     };
-    let tracks = if new.tracks.is_empty() {
-        "every track".to_string()
-    } else {
-        new.tracks.join(", ")
-    };
-    ctx.say(&format!("{verb} {} ({tracks})", new.email));
+    ctx.say(&format!(
+        "{verb} {} ({})",
+        new.email,
+        describe_follows(&new.tracks, &new.tags)
+    ));
     Ok(())
 }
 
@@ -103,17 +107,40 @@ fn list(ctx: &Ctx<'_>, store: &dyn Store) -> Result<(), CliError> {
     Ok(())
 }
 
+/// "every track", or "llm, retrieval", "tags gqa, rust" or both joined by "; ".
+fn describe_follows(tracks: &[String], tags: &[String]) -> String {
+    if tracks.is_empty() && tags.is_empty() {
+        return "every track".to_string();
+    }
+    let mut parts = Vec::new();
+    if !tracks.is_empty() {
+        parts.push(tracks.join(", "));
+    }
+    if !tags.is_empty() {
+        parts.push(format!("tags {}", tags.join(", ")));
+    }
+    parts.join("; ")
+}
+
 fn list_line(s: &Subscriber) -> String {
-    let tracks = if s.tracks.is_empty() {
+    // "*" is every track; tags follow the tracks, each with its "#".
+    let mut follows = if s.follows_everything() {
         "*".to_string()
     } else {
         s.tracks.join(",")
     };
+    if !s.tags.is_empty() {
+        let tags: Vec<String> = s.tags.iter().map(|t| format!("#{t}")).collect();
+        if !follows.is_empty() {
+            follows.push(' ');
+        }
+        follows.push_str(&tags.join(","));
+    }
     format!(
         "{:<13} {:<40} {:<24} {}",
         s.status.as_str(),
         s.email,
-        tracks,
+        follows,
         s.name
     )
 }
@@ -191,12 +218,19 @@ fn show(store: &dyn Store, email: &str) -> Result<(), CliError> {
 
 fn show_subscriber(store: &dyn Store, s: &Subscriber) -> Result<(), CliError> {
     out!("{} {}", s.email, s.name);
-    let tracks = if s.tracks.is_empty() {
+    let tracks = if s.follows_everything() {
         "every track".to_string()
+    } else if s.tracks.is_empty() {
+        "none".to_string()
     } else {
         s.tracks.join(", ")
     };
-    out!("status: {}; tracks: {tracks}", s.status.as_str());
+    let tags = if s.tags.is_empty() {
+        String::new()
+    } else {
+        format!("; tags: {}", s.tags.join(", "))
+    };
+    out!("status: {}; tracks: {tracks}{tags}", s.status.as_str());
     if let Some(consent) = store.consent(s.id)? {
         let at = consent
             .at

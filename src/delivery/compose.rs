@@ -377,6 +377,7 @@ mod tests {
             email: "reader@example.com".into(),
             name: name.into(),
             tracks: vec![],
+            tags: vec![],
             status,
             token_id: "t".into(),
         }

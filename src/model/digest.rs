@@ -1,5 +1,5 @@
-//! What a digest holds for one reader: its shorts grouped into sections, one
-//! per track the reader follows.
+//! What a digest holds for one reader: the shorts they follow (by track or
+//! by tag) grouped into sections, one per track.
 //!
 //! The one definition of a digest's sections. A subscriber's copy, the
 //! archive page (a reader who follows everything), the rule that skips a
@@ -16,21 +16,21 @@ pub struct Section<'a> {
     pub shorts: Vec<&'a Short>,
 }
 
-/// The tracks `follows` accepts, in config order, each with its shorts among
-/// `shorts`; a track with none of them is left out.
+/// The shorts among `shorts` that `follows` accepts, grouped by track in
+/// config order; a track with none of them is left out. A reader who
+/// follows a tag gets a section for each track a tagged short is in.
 pub fn sections<'a>(
     shorts: &[&'a Short],
     tracks: &'a [Track],
-    follows: impl Fn(&Track) -> bool,
+    follows: impl Fn(&Short) -> bool,
 ) -> Vec<Section<'a>> {
     tracks
         .iter()
-        .filter(|track| follows(track))
         .filter_map(|track| {
             let mut in_track: Vec<&Short> = shorts
                 .iter()
                 .copied()
-                .filter(|s| s.track == track.slug)
+                .filter(|s| s.track == track.slug && follows(s))
                 .collect();
             in_track.sort_by(|a, b| Short::newest_first(a, b));
             (!in_track.is_empty()).then_some(Section {
@@ -88,9 +88,14 @@ mod tests {
             "ops has nothing, so no section; a tie goes by slug"
         );
         assert_eq!(
-            slugs(&sections(&shorts, &tracks, |t| t.slug != "llm")),
+            slugs(&sections(&shorts, &tracks, |s| s.track != "llm")),
             [("rag", vec!["new", "old"])]
         );
-        assert!(sections(&shorts, &tracks, |t| t.slug == "ops").is_empty());
+        assert_eq!(
+            slugs(&sections(&shorts, &tracks, |s| s.slug != "b")),
+            [("llm", vec!["a"]), ("rag", vec!["new", "old"])],
+            "a section holds only the shorts followed"
+        );
+        assert!(sections(&shorts, &tracks, |s| s.track == "ops").is_empty());
     }
 }

@@ -49,7 +49,7 @@ pub struct DigestTemplates {
 #[derive(Debug, Clone, Copy)]
 struct Shows {
     name: bool,
-    /// Their choice of tracks (`all_tracks`, `track_titles`).
+    /// Their choice of tracks and tags (`all_tracks`, `track_titles`, `tags`).
     choice: bool,
 }
 
@@ -70,7 +70,9 @@ impl<'a> DigestContent<'a> {
         subscriber: &Subscriber,
         tracks: &'s [Track],
     ) -> Vec<Section<'s>> {
-        sections(&self.shorts, tracks, |track| subscriber.follows(track))
+        sections(&self.shorts, tracks, |short| {
+            subscriber.follows_short(short)
+        })
     }
 }
 
@@ -114,7 +116,8 @@ impl DigestTemplates {
         Ok(DigestTemplates { tera, shows })
     }
 
-    /// The subscriber's copy, or `None` when nothing in the digest is in their tracks.
+    /// The subscriber's copy, or `None` when nothing in the digest is in
+    /// their tracks or tags.
     pub fn render(
         &self,
         config: &Config,
@@ -136,7 +139,7 @@ impl DigestTemplates {
         context.insert("preheader", &preheader(&sections, count));
         context.insert(
             "subscriber",
-            &SubscriberView::new(subscriber, &config.tracks),
+            &SubscriberView::new(subscriber, &config.tracks, &digest.shorts),
         );
         context.insert("links", links);
         context.insert("postal_address", &digest_config.postal_address);
@@ -263,12 +266,17 @@ impl DigestTemplates {
         let sections = digest
             .sections_for(subscriber, tracks)
             .iter()
-            .map(|s| s.track.slug.clone())
+            .map(|section| {
+                let shorts = section.shorts.iter().map(|s| s.slug.clone()).collect();
+                (section.track.slug.clone(), shorts)
+            })
             .collect();
         let choice = self.shows.choice.then(|| {
-            let mut choice = subscriber.tracks.clone();
-            choice.sort_unstable();
-            choice
+            let mut tracks = subscriber.tracks.clone();
+            tracks.sort_unstable();
+            let mut tags = subscriber.tags.clone();
+            tags.sort_unstable();
+            (tracks, tags)
         });
         Audience {
             sections,
@@ -314,19 +322,23 @@ pub struct SharedCopies {
 }
 
 /// Subscribers who get the same digest but for their address and links:
-/// the same sections, and the same of whatever else the templates show.
+/// the same shorts in the same sections, and the same of whatever else the
+/// templates show.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Audience {
-    /// The slugs of the tracks of their [`sections`](crate::model::sections).
-    sections: Vec<String>,
-    /// Their choice of tracks, sorted, where the templates may show it.
-    choice: Option<Vec<String>>,
+    /// Each of their [`sections`](crate::model::sections): the track's slug
+    /// and its shorts' slugs. The shorts, not only the tracks: two readers
+    /// of one track through different tags get different shorts there.
+    sections: Vec<(String, Vec<String>)>,
+    /// Their choice of tracks and of tags, each sorted, where the templates
+    /// may show it.
+    choice: Option<(Vec<String>, Vec<String>)>,
     /// Their name, where the templates may show it.
     name: Option<String>,
 }
 
 enum Copy {
-    /// Nothing new in these tracks.
+    /// Nothing new in what they follow.
     Nothing,
     /// Rendered with placeholders for the address and links.
     Shared(Arc<RenderedDigest>),
@@ -396,13 +408,16 @@ impl<'a> Personal<'a> {
 }
 
 /// Whether `template` may show the subscriber's name: any use of
-/// `subscriber` other than the address and the track choice counts.
+/// `subscriber` other than the address and the choice of tracks and tags counts.
 fn may_show_name(template: &str) -> bool {
-    uses_subscriber_beyond(template, &[".email", ".all_tracks", ".track_titles"])
+    uses_subscriber_beyond(
+        template,
+        &[".email", ".all_tracks", ".track_titles", ".tags"],
+    )
 }
 
-/// Whether `template` may show the subscriber's choice of tracks: any use of
-/// `subscriber` other than the address and the name counts.
+/// Whether `template` may show the subscriber's choice of tracks and tags:
+/// any use of `subscriber` other than the address and the name counts.
 fn may_show_choice(template: &str) -> bool {
     uses_subscriber_beyond(template, &[".email", ".name"])
 }
@@ -497,23 +512,46 @@ impl DigestView {
 pub(crate) struct SubscriberView<'a> {
     email: &'a str,
     name: &'a str,
+    /// Follows everything: no track or tag chosen, or every track.
     all_tracks: bool,
     track_titles: Vec<&'a str>,
+    /// The tags followed besides the tracks, by name.
+    tags: Vec<&'a str>,
 }
 
 impl<'a> SubscriberView<'a> {
-    pub(crate) fn new(subscriber: &'a Subscriber, tracks: &'a [Track]) -> Self {
+    /// `shorts` name the followed tags (only slugs are stored).
+    pub(crate) fn new(
+        subscriber: &'a Subscriber,
+        tracks: &'a [Track],
+        shorts: &[&'a Short],
+    ) -> Self {
         SubscriberView {
             email: &subscriber.email,
             name: &subscriber.name,
-            all_tracks: subscriber.tracks.is_empty(),
+            all_tracks: subscriber.follows_everything(),
             track_titles: tracks
                 .iter()
                 .filter(|t| subscriber.tracks.contains(&t.slug))
                 .map(|t| t.title.as_str())
                 .collect(),
+            tags: subscriber
+                .tags
+                .iter()
+                .map(|slug| tag_name(slug, shorts))
+                .collect(),
         }
     }
+}
+
+/// A followed tag's name as the author wrote it on a short of this digest;
+/// the slug where no short here carries it (only slugs are stored).
+fn tag_name<'a>(slug: &'a str, shorts: &[&'a Short]) -> &'a str {
+    shorts
+        .iter()
+        .flat_map(|short| &short.tags)
+        .find(|tag| tag.slug == slug)
+        .map_or(slug, |tag| tag.name.as_str())
 }
 
 #[derive(Serialize)]
@@ -599,6 +637,146 @@ mod tests {
         assert!(may_show_choice("{{ subscriber.track_titles | join }}"));
         assert!(may_show_choice("{{ subscriber | json_encode }}"));
         assert!(may_show_choice("{{ subscriber.names }}"));
+    }
+
+    const CONFIG: &str = "[site]\ntitle = \"T\"\ndescription = \"D\"\nbase_url = \"https://example.com/\"\n\
+        author = { name = \"A\" }\n[[tracks]]\nslug = \"llm\"\ntitle = \"LLMs\"\n\
+        [[tracks]]\nslug = \"rag\"\ntitle = \"Retrieval\"\n\
+        [digest]\nschedule = \"0 8 * * MON\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n";
+
+    fn tagged(slug: &str, track: &str, tags: &[&str]) -> Short {
+        let date = DateTime::parse_from_rfc3339("2026-06-03T08:00:00Z").expect("a test date");
+        let mut short = Short::sample(slug, track, date);
+        short.tags = tags
+            .iter()
+            .map(|t| crate::model::Tag {
+                slug: t.to_string(),
+                name: t.to_uppercase(),
+            })
+            .collect();
+        short
+    }
+
+    fn reader(id: i64, tracks: &[&str], tags: &[&str]) -> Subscriber {
+        Subscriber {
+            id,
+            email: format!("r{id}@example.com"),
+            tracks: tracks.iter().map(|t| t.to_string()).collect(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Subscriber::sample()
+        }
+    }
+
+    /// The test site (the built-in templates: its folder does not exist) and
+    /// three shorts: two in llm with different tags, one untagged in rag.
+    fn fixture() -> (Config, DigestTemplates, [Short; 3]) {
+        let config = Config::parse(
+            CONFIG,
+            std::path::Path::new("/nonexistent/shorts/config.toml"),
+        )
+        .expect("the test config is valid");
+        let templates = DigestTemplates::load(&config).expect("the built-in templates load");
+        let shorts = [
+            tagged("gqa", "llm", &["kv-cache"]),
+            tagged("moe", "llm", &["routing"]),
+            tagged("bm25", "rag", &[]),
+        ];
+        (config, templates, shorts)
+    }
+
+    fn content(shorts: &[Short]) -> DigestContent<'_> {
+        let slot = DateTime::parse_from_rfc3339("2026-06-08T06:00:00Z")
+            .expect("a test date")
+            .to_utc();
+        DigestContent {
+            number: 1,
+            period_start: slot - chrono::Duration::weeks(1),
+            slot,
+            shorts: shorts.iter().collect(),
+        }
+    }
+
+    fn links() -> Links {
+        Links {
+            unsubscribe: "https://example.com/unsubscribe?token=u".into(),
+            preferences: "https://example.com/preferences?token=p".into(),
+            archive: "https://example.com/digests/".into(),
+        }
+    }
+
+    #[test]
+    fn readers_of_different_shorts_never_share_an_audience() {
+        let (config, templates, shorts) = fixture();
+        let content = content(&shorts);
+        let key = |r: &Subscriber| templates.audience(&content, r, &config.tracks);
+        // Both have one LLMs section, with different shorts in it.
+        let (kv, routing) = (reader(1, &[], &["kv-cache"]), reader(2, &[], &["routing"]));
+        assert_eq!(
+            key(&kv).sections,
+            [("llm".to_string(), vec!["gqa".to_string()])]
+        );
+        assert_ne!(key(&kv), key(&routing));
+        assert_ne!(key(&kv), key(&reader(3, &["llm"], &[])));
+        assert_eq!(key(&kv), key(&reader(4, &[], &["kv-cache"])), "alike");
+        // The built-in templates show the choice: following llm by track and
+        // by both its tags gives the same shorts but not the same footer.
+        let by_tags = reader(5, &[], &["kv-cache", "routing"]);
+        assert_eq!(
+            key(&by_tags).sections,
+            key(&reader(6, &["llm"], &[])).sections
+        );
+        assert_ne!(key(&by_tags), key(&reader(6, &["llm"], &[])));
+
+        let digest = config.digest.as_ref().expect("a [digest] section");
+        let shared = SharedCopies::default();
+        let readers = [kv, routing, by_tags, reader(7, &["rag"], &["kv-cache"])];
+        for r in readers.iter().chain(&readers) {
+            let own = templates
+                .render(&config, digest, &content, r, &links())
+                .unwrap();
+            let copy = templates
+                .render_shared(&shared, &config, digest, &content, r, &links())
+                .unwrap();
+            assert_eq!(copy, own, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_copy_holds_the_shorts_followed_and_says_which_tags() {
+        let (config, templates, shorts) = fixture();
+        let content = content(&shorts);
+        let digest = config.digest.as_ref().expect("a [digest] section");
+        let render = |r: &Subscriber| {
+            templates
+                .render(&config, digest, &content, r, &links())
+                .unwrap()
+        };
+        let only_kv = render(&reader(8, &[], &["kv-cache"])).expect("gqa").text;
+        assert!(
+            only_kv.contains("Short gqa") && !only_kv.contains("Short moe"),
+            "{only_kv}"
+        );
+        assert!(
+            only_kv.contains("subscribed to tags: KV-CACHE of T"),
+            "{only_kv}"
+        );
+        let both = render(&reader(9, &["rag"], &["kv-cache"]))
+            .expect("gqa and bm25")
+            .text;
+        assert!(
+            both.contains("subscribed to Retrieval and tags: KV-CACHE of T"),
+            "{both}"
+        );
+        assert!(both.contains("or with your tags"), "{both}");
+        let everything = render(&reader(10, &[], &[])).expect("all three").text;
+        assert!(
+            everything.contains("subscribed to every track of T") && !everything.contains("tags"),
+            "{everything}"
+        );
+        assert!(
+            render(&reader(11, &[], &["none"])).is_none(),
+            "a follower of nothing in this digest gets nothing"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::templates::{self, BuiltIn};
 use super::{OutputFile, display_date, escape_html, join_words};
 use crate::config::Config;
 use crate::diagnostics::Problems;
-use crate::model::{Collection, Short};
+use crate::model::{Collection, Short, Tag};
 use crate::paths;
 
 /// Cards show this many tags, then "+N".
@@ -735,6 +735,29 @@ fn search_index(shorts: &[ShortView<'_>]) -> Vec<u8> {
     bytes
 }
 
+/// Every tag in a search index that [`search_index`] wrote, by slug, once
+/// each, with the name of its first use. `shorts serve` offers these on the
+/// preferences page: read from what `publish` last built, they follow every
+/// build without a restart and without loading the content.
+pub fn search_index_tags(index: &[u8]) -> Result<Vec<Tag>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        tags: Vec<String>,
+        tag_names: Vec<String>,
+    }
+    let items: Vec<Item> = serde_json::from_slice(index)?;
+    let mut tags: BTreeMap<String, String> = BTreeMap::new();
+    for item in items {
+        for (slug, name) in item.tags.into_iter().zip(item.tag_names) {
+            tags.entry(slug).or_insert(name);
+        }
+    }
+    Ok(tags
+        .into_iter()
+        .map(|(slug, name)| Tag { slug, name })
+        .collect())
+}
+
 /// A digest as its archive page shows it.
 #[derive(Serialize)]
 struct DigestView<'a> {
@@ -919,6 +942,22 @@ fn sitemap<'p>(paths: impl Iterator<Item = &'p String>, config: &Config) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_index_gives_each_tag_once_by_slug() {
+        let index = br#"[{"slug":"a","title":"A","summary":"","track":"llm","track_title":"LLMs","tags":["rust","kv-cache"],"tag_names":["Rust","KV cache"]},
+            {"slug":"b","title":"B","summary":"","track":"rag","track_title":"RAG","tags":["rust"],"tag_names":["rust"]}]"#;
+        let tag = |slug: &str, name: &str| Tag {
+            slug: slug.into(),
+            name: name.into(),
+        };
+        assert_eq!(
+            search_index_tags(index).unwrap(),
+            [tag("kv-cache", "KV cache"), tag("rust", "Rust")]
+        );
+        assert_eq!(search_index_tags(b"[]\n").unwrap(), []);
+        assert!(search_index_tags(b"{\"tags\": 1}").is_err());
+    }
 
     #[test]
     fn digest_summary_names_the_tracks() {

@@ -110,7 +110,7 @@ impl SubscriptionMail {
         context.insert("site", &SiteView::new(config));
         context.insert(
             "subscriber",
-            &SubscriberView::new(subscriber, &config.tracks),
+            &SubscriberView::new(subscriber, &config.tracks, &[]),
         );
         context.insert("links", links);
         context.insert("expires_hours", &expires_hours);

@@ -12,6 +12,7 @@ pub mod client;
 pub mod https;
 pub mod mailer;
 pub mod pages;
+pub mod site_tags;
 pub mod static_files;
 pub mod webhooks;
 
@@ -66,6 +67,7 @@ pub struct App {
     /// Wakes the [`mailer`] when a handler has queued an email.
     wake: tokio::sync::Notify,
     signups: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    site_tags: site_tags::SiteTags,
 }
 
 impl App {
@@ -90,6 +92,7 @@ impl App {
             mail: None,
             wake: tokio::sync::Notify::new(),
             signups: Mutex::new(HashMap::new()),
+            site_tags: site_tags::SiteTags::default(),
         }
     }
 
@@ -442,14 +445,15 @@ fn sign_up_form(app: &App, body: &Bytes) -> Result<crate::store::NewSubscriber, 
         .next()
         .unwrap_or_default();
     let tracks = form_values(body, "tracks").join(",");
-    let mut new = crate::subscribers::validate(&email, "", &tracks, "pending", &app.config, "web")
-        .map_err(|message| {
-            Problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Please check the form",
-                message,
-            )
-        })?;
+    let mut new =
+        crate::subscribers::validate(&email, "", &tracks, "", "pending", &app.config, "web")
+            .map_err(|message| {
+                Problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Please check the form",
+                    message,
+                )
+            })?;
     new.consent_text = app.config.server.consent_version.clone();
     Ok(new)
 }
@@ -591,7 +595,16 @@ async fn preferences_page(
 ) -> Result<Html<String>, Problem> {
     let token = query.token.clone().unwrap_or_default();
     let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences).await?;
-    Ok(preferences(&app, &subscriber, &token, None))
+    let tags = site_tags(&app).await?;
+    Ok(preferences(&app, &subscriber, &token, &tags, None))
+}
+
+/// The tags the site's shorts use, as the last build wrote them.
+async fn site_tags(app: &Arc<App>) -> Result<Arc<Vec<crate::model::Tag>>, Problem> {
+    let app = Arc::clone(app);
+    tokio::task::spawn_blocking(move || app.site_tags.read(&app.config.output_dir))
+        .await
+        .map_err(internal)
 }
 
 async fn update_preferences(
@@ -603,43 +616,45 @@ async fn update_preferences(
     same_site(&app, &headers)?;
     let token = query.token.clone().unwrap_or_default();
     let subscriber = subscriber_for(&app, Some(&token), Purpose::Preferences).await?;
-    let chosen = form_values(&body, "tracks");
-    if chosen.is_empty() {
+    let (chosen, chosen_tags) = (form_values(&body, "tracks"), form_values(&body, "tags"));
+    if chosen.is_empty() && chosen_tags.is_empty() {
         return Err(Problem(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Choose at least one track",
+            "Choose at least one track or tag",
             "To get nothing at all, use the unsubscribe link instead.".into(),
         ));
     }
+    let tags = site_tags(&app).await?;
+    known_tags(&app, &chosen_tags, &tags, &subscriber).map_err(check_the_form)?;
     let validated = crate::subscribers::validate(
         &subscriber.email,
         "",
         &chosen.join(","),
+        &chosen_tags.join(","),
         "",
         &app.config,
         "web",
     )
-    .map_err(|message| {
-        Problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Please check the form",
-            message,
-        )
-    })?;
+    .map_err(check_the_form)?;
     let now = (app.clock)();
-    let (id, tracks) = (subscriber.id, validated.tracks.clone());
-    with_store(&app, move |store| store.set_tracks(id, &tracks, now)).await?;
     let updated = Subscriber {
         tracks: validated.tracks,
+        tags: validated.tags,
         ..subscriber
     };
-    Ok(preferences(&app, &updated, &token, Some("Saved.")))
+    let (id, tracks, chosen_tags) = (updated.id, updated.tracks.clone(), updated.tags.clone());
+    with_store(&app, move |store| {
+        store.set_follows(id, &tracks, &chosen_tags, now)
+    })
+    .await?;
+    Ok(preferences(&app, &updated, &token, &tags, Some("Saved.")))
 }
 
 fn preferences(
     app: &App,
     subscriber: &Subscriber,
     token: &str,
+    site_tags: &[crate::model::Tag],
     notice: Option<&str>,
 ) -> Html<String> {
     let unsubscribe_token = app
@@ -650,9 +665,38 @@ fn preferences(
             subscriber,
             token,
             unsubscribe_token: &unsubscribe_token,
-            tags: &[],
+            tags: site_tags,
             notice,
         },
         "/",
     )
+}
+
+fn check_the_form(message: String) -> Problem {
+    Problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Please check the form",
+        message,
+    )
+}
+
+/// Refuses a tag no short of the site uses, naming it. A tag the reader
+/// already follows stays valid after its last short lost it: the form
+/// still shows it, ticked.
+fn known_tags(
+    app: &App,
+    chosen: &[String],
+    site_tags: &[crate::model::Tag],
+    subscriber: &Subscriber,
+) -> Result<(), String> {
+    match chosen
+        .iter()
+        .find(|t| !site_tags.iter().any(|s| s.slug == **t) && !subscriber.tags.contains(t))
+    {
+        Some(unknown) => Err(format!(
+            "Unknown tag {unknown:?}: expected one of the tags the site's shorts use ({}).",
+            app.config.site.url(paths::TAGS)
+        )),
+        None => Ok(()),
+    }
 }

@@ -22,7 +22,7 @@ use tera::Context;
 
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems};
-use crate::model::{Subscriber, SubscriberStatus};
+use crate::model::{Subscriber, SubscriberStatus, Tag};
 use crate::paths;
 use crate::render::escape_html;
 use crate::render::pages::PageTemplates;
@@ -48,16 +48,10 @@ pub enum Page<'a> {
         subscriber: &'a Subscriber,
         token: &'a str,
         unsubscribe_token: &'a str,
-        tags: &'a [TagChoice],
+        /// The tags the site's shorts use.
+        tags: &'a [Tag],
         notice: Option<&'a str>,
     },
-}
-
-/// A tag the preferences page offers.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct TagChoice {
-    pub slug: String,
-    pub name: String,
 }
 
 #[derive(Serialize)]
@@ -155,13 +149,23 @@ fn track_choices<'a>(config: &'a Config, subscriber: &Subscriber) -> Vec<Choice<
         .collect()
 }
 
-fn tag_choices<'a>(tags: &'a [TagChoice], _subscriber: &Subscriber) -> Vec<Choice<'a>> {
-    tags.iter()
-        .map(|t| Choice {
-            slug: &t.slug,
-            label: &t.name,
-            name: &t.name,
-            checked: false,
+/// The site's tags, and after them any tag the reader follows that no
+/// short uses now (by its slug, still ticked, so saving keeps it).
+fn tag_choices<'a>(site_tags: &'a [Tag], subscriber: &'a Subscriber) -> Vec<Choice<'a>> {
+    let gone = subscriber
+        .tags
+        .iter()
+        .filter(|slug| !site_tags.iter().any(|t| t.slug == **slug))
+        .map(|slug| (slug.as_str(), slug.as_str()));
+    site_tags
+        .iter()
+        .map(|t| (t.slug.as_str(), t.name.as_str()))
+        .chain(gone)
+        .map(|(slug, name)| Choice {
+            slug,
+            label: name,
+            name,
+            checked: subscriber.tags.iter().any(|t| t == slug),
         })
         .collect()
 }

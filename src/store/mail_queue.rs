@@ -113,6 +113,7 @@ const KIND_WELCOME: &str = "welcome";
 fn queued_mail(row: &Row<'_>) -> rusqlite::Result<(QueuedMail, String)> {
     let kind: String = row.get(1)?;
     let tracks: String = row.get(3)?;
+    let tags: String = row.get(9)?;
     let request = if kind == KIND_WELCOME {
         MailRequest::Welcome {
             subscriber: row.get::<_, Option<i64>>(6)?.unwrap_or_default(),
@@ -121,11 +122,8 @@ fn queued_mail(row: &Row<'_>) -> rusqlite::Result<(QueuedMail, String)> {
         MailRequest::SignUp(NewSubscriber {
             email: row.get(2)?,
             name: String::new(),
-            tracks: tracks
-                .split(',')
-                .filter(|t| !t.is_empty())
-                .map(String::from)
-                .collect(),
+            tracks: super::subscribers::slugs(&tracks),
+            tags: super::subscribers::slugs(&tags),
             status: SubscriberStatus::Pending,
             source: row.get(5)?,
             consent_text: row.get(4)?,
@@ -144,12 +142,13 @@ impl MailQueue for Sqlite {
     fn queue_sign_up(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let now = timestamp(now);
         self.conn.execute(
-            "INSERT INTO mail_queue (kind, email, tracks, consent_text, source, state, due_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6)",
+            "INSERT INTO mail_queue (kind, email, tracks, tags, consent_text, source, state, due_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)",
             params![
                 KIND_SIGN_UP,
                 new.email,
                 new.tracks.join(","),
+                new.tags.join(","),
                 new.consent_text,
                 new.source,
                 now
@@ -180,7 +179,7 @@ impl MailQueue for Sqlite {
                  SELECT id FROM mail_queue
                  WHERE (state = 'queued' AND due_at <= ?1) OR (state = 'sending' AND claimed_at < ?2)
                  ORDER BY id LIMIT ?3)
-             RETURNING id, kind, email, tracks, consent_text, source, subscriber, attempts, created_at",
+             RETURNING id, kind, email, tracks, consent_text, source, subscriber, attempts, created_at, tags",
         )?;
         let rows = statement.query_map(
             params![timestamp(now), timestamp(stale_before), limit as i64],
@@ -312,6 +311,7 @@ mod tests {
             email: email.to_string(),
             name: String::new(),
             tracks: vec!["llm".to_string()],
+            tags: vec!["kv-cache".to_string()],
             status: SubscriberStatus::Pending,
             source: "web".to_string(),
             consent_text: "2".to_string(),

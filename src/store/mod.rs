@@ -126,13 +126,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX confirmations_sent_by_email ON confirmations_sent (email, sent_at);
     CREATE INDEX confirmations_sent_by_time ON confirmations_sent (sent_at);",
-    // 5: emails to subscribers that are not digests (confirmation, manage,
+    // 5: the tags a subscriber follows besides tracks, comma-separated like
+    // `tracks`; '' for everyone before, which keeps what they got.
+    "ALTER TABLE subscribers ADD COLUMN tags TEXT NOT NULL DEFAULT '';",
+    // 6: emails to subscribers that are not digests (confirmation, manage,
     // welcome), sent by `serve` in the background.
     "CREATE TABLE mail_queue (
         id INTEGER PRIMARY KEY,
         kind TEXT NOT NULL CHECK (kind IN ('sign_up', 'welcome')),
         email TEXT NOT NULL COLLATE NOCASE,
         tracks TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '',
         consent_text TEXT NOT NULL DEFAULT '',
         source TEXT NOT NULL DEFAULT '',
         subscriber INTEGER,
@@ -392,6 +396,48 @@ mod tests {
             .query_row("SELECT consent_text FROM subscribers", [], |r| r.get(0))
             .unwrap();
         assert_eq!(consent, "");
+    }
+
+    #[test]
+    fn a_version_4_database_keeps_its_subscribers_who_follow_no_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shorts.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute(
+                "INSERT INTO subscribers (email, tracks, status, token_id, created_at, updated_at)
+                 VALUES ('llm@example.com', 'llm', 'active', 't1', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+                        ('all@example.com', '', 'active', 't2', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Sqlite::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let kept = store.subscribers().unwrap();
+        let follows: Vec<(&str, &[String], &[String])> = kept
+            .iter()
+            .map(|s| (s.email.as_str(), &s.tracks[..], &s.tags[..]))
+            .collect();
+        assert_eq!(
+            follows,
+            [
+                ("llm@example.com", &["llm".to_string()][..], &[][..]),
+                ("all@example.com", &[][..], &[][..]),
+            ]
+        );
+        assert!(kept[1].follows_everything(), "still every track");
+        let raw: String = store
+            .conn
+            .query_row("SELECT tags FROM subscribers WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(raw, "");
     }
 
     /// Processes started together (`shorts schedule` and `shorts serve`) all

@@ -16,6 +16,8 @@ pub struct NewSubscriber {
     pub email: String,
     pub name: String,
     pub tracks: Vec<String>,
+    /// Tag slugs, sorted; see [`Subscriber::tags`].
+    pub tags: Vec<String>,
     pub status: SubscriberStatus,
     /// Where the consent came from: "cli", "import:<file>", "web".
     pub source: String,
@@ -58,20 +60,27 @@ pub enum SignUp {
     Suppressed,
 }
 
-const COLUMNS: &str = "id, email, name, tracks, status, token_id";
+const COLUMNS: &str = "id, email, name, tracks, status, token_id, tags";
+
+/// A comma-separated column (`tracks`, `tags`) as its slugs.
+pub(super) fn slugs(column: &str) -> Vec<String> {
+    column
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
+}
 
 fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
     let tracks: String = row.get(3)?;
     let status: String = row.get(4)?;
+    let tags: String = row.get(6)?;
     Ok(Subscriber {
         id: row.get(0)?,
         email: row.get(1)?,
         name: row.get(2)?,
-        tracks: tracks
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect(),
+        tracks: slugs(&tracks),
+        tags: slugs(&tags),
         status: SubscriberStatus::parse(&status).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
                 4,
@@ -133,7 +142,14 @@ pub trait SubscriberStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    fn set_tracks(&self, id: i64, tracks: &[String], now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Sets what a subscriber follows: tracks and tags, both empty for everything.
+    fn set_follows(
+        &self,
+        id: i64,
+        tracks: &[String],
+        tags: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Confirms a double opt-in: `pending` → `active`, recording when.
     /// False, changing nothing, for anyone not pending — a confirmation
@@ -168,24 +184,28 @@ impl SubscriberStore for Sqlite {
         if let Some(suppressed) = super::Events::suppression(self, &new.email)? {
             return Ok(Saved::Suppressed(suppressed));
         }
-        let tracks = new.tracks.join(",");
+        let (tracks, tags) = (new.tracks.join(","), new.tags.join(","));
         let now = timestamp(now);
         if let Some(old) = self.subscriber_by_email(&new.email)? {
-            if old.name == new.name && old.tracks == new.tracks && old.status == new.status {
+            if old.name == new.name
+                && old.tracks == new.tracks
+                && old.tags == new.tags
+                && old.status == new.status
+            {
                 return Ok(Saved::Unchanged);
             }
             self.conn.execute(
                 "UPDATE subscribers SET name = ?1, tracks = ?2, status = ?3, updated_at = ?4,
-                     failures = CASE WHEN ?3 = 'active' THEN 0 ELSE failures END
+                     failures = CASE WHEN ?3 = 'active' THEN 0 ELSE failures END, tags = ?6
                  WHERE id = ?5",
-                params![new.name, tracks, new.status.as_str(), now, old.id],
+                params![new.name, tracks, new.status.as_str(), now, old.id, tags],
             )?;
             return Ok(Saved::Updated);
         }
         let confirmed = (new.status == SubscriberStatus::Active).then_some(&now);
         self.conn.execute(
-            "INSERT INTO subscribers (email, name, tracks, status, token_id, consent_at, confirmed_at, source, consent_text, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6, ?6)",
+            "INSERT INTO subscribers (email, name, tracks, status, token_id, consent_at, confirmed_at, source, consent_text, created_at, updated_at, tags)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6, ?6, ?10)",
             params![
                 new.email,
                 new.name,
@@ -195,7 +215,8 @@ impl SubscriberStore for Sqlite {
                 now,
                 confirmed,
                 new.source,
-                new.consent_text
+                new.consent_text,
+                tags
             ],
         )?;
         Ok(Saved::Added)
@@ -250,9 +271,16 @@ impl SubscriberStore for Sqlite {
             Some(old) => {
                 self.conn.execute(
                     "UPDATE subscribers SET status = 'pending', tracks = ?2, consent_at = ?3, source = ?4,
-                         consent_text = ?5, updated_at = ?3
+                         consent_text = ?5, updated_at = ?3, tags = ?6
                      WHERE id = ?1",
-                    params![old.id, new.tracks.join(","), timestamp(now), new.source, new.consent_text],
+                    params![
+                        old.id,
+                        new.tracks.join(","),
+                        timestamp(now),
+                        new.source,
+                        new.consent_text,
+                        new.tags.join(",")
+                    ],
                 )?;
                 self.subscriber_by_id(old.id)?
             }
@@ -335,10 +363,16 @@ impl SubscriberStore for Sqlite {
         Ok(())
     }
 
-    fn set_tracks(&self, id: i64, tracks: &[String], now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn set_follows(
+        &self,
+        id: i64,
+        tracks: &[String],
+        tags: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE subscribers SET tracks = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, tracks.join(","), timestamp(now)],
+            "UPDATE subscribers SET tracks = ?2, tags = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, tracks.join(","), tags.join(","), timestamp(now)],
         )?;
         Ok(())
     }
@@ -427,6 +461,7 @@ mod tests {
             email: email.into(),
             name: "N".into(),
             tracks: vec!["llm".into()],
+            tags: vec![],
             status,
             source: "test".into(),
             consent_text: String::new(),
@@ -451,6 +486,61 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert!(all[0].wants("anything"), "no tracks means every track");
         assert_eq!(all[0].token_id.len(), 32);
+    }
+
+    #[test]
+    fn tags_are_saved_updated_and_set_with_tracks() {
+        let store = Sqlite::in_memory().unwrap();
+        let now = DateTime::UNIX_EPOCH;
+        let mut ada = new("ada@example.com", SubscriberStatus::Active);
+        ada.tags = vec!["kv-cache".into(), "rust".into()];
+        assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Added);
+        let stored = store
+            .subscriber_by_email("ada@example.com")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.tracks, stored.tags),
+            (ada.tracks.clone(), ada.tags.clone())
+        );
+        assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Unchanged);
+        ada.tags = vec!["rust".into()];
+        assert_eq!(
+            store.save_subscriber(&ada, now).unwrap(),
+            Saved::Updated,
+            "a change of tags alone is a change"
+        );
+        assert_eq!(store.subscribers().unwrap()[0].tags, ["rust"]);
+
+        store
+            .set_follows(stored.id, &[], &["gqa".to_string()], now)
+            .unwrap();
+        let set = store.subscriber_by_id(stored.id).unwrap().unwrap();
+        assert!(set.tracks.is_empty());
+        assert_eq!(set.tags, ["gqa"]);
+        store.set_follows(stored.id, &[], &[], now).unwrap();
+        let set = store.subscriber_by_id(stored.id).unwrap().unwrap();
+        assert!(set.follows_everything(), "{set:?}");
+    }
+
+    #[test]
+    fn a_sign_up_again_takes_the_new_tags() {
+        let store = Sqlite::in_memory().unwrap();
+        let now = DateTime::UNIX_EPOCH;
+        let mut web = new("w@example.com", SubscriberStatus::Pending);
+        web.tags = vec!["rust".into()];
+        let SignUp::Confirm(pending) = store.sign_up(&web, now).unwrap() else {
+            panic!("a new address is owed a confirmation");
+        };
+        assert_eq!(pending.tags, ["rust"]);
+        store
+            .set_status(pending.id, SubscriberStatus::Unsubscribed, now)
+            .unwrap();
+        web.tags = vec!["gqa".into(), "kv-cache".into()];
+        let SignUp::Confirm(again) = store.sign_up(&web, now).unwrap() else {
+            panic!("one who left is owed a confirmation");
+        };
+        assert_eq!(again.tags, ["gqa", "kv-cache"]);
     }
 
     #[test]

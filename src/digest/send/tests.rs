@@ -133,6 +133,7 @@ impl Fixture {
             email: email.to_string(),
             name: String::new(),
             tracks: tracks.iter().map(|t| t.to_string()).collect(),
+            tags: Vec::new(),
             status,
             source: "test".to_string(),
             consent_text: String::new(),
