@@ -576,14 +576,19 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
         }
     };
     assert_eq!(checked("input[name=tracks]").await, ["llm"]);
-    save_screenshot(&client, "preferences.png").await;
-    client
-        .find(Locator::Css("input[name=tracks][value=time-series]"))
-        .await
-        .expect("a second track")
-        .click()
-        .await
-        .expect("tick it");
+    assert!(checked("input[name=tags]").await.is_empty());
+    for choice in [
+        "input[name=tracks][value=time-series]",
+        "input[name=tags][value=kv-cache]",
+    ] {
+        client
+            .find(Locator::Css(choice))
+            .await
+            .expect("a box to tick")
+            .click()
+            .await
+            .expect("tick it");
+    }
     click_submit(&client).await;
     client
         .wait()
@@ -594,6 +599,8 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
         .await
         .expect("saved");
     assert_eq!(checked("input[name=tracks]").await, ["llm", "time-series"]);
+    assert_eq!(checked("input[name=tags]").await, ["kv-cache"]);
+    save_screenshot(&client, "preferences.png").await;
     let unsubscribe = format!(
         "/{}",
         client
@@ -622,4 +629,5 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
         .expect("read")
         .expect("the reader");
     assert_eq!(reader.tracks, ["llm", "time-series"]);
+    assert_eq!(reader.tags, ["kv-cache"]);
 }
