@@ -183,6 +183,42 @@ fn split_subject(text: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
+    const CONFIG: &str = "[site]\ntitle = \"T\"\ndescription = \"D\"\nbase_url = \"https://example.com/\"\n\
+        author = { name = \"A\" }\n[[tracks]]\nslug = \"llm\"\ntitle = \"LLMs\"\n\
+        [[tracks]]\nslug = \"rag\"\ntitle = \"Retrieval\"\n\
+        [digest]\nschedule = \"0 8 * * MON\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n";
+
+    fn welcome_text(tracks: &[&str], tags: &[&str]) -> String {
+        let config = Config::parse(CONFIG, std::path::Path::new("/nonexistent/config.toml"))
+            .expect("the test config is valid");
+        let mail = SubscriptionMail::load(&config).expect("the built-in templates load");
+        mail.check(&config).expect("every kind renders");
+        let subscriber = Subscriber {
+            tracks: tracks.iter().map(|t| t.to_string()).collect(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Subscriber::sample()
+        };
+        let rendered = mail
+            .render(Kind::Welcome, &config, &subscriber, &Links::default(), 48)
+            .expect("renders");
+        assert_eq!(rendered.subject, "Welcome to T");
+        rendered.text
+    }
+
+    #[test]
+    fn the_welcome_says_what_the_reader_follows() {
+        assert!(welcome_text(&[], &[]).contains("of T:\nevery track, new shorts only"));
+        assert!(welcome_text(&["llm"], &[]).contains("of T:\nLLMs, new shorts only"));
+        assert!(
+            welcome_text(&["llm"], &["kv-cache"])
+                .contains("of T:\nLLMs, and shorts tagged kv-cache, new shorts only")
+        );
+        assert!(
+            welcome_text(&[], &["kv-cache", "gqa"])
+                .contains("of T:\nshorts tagged kv-cache, gqa, new shorts only")
+        );
+    }
+
     #[test]
     fn the_subject_is_the_first_line() {
         assert_eq!(
