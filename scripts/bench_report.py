@@ -31,8 +31,8 @@ COLUMNS = [
 ]
 
 BUILT = re.compile(
-    r"built (?P<n>\d+) shorts \((?P<published>\d+) published\) into .*?: "
-    r"(?P<written>\d+) files written, (?P<unchanged>\d+) unchanged, "
+    r"built (?P<n>\d+) shorts? \((?:(?P<all>all) published|(?P<published>\d+) published[^)]*)\)"
+    r" into .*?: (?P<written>\d+) files? written, (?P<unchanged>\d+) unchanged, "
     r"(?P<removed>\d+) removed"
 )
 IMPORTED = re.compile(
@@ -140,7 +140,9 @@ def record(args):
         for rx in (BUILT, SENT, IMPORTED):
             m = rx.search(text)
             if m:
-                row.update({k: v for k, v in m.groupdict().items() if k in COLUMNS})
+                row.update({k: v for k, v in m.groupdict().items() if k in COLUMNS and v})
+                if m.groupdict().get("all"):
+                    row["published"] = m.group("n")
     if args.sink:
         row["sink_msgs"] = sink_count(args.sink)
     new = not Path(args.csv).exists()

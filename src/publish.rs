@@ -54,8 +54,11 @@ impl std::fmt::Display for PublishReport {
         let b = &self.build;
         write!(
             f,
-            "built {} shorts: {} files written, {} unchanged, {} removed",
-            b.published, b.files.written, b.files.unchanged, b.files.removed
+            "built {}: {} written, {} unchanged, {} removed",
+            b.shorts_summary(),
+            crate::site::plural(b.files.written, "file", "files"),
+            b.files.unchanged,
+            b.files.removed
         )?;
         match &self.digest {
             None => Ok(()),

@@ -37,8 +37,39 @@ pub enum BuildError {
 pub struct BuildReport {
     pub shorts: usize,
     pub published: usize,
+    /// Not published because `draft = true`.
+    pub drafts: usize,
+    /// Not published yet: dated after the build.
+    pub scheduled: usize,
     pub files: WriteReport,
     pub elapsed: std::time::Duration,
+}
+
+impl BuildReport {
+    /// "25 shorts (23 published, 1 draft, 1 scheduled)": why some are not on the site.
+    pub fn shorts_summary(&self) -> String {
+        let mut held = Vec::new();
+        if self.drafts > 0 {
+            held.push(plural(self.drafts, "draft", "drafts"));
+        }
+        if self.scheduled > 0 {
+            held.push(format!("{} scheduled", self.scheduled));
+        }
+        let total = plural(self.shorts, "short", "shorts");
+        if held.is_empty() {
+            return format!("{total} (all published)");
+        }
+        format!(
+            "{total} ({} published, {})",
+            self.published,
+            held.join(", ")
+        )
+    }
+}
+
+/// "1 short", "2 shorts": a count with its noun in the right number.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `shorts build`: loads the content, renders everything first, then writes
@@ -68,6 +99,12 @@ pub fn build_collection(
     Ok(BuildReport {
         shorts: collection.shorts.len(),
         published: collection.published(now).count(),
+        drafts: collection.shorts.iter().filter(|s| s.draft).count(),
+        scheduled: collection
+            .shorts
+            .iter()
+            .filter(|s| !s.draft && !s.is_published(now))
+            .count(),
         files: report,
         elapsed: started.elapsed(),
     })

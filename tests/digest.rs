@@ -390,7 +390,7 @@ fn a_late_or_backdated_short_goes_out_in_the_next_digest() {
     let out = run(site.path(), "2026-06-22T08:00:00Z", &["digest", "send"]);
     assert_eq!(
         stdout(&out),
-        "nothing to send: no new shorts since the last digest\n"
+        "nothing to send: no new shorts since the last digest (#2)\n"
     );
     assert_eq!(server.received().len(), 2);
 }
@@ -435,7 +435,8 @@ fn temporary_failures_past_the_retries_wait_for_the_next_run() {
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("1 deliveries failed temporarily"),
+        stderr(&out)
+            .contains("1 delivery failed temporarily; run `shorts digest send` again to retry it"),
         "{}",
         stderr(&out)
     );

@@ -221,8 +221,8 @@ const CASES: &[Case] = &[
     Case { name: "digest send, certificate not trusted", setup: with_untrusted_relay, args: &["digest", "send"], code: 3, says: "set `ca_file` in [delivery.smtp]" },
     Case { name: "publish, certificate not trusted", setup: with_untrusted_relay, args: &["publish"], code: 3, says: "certificate is not trusted" },
     // 75: a temporary failure
-    Case { name: "digest send, SMTP down", setup: with_smtp_down, args: &["digest", "send"], code: 75, says: "wait for the next run" },
-    Case { name: "publish, SMTP down", setup: with_smtp_down, args: &["publish"], code: 75, says: "wait for the next run" },
+    Case { name: "digest send, SMTP down", setup: with_smtp_down, args: &["digest", "send"], code: 75, says: "1 delivery waits for the next run" },
+    Case { name: "publish, SMTP down", setup: with_smtp_down, args: &["publish"], code: 75, says: "1 delivery waits for the next run" },
     Case { name: "digest send, server deferring everyone", setup: with_deferring_relay, args: &["digest", "send"], code: 75, says: "deferred 1 message in a row" },
     // From stdin every failure is temporary, so that the mail server keeps the message.
     Case { name: "inbound, bad config", setup: with_port_bind, args: &["inbound"], code: 75, says: "`server.bind`" },

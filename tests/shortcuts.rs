@@ -222,7 +222,7 @@ fn a_build_with_nothing_changed_renders_nothing_and_any_change_renders_again() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains(": 1 files written"),
+        stdout(&out).contains(": 1 file written"),
         "{}",
         stdout(&out)
     );
@@ -231,7 +231,7 @@ fn a_build_with_nothing_changed_renders_nothing_and_any_change_renders_again() {
     std::fs::remove_file(site.path().join("public/tags/index.html")).unwrap();
     let out = shorts(site.path(), &["build"]);
     assert!(
-        stdout(&out).contains(": 1 files written"),
+        stdout(&out).contains(": 1 file written"),
         "{}",
         stdout(&out)
     );

@@ -3,6 +3,7 @@
 use shorts::diagnostics::display_path;
 use shorts::lock::RunLock;
 use shorts::site;
+use shorts::site::plural;
 
 use super::error::OnInvalid;
 use super::{CliError, Ctx};
@@ -15,11 +16,10 @@ pub fn run(ctx: &Ctx<'_>) -> Result<(), CliError> {
     let report = site::build(config, ctx.now)
         .on_invalid("nothing was written; the previous output is unchanged")?;
     ctx.say(&format!(
-        "built {} shorts ({} published) into {}: {} files written, {} unchanged, {} removed in {} ms",
-        report.shorts,
-        report.published,
+        "built {} into {}: {} written, {} unchanged, {} removed in {} ms",
+        report.shorts_summary(),
         display_path(&config.output_dir),
-        report.files.written,
+        plural(report.files.written, "file", "files"),
         report.files.unchanged,
         report.files.removed,
         report.elapsed.as_millis()

@@ -11,6 +11,7 @@ use shorts::lock::RunLock;
 use shorts::model::Subscriber;
 use shorts::render::digest::DigestContent;
 use shorts::site;
+use shorts::site::plural;
 use shorts::store::{Sqlite, SubscriberStore};
 use shorts::tokens::Secret;
 
@@ -92,7 +93,7 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
     match command {
         Command::Preview { period, subscriber } => {
             let at = period.resolve(ctx.config, ctx.now)?;
-            preview(ctx, at, subscriber.as_deref())
+            preview(ctx, at, period.period.is_none(), subscriber.as_deref())
         }
         Command::Send { period, dry_run } => {
             let at = period.resolve(ctx.config, ctx.now)?;
@@ -102,7 +103,14 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
     }
 }
 
-fn preview(ctx: &Ctx<'_>, at: DateTime<Utc>, email: Option<&str>) -> Result<(), CliError> {
+/// `next`: no `--period` was given, so when nothing is due now the
+/// preview is of the next digest, as the shorts stand.
+fn preview(
+    ctx: &Ctx<'_>,
+    at: DateTime<Utc>,
+    next: bool,
+    email: Option<&str>,
+) -> Result<(), CliError> {
     let config = ctx.config;
     let inputs = Inputs::load(config).on_invalid("nothing was previewed")?;
     // Read only: a preview must leave no trace in the ledger.
@@ -110,10 +118,24 @@ fn preview(ctx: &Ctx<'_>, at: DateTime<Utc>, email: Option<&str>) -> Result<(), 
         Some(store) => store,
         None => Sqlite::in_memory()?,
     };
-    let content = match digest::plan_preview(config, &store, &inputs.collection, at)? {
+    let mut plan = digest::plan_preview(config, &store, &inputs.collection, at)?;
+    if let (Plan::Nothing(_), true) = (&plan, next)
+        && let Some((slot, upcoming)) = digest::plan_next(config, &store, &inputs.collection, at)?
+        && !matches!(upcoming, Plan::Nothing(_))
+    {
+        let slot = slot.with_timezone(&config.site.timezone);
+        ctx.say(&format!(
+            "nothing is due now; previewing the next digest, due {}, as the shorts stand",
+            slot.format("%Y-%m-%d %H:%M %Z")
+        ));
+        plan = upcoming;
+    }
+    let content = match plan {
         Plan::Resume(content) | Plan::New(content) => content,
         Plan::Nothing(reason) => {
-            ctx.say(&format!("nothing to preview: {reason}"));
+            ctx.say(&format!(
+                "nothing to preview: {reason}; `--period DATE` previews the digest of another week"
+            ));
             return Ok(());
         }
     };
@@ -158,9 +180,9 @@ fn write_preview(
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     ctx.say(&format!(
-        "digest #{} for {email} ({} shorts): \"{}\"\nwrote {}/{stem}.eml, .html and .txt",
+        "digest #{} for {email} ({}): \"{}\"\nwrote {}/{stem}.eml, .html and .txt",
         content.number,
-        rendered.count,
+        plural(rendered.count, "short", "shorts"),
         rendered.subject,
         display_path(dir)
     ));
@@ -208,6 +230,14 @@ fn report_sent(ctx: &Ctx<'_>, sent: &Sent) -> Result<(), CliError> {
 
 /// The error for a digest left unfinished: exit 75, or 3 when what stopped it
 /// is the SMTP settings, which running again will not fix.
+/// "1 delivery waits", "3 deliveries wait".
+fn waiting(n: usize) -> String {
+    match n {
+        1 => "1 delivery waits".to_string(),
+        n => format!("{n} deliveries wait"),
+    }
+}
+
 pub fn unfinished_digest(sent: &Sent) -> Option<CliError> {
     let Sent::Digests(reports) = sent else {
         return None;
@@ -216,13 +246,17 @@ pub fn unfinished_digest(sent: &Sent) -> Option<CliError> {
     let (number, deferred) = (report.number, report.deferred);
     Some(match &report.fatal {
         Some(fatal) if report.misconfigured => CliError::failure(anyhow::anyhow!(
-            "digest #{number} stopped: {fatal}; {deferred} deliveries wait until the settings are fixed and `shorts digest send` runs again"
+            "digest #{number} stopped: {fatal}; {} until the settings are fixed and `shorts digest send` runs again",
+            waiting(deferred)
         )),
         Some(fatal) => CliError::temporary(format!(
-            "digest #{number} stopped: {fatal}; {deferred} deliveries wait for the next run"
+            "digest #{number} stopped: {fatal}; {} for the next run",
+            waiting(deferred)
         )),
         None => CliError::temporary(format!(
-            "digest #{number}: {deferred} deliveries failed temporarily; run `shorts digest send` again to retry them"
+            "digest #{number}: {} failed temporarily; run `shorts digest send` again to retry {}",
+            plural(deferred, "delivery", "deliveries"),
+            if deferred == 1 { "it" } else { "them" }
         )),
     })
 }
@@ -243,8 +277,8 @@ fn plan_dry_run(
 fn dry_run(sender: &Sender<'_>, content: &DigestContent<'_>) -> Result<(), CliError> {
     digest::dry_run(sender, content, &mut |line| match line {
         DryRunLine::Carries { number, slugs } => out!(
-            "digest #{number} would carry {} shorts: {}",
-            slugs.len(),
+            "digest #{number} would carry {}: {}",
+            plural(slugs.len(), "short", "shorts"),
             slugs.join(", ")
         ),
         DryRunLine::AlreadyDone { email } => out!("  already done  {email}"),
@@ -252,7 +286,10 @@ fn dry_run(sender: &Sender<'_>, content: &DigestContent<'_>) -> Result<(), CliEr
             email,
             subject,
             count,
-        } => out!("  would send    {email}: \"{subject}\" ({count} shorts)"),
+        } => out!(
+            "  would send    {email}: \"{subject}\" ({})",
+            plural(count, "short", "shorts")
+        ),
         DryRunLine::WouldSkip { email } => {
             out!("  would skip    {email}: nothing new in their tracks")
         }

@@ -41,6 +41,12 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
             .await
             .with_context(|| format!("listening on {bind}"))?;
         let address = listener.local_addr()?;
+        if !config.output_dir.exists() {
+            tracing::warn!(
+                folder = %display_path(&config.output_dir),
+                "nothing is built yet: run `shorts build` or `shorts publish`; until then every page is a 404"
+            );
+        }
         ctx.say(&format!(
             "listening on http://{address}/ (serving {})",
             display_path(&config.output_dir)

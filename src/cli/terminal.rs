@@ -49,9 +49,13 @@ impl ProgressLine {
         let bar = self.bar.get_or_init(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)",
+                "{msg} [{bar:30}] {pos}/{len} ({rate}, {eta} left)",
             ) {
-                bar.set_style(style.progress_chars("=> "));
+                // indicatif's own `{per_sec}` shows "1,665.4332/s".
+                let rate = |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                };
+                bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
             }
             bar
         });

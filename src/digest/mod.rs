@@ -39,7 +39,7 @@ use crate::store::{Store, StoreError};
 pub use compose::{Composer, Prepared};
 pub use dry_run::{DryRunLine, dry_run};
 pub use inputs::{Inputs, InputsError, Sender};
-pub use plan::{Plan, content_of, plan, plan_preview, record_new};
+pub use plan::{Plan, content_of, plan, plan_next, plan_preview, record_new};
 pub use record::SendReport;
 pub use send::send;
 

@@ -48,6 +48,23 @@ pub fn plan_preview<'a>(
     }
 }
 
+/// The digest due at the next slot after `now`, as the shorts stand now:
+/// what `digest preview` shows when no period is given and nothing is due
+/// yet. `None` without a next slot.
+pub fn plan_next<'a>(
+    config: &Config,
+    store: &dyn Store,
+    collection: &'a Collection,
+    now: DateTime<Utc>,
+) -> Result<Option<(DateTime<Utc>, Plan<'a>)>, DigestError> {
+    let digest_config = config.digest.as_ref().ok_or(DigestError::NotConfigured)?;
+    let schedule = Schedule::new(digest_config.schedule.clone(), config.site.timezone);
+    let Some(slot) = schedule.next_slot(now) else {
+        return Ok(None);
+    };
+    Ok(Some((slot, plan(config, store, collection, slot)?)))
+}
+
 /// Decides what `digest send` would do at `at`, without writing anything.
 pub fn plan<'a>(
     config: &Config,
@@ -87,9 +104,7 @@ pub fn plan<'a>(
         .filter(|s| s.date.with_timezone(&Utc) > floor)
         .collect();
     if shorts.is_empty() {
-        return Ok(Plan::Nothing(
-            "no new shorts since the last digest".to_string(),
-        ));
+        return Ok(Plan::Nothing(nothing_new(store, floor, config)?));
     }
     Ok(Plan::New(DigestContent {
         number: store.digest_count()? + 1,
@@ -97,6 +112,24 @@ pub fn plan<'a>(
         slot,
         shorts,
     }))
+}
+
+/// Why there is nothing to send, in the reader's terms: before the first
+/// digest there is no "last digest" to speak of.
+fn nothing_new(
+    store: &dyn Store,
+    since: DateTime<Utc>,
+    config: &Config,
+) -> Result<String, DigestError> {
+    let since = since
+        .with_timezone(&config.site.timezone)
+        .format("%Y-%m-%d %H:%M %Z");
+    Ok(match store.digest_count()? {
+        0 => format!(
+            "no shorts published since {since}, when the first digest's period starts (no digest has been sent yet; older shorts are never mailed)"
+        ),
+        n => format!("no new shorts since the last digest (#{n})"),
+    })
 }
 
 /// The content of a recorded digest, from the shorts it carried that still exist.

@@ -280,6 +280,16 @@ async fn not_found(app: &App) -> Response {
             html,
         )
             .into_response(),
+        Err(_) if !app.config.output_dir.join(paths::PAGE_FILE).exists()
+            && !app.config.output_dir.join(paths::INDEX).exists() =>
+        {
+            Problem(
+                StatusCode::NOT_FOUND,
+                "Nothing built yet",
+                "The site has not been built into the output folder yet: run `shorts build` (or `shorts publish`), and this server serves it at once.".into(),
+            )
+            .into_response()
+        }
         Err(_) => Problem(
             StatusCode::NOT_FOUND,
             "Not found",
