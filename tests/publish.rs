@@ -369,3 +369,45 @@ fn wait_for(mut done: impl FnMut() -> bool, seconds: u64) -> bool {
     }
     done()
 }
+
+/// What the commands say on the fixture (a draft, a short dated 2099, three
+/// published): why shorts are not on the site, a first digest's "nothing
+/// new" that does not speak of a last digest, and a preview that says which
+/// `--period` shows the newest short.
+#[test]
+fn build_publish_and_preview_say_what_happened_in_plain_words() {
+    let site = common::site_from("site");
+    let at = "2026-07-01T00:00:00Z";
+    let out = common::shorts_at(site.path(), at, &["build"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let said = common::stdout(&out);
+    assert!(
+        said.starts_with("built 5 shorts (3 published, 1 draft, 1 scheduled) into "),
+        "{said}"
+    );
+    common::append_config(
+        site.path(),
+        "[digest]\nschedule = \"0 8 * * MON\"\nfrom = \"Digest <digest@example.com>\"\npostal_address = \"1 Test Street\"\n",
+    );
+    let said = common::stdout(&common::shorts_at(site.path(), at, &["publish"]));
+    assert!(
+        said.contains("; no digest: no shorts published since 2026-06-22 08:00 CEST, when the first digest's period starts (no digest has been sent yet"),
+        "{said}"
+    );
+    assert!(!said.contains("last digest"), "{said}");
+    let said = common::stdout(&common::shorts_at(site.path(), at, &["digest", "preview"]));
+    assert!(
+        said.contains("the newest short (escaping, 2026-06-07) is in the digest of 2026-06-08: `shorts digest preview --period 2026-06-08`"),
+        "{said}"
+    );
+    let out = common::shorts_at(
+        site.path(),
+        at,
+        &["digest", "preview", "--period", "2026-06-08"],
+    );
+    assert!(
+        common::stdout(&out).starts_with("digest #1 for reader@example.org (2 shorts)"),
+        "{}",
+        common::stdout(&out)
+    );
+}

@@ -133,9 +133,9 @@ fn preview(
     let content = match plan {
         Plan::Resume(content) | Plan::New(content) => content,
         Plan::Nothing(reason) => {
-            ctx.say(&format!(
-                "nothing to preview: {reason}; `--period DATE` previews the digest of another week"
-            ));
+            let hint = newest_digest_hint(config, &inputs.collection, at)
+                .unwrap_or_else(|| "`--period DATE` previews the digest of another week".into());
+            ctx.say(&format!("nothing to preview: {reason}; {hint}"));
             return Ok(());
         }
     };
@@ -150,6 +150,27 @@ fn preview(
     let secret = Secret::load_without_creating(config.data_dir());
     let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
     write_preview(ctx, &sender, &content, subscriber)
+}
+
+/// Where the newest short went out, as the `--period` that previews it
+/// ("the newest short, … of 2026-06-07, was in the digest of 2026-06-08: …").
+fn newest_digest_hint(
+    config: &Config,
+    collection: &shorts::model::Collection,
+    at: DateTime<Utc>,
+) -> Option<String> {
+    let digest = config.digest.as_ref()?;
+    let newest = collection.published(at).next()?;
+    let schedule = shorts::schedule::Schedule::new(digest.schedule.clone(), config.site.timezone);
+    let slot = schedule.next_slot(newest.date.with_timezone(&Utc))?;
+    let day = |t: DateTime<Utc>| t.with_timezone(&config.site.timezone).format("%Y-%m-%d");
+    Some(format!(
+        "the newest short ({}, {}) is in the digest of {}: `shorts digest preview --period {}`",
+        newest.slug,
+        day(newest.date.with_timezone(&Utc)),
+        day(slot),
+        day(slot)
+    ))
 }
 
 /// Writes one subscriber's copy as `.eml`, `.html` and `.txt` files.
