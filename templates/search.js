@@ -65,7 +65,7 @@
       query.value = params.get("q") || "";
       select(track, params.get("track"));
       select(tag, params.get("tag"));
-      form.hidden = false;
+      form.removeAttribute("data-pending");
       form.addEventListener("input", function () { apply(index); });
       form.addEventListener("change", function () { apply(index); });
       form.addEventListener("submit", function (event) { event.preventDefault(); apply(index); });

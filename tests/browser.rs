@@ -284,7 +284,7 @@ async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
     client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("form#filters:not([hidden])"))
+        .for_element(Locator::Css("form#filters:not([data-pending])"))
         .await
         .expect("the script shows the filters once search.json loaded");
     assert_eq!(visible(&client).await, slugs(all.iter()));
@@ -298,6 +298,35 @@ async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
         .await
         .expect("style");
     assert_eq!(radius, Value::from("10px"));
+    // The form kept its place while the script loaded: showing it moves nothing.
+    let shift = client
+        .execute(
+            "const form = document.getElementById('filters');
+             const top = () => document.getElementById('shorts').getBoundingClientRect().top;
+             form.setAttribute('data-pending', '');
+             const pending = top();
+             form.removeAttribute('data-pending');
+             return [pending, top(), form.getBoundingClientRect().height];",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    let shift: Vec<f64> = serde_json::from_value(shift).expect("numbers");
+    assert_eq!(
+        shift[0], shift[1],
+        "the cards move when the search form appears"
+    );
+    assert!(shift[2] > 40.0, "the form has its height: {shift:?}");
+    // Track names as the author wrote them ("LLMs", not "LLMS").
+    let kicker = client
+        .execute(
+            "const k = document.querySelector('.kicker');
+             return [getComputedStyle(k).textTransform, k.innerText];",
+            vec![],
+        )
+        .await
+        .expect("kicker");
+    assert_eq!(kicker, json!(["none", "LLMs"]));
 
     // By track.
     choose(&client, "#filter-track", "time-series").await;
