@@ -230,6 +230,15 @@ mod tests {
     }
 }
 
+/// The author's note for one digest, shown above its sections.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DigestNote {
+    /// Rendered, links absolute.
+    pub html: String,
+    /// The Markdown as written, for the text part.
+    pub text: String,
+}
+
 /// Where a subscriber stands. Only `Active` subscribers get digests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SubscriberStatus {

@@ -308,6 +308,8 @@ fn archived_digests(config: &Config) -> Result<Vec<ArchivedDigest>, BuildError> 
                 number: digest.number,
                 slot: digest.slot,
                 slugs: store.digest_slugs(digest.number)?,
+                note: content::digest_note::load(config, digest.number, digest.slot)
+                    .map_err(|problem| BuildError::Invalid(Problems(vec![problem])))?,
             })
         })
         .collect()

@@ -78,6 +78,25 @@ impl Drop for Driver {
 }
 
 async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+    browser_with(driver, chromium, profile, &[]).await
+}
+
+/// A Chromium session with `extra` command-line flags.
+async fn browser_with(driver: &Driver, chromium: &Path, profile: &Path, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless=new".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        "--window-size=1280,1800".into(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_string(),
@@ -85,13 +104,7 @@ async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
             "binary": chromium,
             // Without the background-networking flags Chromium keeps dialling
             // Google's hosts, which a closed network refuses.
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,1800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
+            "args": args,
         }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -655,4 +668,101 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
         .expect("the reader");
     assert_eq!(reader.tracks, ["llm", "time-series"]);
     assert_eq!(reader.tags, ["kv-cache"]);
+}
+
+/// The digest email as a newsletter, in Chromium: desktop, phone and dark.
+/// The preheader is in the message but not shown; the heading says the year
+/// once; the author's note is above the sections; nothing is wider than a
+/// phone; in dark mode the background is dark. Screenshots
+/// `digest-desktop.png`, `digest-phone.png`, `digest-dark.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_reads_as_a_newsletter_on_desktop_phone_and_dark_in_chromium() {
+    let Some((chromium, chromedriver)) = chromium_and_driver() else {
+        return;
+    };
+    let site = common::sample_site();
+    let notes = site.path().join("content/digests");
+    std::fs::create_dir_all(&notes).expect("notes folder");
+    std::fs::write(
+        notes.join("2026-06-08.md"),
+        "A note from the author, **above** the sections.\n",
+    )
+    .expect("write the note");
+    let out = common::shorts_at(site.path(), "2026-06-08T09:00:00Z", &["digest", "preview"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let html = std::fs::read_dir(site.path().join("preview"))
+        .expect("the preview folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "html"))
+        .expect("the preview's HTML");
+    let url = format!("file://{}", html.display());
+    let driver = Driver::start(&chromedriver);
+
+    let profile = tempfile::tempdir().expect("profile folder");
+    let client = browser(&driver, &chromium, profile.path()).await;
+    client.goto(&url).await.expect("open the digest");
+    let seen = client
+        .execute(
+            "const pre = document.querySelector('.preheader');
+             const note = document.querySelector('.note');
+             const firstSection = document.querySelector('h2');
+             return [getComputedStyle(pre).display, pre.textContent.trim().slice(0, 7),
+                     document.querySelector('h1').innerText,
+                     note.innerText.trim(),
+                     !!(note.compareDocumentPosition(firstSection) & Node.DOCUMENT_POSITION_FOLLOWING),
+                     document.body.innerText.includes(pre.textContent.trim().slice(0, 40))];",
+            vec![],
+        )
+        .await
+        .expect("inspect the digest");
+    assert_eq!(
+        seen,
+        json!([
+            "none",
+            "New in ",
+            "15 new shorts, Jun 1 – 8, 2026",
+            "A note from the author, above the sections.",
+            true,
+            false
+        ])
+    );
+    save_screenshot(&client, "digest-desktop.png").await;
+    client.set_window_size(390, 844).await.expect("phone size");
+    let overflow = client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(
+        overflow,
+        Value::from(0),
+        "the digest scrolls sideways on a phone"
+    );
+    save_screenshot(&client, "digest-phone.png").await;
+    client.close().await.expect("close the browser");
+
+    let dark_profile = tempfile::tempdir().expect("profile folder");
+    let dark = browser_with(
+        &driver,
+        &chromium,
+        dark_profile.path(),
+        &[
+            "--force-dark-mode",
+            "--blink-settings=preferredColorScheme=0",
+        ],
+    )
+    .await;
+    dark.goto(&url).await.expect("open the digest");
+    let background = dark
+        .execute(
+            "return [matchMedia('(prefers-color-scheme: dark)').matches, getComputedStyle(document.body).backgroundColor];",
+            vec![],
+        )
+        .await
+        .expect("colours");
+    assert_eq!(background, json!([true, "rgb(20, 20, 22)"]));
+    save_screenshot(&dark, "digest-dark.png").await;
+    dark.close().await.expect("close the browser");
 }

@@ -971,3 +971,61 @@ fn check_smtp_connects_sends_nothing_and_says_what_is_wrong() {
         stderr(&out)
     );
 }
+
+/// The digest as a newsletter: the author's note above the sections (and on
+/// the archive page), a link to read it in the browser, the preheader
+/// hidden in the message, and a heading that says the year once.
+#[test]
+fn the_digest_carries_the_authors_note_a_browser_link_and_a_hidden_preheader() {
+    let server = SmtpServer::start();
+    let site = digest_site(server.port);
+    add(site.path(), &["all@example.com"]);
+    let notes = site.path().join("content/digests");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        notes.join("2026-06-08.md"),
+        "A short week: **two** notes, one on [escaping](/notes/shorts/escaping/).\n",
+    )
+    .unwrap();
+    let out = run(site.path(), WEEK_1, &["publish"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let received = server.received();
+    let (text, html) = parts(&parse(&received[0]));
+
+    let heading = html.split("<h1").nth(1).expect("a heading");
+    assert!(
+        heading.contains("new shorts, Jun 1 – 8, 2026</h1>"),
+        "{heading}"
+    );
+    assert!(
+        html.contains("href=\"https://example.com/notes/digests/1/\"")
+            && html.contains(">View in your browser</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<strong>two</strong> notes, one on <a href=\"https://example.com/notes/shorts/escaping/\""),
+        "the note, its link absolute: {html}"
+    );
+    // The preheader opens the body, hidden, padded so clients show nothing after it.
+    let body = html.split("<body").nth(1).expect("a body");
+    let preheader = body.split("<div").nth(1).expect("the preheader");
+    assert!(preheader.contains("class=\"preheader\""), "{preheader}");
+    assert!(preheader.contains("display: none"), "{preheader}");
+    assert!(preheader.contains("New in "), "{preheader}");
+    assert!(
+        !html.contains("class=\"intro\""),
+        "no visible run-on preheader"
+    );
+
+    assert!(
+        text.contains("View in your browser: https://example.com/notes/digests/1/"),
+        "{text}"
+    );
+    assert!(text.contains("A short week: **two** notes"), "{text}");
+    // The archive page shows the same note.
+    let page = std::fs::read_to_string(site.path().join("public/digests/1/index.html")).unwrap();
+    assert!(
+        page.contains("<div class=\"digest-note\"><p>A short week: <strong>two</strong>"),
+        "{page}"
+    );
+}

@@ -189,7 +189,7 @@ proptest! {
             token_id: "token".into(),
         };
         let templates = DigestTemplates::load(&config).expect("templates");
-        let content = DigestContent { number: 1, period_start: now(), slot: now(), shorts: vec![&short] };
+        let content = DigestContent { number: 1, period_start: now(), slot: now(), shorts: vec![&short], note: None };
         let links = Links {
             unsubscribe: "https://example.com/unsubscribe?token=t".into(),
             preferences: "https://example.com/preferences?token=t".into(),

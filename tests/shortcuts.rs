@@ -97,6 +97,7 @@ fn assert_shared_copies_equal_own_renders(site: &std::path::Path) {
         period_start: Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap(),
         slot: Utc.with_ymd_and_hms(2026, 6, 8, 6, 0, 0).unwrap(),
         shorts: collection.shorts.iter().collect(),
+        note: None,
     };
     let tracks: Vec<&str> = config.tracks.iter().map(|t| t.slug.as_str()).collect();
     let subscribers = [

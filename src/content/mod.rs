@@ -4,6 +4,7 @@
 //! checks, and problems that span files (duplicate slugs). It reports every
 //! problem it finds rather than stopping at the first; it never writes.
 
+pub mod digest_note;
 pub mod frontmatter;
 pub mod markdown;
 pub mod short;

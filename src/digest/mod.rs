@@ -55,6 +55,8 @@ pub enum DigestError {
     Render(#[from] crate::render::digest::RenderError),
     #[error(transparent)]
     Compose(#[from] crate::delivery::compose::ComposeError),
+    #[error("{0}")]
+    Note(crate::diagnostics::Problem),
 }
 
 #[derive(Debug, thiserror::Error)]

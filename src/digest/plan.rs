@@ -43,7 +43,7 @@ pub fn plan_preview<'a>(
         .transpose()?
         .flatten()
     {
-        Some(sent) => Ok(Plan::Resume(content_of(store, &sent, collection)?)),
+        Some(sent) => Ok(Plan::Resume(content_of(config, store, &sent, collection)?)),
         None => Ok(plan),
     }
 }
@@ -74,7 +74,12 @@ pub fn plan<'a>(
 ) -> Result<Plan<'a>, DigestError> {
     let digest_config = config.digest.as_ref().ok_or(DigestError::NotConfigured)?;
     if let Some(unfinished) = store.unfinished_digest()? {
-        return Ok(Plan::Resume(content_of(store, &unfinished, collection)?));
+        return Ok(Plan::Resume(content_of(
+            config,
+            store,
+            &unfinished,
+            collection,
+        )?));
     }
     let schedule = Schedule::new(digest_config.schedule.clone(), config.site.timezone);
     let Some(slot) = schedule.latest_slot(at) else {
@@ -106,11 +111,13 @@ pub fn plan<'a>(
     if shorts.is_empty() {
         return Ok(Plan::Nothing(nothing_new(store, floor, config)?));
     }
+    let number = store.digest_count()? + 1;
     Ok(Plan::New(DigestContent {
-        number: store.digest_count()? + 1,
+        number,
         period_start: previous,
         slot,
         shorts,
+        note: note(config, number, slot)?,
     }))
 }
 
@@ -134,6 +141,7 @@ fn nothing_new(
 
 /// The content of a recorded digest, from the shorts it carried that still exist.
 pub fn content_of<'a>(
+    config: &Config,
     store: &dyn Store,
     record: &DigestRecord,
     collection: &'a Collection,
@@ -159,7 +167,18 @@ pub fn content_of<'a>(
         period_start: record.period_start,
         slot: record.slot,
         shorts,
+        note: note(config, record.number, record.slot)?,
     })
+}
+
+/// The author's note for the digest, if they wrote one; an unreadable one
+/// stops the send rather than going out without it.
+fn note(
+    config: &Config,
+    number: i64,
+    slot: DateTime<Utc>,
+) -> Result<Option<crate::model::DigestNote>, DigestError> {
+    crate::content::digest_note::load(config, number, slot).map_err(DigestError::Note)
 }
 
 /// Records a new digest and the shorts it carries.

@@ -61,6 +61,8 @@ pub struct DigestContent<'a> {
     pub slot: DateTime<Utc>,
     /// Newest first.
     pub shorts: Vec<&'a Short>,
+    /// The author's note, shown above the sections.
+    pub note: Option<crate::model::DigestNote>,
 }
 
 impl<'a> DigestContent<'a> {
@@ -135,7 +137,8 @@ impl DigestTemplates {
         let sections = section_views(&sections, config, tz);
         let mut context = Context::new();
         context.insert("site", &SiteView::new(config));
-        context.insert("digest", &DigestView::new(digest, count, tz));
+        context.insert("digest", &DigestView::new(digest, count, config));
+        context.insert("note", &digest.note);
         context.insert("preheader", &preheader(&sections, count));
         context.insert(
             "subscriber",
@@ -168,11 +171,16 @@ impl DigestTemplates {
         shorts: Vec<&Short>,
         now: DateTime<Utc>,
     ) -> Result<(), Problem> {
+        // With a note, so a template's use of it is checked too.
         let sample = DigestContent {
             number: 1,
             period_start: now - chrono::Duration::weeks(1),
             slot: now,
             shorts,
+            note: Some(crate::model::DigestNote {
+                html: "<p>A note from the author.</p>".into(),
+                text: "A note from the author.".into(),
+            }),
         };
         let links = Links {
             unsubscribe: config.site.url(&crate::paths::unsubscribe("sample")),
@@ -491,11 +499,16 @@ struct DigestView {
     date: String,
     period_start: String,
     period_end: String,
+    /// "Jun 1 – 8, 2026": the period, saying the year once.
+    period: String,
+    /// Its page in the web archive ("view in your browser").
+    url: String,
 }
 
 impl DigestView {
     /// The digest for a copy that carries `count` of its shorts.
-    fn new(digest: &DigestContent<'_>, count: usize, tz: Tz) -> Self {
+    fn new(digest: &DigestContent<'_>, count: usize, config: &Config) -> Self {
+        let tz = config.site.timezone;
         DigestView {
             number: digest.number,
             count,
@@ -503,8 +516,28 @@ impl DigestView {
             date: display_date(digest.slot, tz),
             period_start: display_date(digest.period_start, tz),
             period_end: display_date(digest.slot, tz),
+            period: period_text(digest.period_start, digest.slot, tz),
+            url: config.site.url(&crate::paths::digest(digest.number)),
         }
     }
+}
+
+/// "Jun 1 – 8, 2026", "May 29 – Jun 5, 2026", "Dec 29, 2025 – Jan 5, 2026":
+/// each part said once.
+pub fn period_text(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
+    use chrono::Datelike as _;
+    let (start, end) = (start.with_timezone(&tz), end.with_timezone(&tz));
+    if start.year() != end.year() {
+        return format!(
+            "{} – {}",
+            start.format("%b %-d, %Y"),
+            end.format("%b %-d, %Y")
+        );
+    }
+    if start.month() != end.month() {
+        return format!("{} – {}", start.format("%b %-d"), end.format("%b %-d, %Y"));
+    }
+    format!("{} – {}", start.format("%b %-d"), end.format("%-d, %Y"))
 }
 
 /// What templates see of a subscriber.
@@ -616,6 +649,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_period_says_each_part_once() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+        let period = |a, b| super::period_text(at(a), at(b), tz);
+        assert_eq!(
+            period("2026-06-01T08:00:00+02:00", "2026-06-08T08:00:00+02:00"),
+            "Jun 1 – 8, 2026"
+        );
+        assert_eq!(
+            period("2026-05-29T08:00:00+02:00", "2026-06-05T08:00:00+02:00"),
+            "May 29 – Jun 5, 2026"
+        );
+        assert_eq!(
+            period("2025-12-29T08:00:00+01:00", "2026-01-05T08:00:00+01:00"),
+            "Dec 29, 2025 – Jan 5, 2026"
+        );
+        // The site's day, not UTC's: 00:30 in Berlin is the previous day in UTC.
+        assert_eq!(
+            period("2026-06-01T00:30:00+02:00", "2026-06-08T00:30:00+02:00"),
+            "Jun 1 – 8, 2026"
+        );
+    }
+
+    #[test]
     fn a_name_is_shown_by_any_use_of_subscriber_but_address_and_tracks() {
         assert!(!may_show_name(
             "{{ subscriber.email }} {{ subscriber.all_tracks }}"
@@ -693,6 +750,7 @@ mod tests {
             period_start: slot - chrono::Duration::weeks(1),
             slot,
             shorts: shorts.iter().collect(),
+            note: None,
         }
     }
 

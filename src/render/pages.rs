@@ -95,6 +95,8 @@ pub struct ArchivedDigest {
     pub slot: DateTime<Utc>,
     /// Slugs of the shorts it carried.
     pub slugs: Vec<String>,
+    /// The author's note, as the email showed it.
+    pub note: Option<crate::model::DigestNote>,
 }
 
 /// The compiled page templates and assets.
@@ -770,6 +772,8 @@ struct DigestView<'a> {
     url: String,
     count: usize,
     sections: Vec<Section<'a>>,
+    /// The author's note, rendered (`note.html`).
+    note: Option<&'a crate::model::DigestNote>,
     #[serde(skip)]
     slot: chrono::DateTime<chrono::FixedOffset>,
 }
@@ -783,7 +787,7 @@ struct Section<'a> {
 /// The archived digests newest first, each with the shorts it carried that
 /// are still published, in the sections of a reader who follows every track.
 fn archive<'a>(
-    digests: &[ArchivedDigest],
+    digests: &'a [ArchivedDigest],
     site: &'a Site<'a>,
     config: &Config,
 ) -> Vec<DigestView<'a>> {
@@ -810,6 +814,7 @@ fn archive<'a>(
                 path,
                 count: carried.len(),
                 sections,
+                note: digest.note.as_ref(),
                 slot: digest.slot.fixed_offset(),
             }
         })

@@ -149,6 +149,7 @@ impl Fixture {
             period_start: at(1),
             slot: at(8),
             shorts: self.collection.shorts.iter().collect(),
+            note: None,
         };
         record_new(&self.store, &content, at(8)).unwrap();
         content
