@@ -400,6 +400,14 @@ fn build_publish_and_preview_say_what_happened_in_plain_words() {
         said.contains("the newest short (escaping, 2026-06-07) is in the digest of 2026-06-08: `shorts digest preview --period 2026-06-08`"),
         "{said}"
     );
+    // Log lines carry their time to the second.
+    let out = common::shorts_at(site.path(), at, &["-v", "publish"]);
+    let log = common::stderr(&out);
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("2026-07-01T00:00:0") && first.as_bytes().get(19) == Some(&b'Z'),
+        "{log}"
+    );
     let out = common::shorts_at(
         site.path(),
         at,

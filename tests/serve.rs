@@ -1147,3 +1147,17 @@ fn the_servers_pages_look_like_the_site_and_come_from_its_templates() {
         stderr(&out)
     );
 }
+
+#[test]
+fn before_any_build_every_page_says_to_build_first() {
+    let site = common::site_from("site");
+    let server = Server::start(site.path(), WEEK_1);
+    let response = client().get(server.url("/shorts/")).send().unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = response.text().unwrap();
+    assert!(page.contains("<h1>Nothing built yet</h1>"), "{page}");
+    assert!(
+        page.contains("run `shorts build` (or `shorts publish`)"),
+        "{page}"
+    );
+}
