@@ -76,7 +76,7 @@ fn with_unknown_digest_variable(site: &Path) {
     std::fs::create_dir_all(site.join("templates")).unwrap();
     let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/digest.txt");
     let text = std::fs::read_to_string(built_in).unwrap();
-    // Line 9 of the built-in digest.txt names `short.title`.
+    // Line 13 of the built-in digest.txt names `short.title`.
     let broken = text.replacen("short.title", "short.titel", 1);
     assert_ne!(broken, text);
     std::fs::write(site.join("templates/digest.txt"), broken).unwrap();
@@ -188,7 +188,7 @@ const CASES: &[Case] = &[
     Case { name: "publish, bad short", setup: with_bad_short, args: &["publish"], code: 1, says: "content/shorts/broken.md:5:" },
     Case { name: "digest send, bad short", setup: |s| { with_subscriber(s); with_bad_short(s) }, args: &["digest", "send"], code: 1, says: "content/shorts/broken.md:5:" },
     Case { name: "check, unknown template variable", setup: with_unknown_variable, args: &["check"], code: 1, says: "templates/short.html:6: cannot render" },
-    Case { name: "check, unknown digest template variable", setup: with_unknown_digest_variable, args: &["check"], code: 1, says: "templates/digest.txt:9: cannot render" },
+    Case { name: "check, unknown digest template variable", setup: with_unknown_digest_variable, args: &["check"], code: 1, says: "templates/digest.txt:13: cannot render" },
     Case { name: "build, unknown template variable", setup: with_unknown_variable, args: &["build"], code: 1, says: "no_such_variable" },
     Case { name: "digest preview without [digest]", setup: nothing, args: &["digest", "preview"], code: 1, says: "no [digest] section" },
     Case { name: "digest send without [digest]", setup: nothing, args: &["digest", "send"], code: 1, says: "no [digest] section" },
