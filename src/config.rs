@@ -88,7 +88,16 @@ pub struct ServerConfig {
     /// `shorts publish` (and each `shorts schedule` run) deletes pending
     /// sign-ups older than this many days. Default 7.
     pub pending_expiry_days: u32,
+    /// The `Content-Security-Policy` of every HTML page: by default the
+    /// site's own scripts and styles only, images from anywhere over HTTPS,
+    /// no framing by other sites. Empty sends none (e.g. when shorts embed
+    /// videos from another site and the proxy sets its own).
+    pub content_security_policy: String,
 }
+
+/// The site's own script and stylesheet only; images may come from any
+/// HTTPS host (shorts link them); no other site may frame a page.
+pub const DEFAULT_CSP: &str = "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 /// An address range, `10.0.0.0/8` or `::1/128`; a bare address is one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -168,6 +177,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             confirmations_per_address: 3,
             pending_expiry_days: 7,
+            content_security_policy: DEFAULT_CSP.into(),
         }
     }
 }

@@ -167,12 +167,15 @@ fn the_index_reproduces_the_seed_page() {
         .expect("+1 on the MLA card");
     assert!(text(mla).starts_with("+1"), "{}", text(mla));
 
-    // Without JavaScript the filters are not shown (a <noscript> style) and every card is.
-    assert!(
-        index
-            .select(&select("head noscript"))
-            .any(|n| n.inner_html().contains(".filters { display: none; }"))
-    );
+    // Without JavaScript the filters are not shown (a stylesheet rule, no
+    // inline style: the Content-Security-Policy allows none) and every card is.
+    let css = std::fs::read_dir(site.path().join("public/assets"))
+        .expect("the assets")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().contains("style"))
+        .map(|p| std::fs::read_to_string(p).expect("the stylesheet"))
+        .expect("a stylesheet");
+    assert!(css.contains("@media (scripting: none) { .filters { display: none; } }"));
     assert_eq!(index.select(&select("#shorts li[hidden]")).count(), 0);
     for name in ["q", "track", "tag"] {
         assert!(

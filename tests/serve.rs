@@ -1161,3 +1161,81 @@ fn before_any_build_every_page_says_to_build_first() {
         "{page}"
     );
 }
+
+#[test]
+fn redirects_stay_on_the_site_and_answers_carry_the_security_headers() {
+    let smtp = SmtpServer::start();
+    let site = common::serve_site(smtp.port);
+    let server = Server::start(site.path(), WEEK_1);
+    // `//shorts/` in Location would send the browser to the host "shorts".
+    for target in ["//shorts", "///shorts", "/shorts"] {
+        let head = server.raw_head(&format!("GET {target} HTTP/1.1\r\n"));
+        assert!(head.starts_with("HTTP/1.1 301"), "{target}: {head}");
+        assert!(
+            head.to_lowercase().contains("\r\nlocation: /shorts/\r\n"),
+            "{target}: {head}"
+        );
+    }
+    let http = client();
+    let page = http.get(server.url("/shorts/")).send().unwrap();
+    let header = |r: &reqwest::blocking::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(
+        header(&page, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(header(&page, "x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(
+        header(&page, "content-security-policy").as_deref(),
+        Some(shorts::config::DEFAULT_CSP)
+    );
+    assert_eq!(
+        header(&page, "referrer-policy").as_deref(),
+        Some("strict-origin-when-cross-origin")
+    );
+    let feed = http.get(server.url("/rss.xml")).send().unwrap();
+    assert_eq!(
+        header(&feed, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        header(&feed, "content-security-policy"),
+        None,
+        "for HTML only"
+    );
+    // Pages reached by a token are neither cached nor named to other sites.
+    for path in [
+        "/confirm?token=c.x..y",
+        "/unsubscribe?token=u.x..y",
+        "/preferences?token=p.x..y",
+    ] {
+        let private = http.get(server.url(path)).send().unwrap();
+        assert_eq!(
+            header(&private, "cache-control").as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+        assert_eq!(
+            header(&private, "referrer-policy").as_deref(),
+            Some("same-origin"),
+            "{path}"
+        );
+    }
+    let refused = http.post(server.url("/rss.xml")).send().unwrap();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&refused, "allow").as_deref(), Some("GET, HEAD"));
+    drop(server);
+
+    // A site that embeds another's videos turns the policy off.
+    common::edit_config(
+        site.path(),
+        "[site]",
+        "[server]\ncontent_security_policy = \"\"\n\n[site]",
+    );
+    let server = Server::start(site.path(), WEEK_1);
+    let page = http.get(server.url("/shorts/")).send().unwrap();
+    assert_eq!(header(&page, "content-security-policy"), None);
+}

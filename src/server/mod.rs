@@ -147,6 +147,10 @@ pub fn router(app: Arc<App>) -> Router {
             Arc::clone(&app),
             draw_problem,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            security_headers,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
             tower_http::compression::CompressionLayer::new()
@@ -213,6 +217,67 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The routes whose pages come from a link with a secret token (or answer a
+/// form that may carry an address): never cached, and their address never
+/// sent to another site as a referrer.
+const PRIVATE_ROUTES: [&str; 4] = [
+    paths::CONFIRM,
+    paths::UNSUBSCRIBE,
+    paths::PREFERENCES,
+    paths::SUBSCRIBE,
+];
+
+/// The headers every answer gets: `nosniff` (a browser must not guess a
+/// type the server did not say); for HTML, the site's
+/// `Content-Security-Policy` and no framing by other sites; for the private
+/// routes, `no-store` and a same-origin referrer policy.
+async fn security_headers(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let private = PRIVATE_ROUTES
+        .iter()
+        .any(|route| request.uri().path() == paths::route(route));
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if html {
+        let policy = &app.config.server.content_security_policy;
+        if let Ok(value) = header::HeaderValue::from_str(policy)
+            && !policy.is_empty()
+        {
+            headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        headers.insert(
+            header::X_FRAME_OPTIONS,
+            header::HeaderValue::from_static("DENY"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            header::HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+    }
+    if private {
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            header::HeaderValue::from_static("same-origin"),
+        );
+    }
+    response
+}
+
 /// Gives a [`Problem`]'s response its page, drawn like the site's pages.
 async fn draw_problem(
     State(app): State<Arc<App>>,
@@ -239,18 +304,29 @@ async fn draw_problem(
         },
         &path,
     );
-    (status, page).into_response()
+    let mut drawn = (status, page).into_response();
+    // What the answer says to clients besides its page.
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            drawn.headers_mut().insert(name, value.clone());
+        }
+    }
+    drawn
 }
 
 async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response {
     let method = request.method().clone();
     if method != Method::GET && method != Method::HEAD {
-        return Problem(
+        let mut refused = Problem(
             StatusCode::METHOD_NOT_ALLOWED,
             "Method not allowed",
             "Only GET and HEAD are served here.".into(),
         )
         .into_response();
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return refused;
     }
     let uri = request.uri();
     match static_files::resolve(&app.config.output_dir, uri.path()) {
@@ -259,7 +335,8 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
         }
         Some(Resolved::AddSlash) => {
             let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-            let location = format!("{}/{query}", uri.path());
+            // One leading slash: `//shorts/` would name another host.
+            let location = format!("/{}/{query}", uri.path().trim_start_matches('/'));
             (
                 StatusCode::MOVED_PERMANENTLY,
                 [(header::LOCATION, location)],
