@@ -93,6 +93,17 @@ pub struct ServerConfig {
     /// no framing by other sites. Empty sends none (e.g. when shorts embed
     /// videos from another site and the proxy sets its own).
     pub content_security_policy: String,
+    /// A client must send a request's headers within this many seconds, or
+    /// the connection is closed (slowloris). Default 10.
+    pub header_timeout_secs: u64,
+    /// A request must be answered within this many seconds, its body read
+    /// included, or it gets 408 (a declared body that never comes). Default 30.
+    pub request_timeout_secs: u64,
+    /// At most this many connections are open at once; more are closed as
+    /// they arrive, so the process never runs out of descriptors. Default 512.
+    pub max_connections: usize,
+    /// On SIGTERM, requests in progress get this many seconds to finish. Default 10.
+    pub shutdown_timeout_secs: u64,
 }
 
 /// The site's own script and stylesheet only; images may come from any
@@ -178,6 +189,10 @@ impl Default for ServerConfig {
             confirmations_per_address: 3,
             pending_expiry_days: 7,
             content_security_policy: DEFAULT_CSP.into(),
+            header_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 512,
+            shutdown_timeout_secs: 10,
         }
     }
 }

@@ -18,6 +18,9 @@ use shorts::tokens::Secret;
 
 use super::{CliError, Ctx};
 
+/// How long a request waits for another process's write lock on the database.
+const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on, as HOST:PORT (default: [server] bind, 127.0.0.1:8080); port 0 picks a free one.
@@ -62,7 +65,9 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
 }
 
 fn app(config: &Config) -> Result<shorts::server::App, CliError> {
-    let store = Sqlite::open(&config.database)?;
+    // Readers are answered "busy, try again" (503) after this long behind
+    // another process's write, not held for the default 10 s.
+    let store = Sqlite::open(&config.database)?.with_busy_timeout(STORE_WAIT)?;
     let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let signer = config
         .delivery

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod https;
+pub mod listen;
 pub mod mailer;
 pub mod pages;
 pub mod site_tags;
@@ -152,6 +153,11 @@ pub fn router(app: Arc<App>) -> Router {
             security_headers,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // A request whose body never comes is answered 408, not held.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(app.config.server.request_timeout_secs.max(1)),
+        ))
         .layer(
             tower_http::compression::CompressionLayer::new()
                 .gzip(true)
@@ -178,11 +184,8 @@ pub async fn serve(
             let _ = stopped.wait_for(|stop| *stop).await;
         }))
     });
-    let served = axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let limits = listen::Limits::of(&app.config.server);
+    let served = listen::serve(listener, router(app), limits, async move {
         shutdown.await;
         let _ = stop.send(true);
     })
@@ -209,6 +212,12 @@ struct ProblemPage {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = self.0.into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(BUSY_RETRY_AFTER),
+            );
+        }
         response.extensions_mut().insert(ProblemPage {
             title: self.1,
             message: self.2,
@@ -392,7 +401,21 @@ async fn with_store<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(app.store().as_ref()))
         .await
         .map_err(internal)?
-        .map_err(internal)
+        .map_err(|e| if e.is_busy() { busy() } else { internal(e) })
+}
+
+/// Seconds a client is asked to wait when the database is busy.
+const BUSY_RETRY_AFTER: &str = "5";
+
+/// Another process (a `publish`, an import) holds the database's write lock
+/// for longer than `serve` waits: 503 with `Retry-After`, quickly.
+fn busy() -> Problem {
+    tracing::warn!("the database is busy (another process is writing); answered 503");
+    Problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "The site is busy for a moment. Please try again in a few seconds.".into(),
+    )
 }
 
 /// The subscriber a link's token names, or the 4xx page that says why not.

@@ -65,6 +65,14 @@ pub trait MailQueue {
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError>;
 
+    /// Whether [`MailQueue::claim_mail`] would find anything: a read, so an
+    /// idle sender never takes the write lock (nor waits for another's).
+    fn mail_is_due(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// The row went out as `sent_as` (`confirm`, `manage`, `welcome`).
     fn mail_sent(
         &self,
@@ -195,6 +203,19 @@ impl MailQueue for Sqlite {
         Ok(claimed)
     }
 
+    fn mail_is_due(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM mail_queue
+                 WHERE (state = 'queued' AND due_at <= ?1) OR (state = 'sending' AND claimed_at < ?2))",
+            params![timestamp(now), timestamp(stale_before)],
+            |r| r.get(0),
+        )?)
+    }
+
     fn mail_sent(
         &self,
         id: i64,
@@ -322,8 +343,14 @@ mod tests {
     fn a_row_is_claimed_once_and_sent_rows_are_not_claimed_again() {
         let store = Sqlite::in_memory().unwrap();
         let t0 = at("2026-06-01T10:00:00Z");
+        assert!(!store.mail_is_due(t0, t0).unwrap());
         let id = store.queue_sign_up(&sign_up("a@example.com"), t0).unwrap();
+        assert!(store.mail_is_due(t0, t0).unwrap());
         let claimed = store.claim_mail(t0, t0, 10).unwrap();
+        assert!(
+            !store.mail_is_due(t0, t0).unwrap(),
+            "claimed, lease running"
+        );
         assert_eq!(claimed.len(), 1);
         assert_eq!(
             claimed[0].request,

@@ -52,6 +52,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Another process holds the database's write lock: trying again later will do.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Sql(e) if is_busy(e))
+    }
+}
+
 /// Each entry upgrades the schema by one version; never edit a released one.
 const MIGRATIONS: &[&str] = &[
     // 1: subscribers, digests and the delivery ledger.
@@ -194,6 +201,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const BUSY_RETRY: Duration = Duration::from_millis(20);
 
 impl Sqlite {
+    /// Waits at most `wait` for another process's write lock before a
+    /// statement fails as busy ([`StoreError::is_busy`]): `serve` answers
+    /// a reader "try again" rather than holding them for the default 10 s.
+    pub fn with_busy_timeout(self, wait: Duration) -> Result<Sqlite, StoreError> {
+        self.conn.busy_timeout(wait)?;
+        Ok(self)
+    }
+
     /// Opens (creating it and its folder if needed) and migrates the database.
     /// Processes may do this at once on a new file: the schema is created
     /// under an exclusive lock, so one creates it and the others wait.
