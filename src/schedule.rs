@@ -5,7 +5,7 @@
 //! changes follow croner's rules: a slot inside a skipped hour runs once at the
 //! first valid minute after it, and a slot inside a repeated hour runs once.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
@@ -20,10 +20,17 @@ impl Schedule {
         Schedule { cron, tz }
     }
 
+    /// `at` in the site's zone, to the second: croner carries the fraction
+    /// of a second of what it is given into the slot it finds, and a slot is
+    /// on the minute (a clock read at 08:00:00.25 is in the 08:00 slot).
+    fn local(&self, at: DateTime<Utc>) -> DateTime<Tz> {
+        at.trunc_subsecs(0).with_timezone(&self.tz)
+    }
+
     /// The latest slot at or before `at`.
     pub fn latest_slot(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_previous_occurrence(&at.with_timezone(&self.tz), true)
+            .find_previous_occurrence(&self.local(at), true)
             .ok()
             .map(|t| t.with_timezone(&Utc))
     }
@@ -31,7 +38,7 @@ impl Schedule {
     /// The slot before `slot`.
     pub fn previous_slot(&self, slot: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_previous_occurrence(&slot.with_timezone(&self.tz), false)
+            .find_previous_occurrence(&self.local(slot), false)
             .ok()
             .map(|t| t.with_timezone(&Utc))
     }
@@ -39,7 +46,7 @@ impl Schedule {
     /// The first slot after `at`.
     pub fn next_slot(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_next_occurrence(&at.with_timezone(&self.tz), false)
+            .find_next_occurrence(&self.local(at), false)
             .ok()
             .map(|t| t.with_timezone(&Utc))
     }
@@ -71,6 +78,17 @@ mod tests {
         );
         assert_eq!(s.previous_slot(slot), Some(utc("2026-06-01T06:00:00Z")));
         assert_eq!(s.next_slot(slot), Some(utc("2026-06-15T06:00:00Z")));
+        assert_eq!(
+            s.next_slot(utc("2026-06-08T05:59:58.25Z")),
+            Some(slot),
+            "on the minute, whatever the fraction of a second of `at`"
+        );
+        assert_eq!(s.latest_slot(utc("2026-06-10T12:00:00.25Z")), Some(slot));
+        assert_eq!(s.latest_slot(utc("2026-06-08T06:00:00.25Z")), Some(slot));
+        assert_eq!(
+            s.next_slot(utc("2026-06-08T06:00:00.25Z")),
+            Some(utc("2026-06-15T06:00:00Z"))
+        );
     }
 
     #[test]
