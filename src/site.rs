@@ -121,8 +121,9 @@ fn write(
 
 /// A hash of everything the output is made from: this binary, the config
 /// file, the site's templates, every short as loaded (and whether it is
-/// published at `now`) and the digest archive. Equal stamps give equal
-/// output, so a rebuild with nothing changed renders nothing.
+/// published, and its `updated` shown, at `now`) and the digest archive.
+/// Equal stamps give equal output, so a rebuild with nothing changed renders
+/// nothing.
 fn inputs_stamp(
     config: &Config,
     collection: &Collection,
@@ -142,7 +143,7 @@ fn inputs_stamp(
         hash.text(&short.title);
         hash.text(&short.summary);
         hash.text(&short.date.to_rfc3339());
-        hash.text(&format!("{:?}", short.updated));
+        hash.text(&format!("{:?}", short.updated_by(now)));
         hash.text(&short.track);
         for tag in &short.tags {
             hash.text(&tag.slug);
@@ -219,6 +220,9 @@ pub fn render_site(
     sink: &(dyn Fn(render::OutputFile) -> Result<(), BuildError> + Sync),
 ) -> Result<(), BuildError> {
     let templates = PageTemplates::load(config).map_err(BuildError::Invalid)?;
+    // An `updated` still ahead is not shown yet; `schedule` rebuilds when it passes.
+    let as_of = collection.as_of(now);
+    let collection: &Collection = &as_of;
     let entries = feeds::entries(collection, config, now);
     let plan = feeds::plan(&entries, collection, config)?;
     let (feeds, pages) = rayon::join(
