@@ -14,6 +14,7 @@ use crate::output::{self, WriteReport};
 use crate::render;
 use crate::render::feeds;
 use crate::render::pages::{self, ArchivedDigest, PageTemplates};
+use crate::schedule::{self, Publication};
 use crate::store::{Ledger, Sqlite};
 
 /// Why a build did not happen.
@@ -39,6 +40,9 @@ pub struct BuildReport {
     pub published: usize,
     pub files: WriteReport,
     pub elapsed: std::time::Duration,
+    /// When this output goes stale by itself (a short's `date` or `updated`
+    /// passing), so `shorts schedule` can build again then.
+    pub next_publication: Option<Publication>,
 }
 
 /// `shorts build`: loads the content, renders everything first, then writes
@@ -70,6 +74,7 @@ pub fn build_collection(
         published: collection.published(now).count(),
         files: report,
         elapsed: started.elapsed(),
+        next_publication: schedule::next_publication(collection, now),
     })
 }
 
