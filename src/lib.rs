@@ -12,13 +12,13 @@
 //! | render | [`render`] | pure functions from the model to output bytes: feeds, pages, the digest email |
 //! | output | [`output`] | writing rendered files into `public/`, all or nothing |
 //! | digest | [`digest`] | which digest is due, what it carries, and sending it with the ledger exact |
-//! | digest | [`schedule`] | the slots of `[digest] schedule` in the site's time zone |
+//! | digest | [`schedule`] | the slots of `[digest] schedule` in the site's time zone, and when the next scheduled short goes live |
 //! | deliver | [`delivery`] | composing messages and handing them to the outbox or SMTP |
 //! | ledger | [`store`] | subscribers and what went to whom, behind the `Store` traits; SQLite |
 //! | back | [`inbound`] | mail that comes back: bounces, complaints, `mailto:` unsubscribes |
 //! | glue | [`site`] | the build pipeline, one step per stage |
 //! | glue | [`publish`] | what cron runs: build, then send what is due |
-//! | glue | [`daemon`] | `shorts schedule`: publish on the schedule, rebuild on changes |
+//! | glue | [`daemon`] | `shorts schedule`: publish on the schedule and as shorts come due, rebuild on changes |
 //! | glue | [`server`] | `shorts serve`: the output over HTTP and the subscription endpoints |
 //!
 //! Beside the pipeline: [`diagnostics`] carries the `path:line: message`

@@ -8,6 +8,7 @@
 
 mod digest;
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::path::PathBuf;
 
@@ -84,6 +85,12 @@ impl Short {
         !self.draft && self.date.with_timezone(&Utc) <= now
     }
 
+    /// `updated` as readers may see it at `now`: one still in the future is
+    /// not claimed until it passes, so no feed announces a change ahead of time.
+    pub fn updated_by(&self, now: DateTime<Utc>) -> Option<DateTime<FixedOffset>> {
+        self.updated.filter(|updated| updated.to_utc() <= now)
+    }
+
     /// The order shorts are listed in everywhere: newest first, ties broken
     /// by slug so every build orders alike.
     pub fn newest_first(a: &Short, b: &Short) -> Ordering {
@@ -108,6 +115,19 @@ impl Collection {
     /// The shorts readers may see at `now`, newest first.
     pub fn published(&self, now: DateTime<Utc>) -> impl Iterator<Item = &Short> {
         self.shorts.iter().filter(move |s| s.is_published(now))
+    }
+
+    /// The collection as readers see it at `now`: every `updated` still in
+    /// the future left out ([`Short::updated_by`]). Borrowed when there is none.
+    pub fn as_of(&self, now: DateTime<Utc>) -> Cow<'_, Collection> {
+        if self.shorts.iter().all(|s| s.updated == s.updated_by(now)) {
+            return Cow::Borrowed(self);
+        }
+        let mut collection = self.clone();
+        for short in &mut collection.shorts {
+            short.updated = short.updated_by(now);
+        }
+        Cow::Owned(collection)
     }
 
     pub fn track(&self, slug: &str) -> Option<&Track> {

@@ -14,6 +14,7 @@ use crate::output::{self, WriteReport};
 use crate::render;
 use crate::render::feeds;
 use crate::render::pages::{self, ArchivedDigest, PageTemplates};
+use crate::schedule::{self, Publication};
 use crate::store::{Ledger, Sqlite};
 
 /// Why a build did not happen.
@@ -43,6 +44,9 @@ pub struct BuildReport {
     pub scheduled: usize,
     pub files: WriteReport,
     pub elapsed: std::time::Duration,
+    /// When this output goes stale by itself (a short's `date` or `updated`
+    /// passing), so `shorts schedule` can build again then.
+    pub next_publication: Option<Publication>,
 }
 
 impl BuildReport {
@@ -107,6 +111,7 @@ pub fn build_collection(
             .count(),
         files: report,
         elapsed: started.elapsed(),
+        next_publication: schedule::next_publication(collection, now),
     })
 }
 
@@ -158,8 +163,9 @@ fn write(
 
 /// A hash of everything the output is made from: this binary, the config
 /// file, the site's templates, every short as loaded (and whether it is
-/// published at `now`) and the digest archive. Equal stamps give equal
-/// output, so a rebuild with nothing changed renders nothing.
+/// published, and its `updated` shown, at `now`) and the digest archive.
+/// Equal stamps give equal output, so a rebuild with nothing changed renders
+/// nothing.
 fn inputs_stamp(
     config: &Config,
     collection: &Collection,
@@ -179,7 +185,7 @@ fn inputs_stamp(
         hash.text(&short.title);
         hash.text(&short.summary);
         hash.text(&short.date.to_rfc3339());
-        hash.text(&format!("{:?}", short.updated));
+        hash.text(&format!("{:?}", short.updated_by(now)));
         hash.text(&short.track);
         for tag in &short.tags {
             hash.text(&tag.slug);
@@ -256,6 +262,9 @@ pub fn render_site(
     sink: &(dyn Fn(render::OutputFile) -> Result<(), BuildError> + Sync),
 ) -> Result<(), BuildError> {
     let templates = PageTemplates::load(config).map_err(BuildError::Invalid)?;
+    // An `updated` still ahead is not shown yet; `schedule` rebuilds when it passes.
+    let as_of = collection.as_of(now);
+    let collection: &Collection = &as_of;
     let entries = feeds::entries(collection, config, now);
     let plan = feeds::plan(&entries, collection, config)?;
     let (feeds, pages) = rayon::join(

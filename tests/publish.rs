@@ -1,15 +1,19 @@
 //! `shorts publish` and `shorts schedule` with a fake clock: one digest per
 //! slot however often cron runs, one run at a time, daylight-saving slots
-//! once each, missed slots caught up within the grace period.
+//! once each, missed slots caught up within the grace period; and on the real
+//! clock, a scheduled short in the pages and feeds seconds after its time.
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use common::{shorts_at, stderr, stdout};
 use shorts::config::Config;
+use shorts::daemon::Daemon;
 use shorts::delivery::{Outbox, Transport};
 use shorts::digest::Sent;
 use shorts::publish::{PublishReport, publish};
@@ -44,10 +48,20 @@ fn site(schedule: &str, timezone: &str) -> tempfile::TempDir {
 }
 
 fn write_short(site: &Path, slug: &str, date: &str) {
+    write_short_with(site, slug, date, "");
+}
+
+/// A short titled `slug`, with `more` front-matter lines after its date.
+fn write_short_with(site: &Path, slug: &str, date: &str, more: &str) {
     let text = format!(
-        "+++\ntitle = \"{slug}\"\ndate = {date}\nsummary = \"S\"\ntrack = \"llm\"\n+++\nBody.\n"
+        "+++\ntitle = \"{slug}\"\ndate = {date}\n{more}summary = \"S\"\ntrack = \"llm\"\n+++\nBody.\n"
     );
     std::fs::write(site.join(format!("content/shorts/{slug}.md")), text).unwrap();
+}
+
+/// An instant as front matter takes it, to the second.
+fn front_matter_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Runs publish in-process at `now`.
@@ -357,6 +371,271 @@ fn schedule_runs_at_the_slot_rebuilds_on_change_and_stops_on_sigterm() {
     std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert_eq!(exit.code(), Some(0), "{log}");
     assert!(log.contains("shorts schedule stopped"), "{log}");
+}
+
+/// Under cron, each `publish` builds the site as of its run: a short dated
+/// between two runs is in the pages and feeds from the first run at or after
+/// its date, and its `updated` shows from the first run after that.
+#[test]
+fn publish_after_a_shorts_date_includes_it_and_after_its_update_shows_it() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    let s = site.path();
+    write_short_with(
+        s,
+        "scheduled",
+        "2026-06-10T10:00:00Z",
+        "updated = 2026-06-11T10:00:00Z\n",
+    );
+    let page = "shorts/scheduled/index.html";
+    // (cron run at, published, updated)
+    let runs = [
+        ("2026-06-10T09:55:00Z", false, false),
+        ("2026-06-10T10:00:00Z", true, false),
+        ("2026-06-10T10:05:00Z", true, false),
+        ("2026-06-11T09:55:00Z", true, false),
+        ("2026-06-11T10:00:00Z", true, true),
+    ];
+    for (at, published, updated) in runs {
+        let out = shorts_at(s, at, &["publish"]);
+        assert!(out.status.success(), "{at}: {}", stderr(&out));
+        let listed = public(s, "shorts/index.html").contains(">scheduled<");
+        let in_feeds = ["rss.xml", "atom.xml", "feed.json"]
+            .map(|feed| public(s, feed).contains("/shorts/scheduled/"));
+        assert_eq!(
+            (listed, in_feeds, public(s, page).contains("<h1")),
+            (published, [published; 3], published),
+            "{at}: listed, in the feeds, its page"
+        );
+        assert_eq!(
+            public(s, page).contains("Updated <time"),
+            updated,
+            "{at}: the page says it was updated"
+        );
+        let entry_updated = if updated {
+            "2026-06-11T10:00:00Z"
+        } else {
+            "2026-06-10T10:00:00Z"
+        };
+        if published {
+            assert_eq!(
+                atom_updated(s, "scheduled"),
+                Some(utc(entry_updated)),
+                "{at}: the Atom entry's <updated>"
+            );
+        }
+    }
+}
+
+/// The daemon on the real clock: a short dated a few seconds ahead, written
+/// before it starts, is in the page and the feeds seconds after its time, and
+/// the log said the daemon would wake for it. A far-off short whose date is
+/// edited to a few seconds ahead while it waits goes live then too, and an
+/// update dated ahead shows when it passes. A draft dated ahead never wakes it.
+#[test]
+fn schedule_builds_when_a_scheduled_short_is_due() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    let s = site.path();
+    let due = whole_seconds_from_now(4);
+    write_short(s, "scheduled", &front_matter_time(due));
+    write_short(s, "moved", &front_matter_time(due + Duration::days(1)));
+    let draft_due = front_matter_time(due - Duration::seconds(2));
+    write_short_with(s, "draft", &draft_due, "draft = true\n");
+    let daemon = Scheduler::start(s);
+    let said = |reason: &str| daemon.log().contains(&format!("reason=\"{reason}\""));
+    assert!(
+        wait_for(|| said("short scheduled is published"), 20),
+        "the log says it wakes for the short:\n{}",
+        daemon.log()
+    );
+    let page = "shorts/scheduled/index.html";
+    let live = |slug: &str| public(s, "rss.xml").contains(&format!("/shorts/{slug}/"));
+    if real_clock() < due {
+        assert!(public(s, "rss.xml").contains("<rss"), "{}", daemon.log());
+        assert!(!live("scheduled") && public(s, page).is_empty(), "not yet");
+    }
+    assert!(
+        wait_for(|| live("scheduled") && public(s, page).contains("<h1"), 20),
+        "in the page and the feed after its time:\n{}",
+        daemon.log()
+    );
+    assert!(real_clock() >= due, "not before its time");
+
+    // While it waits: the far-off short is moved to a few seconds from now,
+    // and the first one gets an update dated just before that.
+    let updated = whole_seconds_from_now(2);
+    let more = format!("updated = {}\n", front_matter_time(updated));
+    write_short_with(s, "scheduled", &front_matter_time(due), &more);
+    write_short(
+        s,
+        "moved",
+        &front_matter_time(updated + Duration::seconds(1)),
+    );
+    assert!(
+        wait_for(|| said("short scheduled is updated") && live("moved"), 20),
+        "the edited date and the update are learnt from the rebuild:\n{}",
+        daemon.log()
+    );
+    assert!(said("short moved is published"), "{}", daemon.log());
+    assert!(
+        wait_for(|| public(s, page).contains("Updated <time"), 20),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(atom_updated(s, "scheduled"), Some(updated));
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !log.contains("short draft"),
+        "a draft never wakes it:\n{log}"
+    );
+    assert!(log.contains("shorts schedule stopped"), "{log}");
+}
+
+/// The daemon's clock jumps a day forward (a machine resumed from sleep, a
+/// clock stepped): a short dated within that day goes live at once, not a
+/// day of real time later.
+#[test]
+fn schedule_follows_a_clock_that_jumps_forward() {
+    let site = site("0 8 * * MON", "Europe/Berlin");
+    let s = site.path();
+    write_short(s, "tomorrow", "2026-06-11T09:00:00Z");
+    let started = std::time::Instant::now();
+    let jumped = AtomicBool::new(false);
+    let clock = || {
+        let ahead = if jumped.load(Ordering::SeqCst) {
+            Duration::days(1)
+        } else {
+            Duration::zero()
+        };
+        utc("2026-06-10T12:00:00Z") + Duration::from_std(started.elapsed()).unwrap() + ahead
+    };
+    let config = Config::load(&s.join("config.toml")).unwrap();
+    let outbox = config.delivery.outbox_dir.clone();
+    let transport = || -> Result<Box<dyn Transport>, shorts::delivery::SmtpSetupError> {
+        Ok(Box::new(Outbox {
+            dir: outbox.clone(),
+        }))
+    };
+    let cancel = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| {
+            Daemon {
+                config: &config,
+                cancel: &cancel,
+                clock: &clock,
+                transport: &transport,
+            }
+            .run()
+        });
+        let stop = StopOnDrop(&cancel);
+        assert!(wait_for(|| public(s, "rss.xml").contains("<rss"), 20));
+        assert!(!public(s, "rss.xml").contains("/shorts/tomorrow/"));
+        jumped.store(true, Ordering::SeqCst);
+        assert!(
+            wait_for(|| public(s, "rss.xml").contains("/shorts/tomorrow/"), 10),
+            "published once the clock passed its date"
+        );
+        drop(stop);
+        running.join().unwrap().unwrap();
+    });
+}
+
+/// Stops an in-process daemon when dropped, also when an assertion fails,
+/// so the scope that runs it can end.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `public/<path>` of the site, empty while it is not there.
+fn public(site: &Path, path: &str) -> String {
+    std::fs::read_to_string(site.join("public").join(path)).unwrap_or_default()
+}
+
+/// The `<updated>` of the short's entry in the site's Atom feed.
+fn atom_updated(site: &Path, slug: &str) -> Option<DateTime<Utc>> {
+    let feed = feed_rs::parser::parse(public(site, "atom.xml").as_bytes()).ok()?;
+    let entry = feed.entries.into_iter().find(|e| {
+        e.links
+            .iter()
+            .any(|l| l.href.ends_with(&format!("/shorts/{slug}/")))
+    })?;
+    entry.updated
+}
+
+/// The daemons below run on the real clock, and so does the test that checks them.
+#[allow(clippy::disallowed_methods)]
+fn real_clock() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// A whole second at least `seconds` from now, as an author would write it.
+fn whole_seconds_from_now(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(real_clock().timestamp() + seconds + 1, 0).unwrap()
+}
+
+/// `shorts schedule` on the real clock, its log read while it runs; killed
+/// on drop if the test fails first.
+struct Scheduler {
+    child: std::process::Child,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Scheduler {
+    fn start(site: &Path) -> Scheduler {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+            .args(["schedule"])
+            .current_dir(site)
+            .env_remove("SHORTS_NOW")
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Scheduler {
+            child,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM; the exit code and the whole log.
+    fn stop(mut self) -> (Option<i32>, String) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        (code, self.log())
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn wait_for(mut done: impl FnMut() -> bool, seconds: u64) -> bool {
