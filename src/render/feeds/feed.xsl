@@ -65,9 +65,15 @@
                 <xsl:with-param name="date" select="normalize-space(pubDate)"/>
               </xsl:call-template>
             </xsl:when>
+            <!-- When it was published, as RSS has it, not when it last changed. -->
+            <xsl:when test="atom:published">
+              <xsl:call-template name="rfc3339">
+                <xsl:with-param name="date" select="atom:published"/>
+              </xsl:call-template>
+            </xsl:when>
             <xsl:otherwise>
               <xsl:call-template name="rfc3339">
-                <xsl:with-param name="date" select="(atom:published | atom:updated)[1]"/>
+                <xsl:with-param name="date" select="atom:updated"/>
               </xsl:call-template>
             </xsl:otherwise>
           </xsl:choose>
