@@ -459,8 +459,8 @@ pub struct FeedsConfig {
     pub tag_title: String,
     /// Default `"Shorts tagged {{ tag.name }} on {{ site.title }}"`.
     pub tag_description: String,
-    /// Link an XSLT stylesheet (`/feed.xsl`) from the XML feeds so a browser shows
-    /// them as a page. Default true.
+    /// Write `feed.xsl` and `feed.css` and link them from the XML feeds, so a
+    /// browser shows a feed as a page. Default true.
     pub stylesheet: bool,
 }
 

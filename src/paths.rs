@@ -27,8 +27,11 @@ pub const PAGE_FILE: &str = "index.html";
 /// The page served for any missing path.
 pub const NOT_FOUND: &str = "404.html";
 pub const SITEMAP: &str = "sitemap.xml";
-/// The stylesheet browsers use to show the XML feeds as a page.
+/// The stylesheet of a feed opened in a browser: the page [`FEED_TRANSFORM`]
+/// makes of it, or the XML itself where the browser has no XSLT.
 pub const FEED_STYLESHEET: &str = "feed.css";
+/// The XSLT stylesheet that turns an XML feed opened in a browser into a page.
+pub const FEED_TRANSFORM: &str = "feed.xsl";
 /// The search index the index page's script loads, next to that page.
 pub const SEARCH_INDEX_FILE: &str = "search.json";
 /// What `serve` needs to draw its pages like the site's (written by the

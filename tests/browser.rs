@@ -2,7 +2,8 @@
 //! (chromedriver, through fantoccini) against `shorts serve` on the built
 //! sample site. Filters by track and tag, searches, checks what is shown,
 //! subscribes through the form, and saves screenshots of the index and of a
-//! short's page (phone and desktop) under the target folder.
+//! short's page (phone and desktop) under the target folder. Opens the
+//! feeds from the nav as a reader would, with and without XSLT.
 //!
 //! Skipped, with a message, where Chromium or chromedriver is not installed;
 //! `.ci/run` installs both and sets `SHORTS_REQUIRE_BROWSER=1`, which turns
@@ -765,4 +766,182 @@ async fn the_digest_reads_as_a_newsletter_on_desktop_phone_and_dark_in_chromium(
     assert_eq!(background, json!([true, "rgb(20, 20, 22)"]));
     save_screenshot(&dark, "digest-dark.png").await;
     dark.close().await.expect("close the browser");
+}
+
+/// Strings a script returns.
+async fn strings(client: &Client, script: &str) -> Vec<String> {
+    let value = client.execute(script, vec![]).await.expect("run script");
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}: {script}"))
+}
+
+/// The nav's "Feed" link and atom.xml opened in Chromium read as pages
+/// (feed.xsl and feed.css): the feed's title, each short's title as a link
+/// to it, its date as the pages write it, its summary with no `&#39;`.
+/// Without XSLT, which Chromium is removing, feed.css styles the XML itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_opened_in_chromium_read_as_pages() {
+    let Some((chromium, chromedriver)) = chromium_and_driver() else {
+        return;
+    };
+    let site = common::sample_site();
+    // A short edited after it was published shows when it was published.
+    let edited = site.path().join("content/shorts/arima-and-sarima.md");
+    let text = std::fs::read_to_string(&edited).expect("the ARIMA short");
+    let text = text.replacen(
+        "\ntrack = ",
+        "\nupdated = 2026-06-20T10:00:00+02:00\ntrack = ",
+        1,
+    );
+    std::fs::write(&edited, text).expect("edit it");
+    let out = common::shorts_at(site.path(), NOW, &["build"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let config = shorts::config::Config::load(&site.path().join("config.toml")).expect("config");
+    let collection = shorts::content::load(&config).expect("content");
+    assert!(collection.shorts.iter().any(|s| s.updated.is_some()));
+    let shorts: Vec<(String, String)> = collection
+        .shorts
+        .iter()
+        .map(|s| (s.title.clone(), s.permalink.clone()))
+        .collect();
+    let newest = &collection.shorts[0];
+    let published: Vec<String> = collection
+        .shorts
+        .iter()
+        .map(|s| s.date.format("%Y-%m-%d").to_string())
+        .collect();
+    let rss = std::fs::read_to_string(site.path().join("public/rss.xml")).expect("rss.xml");
+    let title = roxmltree::Document::parse(&rss)
+        .expect("XML")
+        .descendants()
+        .find(|n| n.has_tag_name("title"))
+        .and_then(|n| n.text().map(str::to_string))
+        .expect("the channel's title");
+
+    let server = Server::start(site.path(), NOW);
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().expect("profile folder");
+    let client = browser(&driver, &chromium, profile.path()).await;
+    let home = server.url("/shorts/");
+    client.goto(&home).await.expect("open the index");
+    let feed_link = client
+        .find(Locator::XPath("//nav//a[normalize-space()='Feed']"))
+        .await
+        .expect("the nav's Feed link");
+    assert!(
+        feed_link
+            .attr("href")
+            .await
+            .expect("href")
+            .is_some_and(|h| h.ends_with("rss.xml")),
+        "the nav links rss.xml"
+    );
+    feed_link.click().await.expect("follow it");
+    for (path, png) in [("/rss.xml", "feed-rss.png"), ("/atom.xml", "feed-atom.png")] {
+        if path != "/rss.xml" {
+            client.goto(&server.url(path)).await.expect("open the feed");
+        }
+        let heading = client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no page made of the feed"));
+        assert_eq!(heading.text().await.expect("h1"), title, "{path}");
+        assert!(
+            client
+                .current_url()
+                .await
+                .expect("url")
+                .path()
+                .ends_with(path),
+            "{path}: the address stays the feed's, to copy into a reader"
+        );
+        // feed.css applies: the column and the heading are its.
+        let style = strings(
+            &client,
+            "const main = getComputedStyle(document.querySelector('main'));
+             const h2 = getComputedStyle(document.querySelector('.feed-items h2'));
+             return [main.maxWidth, h2.fontWeight];",
+        )
+        .await;
+        assert_eq!(style, ["672px", "650"], "{path}: feed.css");
+        let links = strings(
+            &client,
+            "return Array.from(document.querySelectorAll('.feed-items h2 a'))
+               .flatMap(a => [a.textContent, a.href]);",
+        )
+        .await;
+        let expected: Vec<String> = shorts
+            .iter()
+            .flat_map(|(t, u)| [t.clone(), u.clone()])
+            .collect();
+        assert_eq!(links, expected, "{path}: each short's title links its page");
+        let text = strings(&client, "return [document.body.innerText];")
+            .await
+            .remove(0);
+        assert!(text.contains("isn't"), "{path}: the summaries are there");
+        for raw in ["&#39;", "&amp;", "&quot;", "&lt;"] {
+            assert!(
+                !text.contains(raw),
+                "{path}: {raw} shown literally:\n{text}"
+            );
+        }
+        let day = newest.date.format("%b %-d, %Y").to_string();
+        assert!(text.contains(&day), "{path}: the date as {day:?}:\n{text}");
+        for machine in [newest.date.to_rfc2822(), newest.date.to_rfc3339()] {
+            assert!(!text.contains(&machine), "{path}: {machine} shown:\n{text}");
+        }
+        let dates = strings(
+            &client,
+            "return Array.from(document.querySelectorAll('.feed-date time')).map(t => t.dateTime);",
+        )
+        .await;
+        assert_eq!(
+            dates, published,
+            "{path}: each <time> says when it was published"
+        );
+        save_screenshot(&client, png).await;
+    }
+    let feeds = ["/rss.xml".to_string(), "/atom.xml".to_string()];
+    assert_accessible(&client, &server, &feeds).await;
+    client.close().await.expect("close the browser");
+
+    // Without XSLT, feed.css on the XML: still a page, still no `&#39;`.
+    let profile = tempfile::tempdir().expect("profile folder");
+    let client = browser_with(
+        &driver,
+        &chromium,
+        profile.path(),
+        &["--disable-blink-features=XSLT"],
+    )
+    .await;
+    client
+        .goto(&server.url("/rss.xml"))
+        .await
+        .expect("open the feed");
+    let shown = strings(
+        &client,
+        "const title = document.querySelector('channel > title');
+         const style = title && getComputedStyle(title);
+         return [document.documentElement.localName, style ? style.display : '',
+                 style ? style.fontWeight : '',
+                 Array.from(document.querySelectorAll('item > description')).map(d => d.textContent).join('\\n')];",
+    )
+    .await;
+    assert_eq!(
+        shown[0], "rss",
+        "--disable-blink-features=XSLT no longer turns XSLT off in this Chromium"
+    );
+    assert_eq!(
+        (shown[1].as_str(), shown[2].as_str()),
+        ("block", "700"),
+        "feed.css styles the XML"
+    );
+    assert!(
+        shown[3].contains("isn't") && !shown[3].contains("&#39;"),
+        "{}",
+        shown[3]
+    );
+    save_screenshot(&client, "feed-rss-without-xslt.png").await;
+    client.close().await.expect("close the browser");
 }

@@ -192,12 +192,12 @@ fn every_format_carries_the_same_items_field_by_field() {
     }
 }
 
+/// What an RSS description holds for a plain-text summary: the summary as
+/// HTML text, quotes left alone.
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[test]
@@ -548,4 +548,75 @@ fn future_short_is_published_once_its_date_passes() {
         !site.path().join("public/tags/draft-only").exists(),
         "drafts stay out"
     );
+}
+
+/// A browser shows an RSS description's text as it stands where it has no
+/// XSLT, so an apostrophe must not arrive as `&#39;`.
+#[test]
+fn rss_descriptions_escape_only_what_html_text_needs() {
+    let site = common::sample_site();
+    let out = shorts(site.path(), &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(site.path().join("public/rss.xml")).unwrap();
+    let channel = rss::Channel::read_from(text.as_bytes()).unwrap();
+    let descriptions: Vec<&str> = channel
+        .items()
+        .iter()
+        .map(|item| item.description().unwrap())
+        .collect();
+    assert!(
+        descriptions.iter().any(|d| d.contains("isn't")),
+        "the sample has apostrophes in its summaries"
+    );
+    for description in descriptions {
+        assert!(
+            !description.contains("&#39;") && !description.contains("&quot;"),
+            "{description}"
+        );
+    }
+}
+
+#[test]
+fn xml_feeds_link_their_browser_stylesheets_first_xslt_then_css() {
+    let site = built("site");
+    let public = site.path().join("public");
+    for path in feed_files(&public)
+        .iter()
+        .filter(|p| p.extension().unwrap() == "xml")
+    {
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let links: Vec<&str> = doc
+            .root()
+            .children()
+            .filter(|n| n.is_pi())
+            .map(|n| n.pi().unwrap().value.unwrap_or(""))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "type=\"text/xsl\" href=\"/notes/feed.xsl\"",
+                "type=\"text/css\" href=\"/notes/feed.css\"",
+            ],
+            "{}: by the site's root path, below base_url",
+            path.display()
+        );
+    }
+    let xsl = std::fs::read_to_string(public.join("feed.xsl")).unwrap();
+    let xsl = roxmltree::Document::parse(&xsl).expect("feed.xsl is well-formed XML");
+    let css_links: Vec<&str> = xsl
+        .descendants()
+        .filter(|n| n.has_tag_name("link"))
+        .filter_map(|n| n.attribute("href"))
+        .collect();
+    assert_eq!(css_links, ["/notes/feed.css"], "the page links feed.css");
+
+    let site = common::site_from("site");
+    common::append_config(site.path(), "\n[feeds]\nstylesheet = false\n");
+    let out = shorts(site.path(), &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let public = site.path().join("public");
+    let rss = std::fs::read_to_string(public.join("rss.xml")).unwrap();
+    assert!(!rss.contains("<?xml-stylesheet"), "{rss}");
+    assert!(!public.join("feed.xsl").exists() && !public.join("feed.css").exists());
 }

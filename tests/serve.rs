@@ -118,6 +118,159 @@ fn feeds_are_served_with_validators_and_304s() {
     assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
 }
 
+/// What Chromium sends when it opens a link (Firefox and Safari send the
+/// same `Accept` without the `q=0.7` part, and Safari before 16.4 no
+/// `Sec-Fetch-Dest`).
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,\
+    image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
+const FEED_VARY: &str = "Accept, Sec-Fetch-Dest";
+const READER_ACCEPT: &str =
+    "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, */*;q=0.1";
+
+/// The status, `Content-Type`, `Vary` and `ETag` of a GET with `headers`.
+fn feed_answer(
+    http: &Client,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, String, String, String, Vec<u8>) {
+    let mut request = http.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().unwrap();
+    let header = |name| {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (status, kind, vary, etag) = (
+        response.status(),
+        header("content-type"),
+        header("vary"),
+        header("etag"),
+    );
+    (status, kind, vary, etag, response.bytes().unwrap().to_vec())
+}
+
+#[test]
+fn a_feed_opened_in_a_browser_comes_as_xml_and_each_answer_revalidates_alone() {
+    let site = common::built("site");
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let navigation = [("Sec-Fetch-Dest", "document"), ("Accept", BROWSER_ACCEPT)];
+    for (path, own) in [
+        ("/rss.xml", "application/rss+xml; charset=utf-8"),
+        (
+            "/tracks/llm/atom.xml",
+            "application/atom+xml; charset=utf-8",
+        ),
+    ] {
+        let url = server.url(path);
+        let reader = feed_answer(&http, &url, &[("Accept", READER_ACCEPT)]);
+        assert_eq!(
+            (reader.0, reader.1.as_str()),
+            (StatusCode::OK, own),
+            "{path}"
+        );
+        assert!(reader.2.starts_with(FEED_VARY), "{path}: Vary {}", reader.2);
+        let browser = feed_answer(&http, &url, &navigation);
+        assert_eq!(
+            (browser.0, browser.1.as_str()),
+            (StatusCode::OK, "application/xml; charset=utf-8"),
+            "{path}: Chromium renders XML types through the stylesheet"
+        );
+        assert!(
+            browser.2.starts_with(FEED_VARY),
+            "{path}: Vary {}",
+            browser.2
+        );
+        assert_eq!(browser.4, reader.4, "{path}: the same bytes");
+        assert_ne!(browser.3, reader.3, "{path}: each answer has its own ETag");
+        // A browser that sends no Sec-Fetch-Dest, by its Accept alone; a
+        // client that says nothing gets the feed.
+        let old_browser = feed_answer(&http, &url, &[("Accept", BROWSER_ACCEPT)]);
+        assert_eq!(old_browser.1, "application/xml; charset=utf-8", "{path}");
+        assert_eq!(feed_answer(&http, &url, &[]).1, own, "{path}");
+
+        // 304 only for the answer the validator came with.
+        let as_reader = [("Accept", READER_ACCEPT)];
+        for (headers, ours, theirs, kind) in [
+            (
+                &navigation[..],
+                &browser.3,
+                &reader.3,
+                "application/xml; charset=utf-8",
+            ),
+            (&as_reader[..], &reader.3, &browser.3, own),
+        ] {
+            let with = |etag: &str| {
+                let mut all = headers.to_vec();
+                all.push(("If-None-Match", etag));
+                feed_answer(&http, &url, &all)
+            };
+            let again = with(ours);
+            assert_eq!(again.0, StatusCode::NOT_MODIFIED, "{path} {headers:?}");
+            assert_eq!(&again.3, ours, "{path}: ETag");
+            assert!(again.2.starts_with(FEED_VARY), "{path}: Vary {}", again.2);
+            let not_ours = with(theirs);
+            assert_eq!(
+                (not_ours.0, not_ours.1.as_str()),
+                (StatusCode::OK, kind),
+                "{path}: the other answer's ETag does not validate this one"
+            );
+        }
+        let head = http
+            .head(&url)
+            .header("Sec-Fetch-Dest", "document")
+            .send()
+            .unwrap();
+        assert_eq!(
+            head.headers()["content-type"],
+            "application/xml; charset=utf-8"
+        );
+    }
+
+    // Compressed for a browser: both Vary headers and a weak validator.
+    let head = server.raw_head(&format!(
+        "GET /rss.xml HTTP/1.1\r\nSec-Fetch-Dest: document\r\nAccept: {BROWSER_ACCEPT}\r\n\
+         Accept-Encoding: gzip\r\n"
+    ));
+    assert!(
+        head.contains("\r\ncontent-type: application/xml; charset=utf-8\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("\r\nvary: Accept, Sec-Fetch-Dest\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nvary: accept-encoding\r\n"), "{head}");
+    assert!(head.contains("\r\netag: W/\""), "{head}");
+
+    // The JSON Feed reads the same in a browser; the stylesheets are XML and CSS.
+    let json = feed_answer(&http, &server.url("/feed.json"), &navigation);
+    assert_eq!(json.1, "application/feed+json; charset=utf-8");
+    assert!(
+        !json.2.contains("Sec-Fetch-Dest"),
+        "nothing to vary on: {}",
+        json.2
+    );
+    for (file, kind) in [
+        ("/feed.xsl", "application/xml; charset=utf-8"),
+        ("/feed.css", "text/css; charset=utf-8"),
+    ] {
+        let answer = feed_answer(&http, &server.url(file), &navigation);
+        assert_eq!(
+            (answer.0, answer.1.as_str()),
+            (StatusCode::OK, kind),
+            "{file}"
+        );
+    }
+}
+
 #[test]
 fn text_is_compressed_for_clients_that_accept_it() {
     let site = common::built("site");

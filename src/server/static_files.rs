@@ -2,6 +2,12 @@
 //! `Content-Type`, a strong `ETag` and `Last-Modified`, `304 Not Modified`
 //! for conditional requests, `Cache-Control` from config.
 //!
+//! RSS and Atom are sent as their own types to feed readers, but as
+//! `application/xml` to a browser opening them (`Sec-Fetch-Dest: document`,
+//! or an `Accept` preferring HTML): Chromium shows the feed types as plain
+//! text and applies the feed's stylesheets only to XML. Both answers carry
+//! `Vary`, and each has its own `ETag`, so caches keep them apart.
+//!
 //! A path is percent-decoded, must not contain `..` or a backslash, must
 //! not be in the build's private folder (`.shorts/`), and must still be
 //! inside `public/` once symlinks are resolved; anything else is a 404. Files are read at request time, so a new build is served at once.
@@ -62,11 +68,71 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
 /// The media type for a file name: a feed's own (every feed is UTF-8),
 /// else by extension.
 pub fn content_type(path: &Path) -> Cow<'static, str> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    match FeedFormat::for_file(name) {
+    match feed_format(path) {
         Some(feed) => format!("{}; charset=utf-8", feed.media_type).into(),
         None => by_extension(path).into(),
     }
+}
+
+fn feed_format(path: &Path) -> Option<&'static FeedFormat> {
+    FeedFormat::for_file(path.file_name().and_then(|n| n.to_str()).unwrap_or(""))
+}
+
+/// What a browser gets for an XML feed it opens: a type it renders as XML,
+/// through the feed's `<?xml-stylesheet?>`.
+const FEED_FOR_BROWSERS: &str = "application/xml; charset=utf-8";
+/// The request headers that choose between a feed's two answers.
+const FEED_VARY: &str = "Accept, Sec-Fetch-Dest";
+
+/// The XML feed formats, whose type Chromium shows as text; a JSON Feed
+/// reads the same either way.
+fn negotiated(feed: &FeedFormat) -> bool {
+    feed.media_type.ends_with("+xml")
+}
+
+/// Whether the request is a browser opening `feed` to read it: a
+/// navigation (`Sec-Fetch-Dest: document`), or, from a browser too old to
+/// say so, an `Accept` that ranks HTML above the feed's type. A reader
+/// that sends no `Accept`, or `*/*`, gets the feed.
+fn opened_in_browser(request: &HeaderMap, feed: &FeedFormat) -> bool {
+    let value = |name| request.get(name).and_then(|v| v.to_str().ok());
+    if value("sec-fetch-dest").is_some_and(|d| d.trim().eq_ignore_ascii_case("document")) {
+        return true;
+    }
+    value(header::ACCEPT.as_str())
+        .is_some_and(|accept| quality(accept, "text/html") > quality(accept, feed.media_type))
+}
+
+/// The weight `accept` gives `media_type` (RFC 9110 §12.5.1): that of the
+/// most specific range that matches it, 0 if none does.
+fn quality(accept: &str, media_type: &str) -> f32 {
+    let (kind, _) = media_type.split_once('/').unwrap_or((media_type, ""));
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let specificity = if name == media_type {
+            3
+        } else if name.strip_suffix("/*") == Some(kind) {
+            2
+        } else if name == "*/*" {
+            1
+        } else {
+            continue;
+        };
+        // A weight that does not parse counts as the default, 1.
+        let q = parts
+            .filter_map(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+            })
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or(0.0, |(_, q)| q)
 }
 
 fn by_extension(path: &Path) -> &'static str {
@@ -88,13 +154,37 @@ fn by_extension(path: &Path) -> &'static str {
     }
 }
 
-/// `"<size>-<mtime in ns>"`, like nginx: it changes whenever the bytes do,
-/// because `shorts build` rewrites a file only when its bytes change.
-fn etag(len: u64, modified: SystemTime) -> String {
+/// `"<size>-<mtime in ns><variant>"`, like nginx: it changes whenever the
+/// bytes do, because `shorts build` rewrites a file only when its bytes
+/// change. `variant` tells a feed's answer to browsers from its own.
+fn etag(len: u64, modified: SystemTime, variant: &str) -> String {
     let nanos = modified
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("\"{len:x}-{nanos:x}\"")
+    format!("\"{len:x}-{nanos:x}{variant}\"")
+}
+
+/// How a file is sent: its type and, for an XML feed, which of its two
+/// answers and the headers that chose it.
+struct Representation {
+    content_type: Cow<'static, str>,
+    etag_variant: &'static str,
+    vary: Option<&'static str>,
+}
+
+fn representation(path: &Path, request: &HeaderMap) -> Representation {
+    match feed_format(path).filter(|feed| negotiated(feed)) {
+        Some(feed) if opened_in_browser(request, feed) => Representation {
+            content_type: FEED_FOR_BROWSERS.into(),
+            etag_variant: "-xml",
+            vary: Some(FEED_VARY),
+        },
+        feed => Representation {
+            content_type: content_type(path),
+            etag_variant: "",
+            vary: feed.map(|_| FEED_VARY),
+        },
+    }
 }
 
 fn accepts_compression(request: &HeaderMap) -> bool {
@@ -151,18 +241,14 @@ pub async fn serve_file(
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
     };
     let modified = metadata.modified().unwrap_or(UNIX_EPOCH);
-    let mut tag = etag(metadata.len(), modified);
+    let sent = representation(path, request);
+    let mut tag = etag(metadata.len(), modified, sent.etag_variant);
     // A compressed copy is not byte-identical, so its validator is weak (as
     // nginx does); conditional requests compare weakly and still match.
     if accepts_compression(request) && compressible(path) {
         tag.insert_str(0, "W/");
     }
     let mut headers = HeaderMap::new();
-    let set = |headers: &mut HeaderMap, name, value: &str| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-    };
     set(&mut headers, header::ETAG, &tag);
     set(
         &mut headers,
@@ -170,10 +256,13 @@ pub async fn serve_file(
         &httpdate::fmt_http_date(modified),
     );
     set(&mut headers, header::CACHE_CONTROL, cache_control);
+    if let Some(vary) = sent.vary {
+        set(&mut headers, header::VARY, vary);
+    }
     if not_modified(request, &tag, modified) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    set(&mut headers, header::CONTENT_TYPE, &content_type(path));
+    set(&mut headers, header::CONTENT_TYPE, &sent.content_type);
     set(
         &mut headers,
         header::CONTENT_LENGTH,
@@ -185,6 +274,12 @@ pub async fn serve_file(
     match tokio::fs::read(path).await {
         Ok(bytes) => (StatusCode::OK, headers, Body::from(bytes)).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
     }
 }
 
@@ -249,5 +344,64 @@ mod tests {
             content_type(Path::new("feed.json")),
             "application/feed+json; charset=utf-8"
         );
+    }
+
+    fn request(headers: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn browsers_opening_a_feed_are_told_from_feed_readers() {
+        let rss = FeedFormat::for_file("rss.xml").unwrap();
+        let browsers = [
+            // Chromium 148, Firefox and Safari navigating, as they send it.
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,\
+             image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "text/html, */*;Q=0.5",
+        ];
+        for accept in browsers {
+            assert!(
+                opened_in_browser(&request(&[("accept", accept)]), rss),
+                "{accept}"
+            );
+        }
+        assert!(opened_in_browser(
+            &request(&[("sec-fetch-dest", "document"), ("accept", "*/*")]),
+            rss
+        ));
+        let readers = [
+            "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, */*;q=0.1",
+            "application/rss+xml, text/html",
+            "*/*",
+            "application/xml, text/xml;q=0.9, */*;q=0.8",
+            "text/html;q=0.1, application/*",
+            "not a media range",
+        ];
+        for accept in readers {
+            assert!(
+                !opened_in_browser(&request(&[("accept", accept)]), rss),
+                "{accept}"
+            );
+        }
+        assert!(!opened_in_browser(&request(&[]), rss), "no Accept is */*");
+        assert!(!opened_in_browser(
+            &request(&[("sec-fetch-dest", "empty"), ("accept", "*/*")]),
+            rss
+        ));
+    }
+
+    #[test]
+    fn only_xml_feeds_are_negotiated() {
+        let negotiated: Vec<&str> = crate::render::feeds::FEED_FORMATS
+            .iter()
+            .filter(|f| negotiated(f))
+            .map(|f| f.file)
+            .collect();
+        assert_eq!(negotiated, ["rss.xml", "atom.xml"]);
     }
 }

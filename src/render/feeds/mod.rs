@@ -9,6 +9,12 @@
 //! Every URL is absolute, every id is the short's permalink (the same in
 //! every format), and every date comes from the content, so the same content
 //! always gives the same bytes. Feeds know nothing of the pages that link them.
+//!
+//! A feed opened in a browser reads as a page: the XML feeds link `feed.xsl`
+//! (a page with each item's title as a link and its date as people write it)
+//! and `feed.css` (its style, and the XML's own where a browser has no XSLT).
+//! That a browser gets them as XML, not as a feed type it shows as text, is
+//! `serve`'s business.
 
 mod atom;
 mod json;
@@ -23,7 +29,7 @@ use rayon::prelude::*;
 use tera::{Context, Tera};
 use url::Url;
 
-use super::{OutputFile, SiteView, TrackView};
+use super::{OutputFile, SiteView, TrackView, escape_html};
 use crate::config::{Config, Site, tera_message};
 use crate::model::{Collection, Short, Tag};
 use crate::paths;
@@ -214,8 +220,24 @@ pub fn render<E: From<FeedError> + Send>(
             paths::FEED_STYLESHEET,
             include_str!("feed.css"),
         ))?;
+        sink(OutputFile::new(paths::FEED_TRANSFORM, transform(config)))?;
     }
     Ok(())
+}
+
+/// `feed.xsl`, linking `feed.css` by the site's root path like the feeds do.
+fn transform(config: &Config) -> String {
+    let css = stylesheet_href(config, paths::FEED_STYLESHEET);
+    // In an attribute of the result, braces would be XSLT expressions.
+    let css = escape_html(&css).replace('{', "{{").replace('}', "}}");
+    include_str!("feed.xsl").replace("@FEED_CSS@", &css)
+}
+
+/// `file` of the site's root by absolute path: browsers refuse stylesheets
+/// from another origin, so a full URL would break previews served from
+/// anywhere but `base_url`.
+fn stylesheet_href(config: &Config, file: &str) -> String {
+    format!("{}{file}", config.site.base_url.path())
 }
 
 /// One feed's files, one per format, each written whole by its writer.
@@ -384,23 +406,31 @@ fn categories<'s>(short: &'s Short, config: &'s Config) -> impl Iterator<Item = 
     }))
 }
 
-/// Adds `<?xml-stylesheet?>` after the XML declaration, pointing at the site's
-/// `feed.css` by absolute path: browsers refuse stylesheets from another origin,
-/// so a full URL would break previews served from anywhere but `base_url`.
+/// Adds `<?xml-stylesheet?>` instructions after the XML declaration: first
+/// `feed.xsl`, which turns the feed into a page in browsers with XSLT, then
+/// `feed.css`, which a browser without XSLT (Chromium is removing it) applies
+/// to the XML itself. Feed readers ignore both.
 fn with_stylesheet(mut xml: Vec<u8>, config: &Config) -> Vec<u8> {
     if !config.feeds.stylesheet {
         xml.push(b'\n');
         return xml;
     }
-    let instruction = format!(
-        "\n<?xml-stylesheet type=\"text/css\" href=\"{}{}\"?>",
-        config.site.base_url.path(),
-        paths::FEED_STYLESHEET
-    );
+    let mut instructions = String::new();
+    for (kind, file) in [
+        ("text/xsl", paths::FEED_TRANSFORM),
+        ("text/css", paths::FEED_STYLESHEET),
+    ] {
+        // A URL path has no `"` (it is percent-encoded) and nothing in a
+        // processing instruction is unescaped, so the path goes in as it is.
+        let href = stylesheet_href(config, file);
+        instructions.push_str(&format!(
+            "\n<?xml-stylesheet type=\"{kind}\" href=\"{href}\"?>"
+        ));
+    }
     let end_of_declaration = xml.windows(2).position(|w| w == b"?>").map_or(0, |i| i + 2);
     xml.splice(
         end_of_declaration..end_of_declaration,
-        instruction.into_bytes(),
+        instructions.into_bytes(),
     );
     xml.push(b'\n');
     xml

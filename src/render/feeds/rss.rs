@@ -8,7 +8,6 @@ use ::rss::{Category, Channel, Guid, Item};
 
 use super::{Entry, Feed, FeedError, FeedFormat, GENERATOR, VERSION, with_stylesheet};
 use crate::config::Config;
-use crate::render::escape_html;
 
 /// `feed` as an RSS document.
 pub(super) fn write(
@@ -86,7 +85,7 @@ fn item(
     Item {
         title: Some(entry.title.to_string()),
         link: Some(entry.url.to_string()),
-        description: Some(escape_html(&entry.summary)),
+        description: Some(summary_html(&entry.summary)),
         author: by_email.clone(),
         dublin_core_ext: creator.clone(),
         categories: entry
@@ -105,4 +104,21 @@ fn item(
         content: Some(entry.content_html.to_string()),
         ..Default::default()
     }
+}
+
+/// The plain-text summary as the HTML an RSS description is: only `&`, `<`
+/// and `>` mean anything in HTML text. Quotes stay as they are, since a
+/// browser without XSLT shows the description's text as it stands, where
+/// `&#39;` would be read literally.
+fn summary_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
