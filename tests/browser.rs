@@ -231,6 +231,24 @@ async fn accessibility_violations(client: &Client, axe: &str) -> Vec<String> {
     serde_json::from_value(result).expect("a list of violations")
 }
 
+/// At a phone's width the page does not scroll sideways; saved as `name`.
+async fn assert_fits_a_phone(client: &Client, name: &str) {
+    client.set_window_size(390, 844).await.expect("phone size");
+    let overflow = client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(
+        overflow,
+        Value::from(0),
+        "{name}: it scrolls sideways on a phone"
+    );
+    save_screenshot(client, name).await;
+}
+
 async fn save_screenshot(client: &Client, name: &str) -> PathBuf {
     let png = client.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is a PNG");
@@ -440,20 +458,7 @@ async fn readers_narrow_the_index_by_track_tag_and_text_in_chromium() {
     let title = client.find(Locator::Css("h1")).await.expect("h1");
     assert_eq!(title.text().await.expect("title"), short.title);
     save_screenshot(&client, "short.png").await;
-    client.set_window_size(390, 844).await.expect("phone size");
-    let overflow = client
-        .execute(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-            vec![],
-        )
-        .await
-        .expect("measure");
-    assert_eq!(
-        overflow,
-        Value::from(0),
-        "the page scrolls sideways on a phone"
-    );
-    save_screenshot(&client, "short-phone.png").await;
+    assert_fits_a_phone(&client, "short-phone.png").await;
 
     // The page's own form subscribes through `shorts serve`.
     let email = client
@@ -728,20 +733,7 @@ async fn the_digest_reads_as_a_newsletter_on_desktop_phone_and_dark_in_chromium(
         ])
     );
     save_screenshot(&client, "digest-desktop.png").await;
-    client.set_window_size(390, 844).await.expect("phone size");
-    let overflow = client
-        .execute(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-            vec![],
-        )
-        .await
-        .expect("measure");
-    assert_eq!(
-        overflow,
-        Value::from(0),
-        "the digest scrolls sideways on a phone"
-    );
-    save_screenshot(&client, "digest-phone.png").await;
+    assert_fits_a_phone(&client, "digest-phone.png").await;
     client.close().await.expect("close the browser");
 
     let dark_profile = tempfile::tempdir().expect("profile folder");

@@ -354,13 +354,28 @@ fn folders_get_their_slash_and_misses_get_the_sites_404_page() {
     assert!(page.contains("href=\"/notes/assets/style.css?v="), "{page}");
 }
 
-#[test]
-fn static_files_are_served_while_the_database_is_locked() {
-    let site = common::serve_site(1);
+/// What [`served_reader`] sets up.
+type ServedReader = (
+    tempfile::TempDir,
+    Server,
+    Box<dyn shorts::store::Store>,
+    shorts::model::Subscriber,
+    String,
+);
+
+/// A served site with one reader, the database open beside `serve` (as
+/// another process would have it), and that reader's preferences page.
+fn served_reader() -> ServedReader {
+    served_reader_on(common::serve_site(1), &[])
+}
+
+/// [`served_reader`] on `site`, the reader added with `follows`
+/// (`--tracks …`, `--tags …`).
+fn served_reader_on(site: tempfile::TempDir, follows: &[&str]) -> ServedReader {
     let added = shorts_at(
         site.path(),
         WEEK_1,
-        &["subscribers", "add", "reader@example.org"],
+        &[&["subscribers", "add", "reader@example.org"], follows].concat(),
     );
     assert!(added.status.success(), "{}", stderr(&added));
     let server = Server::start(site.path(), WEEK_1);
@@ -372,6 +387,12 @@ fn static_files_are_served_while_the_database_is_locked() {
     let secret = Secret::load(&site.path().join("data")).unwrap();
     let token = secret.sign(Purpose::Preferences, &reader.token_id, None);
     let url = server.url(&format!("/preferences?token={token}"));
+    (site, server, store, reader, url)
+}
+
+#[test]
+fn static_files_are_served_while_the_database_is_locked() {
+    let (_site, server, store, reader, url) = served_reader();
 
     // Another process (a digest send, an import) holds the write lock.
     let batch = store.batch().unwrap();
@@ -629,29 +650,10 @@ fn is_checked(page: &str, name: &str, value: &str) -> bool {
 #[test]
 fn preferences_follow_tags_the_site_uses_and_the_digest_honours_them() {
     let smtp = SmtpServer::start();
-    let site = common::serve_site(smtp.port);
-    let args = [
-        "subscribers",
-        "add",
-        "reader@example.org",
-        "--tracks",
-        "llm",
-    ];
-    let added = shorts_at(
-        site.path(),
-        WEEK_1,
-        &[&args[..], &["--tags", "gone-tag"]].concat(),
+    let (site, _server, store, reader, url) = served_reader_on(
+        common::serve_site(smtp.port),
+        &["--tracks", "llm", "--tags", "gone-tag"],
     );
-    assert!(added.status.success(), "{}", stderr(&added));
-    let server = Server::start(site.path(), WEEK_1);
-    let store = common::store(site.path());
-    let reader = store
-        .subscriber_by_email("reader@example.org")
-        .unwrap()
-        .unwrap();
-    let secret = Secret::load(&site.path().join("data")).unwrap();
-    let token = secret.sign(Purpose::Preferences, &reader.token_id, None);
-    let url = server.url(&format!("/preferences?token={token}"));
     let http = client();
     let get = || http.get(&url).send().unwrap().text().unwrap();
 
@@ -1408,21 +1410,7 @@ fn redirects_stay_on_the_site_and_answers_carry_the_security_headers() {
 
 #[test]
 fn a_database_locked_for_long_is_a_quick_503_with_retry_after() {
-    let site = common::serve_site(1);
-    let added = shorts_at(
-        site.path(),
-        WEEK_1,
-        &["subscribers", "add", "reader@example.org"],
-    );
-    assert!(added.status.success(), "{}", stderr(&added));
-    let server = Server::start(site.path(), WEEK_1);
-    let store = common::store(site.path());
-    let reader = store
-        .subscriber_by_email("reader@example.org")
-        .unwrap()
-        .unwrap();
-    let secret = Secret::load(&site.path().join("data")).unwrap();
-    let token = secret.sign(Purpose::Preferences, &reader.token_id, None);
+    let (_site, _server, store, reader, url) = served_reader();
     // Another process holds the write lock for longer than serve waits (2 s).
     let batch = store.batch().unwrap();
     let now = chrono::DateTime::parse_from_rfc3339(WEEK_1)
@@ -1431,7 +1419,7 @@ fn a_database_locked_for_long_is_a_quick_503_with_retry_after() {
     store.set_follows(reader.id, &[], &[], now).unwrap();
     let started = std::time::Instant::now();
     let saved = client()
-        .post(server.url(&format!("/preferences?token={token}")))
+        .post(url)
         .form(&[("tracks", "llm")])
         .send()
         .unwrap();
