@@ -277,15 +277,25 @@ fn text_is_compressed_for_clients_that_accept_it() {
     let server = Server::start(site.path(), WEEK_1);
     let plain = client().get(server.url("/rss.xml")).send().unwrap();
     let etag = plain.headers()["etag"].to_str().unwrap().to_string();
-    for encoding in ["gzip", "br"] {
+    // HEAD answers as GET does: the same encoding, `Vary` and validator.
+    for (encoding, method) in [
+        ("gzip", "GET"),
+        ("br", "GET"),
+        ("gzip", "HEAD"),
+        ("br", "HEAD"),
+    ] {
         let head = server.raw_head(&format!(
-            "GET /rss.xml HTTP/1.1\r\nAccept-Encoding: {encoding}\r\n"
+            "{method} /rss.xml HTTP/1.1\r\nAccept-Encoding: {encoding}\r\n"
         ));
         assert!(
             head.contains(&format!("\r\ncontent-encoding: {encoding}\r\n")),
-            "{head}"
+            "{method}: {head}"
         );
-        assert!(head.contains("\r\nvary: accept-encoding\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nvary: accept-encoding\r\n"),
+            "{method}: {head}"
+        );
+        assert!(!head.contains("\r\ncontent-length: "), "{method}: {head}");
         let weak = format!("W/{etag}");
         assert!(
             head.contains(&format!("\r\netag: {weak}\r\n")),

@@ -340,7 +340,7 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
     let uri = request.uri();
     match static_files::resolve(&app.config.output_dir, uri.path()) {
         Some(Resolved::File(path)) => {
-            static_files::serve_file(&path, &method, request.headers(), &app.cache_control).await
+            static_files::serve_file(&path, request.headers(), &app.cache_control).await
         }
         Some(Resolved::AddSlash) => {
             let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();

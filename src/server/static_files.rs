@@ -17,7 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::paths;
@@ -230,12 +230,7 @@ fn not_modified(request: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
 }
 
 /// Serves `path` (already resolved) for a GET or HEAD request.
-pub async fn serve_file(
-    path: &Path,
-    method: &Method,
-    request: &HeaderMap,
-    cache_control: &str,
-) -> Response {
+pub async fn serve_file(path: &Path, request: &HeaderMap, cache_control: &str) -> Response {
     let metadata = match tokio::fs::metadata(path).await {
         Ok(m) => m,
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
@@ -268,9 +263,9 @@ pub async fn serve_file(
         header::CONTENT_LENGTH,
         &metadata.len().to_string(),
     );
-    if method == Method::HEAD {
-        return (StatusCode::OK, headers).into_response();
-    }
+    // HEAD gets GET's answer: hyper sends no body for it, and the
+    // compression layer then says the same `Content-Encoding` and `Vary`
+    // as for a GET, which it cannot for an empty body.
     match tokio::fs::read(path).await {
         Ok(bytes) => (StatusCode::OK, headers, Body::from(bytes)).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
