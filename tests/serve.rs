@@ -1446,3 +1446,28 @@ fn a_database_locked_for_long_is_a_quick_503_with_retry_after() {
     assert!(saved.text().unwrap().contains("try again in a few seconds"));
     assert!(took < Duration::from_secs(4), "answered after {took:?}");
 }
+
+/// `public` is a link to the current generation, and `serve` keeps that
+/// link's resolved target: a build that switches it is served at once.
+#[test]
+fn a_new_build_is_served_at_once() {
+    let site = common::built("site");
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let index = || {
+        http.get(server.url("/shorts/"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert!(index().contains("A plain short"));
+    let short = site.path().join("content/shorts/plain.md");
+    let text = std::fs::read_to_string(&short).unwrap();
+    std::fs::write(&short, text.replace("A plain short", "A retitled short")).unwrap();
+    let built = shorts_at(site.path(), common::NOW, &["build"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let after = index();
+    assert!(after.contains("A retitled short"), "{after}");
+    assert!(!after.contains("A plain short"));
+}
