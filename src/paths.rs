@@ -32,6 +32,8 @@ pub const SITEMAP: &str = "sitemap.xml";
 pub const FEED_STYLESHEET: &str = "feed.css";
 /// The XSLT stylesheet that turns an XML feed opened in a browser into a page.
 pub const FEED_TRANSFORM: &str = "feed.xsl";
+/// That page, written beside each feed's files for browsers without XSLT.
+pub const FEED_PAGE: &str = "feed.html";
 /// The search index the index page's script loads, next to that page.
 pub const SEARCH_INDEX_FILE: &str = "search.json";
 /// What `serve` needs to draw its pages like the site's (written by the

@@ -48,6 +48,16 @@ fn html_files(public: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The site's pages: every HTML file but the feeds' own pages (`feed.html`
+/// beside each feed), which stand alone like the XSLT's page and are
+/// checked on their own.
+fn site_pages(public: &Path) -> Vec<PathBuf> {
+    html_files(public)
+        .into_iter()
+        .filter(|file| !file.ends_with(shorts::paths::FEED_PAGE))
+        .collect()
+}
+
 fn config_of(site: &Path) -> shorts::config::Config {
     shorts::config::Config::load(&site.join("config.toml")).expect("config loads")
 }
@@ -293,7 +303,7 @@ fn autodiscovery_links_point_at_the_pages_own_feeds() {
     let base = &config.site.base_url;
     let public = site.path().join("public");
     let alternate = select("link[rel=alternate]");
-    for file in html_files(&public) {
+    for file in site_pages(&public) {
         if file.ends_with("404.html") {
             continue;
         }
@@ -421,7 +431,21 @@ fn every_page_parses_cleanly_and_has_landmarks_labels_and_one_h1() {
     let out = shorts(site.path(), &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let public = site.path().join("public");
-    let files = html_files(&public);
+    let feed_pages: Vec<PathBuf> = html_files(&public)
+        .into_iter()
+        .filter(|file| file.ends_with(shorts::paths::FEED_PAGE))
+        .collect();
+    assert!(feed_pages.len() > 10, "{} feed pages", feed_pages.len());
+    for file in feed_pages {
+        let name = file.display().to_string();
+        let html = Html::parse_document(&std::fs::read_to_string(&file).expect("read"));
+        assert!(html.errors.is_empty(), "{name}: {:?}", html.errors);
+        assert!(html.root_element().value().attr("lang").is_some(), "{name}");
+        for one in ["head > title", "meta[name=viewport]", "main", "h1"] {
+            assert_eq!(html.select(&select(one)).count(), 1, "{name}: {one}");
+        }
+    }
+    let files = site_pages(&public);
     assert!(files.len() > 80, "{} pages", files.len());
     for file in files {
         let name = file.display().to_string();

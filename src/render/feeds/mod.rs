@@ -13,11 +13,13 @@
 //! A feed opened in a browser reads as a page: the XML feeds link `feed.xsl`
 //! (a page with each item's title as a link and its date as people write it)
 //! and `feed.css` (its style, and the XML's own where a browser has no XSLT).
-//! That a browser gets them as XML, not as a feed type it shows as text, is
-//! `serve`'s business.
+//! Beside each feed's files, `feed.html` is that page written at build time
+//! (Chromium is removing XSLT): `serve` shows it to a browser opening an
+//! XML feed. Which answer a browser gets is `serve`'s business.
 
 mod atom;
 mod json;
+mod page;
 mod rss;
 mod splice;
 
@@ -216,6 +218,10 @@ pub fn render<E: From<FeedError> + Send>(
         sink(OutputFile::new(feed.path(spliced.format), bytes))
     })?;
     if config.feeds.stylesheet {
+        feeds.par_iter().try_for_each(|feed| {
+            let file = paths::feed_file(&feed.dir, paths::FEED_PAGE);
+            sink(OutputFile::new(file, page::write(feed, config)))
+        })?;
         sink(OutputFile::new(
             paths::FEED_STYLESHEET,
             include_str!("feed.css"),
