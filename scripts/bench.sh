@@ -5,6 +5,7 @@
 #   B2 no-change rebuild
 #   B3 digest send to smtp-sink vs Postfix smtp-source with the same message
 #   B4 scale: 100,000 subscribers (import, digest send)
+#   B5 shorts serve vs nginx on the same public/ with wrk (scripts/bench_serve.sh)
 # Run by hand from the repo root (not in CI): bash scripts/bench.sh
 # Results: target/bench/results.md (printed at the end) and target/bench/runs.csv.
 #
@@ -14,6 +15,7 @@
 #   QUICK=1         small sizes (1,000 shorts, 1,000 subscribers, no 100k) to test
 #                   the script itself in about a minute
 #   SKIP_100K=1     skip the 100,000-shorts build and B4
+#   SKIP_SERVE=1    skip B5
 #   SHORTS_BIN=…    use this binary instead of `cargo build --release`
 #   BENCH_DIR=…     scratch sites and logs (default target/bench)
 #   TIMEOUT=3600    limit in seconds for each measured command
@@ -33,6 +35,7 @@ RUNS="${RUNS:-3}"
 WARMUP="${WARMUP:-1}"
 QUICK="${QUICK:-0}"
 SKIP_100K="${SKIP_100K:-0}"
+SKIP_SERVE="${SKIP_SERVE:-0}"
 TIMEOUT="${TIMEOUT:-3600}"
 SEED=42
 # gen_shorts.py's dates end at 2026-11-01T00:00Z (its default --end). The clock
@@ -115,6 +118,11 @@ ensure_tools() {
   [ -x /usr/bin/time ] || pkgs+=(time)
   command -v ss >/dev/null || pkgs+=(iproute2)
   command -v python3 >/dev/null || pkgs+=(python3)
+  if [ "$SKIP_SERVE" != 1 ]; then
+    command -v wrk >/dev/null || pkgs+=(wrk)
+    [ -x /usr/sbin/nginx ] || pkgs+=(nginx)
+    command -v curl >/dev/null || pkgs+=(curl)
+  fi
   { [ -x "$SINK" ] && [ -x "$SOURCE" ]; } || postfix=1
   [ "${#pkgs[@]}" -gt 0 ] || [ "$postfix" = 1 ] || return 0
   "${sudo[@]}" apt-get update
@@ -406,6 +414,18 @@ b4_scale() {
   digest_run "$site" b4-digest "$N_SUBS_LARGE" 4 1
 }
 
+# Its own table, appended to the report: requests per second are not the
+# timed runs the other rows are made of. QUICK runs each cell for 1 s.
+b5_serve_vs_nginx() {
+  [ "$SKIP_SERVE" != 1 ] || return 0
+  local seconds=5
+  [ "$QUICK" = 1 ] && seconds=1
+  step "B5: shorts serve vs nginx, the sample site, wrk ${seconds}s a cell, alternating"
+  SHORTS_BIN="$BIN" BENCH_DIR="$BENCH_DIR/serve" SECONDS_EACH="$seconds" \
+    bash "$REPO/scripts/bench_serve.sh" > "$LOGS/b5-serve.out" 2>&1 \
+    || fail "bench_serve.sh: $(tail -n 5 "$LOGS/b5-serve.out")"
+}
+
 write_header_facts() {
   fact date "$(date -u '+%Y-%m-%d %H:%M UTC')"
   fact nproc "$(nproc)"
@@ -442,10 +462,15 @@ main() {
   b1_growth
   b3_digest_vs_smtp_source
   b4_scale
+  b5_serve_vs_nginx
 
   # A failed or interrupted run leaves the previous results in place.
   step "report"
   python3 "$HELPER" report "$CSV" "$FACTS" "$BENCH_DIR/results.md"
+  if [ -f "$BENCH_DIR/serve/results.md" ] && [ "$SKIP_SERVE" != 1 ]; then
+    { echo; echo "### B5: shorts serve vs nginx (requests per second, wrk, same public/)"; echo
+      cat "$BENCH_DIR/serve/results.md"; } >> "$BENCH_DIR/results.md"
+  fi
   if [ "$BENCH_DIR" != "$RESULTS_DIR" ]; then
     cp "$BENCH_DIR/results.md" "$BENCH_DIR/runs.csv" "$RESULTS_DIR/"
   fi

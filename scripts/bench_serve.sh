@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `shorts serve` against nginx serving the same public/ (issue 17): requests
 # per second and median latency with wrk, for /rss.xml and /shorts/, at 1, 16
-# and 128 connections, with and without If-None-Match (each server's own
-# ETag), the two servers measured alternately in one run so the ratios
-# compare like with like.
+# and 128 connections: plain GETs, conditional ones (If-None-Match with each
+# server's own ETag) and ones taking gzip (nginx with `gzip on` for both
+# types, at its default level, compresses each answer; serve sends a copy
+# made once per build). The two servers are measured alternately in one run
+# so the ratios compare like with like.
 #
 # Run by hand from the repo root (not in CI): bash scripts/bench_serve.sh
 # Needs wrk and nginx (Debian: apt install wrk nginx). Knobs: SECONDS_EACH=5,
@@ -45,6 +47,8 @@ events { worker_connections 1024; }
 http {
     access_log off;
     types { application/rss+xml xml; text/html html; }
+    gzip on;
+    gzip_types application/rss+xml;
     client_body_temp_path $BENCH_DIR/nginx/body;
     proxy_temp_path $BENCH_DIR/nginx/proxy;
     fastcgi_temp_path $BENCH_DIR/nginx/fastcgi;
@@ -81,21 +85,32 @@ measure() {
   echo "$rps $p50"
 }
 
+cell=0
 {
-  echo "| path | conns | If-None-Match | serve req/s | nginx req/s | ratio | serve p50 | nginx p50 |"
+  echo "| path | conns | request | serve req/s | nginx req/s | ratio | serve p50 | nginx p50 |"
   echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
   for path in /rss.xml /shorts/; do
     for conns in 1 16 128; do
-      for conditional in no yes; do
+      for request in plain if-none-match gzip; do
         serve_header="" nginx_header=""
-        if [ "$conditional" = yes ]; then
-          serve_header="If-None-Match: $(etag "$SERVE_PORT" "$path")"
-          nginx_header="If-None-Match: $(etag "$NGINX_PORT" "$path")"
+        case "$request" in
+          if-none-match)
+            serve_header="If-None-Match: $(etag "$SERVE_PORT" "$path")"
+            nginx_header="If-None-Match: $(etag "$NGINX_PORT" "$path")" ;;
+          gzip) serve_header="Accept-Encoding: gzip" nginx_header="$serve_header" ;;
+        esac
+        # Which server goes first alternates, so neither always runs on the
+        # other's leftovers (CPU frequency, page cache, TIME_WAIT sockets).
+        cell=$((cell + 1))
+        if [ $((cell % 2)) = 1 ]; then
+          read -r s_rps s_p50 <<<"$(measure "$SERVE_PORT" "$path" "$conns" "$serve_header")"
+          read -r n_rps n_p50 <<<"$(measure "$NGINX_PORT" "$path" "$conns" "$nginx_header")"
+        else
+          read -r n_rps n_p50 <<<"$(measure "$NGINX_PORT" "$path" "$conns" "$nginx_header")"
+          read -r s_rps s_p50 <<<"$(measure "$SERVE_PORT" "$path" "$conns" "$serve_header")"
         fi
-        read -r s_rps s_p50 <<<"$(measure "$SERVE_PORT" "$path" "$conns" "$serve_header")"
-        read -r n_rps n_p50 <<<"$(measure "$NGINX_PORT" "$path" "$conns" "$nginx_header")"
         ratio=$(python3 -c "print(f'{$s_rps / $n_rps:.2f}')")
-        echo "| $path | $conns | $conditional | $s_rps | $n_rps | $ratio | $s_p50 | $n_p50 |"
+        echo "| $path | $conns | $request | $s_rps | $n_rps | $ratio | $s_p50 | $n_p50 |"
       done
     done
   done

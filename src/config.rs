@@ -953,6 +953,21 @@ impl Checker<'_> {
                 self.problem(line, format!("`server.{key}` must be at least 1"));
             }
         }
+        for (key, value) in [
+            ("cache_control", &raw.cache_control),
+            ("content_security_policy", &raw.content_security_policy),
+        ] {
+            // Sent as a header as it is: a line break would end it.
+            if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+                let line = self.key_line(key);
+                self.problem(
+                    line,
+                    format!(
+                        "`server.{key}` must be one line of printable ASCII (it is sent as an HTTP header)"
+                    ),
+                );
+            }
+        }
     }
 
     /// `[inbound]`: counts must be at least 1; the keep folder is relative to the config.
@@ -1249,6 +1264,19 @@ title = "LLMs"
             [
                 "/site/config.toml:13: `server.confirmations_per_address` must be at least 1",
                 "/site/config.toml:14: `server.pending_expiry_days` must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn header_values_must_be_one_printable_line() {
+        let text = format!(
+            "{MINIMAL}\n[server]\ncache_control = \"public\\r\\nX-Evil: 1\"\ncontent_security_policy = \"default-src 'self'\"\n"
+        );
+        assert_eq!(
+            messages(&text),
+            [
+                "/site/config.toml:13: `server.cache_control` must be one line of printable ASCII (it is sent as an HTTP header)"
             ]
         );
     }

@@ -124,6 +124,8 @@ fn feeds_are_served_with_validators_and_304s() {
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,\
     image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
 const FEED_VARY: &str = "Accept, Sec-Fetch-Dest";
+/// What a browser opening an XML feed is sent: the feed's page.
+const PAGE: &str = "text/html; charset=utf-8";
 const READER_ACCEPT: &str =
     "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, */*;q=0.1";
 
@@ -157,7 +159,7 @@ fn feed_answer(
 }
 
 #[test]
-fn a_feed_opened_in_a_browser_comes_as_xml_and_each_answer_revalidates_alone() {
+fn a_feed_opened_in_a_browser_comes_as_its_page_and_each_answer_revalidates_alone() {
     let site = common::built("site");
     let server = Server::start(site.path(), WEEK_1);
     let http = client();
@@ -180,31 +182,30 @@ fn a_feed_opened_in_a_browser_comes_as_xml_and_each_answer_revalidates_alone() {
         let browser = feed_answer(&http, &url, &navigation);
         assert_eq!(
             (browser.0, browser.1.as_str()),
-            (StatusCode::OK, "application/xml; charset=utf-8"),
-            "{path}: Chromium renders XML types through the stylesheet"
+            (StatusCode::OK, PAGE),
+            "{path}: the feed's page, not XML for an XSLT Chromium is removing"
         );
         assert!(
             browser.2.starts_with(FEED_VARY),
             "{path}: Vary {}",
             browser.2
         );
-        assert_eq!(browser.4, reader.4, "{path}: the same bytes");
+        let page = path
+            .replace("rss.xml", "feed.html")
+            .replace("atom.xml", "feed.html");
+        let page = std::fs::read(site.path().join("public").join(&page[1..])).unwrap();
+        assert!(browser.4 == page, "{path}: the folder's feed.html");
         assert_ne!(browser.3, reader.3, "{path}: each answer has its own ETag");
         // A browser that sends no Sec-Fetch-Dest, by its Accept alone; a
         // client that says nothing gets the feed.
         let old_browser = feed_answer(&http, &url, &[("Accept", BROWSER_ACCEPT)]);
-        assert_eq!(old_browser.1, "application/xml; charset=utf-8", "{path}");
+        assert_eq!(old_browser.1, PAGE, "{path}");
         assert_eq!(feed_answer(&http, &url, &[]).1, own, "{path}");
 
         // 304 only for the answer the validator came with.
         let as_reader = [("Accept", READER_ACCEPT)];
         for (headers, ours, theirs, kind) in [
-            (
-                &navigation[..],
-                &browser.3,
-                &reader.3,
-                "application/xml; charset=utf-8",
-            ),
+            (&navigation[..], &browser.3, &reader.3, PAGE),
             (&as_reader[..], &reader.3, &browser.3, own),
         ] {
             let with = |etag: &str| {
@@ -228,10 +229,7 @@ fn a_feed_opened_in_a_browser_comes_as_xml_and_each_answer_revalidates_alone() {
             .header("Sec-Fetch-Dest", "document")
             .send()
             .unwrap();
-        assert_eq!(
-            head.headers()["content-type"],
-            "application/xml; charset=utf-8"
-        );
+        assert_eq!(head.headers()["content-type"], PAGE);
     }
 
     // Compressed for a browser: both Vary headers and a weak validator.
@@ -240,7 +238,7 @@ fn a_feed_opened_in_a_browser_comes_as_xml_and_each_answer_revalidates_alone() {
          Accept-Encoding: gzip\r\n"
     ));
     assert!(
-        head.contains("\r\ncontent-type: application/xml; charset=utf-8\r\n"),
+        head.contains(&format!("\r\ncontent-type: {PAGE}\r\n")),
         "{head}"
     );
     assert!(
@@ -295,7 +293,8 @@ fn text_is_compressed_for_clients_that_accept_it() {
             head.contains("\r\nvary: accept-encoding\r\n"),
             "{method}: {head}"
         );
-        assert!(!head.contains("\r\ncontent-length: "), "{method}: {head}");
+        // A copy made once for the build, so its length is known.
+        assert!(head.contains("\r\ncontent-length: "), "{method}: {head}");
         let weak = format!("W/{etag}");
         assert!(
             head.contains(&format!("\r\netag: {weak}\r\n")),
@@ -305,6 +304,36 @@ fn text_is_compressed_for_clients_that_accept_it() {
             "GET /rss.xml HTTP/1.1\r\nAccept-Encoding: {encoding}\r\nIf-None-Match: {weak}\r\n"
         ));
         assert!(again.starts_with("HTTP/1.1 304"), "{again}");
+    }
+    // The copies hold the file's bytes, in as few as the header says.
+    let plain = client().get(server.url("/rss.xml")).send().unwrap();
+    let plain = plain.bytes().unwrap().to_vec();
+    for encoding in ["gzip", "br"] {
+        let answer = client()
+            .get(server.url("/rss.xml"))
+            .header("accept-encoding", encoding)
+            .send()
+            .unwrap();
+        let length: usize = answer.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let copy = answer.bytes().unwrap().to_vec();
+        assert_eq!(copy.len(), length, "{encoding}");
+        assert!(
+            copy.len() < plain.len() / 2,
+            "{encoding}: {} bytes",
+            copy.len()
+        );
+        let mut back = Vec::new();
+        if encoding == "gzip" {
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&copy[..]), &mut back)
+                .unwrap();
+        } else {
+            brotli::BrotliDecompress(&mut &copy[..], &mut back).unwrap();
+        }
+        assert!(back == plain, "{encoding}: the copy is the file");
     }
 }
 
@@ -1470,4 +1499,72 @@ fn a_new_build_is_served_at_once() {
     let after = index();
     assert!(after.contains("A retitled short"), "{after}");
     assert!(!after.contains("A plain short"));
+}
+
+/// A file in `public/` at a route's path does not hide the route: the
+/// static files answered before the router stop at the routes.
+#[test]
+fn a_file_at_a_route_path_does_not_hide_the_route() {
+    let site = common::built("site");
+    for route in ["confirm", "unsubscribe", "preferences"] {
+        std::fs::write(site.path().join("public").join(route), "a stray file").unwrap();
+    }
+    let server = Server::start(site.path(), WEEK_1);
+    for route in ["confirm", "unsubscribe", "preferences"] {
+        let answer = client()
+            .get(server.url(&format!("/{route}")))
+            .send()
+            .unwrap();
+        assert_eq!(answer.headers()["cache-control"], "no-store", "/{route}");
+        assert!(!answer.text().unwrap().contains("a stray file"), "/{route}");
+    }
+}
+
+/// A file too large to keep in memory is read as it is sent, whole, and
+/// compressed as it goes for a client that takes it so.
+#[test]
+fn a_large_file_is_sent_whole_plain_or_compressed() {
+    let site = common::built("site");
+    let line = "<p>A line of a large page, repeated.</p>\n";
+    let page: String = (0..20_000).map(|i| format!("{i} {line}")).collect();
+    assert!(page.len() > 512 * 1024);
+    std::fs::write(site.path().join("public/large.html"), &page).unwrap();
+    let server = Server::start(site.path(), WEEK_1);
+    let plain = client().get(server.url("/large.html")).send().unwrap();
+    assert_eq!(
+        plain.headers()["content-length"],
+        page.len().to_string().as_str()
+    );
+    assert!(
+        plain.text().unwrap() == page,
+        "the plain answer is the file"
+    );
+    let compressed = client()
+        .get(server.url("/large.html"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    let copy = compressed.bytes().unwrap().to_vec();
+    let mut back = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&copy[..]), &mut back).unwrap();
+    assert!(back == page, "the compressed answer is the file");
+}
+
+/// From a build without the feeds' pages (an older one), a browser gets
+/// the feed itself as `application/xml`, which it renders through the
+/// feed's XSLT, with an ETag of its own.
+#[test]
+fn without_its_page_a_feed_goes_to_browsers_as_xml() {
+    let site = common::built("site");
+    std::fs::remove_file(site.path().join("public/feed.html")).unwrap();
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    let url = server.url("/rss.xml");
+    let reader = feed_answer(&http, &url, &[("Accept", READER_ACCEPT)]);
+    let browser = feed_answer(&http, &url, &[("Sec-Fetch-Dest", "document")]);
+    assert_eq!(browser.1, "application/xml; charset=utf-8");
+    assert!(browser.2.starts_with(FEED_VARY), "Vary {}", browser.2);
+    assert!(browser.4 == reader.4, "the same bytes");
+    assert_ne!(browser.3, reader.3, "each answer has its own ETag");
 }

@@ -6,13 +6,14 @@
 //! slow clients (slowloris) keep a small server's descriptors until they
 //! leave, and a graceful shutdown waits for every half-sent request. This
 //! module drives hyper directly with those limits. It knows nothing of
-//! routes: it hands each request to the router with the peer's address.
+//! routes: it hands each request to the site's service with the peer's
+//! address.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -42,11 +43,36 @@ impl Limits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets the
+/// What answers the requests: the router, or a service in front of it.
+pub trait Site:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Site for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// Serves `site` on `listener` until `shutdown` resolves, then lets the
 /// requests in progress finish for at most `limits.shutdown_timeout`.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    site: impl Site,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -71,7 +97,7 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let connection = connection(stream, peer, router.clone(), limits);
+        let connection = connection(stream, peer, site.clone(), limits);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = watched.await {
@@ -93,25 +119,25 @@ pub async fn serve(
     Ok(())
 }
 
-/// One HTTP/1.1 connection, each request handed to `router` with the peer's
+/// One HTTP/1.1 connection, each request handed to `site` with the peer's
 /// address (as `ConnectInfo`, which the handlers read).
 fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    site: impl Site,
     limits: Limits,
 ) -> hyper::server::conn::http1::Connection<
     TokioIo<TcpStream>,
     impl hyper::service::Service<
         hyper::Request<Incoming>,
         Response = axum::response::Response,
-        Error = std::convert::Infallible,
+        Error = Infallible,
         Future = impl Send,
     > + Send,
 > {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(request.map(axum::body::Body::new))
+        site.clone().oneshot(request.map(axum::body::Body::new))
     });
     hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -9,6 +9,8 @@
 //! tokens are signed belong to `store` and `tokens`.
 
 pub mod client;
+pub mod encoding;
+pub mod file_cache;
 pub mod https;
 pub mod listen;
 pub mod mailer;
@@ -38,8 +40,9 @@ use crate::paths;
 use crate::render::subscription_mail::SubscriptionMail;
 use crate::store::{Store, StoreError};
 use crate::tokens::{Purpose, Secret};
+use file_cache::Found;
 use pages::{Page, ServerPages};
-use static_files::Resolved;
+use tower::ServiceExt as _;
 
 /// Request bodies larger than this are refused with 413 (the webhooks
 /// take up to [`webhooks::WEBHOOK_BODY`]).
@@ -57,7 +60,9 @@ pub struct App {
     pub secret: Secret,
     /// Signs confirmation emails as digests are signed, when `[delivery.dkim]` is set.
     pub signer: Option<Signer>,
-    pub cache_control: String,
+    pub cache_control: header::HeaderValue,
+    /// `[server] content_security_policy`, unless it is empty.
+    content_security_policy: Option<header::HeaderValue>,
     pub clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     pub webhooks: webhooks::Webhooks,
     /// The pages it draws itself, from the site's templates.
@@ -69,6 +74,8 @@ pub struct App {
     wake: tokio::sync::Notify,
     signups: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     site_tags: site_tags::SiteTags,
+    /// What the live generation of `public/` holds.
+    files: file_cache::FileCache,
 }
 
 impl App {
@@ -82,7 +89,12 @@ impl App {
         pages: ServerPages,
     ) -> Self {
         App {
-            cache_control: config.server.cache_control.clone(),
+            cache_control: header::HeaderValue::from_str(&config.server.cache_control)
+                .unwrap_or(header::HeaderValue::from_static("no-cache")),
+            files: file_cache::FileCache::of(&config.output_dir),
+            content_security_policy: Some(&config.server.content_security_policy)
+                .filter(|policy| !policy.is_empty())
+                .and_then(|policy| header::HeaderValue::from_str(policy).ok()),
             config,
             store: Mutex::new(store),
             secret,
@@ -166,6 +178,57 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// The routes the router answers itself; a file of `public/` at one of
+/// these paths is never served.
+const ROUTES: [&str; 6] = [
+    paths::SUBSCRIBE,
+    paths::CONFIRM,
+    paths::UNSUBSCRIBE,
+    paths::PREFERENCES,
+    paths::WEBHOOK_POSTMARK,
+    paths::WEBHOOK_SES,
+];
+
+/// Every request `serve` answers: a static file that none of the router's
+/// layers would change is answered at once, before them (most requests,
+/// at a fraction of the cost); everything else goes through the router.
+pub fn site(app: Arc<App>) -> impl listen::Site {
+    let routes = router(Arc::clone(&app));
+    tower::service_fn(move |request: Request| {
+        let app = Arc::clone(&app);
+        let routes = routes.clone();
+        async move {
+            if let Some(file) = plain_static_file(&app, &request) {
+                let mut response =
+                    static_files::serve_file(&file, request.headers(), &app.cache_control).await;
+                add_security_headers(&app, false, response.headers_mut());
+                return Ok(response);
+            }
+            routes.oneshot(request).await
+        }
+    })
+}
+
+/// The file a GET or HEAD asks for, if [`static_files::serve_file`] alone
+/// gives its whole answer: not a 404, a redirect or a file the compression
+/// layer must compress.
+fn plain_static_file(app: &App, request: &Request) -> Option<Arc<file_cache::LiveFile>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return None;
+    }
+    let path = request.uri().path();
+    if path
+        .strip_prefix('/')
+        .is_some_and(|path| ROUTES.contains(&path))
+    {
+        return None;
+    }
+    match app.files.lookup(path)? {
+        Found::File(file) if static_files::answered_whole(&file, request.headers()) => Some(file),
+        _ => None,
+    }
+}
+
 /// How long a graceful shutdown waits for the email sender's pass to end;
 /// a row it still holds is taken over after its lease by the next run.
 const MAILER_SHUTDOWN: Duration = Duration::from_secs(5);
@@ -185,7 +248,7 @@ pub async fn serve(
         }))
     });
     let limits = listen::Limits::of(&app.config.server);
-    let served = listen::serve(listener, router(app), limits, async move {
+    let served = listen::serve(listener, site(app), limits, async move {
         shutdown.await;
         let _ = stop.send(true);
     })
@@ -245,25 +308,27 @@ async fn security_headers(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let private = PRIVATE_ROUTES
-        .iter()
-        .any(|route| request.uri().path() == paths::route(route));
+    let private = request
+        .uri()
+        .path()
+        .strip_prefix('/')
+        .is_some_and(|path| PRIVATE_ROUTES.contains(&path));
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    add_security_headers(&app, private, response.headers_mut());
+    response
+}
+
+fn add_security_headers(app: &App, private: bool, headers: &mut header::HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
     );
     let html = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("text/html"));
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     if html {
-        let policy = &app.config.server.content_security_policy;
-        if let Ok(value) = header::HeaderValue::from_str(policy)
-            && !policy.is_empty()
-        {
-            headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        if let Some(policy) = &app.content_security_policy {
+            headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
         }
         headers.insert(
             header::X_FRAME_OPTIONS,
@@ -284,7 +349,6 @@ async fn security_headers(
             header::HeaderValue::from_static("same-origin"),
         );
     }
-    response
 }
 
 /// Gives a [`Problem`]'s response its page, drawn like the site's pages.
@@ -293,7 +357,8 @@ async fn draw_problem(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let path = request.uri().path().to_string();
+    // A URI's clone shares its bytes: no copy for the answers drawn as they are.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let problem = match response.extensions().get::<ProblemPage>() {
         Some(problem) => problem.clone(),
@@ -311,7 +376,7 @@ async fn draw_problem(
             title: problem.title,
             message: &problem.message,
         },
-        &path,
+        uri.path(),
     );
     let mut drawn = (status, page).into_response();
     // What the answer says to clients besides its page.
@@ -338,11 +403,11 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
         return refused;
     }
     let uri = request.uri();
-    match static_files::resolve(&app.config.output_dir, uri.path()) {
-        Some(Resolved::File(path)) => {
-            static_files::serve_file(&path, request.headers(), &app.cache_control).await
+    match app.files.lookup(uri.path()) {
+        Some(Found::File(file)) => {
+            static_files::serve_file(&file, request.headers(), &app.cache_control).await
         }
-        Some(Resolved::AddSlash) => {
+        Some(Found::AddSlash) => {
             let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
             // One leading slash: `//shorts/` would name another host.
             let location = format!("/{}/{query}", uri.path().trim_start_matches('/'));

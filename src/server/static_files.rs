@@ -10,17 +10,20 @@
 //!
 //! A path is percent-decoded, must not contain `..` or a backslash, must
 //! not be in the build's private folder (`.shorts/`), and must still be
-//! inside `public/` once symlinks are resolved; anything else is a 404. Files are read at request time, so a new build is served at once.
+//! inside `public/` once symlinks are resolved; anything else is a 404.
+//! What a path names is remembered while its generation is live
+//! ([`super::file_cache`]), so a new build is served at once.
 
 use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::encoding::{self, Encoding};
+use super::file_cache::LiveFile;
 use crate::paths;
 use crate::render::feeds::FeedFormat;
 
@@ -33,28 +36,11 @@ pub enum Resolved {
     AddSlash,
 }
 
-/// `root` with its symbolic links resolved. `public` is a link to the
-/// current generation, so the answer changes only when a build switches it:
-/// it is kept until the link's target changes, one `readlink` a request
-/// instead of a walk of the whole path.
-fn canonical_root(root: &Path) -> Option<PathBuf> {
-    static KNOWN: Mutex<Option<(PathBuf, Option<PathBuf>, PathBuf)>> = Mutex::new(None);
-    let target = std::fs::read_link(root).ok();
-    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((path, seen, canonical)) = known.as_ref()
-        && path == root
-        && *seen == target
-        && target.is_some()
-    {
-        return Some(canonical.clone());
-    }
-    let canonical = root.canonicalize().ok()?;
-    *known = Some((root.to_path_buf(), target, canonical.clone()));
-    Some(canonical)
-}
-
-/// The file (or folder) for a request path, if it is inside `root`.
-pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
+/// A request path in the one form all its spellings share (percent-decoded,
+/// empty segments dropped, a trailing `/` kept), if it may name a file at
+/// all: no `..`, backslash or NUL, nothing in the build's private folder.
+/// `/tags/x/`, `//tags//x/` and `/tags/%78/` are all `tags/x/`.
+pub fn normal_form(request_path: &str) -> Option<String> {
     let decoded = percent_encoding::percent_decode_str(request_path)
         .decode_utf8()
         .ok()?;
@@ -62,28 +48,50 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<Resolved> {
         return None;
     }
     let relative = Path::new(decoded.trim_start_matches('/'));
-    if !relative
-        .components()
-        .all(|c| matches!(c, Component::Normal(_)))
-        || relative.starts_with(paths::PRIVATE_OUTPUT_DIR)
-    {
+    let mut normal = String::with_capacity(decoded.len());
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return None;
+        };
+        if !normal.is_empty() {
+            normal.push('/');
+        }
+        normal.push_str(name.to_str()?);
+    }
+    if relative.starts_with(paths::PRIVATE_OUTPUT_DIR) {
         return None;
     }
-    let mut path = root.join(relative);
+    if request_path.ends_with('/') {
+        normal.push('/');
+    }
+    Some(normal)
+}
+
+/// The file (or folder) that `normal` (a [`normal_form`]) names inside
+/// `root`, whose symbolic links resolve to `real_root`.
+pub fn resolve(root: &Path, real_root: &Path, normal: &str) -> Option<Resolved> {
+    let mut path = root.join(normal.trim_end_matches('/'));
     let folder = path.is_dir();
     if folder {
         path.push(paths::PAGE_FILE);
     }
     // Symlinks may point anywhere: what counts is where the file really is.
     let real = path.canonicalize().ok()?;
-    let real_root = canonical_root(root)?;
-    if !(real.starts_with(&real_root) && real.is_file()) {
+    if !(real.starts_with(real_root) && real.is_file()) {
         return None;
     }
-    if folder && !request_path.ends_with('/') {
+    if folder && !normal.is_empty() && !normal.ends_with('/') {
         return Some(Resolved::AddSlash);
     }
     Some(Resolved::File(real))
+}
+
+/// For an XML feed at `path`, the page shown to a browser opening it:
+/// `feed.html` beside it, if there is one inside `real_root`.
+pub fn feed_page(path: &Path, real_root: &Path) -> Option<PathBuf> {
+    feed_format(path).filter(|feed| negotiated(feed))?;
+    let page = path.with_file_name(paths::FEED_PAGE).canonicalize().ok()?;
+    (page.starts_with(real_root) && page.is_file()).then_some(page)
 }
 
 /// The media type for a file name: a feed's own (every feed is UTF-8),
@@ -185,53 +193,65 @@ fn etag(len: u64, modified: SystemTime, variant: &str) -> String {
     format!("\"{len:x}-{nanos:x}{variant}\"")
 }
 
-/// How a file is sent: its type and, for an XML feed, which of its two
-/// answers and the headers that chose it.
-struct Representation {
-    content_type: Cow<'static, str>,
-    etag_variant: &'static str,
-    vary: Option<&'static str>,
+/// A file's headers, made once for as long as its generation is live:
+/// every answer for it picks from these.
+pub struct FileHeaders {
+    /// Indexed by [`etag_index`]: for feed readers or browsers, whole or
+    /// compressed.
+    etags: [HeaderValue; 4],
+    last_modified: HeaderValue,
+    modified_secs: u64,
+    length: HeaderValue,
+    content_type: HeaderValue,
+    /// An XML feed, answered to browsers with its page (or as
+    /// `application/xml` without one).
+    negotiated: Option<&'static FeedFormat>,
+    compressible: bool,
 }
 
-fn representation(path: &Path, request: &HeaderMap) -> Representation {
-    match feed_format(path).filter(|feed| negotiated(feed)) {
-        Some(feed) if opened_in_browser(request, feed) => Representation {
-            content_type: FEED_FOR_BROWSERS.into(),
-            etag_variant: "-xml",
-            vary: Some(FEED_VARY),
-        },
-        feed => Representation {
-            content_type: content_type(path),
-            etag_variant: "",
-            vary: feed.map(|_| FEED_VARY),
-        },
+impl FileHeaders {
+    pub fn of(path: &Path, len: u64, modified: SystemTime) -> FileHeaders {
+        let etag_value = |variant, weak| {
+            let tag = etag(len, modified, variant);
+            let tag = if weak { format!("W/{tag}") } else { tag };
+            HeaderValue::from_str(&tag).unwrap_or(HeaderValue::from_static("\"\""))
+        };
+        let kind = content_type(path);
+        FileHeaders {
+            etags: [
+                etag_value("", false),
+                etag_value("", true),
+                etag_value("-browser", false),
+                etag_value("-browser", true),
+            ],
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+                .unwrap_or(HeaderValue::from_static("")),
+            modified_secs: modified
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            length: HeaderValue::from(len),
+            content_type: HeaderValue::from_str(&kind)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            negotiated: feed_format(path).filter(|feed| negotiated(feed)),
+            compressible: kind.starts_with("text/")
+                || kind.contains("xml")
+                || kind.contains("json"),
+        }
     }
 }
 
-fn accepts_compression(request: &HeaderMap) -> bool {
-    request
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|e| matches!(e.split(';').next().map(str::trim), Some("gzip" | "br")))
-        })
+fn etag_index(for_browser: bool, compressed: bool) -> usize {
+    usize::from(for_browser) * 2 + usize::from(compressed)
 }
 
-/// What the compression layer compresses: text, XML and JSON.
-fn compressible(path: &Path) -> bool {
-    let kind = content_type(path);
-    kind.starts_with("text/") || kind.contains("xml") || kind.contains("json")
-}
-
-fn not_modified(request: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
+fn not_modified(request: &HeaderMap, etag: &HeaderValue, modified_secs: u64) -> bool {
     if let Some(tags) = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
     {
         // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2), and
         // compares weakly (§13.1.2).
-        let ours = etag.trim_start_matches("W/");
+        let ours = etag.to_str().unwrap_or("").trim_start_matches("W/");
         return tags == "*"
             || tags
                 .split(',')
@@ -242,75 +262,101 @@ fn not_modified(request: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
     // HTTP dates have whole seconds.
-    let modified_secs = modified
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     since.is_some_and(|since| {
         since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) >= modified_secs
     })
 }
 
-/// Serves `path` (already resolved) for a GET or HEAD request.
-pub async fn serve_file(path: &Path, request: &HeaderMap, cache_control: &str) -> Response {
-    // A stat of a local file: cheaper inline than a hop to the blocking pool.
-    let metadata = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+/// Whether [`serve_file`] gives `request` its final answer for `file`:
+/// all but a large text file to a client that takes it compressed, which
+/// the compression layer compresses as it is sent.
+pub fn answered_whole(file: &LiveFile, request: &HeaderMap) -> bool {
+    let whole = |file: &LiveFile| file.bytes.is_some() || !file.headers.compressible;
+    (whole(file) && file.page.as_deref().is_none_or(whole))
+        || encoding::preferred(request).is_none()
+}
+
+/// Answers a GET or HEAD request for `file`. A browser opening an XML feed
+/// gets the feed's page (`feed.html`, written by the build) at the feed's
+/// address, or, from an older build without one, the feed as
+/// `application/xml` so its XSLT applies.
+pub async fn serve_file(
+    file: &LiveFile,
+    request: &HeaderMap,
+    cache_control: &HeaderValue,
+) -> Response {
+    let for_browser = file
+        .headers
+        .negotiated
+        .is_some_and(|feed| opened_in_browser(request, feed));
+    let (sent, xml_to_browser) = match (&file.page, for_browser) {
+        (Some(page), true) => (page.as_ref(), false),
+        (None, true) => (file, true),
+        (_, false) => (file, false),
     };
-    let modified = metadata.modified().unwrap_or(UNIX_EPOCH);
-    let sent = representation(path, request);
-    let mut tag = etag(metadata.len(), modified, sent.etag_variant);
+    let made = &sent.headers;
+    let encoding = encoding::preferred(request).filter(|_| made.compressible);
     // A compressed copy is not byte-identical, so its validator is weak (as
     // nginx does); conditional requests compare weakly and still match.
-    if accepts_compression(request) && compressible(path) {
-        tag.insert_str(0, "W/");
+    let etag = &made.etags[etag_index(for_browser, encoding.is_some())];
+    let mut headers = HeaderMap::with_capacity(10);
+    headers.insert(header::ETAG, etag.clone());
+    headers.insert(header::LAST_MODIFIED, made.last_modified.clone());
+    headers.insert(header::CACHE_CONTROL, cache_control.clone());
+    if file.headers.negotiated.is_some() {
+        headers.append(header::VARY, HeaderValue::from_static(FEED_VARY));
     }
-    let mut headers = HeaderMap::new();
-    set(&mut headers, header::ETAG, &tag);
-    set(
-        &mut headers,
-        header::LAST_MODIFIED,
-        &httpdate::fmt_http_date(modified),
-    );
-    set(&mut headers, header::CACHE_CONTROL, cache_control);
-    if let Some(vary) = sent.vary {
-        set(&mut headers, header::VARY, vary);
+    if made.compressible {
+        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
-    if not_modified(request, &tag, modified) {
+    if not_modified(request, etag, made.modified_secs) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    set(&mut headers, header::CONTENT_TYPE, &sent.content_type);
-    set(
-        &mut headers,
-        header::CONTENT_LENGTH,
-        &metadata.len().to_string(),
-    );
-    // HEAD gets GET's answer: hyper sends no body for it, and the
-    // compression layer then says the same `Content-Encoding` and `Vary`
-    // as for a GET, which it cannot for an empty body.
-    match read_small_or_off_thread(path, metadata.len()).await {
-        Ok(bytes) => (StatusCode::OK, headers, Body::from(bytes)).into_response(),
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// Files up to this size are read on the async worker: from the page
-/// cache that takes microseconds, where a hop to the blocking pool costs
-/// more than the read (measured: 1.5× the requests per second).
-const READ_INLINE: u64 = 256 * 1024;
-
-async fn read_small_or_off_thread(path: &Path, len: u64) -> std::io::Result<Vec<u8>> {
-    if len <= READ_INLINE {
-        std::fs::read(path)
+    let content_type = if xml_to_browser {
+        HeaderValue::from_static(FEED_FOR_BROWSERS)
     } else {
-        tokio::fs::read(path).await
+        made.content_type.clone()
+    };
+    headers.insert(header::CONTENT_TYPE, content_type);
+    // HEAD gets GET's headers; hyper sends no body for it.
+    match body_of(sent, encoding, &mut headers).await {
+        Some(body) => (StatusCode::OK, headers, body).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(name, value);
-    }
+/// `file`'s bytes as sent, in `encoding` if it has a copy in it, with the
+/// headers that say so; `None` if a large file cannot be opened.
+async fn body_of(
+    file: &LiveFile,
+    encoding: Option<Encoding>,
+    headers: &mut HeaderMap,
+) -> Option<Body> {
+    let copy = match encoding {
+        Some(encoding) => file.compressed(encoding).await.map(|copy| (encoding, copy)),
+        None => None,
+    };
+    let length = file.headers.length.clone();
+    Some(match (copy, &file.bytes) {
+        (Some((encoding, copy)), _) => {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(encoding.name()),
+            );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(copy.len()));
+            Body::from(copy)
+        }
+        (None, Some(bytes)) => {
+            headers.insert(header::CONTENT_LENGTH, length);
+            Body::from(bytes.clone())
+        }
+        // Read as it is sent: a large file is never all in memory.
+        (None, None) => {
+            let opened = tokio::fs::File::open(&file.path).await.ok()?;
+            headers.insert(header::CONTENT_LENGTH, length);
+            Body::from_stream(tokio_util::io::ReaderStream::new(opened))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -320,23 +366,28 @@ mod tests {
     #[test]
     fn paths_stay_inside_the_root() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("public");
+        let public = dir.path().join("public");
+        let resolve = |path| {
+            normal_form(path)
+                .and_then(|normal| resolve(&public, &public.canonicalize().unwrap(), &normal))
+        };
+        let root = public.clone();
         std::fs::create_dir_all(root.join("tags/x")).unwrap();
         std::fs::write(root.join("rss.xml"), "x").unwrap();
         std::fs::write(root.join("tags/x/index.html"), "x").unwrap();
         std::fs::write(dir.path().join("secret.txt"), "no").unwrap();
         std::fs::create_dir_all(root.join(".shorts")).unwrap();
         std::fs::write(root.join(paths::SERVER_PAGE_CONTEXT), "{}").unwrap();
-        assert!(resolve(&root, "/rss.xml").is_some());
+        assert!(resolve("/rss.xml").is_some());
         assert_eq!(
-            resolve(&root, "/tags/x/"),
+            resolve("/tags/x/"),
             Some(Resolved::File(
                 root.join("tags/x/index.html").canonicalize().unwrap()
             )),
             "folders serve index.html"
         );
-        assert_eq!(resolve(&root, "/tags/x"), Some(Resolved::AddSlash));
-        assert_eq!(resolve(&root, "/tags"), None, "no index.html, no page");
+        assert_eq!(resolve("/tags/x"), Some(Resolved::AddSlash));
+        assert_eq!(resolve("/tags"), None, "no index.html, no page");
         for bad in [
             "/../secret.txt",
             "/%2e%2e/secret.txt",
@@ -347,14 +398,14 @@ mod tests {
             "/.shorts/page-context.json",
             "/%2eshorts/page-context.json",
         ] {
-            assert!(resolve(&root, bad).is_none(), "{bad}");
+            assert!(resolve(bad).is_none(), "{bad}");
         }
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link.txt"))
                 .unwrap();
             assert!(
-                resolve(&root, "/link.txt").is_none(),
+                resolve("/link.txt").is_none(),
                 "a symlink out of public/ is not followed"
             );
         }
