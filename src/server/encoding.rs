@@ -58,6 +58,19 @@ impl Encoding {
     }
 }
 
+/// The weight (`q=`) among an `Accept` or `Accept-Encoding` item's
+/// parameters; one that is missing or does not parse counts as the
+/// default, 1.
+pub fn weight<'a>(parameters: impl Iterator<Item = &'a str>) -> f32 {
+    parameters
+        .filter_map(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+        })
+        .find_map(|q| q.trim().parse::<f32>().ok())
+        .unwrap_or(1.0)
+}
+
 /// The encoding `request` accepts with the highest weight (RFC 9110
 /// §12.5.3), Brotli on a tie; `None` when it accepts neither.
 pub fn preferred(request: &HeaderMap) -> Option<Encoding> {
@@ -68,13 +81,7 @@ pub fn preferred(request: &HeaderMap) -> Option<Encoding> {
     for item in accept.split(',') {
         let mut parts = item.split(';');
         let name = parts.next().unwrap_or("").trim();
-        let q = parts
-            .filter_map(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
-            })
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+        let q = weight(parts);
         if name.eq_ignore_ascii_case("br") {
             brotli = Some(q);
         } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {

@@ -149,14 +149,7 @@ fn quality(accept: &str, media_type: &str) -> f32 {
         } else {
             continue;
         };
-        // A weight that does not parse counts as the default, 1.
-        let q = parts
-            .filter_map(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
-            })
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+        let q = encoding::weight(parts);
         if best.is_none_or(|(s, _)| specificity > s) {
             best = Some((specificity, q));
         }
