@@ -3,13 +3,20 @@
 //!
 //! The output folder (`public`) is a symbolic link to one *generation*, a
 //! folder in `.public.generations/` beside it. A build that changes anything
-//! writes a new generation (changed files written; unchanged ones hard-linked
-//! from the live generation, so they keep their modification time, which
-//! `Last-Modified` is served from), syncs it to disk, then points the link at
-//! it with one atomic `rename`. A build killed at any moment leaves the link on
-//! the previous, complete generation. A build that changes nothing writes
-//! nothing. The previous generation is kept for requests still reading it;
-//! older ones and those of crashed builds are removed.
+//! brings the generation before the live one up to date in place (changed
+//! files written beside their place and renamed over it; unchanged ones
+//! hard-linked from the live generation where they are not already the same
+//! file, so they keep their modification time, which `Last-Modified` is
+//! served from; files it did not render removed), syncs it to disk, then
+//! points the link at it with one atomic `rename`. That costs what changed
+//! since the build before last, not the whole site: no folder is made again
+//! for every page. The first build after a fresh start writes a new
+//! generation whole. A build killed at any moment leaves the link on the
+//! live, complete generation; the one it was updating is not served, and a
+//! failed update removes it, so the next build starts that one afresh. A
+//! build that changes nothing writes nothing. The generation just replaced
+//! is kept for requests still reading it; older ones and those of crashed
+//! builds are removed.
 //!
 //! Owns the folder: files it did not render are left out of the next
 //! generation, so a deleted tag's feeds disappear.
@@ -89,6 +96,9 @@ fn record_stamp(generation: &Path, stamp: &str, count: usize) -> Result<(), Outp
 pub struct NextGeneration {
     dir: PathBuf,
     live: Option<PathBuf>,
+    /// The generation before the live one, brought up to date in place
+    /// instead of writing a new one, when there is one.
+    reused: Option<PathBuf>,
     generations: PathBuf,
     folder: OnceLock<Result<PathBuf, String>>,
     tally: Mutex<Tally>,
@@ -104,10 +114,17 @@ struct Tally {
 
 impl NextGeneration {
     pub fn begin(dir: &Path) -> Self {
+        let live = live_folder(dir);
+        let generations = generations_folder(dir);
+        let reused = live
+            .as_deref()
+            .filter(|_| dir.is_symlink())
+            .and_then(|live| previous_generation(&generations, live));
         NextGeneration {
             dir: dir.to_path_buf(),
-            live: live_folder(dir),
-            generations: generations_folder(dir),
+            live,
+            reused,
+            generations,
             folder: OnceLock::new(),
             tally: Mutex::new(Tally::default()),
             finished: false,
@@ -128,9 +145,21 @@ impl NextGeneration {
         if unchanged {
             self.tally().unchanged.push(relative.clone());
         } else {
-            let target = self.folder()?.join(&relative);
+            let folder = self.folder()?;
+            let target = folder.join(&relative);
+            if self.reused.is_some() {
+                clear_way(&folder, &relative)?;
+            }
             create_parent(&target)?;
-            fs::write(&target, &file.bytes).map_err(io_error("writing", &target))?;
+            if self.reused.is_some() {
+                // Beside its place, then renamed over it: the old file may
+                // be the live generation's too (a hard link).
+                let beside = beside(&target);
+                fs::write(&beside, &file.bytes).map_err(io_error("writing", &beside))?;
+                replace(&beside, &target)?;
+            } else {
+                fs::write(&target, &file.bytes).map_err(io_error("writing", &target))?;
+            }
             self.tally().written.push(target);
         }
         if !self.tally().paths.insert(relative) {
@@ -167,11 +196,27 @@ impl NextGeneration {
         }
         let next = self.folder()?;
         if let Some(live) = &self.live {
+            let reused = self.reused.is_some();
             tally.unchanged.par_iter().try_for_each(|relative| {
-                let target = next.join(relative);
+                let (from, target) = (live.join(relative), next.join(relative));
+                if reused && same_file(&from, &target) {
+                    return Ok(());
+                }
+                if reused {
+                    clear_way(&next, relative)?;
+                }
                 create_parent(&target)?;
-                link_or_copy(&live.join(relative), &target)
+                if reused {
+                    let beside = beside(&target);
+                    link_or_copy(&from, &beside)?;
+                    replace(&beside, &target)
+                } else {
+                    link_or_copy(&from, &target)
+                }
             })?;
+        }
+        if self.reused.is_some() {
+            remove_unrendered(&next, &tally.paths)?;
         }
         sync_to_disk(&next, &tally.written)?;
         record_stamp(&next, stamp, count)?;
@@ -187,6 +232,9 @@ impl NextGeneration {
     /// The new generation's folder, created on first use.
     fn folder(&self) -> Result<PathBuf, OutputError> {
         let created = self.folder.get_or_init(|| {
+            if let Some(reused) = &self.reused {
+                return Ok(reused.clone());
+            }
             let create = || -> Result<PathBuf, OutputError> {
                 let generations = &self.generations;
                 fs::create_dir_all(generations).map_err(io_error("creating", generations))?;
@@ -212,6 +260,95 @@ impl Drop for NextGeneration {
             let _ = fs::remove_dir_all(folder);
         }
     }
+}
+
+/// The generation to bring up to date instead of writing a new one: the
+/// newest one in `generations` that is not `live` (the one it replaced, or
+/// what a killed build left), if any.
+fn previous_generation(generations: &Path, live: &Path) -> Option<PathBuf> {
+    fs::read_dir(generations)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let number = entry.file_name().to_str()?.parse::<u64>().ok()?;
+            let path = entry.path().canonicalize().ok()?;
+            (path != live && path.is_dir()).then_some((number, path))
+        })
+        .max()
+        .map(|(_, path)| path)
+}
+
+/// Removes a file that a reused generation has where `relative` needs a
+/// folder (an older page's name, now a folder of pages).
+fn clear_way(generation: &Path, relative: &Path) -> Result<(), OutputError> {
+    let mut path = generation.to_path_buf();
+    let parents: Vec<_> = relative
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+        .collect();
+    for part in parents {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(found) if !found.is_dir() => {
+                fs::remove_file(&path).map_err(io_error("removing", &path))?;
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Where a file is written before it is renamed over `target`.
+fn beside(target: &Path) -> PathBuf {
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    target.with_file_name(format!(".{name}.shorts-next"))
+}
+
+/// Renames `from` over `target`, a folder there (an older page's) included.
+fn replace(from: &Path, target: &Path) -> Result<(), OutputError> {
+    if target.is_dir() && !target.is_symlink() {
+        fs::remove_dir_all(target).map_err(io_error("removing", target))?;
+    }
+    fs::rename(from, target).map_err(io_error("writing", target))
+}
+
+/// Whether `a` and `b` are the same file (one inode, hard-linked).
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::symlink_metadata(a), fs::symlink_metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_a: &Path, _b: &Path) -> bool {
+    false
+}
+
+/// Removes from a reused generation every file this build did not render
+/// (an old page, a half-written file of a killed build), and the folders
+/// left empty.
+fn remove_unrendered(generation: &Path, rendered: &HashSet<PathBuf>) -> Result<(), OutputError> {
+    for relative in list_files(generation)? {
+        if rendered.contains(&relative) {
+            continue;
+        }
+        let path = generation.join(&relative);
+        fs::remove_file(&path).map_err(io_error("removing", &path))?;
+        let mut folder = path.parent();
+        while let Some(dir) = folder.filter(|dir| *dir != generation) {
+            if fs::remove_dir(dir).is_err() {
+                break;
+            }
+            folder = dir.parent();
+        }
+    }
+    Ok(())
 }
 
 /// Whether the file at `path` holds exactly `bytes`; the size is compared
@@ -460,7 +597,7 @@ mod tests {
     }
 
     #[test]
-    fn the_folder_is_a_link_to_the_newest_of_at_most_two_generations() {
+    fn the_folder_is_a_link_to_one_of_two_generations_taking_turns() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("public");
         // What a crashed build leaves: a half-written generation.
@@ -481,10 +618,55 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            ["10", "10.stamp", "11", "11.stamp"],
-            "the live one and the one before it, with their stamps"
+            ["8", "8.stamp", "9", "9.stamp"],
+            "the live one and the one before it, with their stamps; \
+             the crashed one gone, the third build reusing the first"
         );
         assert!(!tmp.path().join(".public.next").exists());
+    }
+
+    /// Every file of the live site and its bytes.
+    fn site_of(dir: &Path) -> Vec<(PathBuf, String)> {
+        let mut files: Vec<(PathBuf, String)> = list_files(dir)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.clone(), fs::read_to_string(dir.join(&f)).unwrap()))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_reused_generation_holds_exactly_the_site_and_a_change_back_is_newer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("public");
+        let modified = |path: &str| fs::metadata(dir.join(path)).unwrap().modified().unwrap();
+        let sites: [&[(&str, &str)]; 5] = [
+            &[("a.xml", "1"), ("t/b.xml", "2")],
+            &[("a.xml", "1"), ("t/c.xml", "3")],
+            &[("a.xml", "2"), ("t", "a file where a folder was")],
+            &[("a.xml", "1"), ("x/y/z.xml", "9")],
+            &[("a.xml", "1"), ("t/b.xml", "4"), ("x/y/z.xml", "9")],
+        ];
+        let mut changed_at = Vec::new();
+        for (n, site) in sites.iter().enumerate() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let files: Vec<OutputFile> = site.iter().map(|(p, t)| file(p, t)).collect();
+            write_site(&dir, &files, &n.to_string()).unwrap();
+            let mut expected: Vec<(PathBuf, String)> = site
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+                .collect();
+            expected.sort();
+            assert_eq!(site_of(&dir), expected, "build {n}: exactly the site");
+            changed_at.push(modified("a.xml"));
+        }
+        assert_eq!(changed_at[0], changed_at[1], "unchanged keeps its time");
+        assert!(changed_at[2] > changed_at[1], "changed");
+        // Back to what the reused generation still held: newer than the
+        // change, or a reader's If-Modified-Since would get a wrong 304.
+        assert!(changed_at[3] > changed_at[2], "changed back");
+        assert_eq!(changed_at[3], changed_at[4]);
     }
 
     #[test]

@@ -59,33 +59,24 @@ fn build(site: &Path) -> std::process::Child {
 fn published_version(public: &Path) -> &'static str {
     let mut versions = std::collections::BTreeSet::new();
     let mut feeds = 0;
-    let mut folders = vec![public.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read public/") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-                continue;
-            }
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if !["rss.xml", "atom.xml", "feed.json"].contains(&name)
-                || path.parent().is_some_and(|p| p.ends_with("digests"))
-            {
-                continue;
-            }
-            let bytes = std::fs::read(&path).expect("read feed");
-            let feed = feed_rs::parser::parse(bytes.as_slice())
-                .unwrap_or_else(|e| panic!("{}: broken feed: {e}", path.display()));
-            let title = feed.title.map(|t| t.content).unwrap_or_default();
-            versions.insert(if title.starts_with("Version one") {
-                "one"
-            } else if title.starts_with("Version two") {
-                "two"
-            } else {
-                panic!("{}: unexpected title {title:?}", path.display())
-            });
-            feeds += 1;
+    for (path, bytes) in every_file(public) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !["rss.xml", "atom.xml", "feed.json"].contains(&name)
+            || path.parent().is_some_and(|p| p.ends_with("digests"))
+        {
+            continue;
         }
+        let feed = feed_rs::parser::parse(bytes.as_slice())
+            .unwrap_or_else(|e| panic!("{}: broken feed: {e}", path.display()));
+        let title = feed.title.map(|t| t.content).unwrap_or_default();
+        versions.insert(if title.starts_with("Version one") {
+            "one"
+        } else if title.starts_with("Version two") {
+            "two"
+        } else {
+            panic!("{}: unexpected title {title:?}", path.display())
+        });
+        feeds += 1;
     }
     let index = std::fs::read_to_string(public.join("shorts/index.html")).expect("index");
     versions.insert(if index.contains("Version one") {
@@ -96,6 +87,24 @@ fn published_version(public: &Path) -> &'static str {
     assert!(feeds > 100, "only {feeds} feeds");
     assert_eq!(versions.len(), 1, "a mix of versions: {versions:?}");
     versions.into_iter().next().unwrap_or("none")
+}
+
+/// Every file below `public` (links followed) and its bytes.
+fn every_file(public: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut folders = vec![public.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read public/") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let relative = path.strip_prefix(public).expect("inside").to_path_buf();
+                files.insert(relative, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    files
 }
 
 #[test]
@@ -152,6 +161,20 @@ fn a_build_killed_at_any_moment_leaves_the_old_site_or_the_new_one() {
         .filter(|entry| entry.as_ref().is_ok_and(|e| e.path().is_dir()))
         .count();
     assert!(generations <= 2, "{generations} generations left behind");
+    // Generations are brought up to date in place, over what killed builds
+    // left: the result is still the site a build from nothing writes.
+    let fresh = tempfile::tempdir().expect("fresh site");
+    common::copy_tree(site.path(), fresh.path());
+    for leftover in ["public", ".public.generations"] {
+        let path = fresh.path().join(leftover);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir_all(&path);
+    }
+    assert!(build(fresh.path()).wait().expect("build").success());
+    assert!(
+        every_file(&public) == every_file(&fresh.path().join("public")),
+        "the site after the kills differs from one built from nothing"
+    );
     eprintln!(
         "{kills} kills during a {full:?} build: the site was whole after each ({old} old, {new} new)"
     );
