@@ -147,19 +147,9 @@ impl NextGeneration {
         } else {
             let folder = self.folder()?;
             let target = folder.join(&relative);
-            if self.reused.is_some() {
-                clear_way(&folder, &relative)?;
-            }
-            create_parent(&target)?;
-            if self.reused.is_some() {
-                // Beside its place, then renamed over it: the old file may
-                // be the live generation's too (a hard link).
-                let beside = beside(&target);
-                fs::write(&beside, &file.bytes).map_err(io_error("writing", &beside))?;
-                replace(&beside, &target)?;
-            } else {
-                fs::write(&target, &file.bytes).map_err(io_error("writing", &target))?;
-            }
+            self.place(&folder, &relative, |to| {
+                fs::write(to, &file.bytes).map_err(io_error("writing", to))
+            })?;
             self.tally().written.push(target);
         }
         if !self.tally().paths.insert(relative) {
@@ -198,21 +188,11 @@ impl NextGeneration {
         if let Some(live) = &self.live {
             let reused = self.reused.is_some();
             tally.unchanged.par_iter().try_for_each(|relative| {
-                let (from, target) = (live.join(relative), next.join(relative));
-                if reused && same_file(&from, &target) {
+                let from = live.join(relative);
+                if reused && same_file(&from, &next.join(relative)) {
                     return Ok(());
                 }
-                if reused {
-                    clear_way(&next, relative)?;
-                }
-                create_parent(&target)?;
-                if reused {
-                    let beside = beside(&target);
-                    link_or_copy(&from, &beside)?;
-                    replace(&beside, &target)
-                } else {
-                    link_or_copy(&from, &target)
-                }
+                self.place(&next, relative, |to| link_or_copy(&from, to))
             })?;
         }
         if self.reused.is_some() {
@@ -223,6 +203,28 @@ impl NextGeneration {
         switch_to(&self.dir, &next)?;
         prune(&self.generations, &next, self.live.as_deref())?;
         Ok(report)
+    }
+
+    /// Puts `relative` into `folder` with `fill`. In a reused generation
+    /// the file is made beside its place and renamed over it, since the old
+    /// file may be the live generation's too (a hard link), and a file or
+    /// folder of an older site in its way is cleared first.
+    fn place(
+        &self,
+        folder: &Path,
+        relative: &Path,
+        fill: impl FnOnce(&Path) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError> {
+        let target = folder.join(relative);
+        if self.reused.is_none() {
+            create_parent(&target)?;
+            return fill(&target);
+        }
+        clear_way(folder, relative)?;
+        create_parent(&target)?;
+        let beside = beside(&target);
+        fill(&beside)?;
+        replace(&beside, &target)
     }
 
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
