@@ -28,13 +28,16 @@ use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::render::OutputFile;
+use crate::render::{Key, Keys, Output, OutputFile};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {
     pub written: usize,
     pub unchanged: usize,
     pub removed: usize,
+    /// Of the unchanged, how many were not even rendered: the last build
+    /// made them from the same inputs.
+    pub kept: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +73,61 @@ pub fn current_files(dir: &Path, stamp: &str) -> Option<usize> {
 /// `.public.generations/<n>.stamp` for generation `<n>`: beside it, not in
 /// it, so the site holds only what was rendered.
 fn stamp_file(generation: &Path) -> Option<PathBuf> {
+    record_file(generation, "stamp")
+}
+
+/// `.public.generations/<n>.keys`: the key each file of generation `<n>`
+/// was rendered from.
+fn keys_file(generation: &Path) -> Option<PathBuf> {
+    record_file(generation, "keys")
+}
+
+fn record_file(generation: &Path, extension: &str) -> Option<PathBuf> {
     let name = generation.file_name()?.to_string_lossy();
-    Some(generation.with_file_name(format!("{name}.stamp")))
+    Some(generation.with_file_name(format!("{name}.{extension}")))
+}
+
+/// The keys the live generation's files were rendered from, so a build can
+/// keep a file instead of rendering it again.
+pub struct LiveKeys {
+    live: PathBuf,
+    keys: Keys,
+}
+
+impl LiveKeys {
+    /// The live generation's keys, or none (everything is rendered).
+    pub fn load(dir: &Path) -> LiveKeys {
+        let live = live_folder(dir).filter(|_| dir.is_symlink());
+        let keys = live
+            .as_deref()
+            .and_then(keys_file)
+            .and_then(|file| fs::read_to_string(file).ok())
+            .map(|text| Keys::from_text(&text))
+            .unwrap_or_default();
+        LiveKeys {
+            live: live.unwrap_or_default(),
+            keys,
+        }
+    }
+
+    /// Whether the live file at `path` was rendered from `key` and is there.
+    pub fn is_current(&self, path: &str, key: &Key) -> bool {
+        self.keys.get(path) == Some(key)
+            && safe_relative(path).is_some_and(|relative| {
+                fs::symlink_metadata(self.live.join(relative)).is_ok_and(|m| m.is_file())
+            })
+    }
+}
+
+/// Records the key each file of `generation` was rendered from, before the
+/// switch to it (so keys never vouch for a generation not yet whole).
+fn record_keys(generation: &Path, keys: &Keys) -> Result<(), OutputError> {
+    let Some(file) = keys_file(generation) else {
+        return Ok(());
+    };
+    let next = file.with_extension("keys.next");
+    fs::write(&next, keys.to_text()).map_err(io_error("writing", &next))?;
+    fs::rename(&next, &file).map_err(io_error("writing", &file))
 }
 
 /// Records which inputs `generation`, holding `count` files, was built from.
@@ -110,6 +166,8 @@ struct Tally {
     paths: HashSet<PathBuf>,
     unchanged: Vec<PathBuf>,
     written: Vec<PathBuf>,
+    keys: Keys,
+    kept: usize,
 }
 
 impl NextGeneration {
@@ -131,13 +189,31 @@ impl NextGeneration {
         }
     }
 
+    /// Takes one file of the site as a renderer handed it over.
+    pub fn take(&self, output: &Output) -> Result<(), OutputError> {
+        match output {
+            Output::Rendered(file, key) => {
+                self.put(file)?;
+                if let Some(key) = key {
+                    self.tally().keys.insert(file.path.clone(), *key);
+                }
+                Ok(())
+            }
+            Output::Kept { path, key } => {
+                let relative = relative_path(path)?;
+                let mut tally = self.tally();
+                tally.unchanged.push(relative.clone());
+                tally.keys.insert(path.clone(), *key);
+                tally.kept += 1;
+                drop(tally);
+                self.record_path(relative, path)
+            }
+        }
+    }
+
     /// Takes one file of the site.
     pub fn put(&self, file: &OutputFile) -> Result<(), OutputError> {
-        let relative = safe_relative(&file.path).ok_or_else(|| OutputError {
-            action: "refusing to write outside the output folder",
-            path: PathBuf::from(&file.path),
-            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-        })?;
+        let relative = relative_path(&file.path)?;
         let unchanged = self
             .live
             .as_ref()
@@ -152,10 +228,14 @@ impl NextGeneration {
             })?;
             self.tally().written.push(target);
         }
+        self.record_path(relative, &file.path)
+    }
+
+    fn record_path(&self, relative: PathBuf, path: &str) -> Result<(), OutputError> {
         if !self.tally().paths.insert(relative) {
             return Err(OutputError {
                 action: "rendered twice",
-                path: PathBuf::from(&file.path),
+                path: PathBuf::from(path),
                 source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
             });
         }
@@ -172,6 +252,7 @@ impl NextGeneration {
             written: tally.written.len(),
             unchanged: tally.unchanged.len(),
             removed: 0,
+            kept: tally.kept,
         };
         let count = tally.paths.len();
         if let Some(live) = &self.live {
@@ -180,6 +261,7 @@ impl NextGeneration {
                 .filter(|p| !tally.paths.contains(p.as_path()))
                 .count();
             if report.written == 0 && report.removed == 0 && self.dir.is_symlink() {
+                record_keys(live, &tally.keys)?;
                 record_stamp(live, stamp, count)?;
                 return Ok(report);
             }
@@ -199,6 +281,7 @@ impl NextGeneration {
             remove_unrendered(&next, &tally.paths)?;
         }
         sync_to_disk(&next, &tally.written)?;
+        record_keys(&next, &tally.keys)?;
         record_stamp(&next, stamp, count)?;
         switch_to(&self.dir, &next)?;
         prune(&self.generations, &next, self.live.as_deref())?;
@@ -425,7 +508,8 @@ fn prune(generations: &Path, keep: &Path, previous: Option<&Path>) -> Result<(),
     let kept_stamps: Vec<PathBuf> = [keep.as_deref(), previous.as_deref()]
         .into_iter()
         .flatten()
-        .filter_map(stamp_file)
+        .flat_map(|generation| [stamp_file(generation), keys_file(generation)])
+        .flatten()
         .collect();
     for entry in fs::read_dir(generations).map_err(io_error("listing", generations))? {
         let path = entry.map_err(io_error("listing", generations))?.path();
@@ -442,6 +526,15 @@ fn prune(generations: &Path, keep: &Path, previous: Option<&Path>) -> Result<(),
         fs::remove_dir_all(&path).map_err(io_error("removing", &path))?;
     }
     Ok(())
+}
+
+/// `path` below the output folder, or an error if it would leave it.
+fn relative_path(path: &str) -> Result<PathBuf, OutputError> {
+    safe_relative(path).ok_or_else(|| OutputError {
+        action: "refusing to write outside the output folder",
+        path: PathBuf::from(path),
+        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+    })
 }
 
 /// A path that stays below the output folder, or `None`.
@@ -532,7 +625,8 @@ mod tests {
             WriteReport {
                 written: 2,
                 unchanged: 0,
-                removed: 0
+                removed: 0,
+                kept: 0
             }
         );
 
@@ -543,7 +637,8 @@ mod tests {
             WriteReport {
                 written: 1,
                 unchanged: 1,
-                removed: 1
+                removed: 1,
+                kept: 0
             }
         );
         assert!(
@@ -561,7 +656,8 @@ mod tests {
             WriteReport {
                 written: 0,
                 unchanged: 2,
-                removed: 0
+                removed: 0,
+                kept: 0
             }
         );
     }
@@ -620,8 +716,8 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            ["8", "8.stamp", "9", "9.stamp"],
-            "the live one and the one before it, with their stamps; \
+            ["8", "8.keys", "8.stamp", "9", "9.keys", "9.stamp"],
+            "the live one and the one before it, with their stamps and keys; \
              the crashed one gone, the third build reusing the first"
         );
         assert!(!tmp.path().join(".public.next").exists());
@@ -685,7 +781,8 @@ mod tests {
             WriteReport {
                 written: 1,
                 unchanged: 1,
-                removed: 1
+                removed: 1,
+                kept: 0
             }
         );
         assert!(dir.is_symlink());

@@ -11,9 +11,10 @@ use crate::content;
 use crate::diagnostics::Problems;
 use crate::model::Collection;
 use crate::output::{self, WriteReport};
-use crate::render;
 use crate::render::feeds;
+use crate::render::key::KeyHasher;
 use crate::render::pages::{self, ArchivedDigest, PageTemplates};
+use crate::render::{self, Key, Output, Previous, Sink, key};
 use crate::schedule::{self, Publication};
 use crate::store::{Ledger, Sqlite};
 
@@ -97,6 +98,7 @@ pub fn build_collection(
     tracing::debug!(
         written = report.written,
         unchanged = report.unchanged,
+        not_rendered = report.kept,
         removed = report.removed,
         "output written"
     );
@@ -154,10 +156,12 @@ fn write(
     now: DateTime<Utc>,
     stamp: &str,
 ) -> Result<WriteReport, BuildError> {
+    let live = output::LiveKeys::load(&config.output_dir);
     let next = output::NextGeneration::begin(&config.output_dir);
-    render_site(config, collection, digests, now, &|file| {
-        Ok(next.put(&file)?)
-    })?;
+    let current = |path: &str, key: &Key| live.is_current(path, key);
+    let emit = |file: Output| Ok(next.take(&file)?);
+    let sink = Sink::new(Previous::new(&current), &emit);
+    render_site(config, collection, digests, now, &sink)?;
     Ok(next.finish(stamp)?)
 }
 
@@ -172,7 +176,7 @@ fn inputs_stamp(
     digests: &[ArchivedDigest],
     now: DateTime<Utc>,
 ) -> String {
-    let mut hash = Stamp::default();
+    let mut hash = KeyHasher::new();
     hash.text(env!("CARGO_PKG_VERSION"));
     if let Some(binary) = std::env::current_exe().ok().and_then(|p| p.metadata().ok()) {
         hash.text(&format!("{}:{:?}", binary.len(), binary.modified().ok()));
@@ -202,65 +206,33 @@ fn inputs_stamp(
         hash.text(&format!("{} {}", digest.number, digest.slot.to_rfc3339()));
         hash.text(&digest.slugs.join(" "));
     }
-    hash.finish()
-}
-
-/// SHA-256 over length-prefixed parts, so no two different inputs run together.
-#[derive(Default)]
-struct Stamp(sha2::Sha256);
-
-impl Stamp {
-    fn bytes(&mut self, bytes: &[u8]) {
-        use sha2::Digest as _;
-        self.0.update((bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
-    }
-
-    fn text(&mut self, text: &str) {
-        self.bytes(text.as_bytes());
-    }
-
-    /// The names and contents of the files directly in `dir`, if it exists.
-    fn folder(&mut self, dir: &std::path::Path) {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .collect();
-        files.sort();
-        for file in files {
-            self.text(&file.to_string_lossy());
-            self.bytes(&std::fs::read(&file).unwrap_or_default());
-        }
-    }
-
-    fn finish(self) -> String {
-        use sha2::Digest as _;
-        self.0
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
+    hash.finish_hex()
 }
 
 /// `shorts check`: every problem in the content and what it renders to, without writing.
 pub fn check(config: &Config, now: DateTime<Utc>) -> Result<Collection, BuildError> {
     let collection = content::load(config).map_err(BuildError::Invalid)?;
-    render_site(config, &collection, &[], now, &|_| Ok(()))?;
+    render_site(
+        config,
+        &collection,
+        &[],
+        now,
+        &Sink::new(Previous::none(), &|_| Ok(())),
+    )?;
     Ok(collection)
 }
 
-/// Every file of the site, each handed to `sink` as soon as it is rendered:
+/// Every file of the site, each handed to `sink` as soon as it is rendered
+/// (or kept, where `sink` has the last build's file from the same inputs):
 /// the feeds, and the pages that link them.
 pub fn render_site(
     config: &Config,
     collection: &Collection,
     digests: &[ArchivedDigest],
     now: DateTime<Utc>,
-    sink: &(dyn Fn(render::OutputFile) -> Result<(), BuildError> + Sync),
+    sink: &Sink<'_, BuildError>,
 ) -> Result<(), BuildError> {
+    let build = key::build_key(&config.path, &config.templates_dir);
     let templates = PageTemplates::load(config).map_err(BuildError::Invalid)?;
     // An `updated` still ahead is not shown yet; `schedule` rebuilds when it passes.
     let as_of = collection.as_of(now);
@@ -268,8 +240,12 @@ pub fn render_site(
     let entries = feeds::entries(collection, config, now);
     let plan = feeds::plan(&entries, collection, config)?;
     let (feeds, pages) = rayon::join(
-        || feeds::render(&plan, config, sink),
-        || pages::render(&templates, collection, &plan, digests, config, now, sink),
+        || feeds::render(&plan, config, build, sink),
+        || {
+            pages::render(
+                &templates, collection, &plan, digests, config, now, build, sink,
+            )
+        },
     );
     feeds.and(pages).map_err(|e| template_at_fault(config, e))
 }
@@ -296,10 +272,19 @@ pub fn render_files(
     now: DateTime<Utc>,
 ) -> Result<Vec<render::OutputFile>, BuildError> {
     let files = std::sync::Mutex::new(Vec::new());
-    render_site(config, collection, digests, now, &|file| {
-        files.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+    let emit = |output: Output| {
+        if let Output::Rendered(file, _) = output {
+            files.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+        }
         Ok(())
-    })?;
+    };
+    render_site(
+        config,
+        collection,
+        digests,
+        now,
+        &Sink::new(Previous::none(), &emit),
+    )?;
     Ok(files.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 

@@ -14,6 +14,8 @@ use shorts::config::Config;
 use shorts::model::{Subscriber, SubscriberStatus};
 use shorts::render::digest::{DigestContent, DigestTemplates, Links, SharedCopies};
 use shorts::render::feeds;
+use shorts::render::key::KeyHasher;
+use shorts::render::{Output, Previous, Sink};
 
 fn config(site: &std::path::Path) -> Config {
     Config::load(&site.join("config.toml")).expect("config loads")
@@ -28,11 +30,15 @@ fn assert_spliced_feeds_are_whole_feeds(site: &std::path::Path) {
     let entries = feeds::entries(&collection, &config, now);
     let plan = feeds::plan(&entries, &collection, &config).expect("plan");
     let spliced = std::sync::Mutex::new(HashMap::new());
-    feeds::render::<feeds::FeedError>(&plan, &config, &|file| {
-        spliced.lock().unwrap().insert(file.path, file.bytes);
+    let emit = |output: Output| {
+        if let Output::Rendered(file, _) = output {
+            spliced.lock().unwrap().insert(file.path, file.bytes);
+        }
         Ok(())
-    })
-    .expect("renders");
+    };
+    let build = KeyHasher::new().finish();
+    feeds::render::<feeds::FeedError>(&plan, &config, build, &Sink::new(Previous::none(), &emit))
+        .expect("renders");
     let spliced = spliced.into_inner().unwrap();
     let mut compared = 0;
     for feed in &plan {

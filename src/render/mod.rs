@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod feeds;
+pub mod key;
 pub mod pages;
 pub mod subscription_mail;
 pub mod templates;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::model::Track;
 use crate::paths;
+pub use key::{Key, Keys};
 
 /// What templates see of the site.
 #[derive(Debug, Serialize)]
@@ -71,6 +73,83 @@ impl OutputFile {
             path: path.into(),
             bytes: bytes.into(),
         }
+    }
+}
+
+/// One file of the build as a renderer hands it over.
+#[derive(Debug)]
+pub enum Output {
+    /// Rendered by this build; `key` is what it was rendered from, when the
+    /// file is one that is rendered only when that changes.
+    Rendered(OutputFile, Option<Key>),
+    /// Not rendered: the last build's file at `path` was rendered from the
+    /// same `key`, so it is kept as it is.
+    Kept { path: String, key: Key },
+}
+
+impl Output {
+    pub fn path(&self) -> &str {
+        match self {
+            Output::Rendered(file, _) => &file.path,
+            Output::Kept { path, .. } => path,
+        }
+    }
+}
+
+/// What the last build rendered, as far as a renderer needs to know: whether
+/// its file at a path was rendered from a given key and is still there.
+#[derive(Clone, Copy)]
+pub struct Previous<'s>(&'s (dyn Fn(&str, &Key) -> bool + Sync));
+
+impl<'s> Previous<'s> {
+    pub fn new(current: &'s (dyn Fn(&str, &Key) -> bool + Sync)) -> Self {
+        Previous(current)
+    }
+
+    /// No earlier build: everything is rendered.
+    pub fn none() -> Previous<'static> {
+        Previous(&|_, _| false)
+    }
+
+    pub fn is_current(self, path: &str, key: &Key) -> bool {
+        (self.0)(path, key)
+    }
+
+    /// `path` as `render` makes it, or kept from the last build when that
+    /// rendered it from the same `key`.
+    pub fn output<R>(
+        self,
+        path: String,
+        key: Key,
+        render: impl FnOnce() -> Result<Vec<u8>, R>,
+    ) -> Result<Output, R> {
+        if self.is_current(&path, &key) {
+            return Ok(Output::Kept { path, key });
+        }
+        let bytes = render()?;
+        Ok(Output::Rendered(OutputFile { path, bytes }, Some(key)))
+    }
+}
+
+/// Where renderers hand their files as soon as each is ready, and what
+/// tells them a file need not be rendered again.
+pub struct Sink<'s, E> {
+    pub previous: Previous<'s>,
+    emit: &'s (dyn Fn(Output) -> Result<(), E> + Sync),
+}
+
+impl<'s, E> Sink<'s, E> {
+    pub fn new(previous: Previous<'s>, emit: &'s (dyn Fn(Output) -> Result<(), E> + Sync)) -> Self {
+        Sink { previous, emit }
+    }
+
+    pub fn emit(&self, output: Output) -> Result<(), E> {
+        (self.emit)(output)
+    }
+
+    /// A file rendered whatever the last build made (cheap ones).
+    pub fn file(&self, file: OutputFile) -> Result<(), E> {
+        self.emit(Output::Rendered(file, None))
     }
 }
 

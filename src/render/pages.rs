@@ -19,8 +19,9 @@ use sha2::{Digest as _, Sha256};
 use tera::{Context, Tera};
 
 use super::feeds::{self, Entry, FEED_FORMATS, Feed};
+use super::key::{Key, KeyHasher};
 use super::templates::{self, BuiltIn};
-use super::{OutputFile, display_date, escape_html, join_words};
+use super::{Output, OutputFile, Previous, Sink, display_date, escape_html, join_words};
 use crate::config::Config;
 use crate::diagnostics::Problems;
 use crate::model::{Collection, Short, Tag};
@@ -147,8 +148,32 @@ impl PageTemplates {
     }
 }
 
-/// Every page of the site, each handed to `sink` as soon as it is rendered.
-/// `feeds` is the site's feed plan, for autodiscovery.
+/// A page's own values, as a struct made on the spot: each `name: value`
+/// becomes the template variable `name`. One struct gives both the page's
+/// context and its key, so the key hashes exactly what the template sees.
+macro_rules! values {
+    ($($name:ident : $value:expr),* $(,)?) => {{
+        #[allow(non_camel_case_types)]
+        struct Values<$($name),*> { $($name: $name),* }
+        #[allow(non_camel_case_types)]
+        impl<$($name: Serialize),*> Serialize for Values<$($name),*> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap as _;
+                #[allow(unused_mut)] // no values: nothing to add
+                let mut map = serializer.serialize_map(None)?;
+                $(map.serialize_entry(stringify!($name), &self.$name)?;)*
+                map.end()
+            }
+        }
+        Values { $($name: $value),* }
+    }};
+}
+
+/// Every page of the site, each handed to `sink` as soon as it is rendered
+/// (or kept, when the last build rendered it from the same values).
+/// `feeds` is the site's feed plan, for autodiscovery; `build` the key every
+/// page is rendered under (see [`key::build_key`]).
+#[allow(clippy::too_many_arguments)]
 pub fn render<E: From<PageError> + Send>(
     templates: &PageTemplates,
     collection: &Collection,
@@ -156,19 +181,28 @@ pub fn render<E: From<PageError> + Send>(
     digests: &[ArchivedDigest],
     config: &Config,
     now: DateTime<Utc>,
-    sink: &(dyn Fn(OutputFile) -> Result<(), E> + Sync),
+    build: Key,
+    sink: &Sink<'_, E>,
 ) -> Result<(), E> {
-    let site = Site::new(templates, collection, feeds, config, now);
+    let site = Site::new(
+        templates,
+        collection,
+        feeds,
+        config,
+        now,
+        build,
+        sink.previous,
+    );
     let mut out = Emitter {
         sink,
         paths: Vec::new(),
     };
     for (name, text) in &templates.assets {
-        out.one(OutputFile::new(paths::asset(name), text.as_bytes()))?;
+        out.file(OutputFile::new(paths::asset(name), text.as_bytes()))?;
     }
-    out.one(site.page(paths::HOME, "home.html", "", Context::new())?)?;
+    out.one(site.page(paths::HOME, "home.html", "", &values! {})?)?;
     out.one(site.index()?)?;
-    out.one(OutputFile::new(
+    out.file(OutputFile::new(
         paths::search_index(),
         search_index(&site.shorts),
     ))?;
@@ -181,8 +215,8 @@ pub fn render<E: From<PageError> + Send>(
     out.each(site.tags.len(), &|i| site.tag_page(&site.tags[i]))?;
     render_archive(&site, digests, config, &mut out)?;
     out.one(site.not_found_page()?)?;
-    sink(site.server_page_context()?)?;
-    sink(OutputFile::new(
+    sink.file(site.server_page_context()?)?;
+    sink.file(OutputFile::new(
         paths::SITEMAP,
         sitemap(out.paths.iter(), config),
     ))
@@ -201,7 +235,7 @@ fn render_archive<E: From<PageError> + Send>(
         out.one(site.digest_page(digest)?)?;
     }
     for file in digest_feed(&archive, site, config)? {
-        out.one(file)?;
+        out.file(file)?;
     }
     Ok(())
 }
@@ -209,29 +243,33 @@ fn render_archive<E: From<PageError> + Send>(
 /// Hands each file to the sink as soon as it is rendered and keeps its path,
 /// in site order, for the sitemap; the files themselves are not kept.
 struct Emitter<'s, E> {
-    sink: &'s (dyn Fn(OutputFile) -> Result<(), E> + Sync),
+    sink: &'s Sink<'s, E>,
     paths: Vec<String>,
 }
 
 impl<E: From<PageError> + Send> Emitter<'_, E> {
-    fn one(&mut self, file: OutputFile) -> Result<(), E> {
-        self.paths.push(file.path.clone());
-        (self.sink)(file)
+    fn one(&mut self, output: Output) -> Result<(), E> {
+        self.paths.push(output.path().to_string());
+        self.sink.emit(output)
+    }
+
+    fn file(&mut self, file: OutputFile) -> Result<(), E> {
+        self.one(Output::Rendered(file, None))
     }
 
     /// Pages `0..count`, rendered on every core, listed in index order.
     fn each(
         &mut self,
         count: usize,
-        render: &(dyn Fn(usize) -> Result<OutputFile, PageError> + Sync),
+        render: &(dyn Fn(usize) -> Result<Output, PageError> + Sync),
     ) -> Result<(), E> {
         let sink = self.sink;
         let paths: Vec<String> = (0..count)
             .into_par_iter()
             .map(|i| {
                 let page = render(i)?;
-                let path = page.path.clone();
-                sink(page)?;
+                let path = page.path().to_string();
+                sink.emit(page)?;
                 Ok(path)
             })
             .collect::<Result<_, E>>()?;
@@ -343,7 +381,16 @@ struct Site<'a> {
     tracks: Vec<Link>,
     tags: Vec<Link>,
     feeds: HashMap<String, FeedLinks>,
-    asset_paths: BTreeMap<&'static str, String>,
+    /// What every page with a feed folder's links has in common, by that folder.
+    common: HashMap<String, Common>,
+    previous: Previous<'a>,
+}
+
+/// The part of a page's context that pages share: the site, its navigation,
+/// assets and the feed links of one folder, with its key.
+struct Common {
+    context: Context,
+    key: Key,
 }
 
 impl<'a> Site<'a> {
@@ -353,57 +400,45 @@ impl<'a> Site<'a> {
         feeds: &[Feed<'_>],
         config: &'a Config,
         now: DateTime<Utc>,
+        build: Key,
+        previous: Previous<'a>,
     ) -> Self {
         let shorts: Vec<ShortView<'a>> = collection
             .published(now)
             .map(|short| short_view(short, collection, config))
             .collect();
         let view = site_view(config);
-        Site {
+        let mut site = Site {
             templates,
             config,
             tracks: track_links(collection, &shorts),
             tags: tag_links(&shorts),
             feeds: feed_links_by_dir(feeds, view.name, config),
-            asset_paths: asset_paths(templates),
+            common: HashMap::new(),
+            previous,
             view,
             shorts,
-        }
+        };
+        let assets = asset_paths(templates);
+        site.common = std::iter::once("")
+            .chain(site.feeds.keys().map(String::as_str))
+            .map(|dir| (dir.to_string(), site.common_for(dir, &assets, build)))
+            .collect();
+        site
     }
 
-    /// Renders `template` to `<path>index.html` (or to `path` itself when it
-    /// names a file), with the context every page gets added to `context`.
-    fn page(
+    /// What every page's context has, whatever its template, but for what
+    /// names the page itself (its path and links to the root).
+    fn common_for(
         &self,
-        path: &str,
-        template: &'static str,
         feed_dir: &str,
-        mut context: Context,
-    ) -> Result<OutputFile, PageError> {
-        let file = paths::page_file(path);
-        if !context.contains_key("root") {
-            context.insert("root", &paths::up_to_root(&file));
-        }
-        self.add_common(&mut context, path, feed_dir);
-        let html = self
-            .templates
-            .tera
-            .render(template, &context)
-            .map_err(|e| PageError::Render {
-                page: file.clone(),
-                template,
-                message: crate::config::tera_message(&e),
-            })?;
-        Ok(OutputFile::new(file, html))
-    }
-
-    /// What every page's context has, whatever its template.
-    fn add_common(&self, context: &mut Context, path: &str, feed_dir: &str) {
+        assets: &BTreeMap<&'static str, String>,
+        build: Key,
+    ) -> Common {
+        let mut context = Context::new();
         context.insert("site", &self.view);
-        context.insert("path", path);
         context.insert("paths", &PATHS_VIEW);
-        context.insert("canonical", &self.config.site.url(path));
-        context.insert("assets", &self.asset_paths);
+        context.insert("assets", assets);
         context.insert("nav_tracks", &self.tracks);
         context.insert("site_feed", &self.feeds.get(paths::SITE_FEEDS));
         let mut page_feeds: Vec<&FeedLinks> = Vec::new();
@@ -415,12 +450,73 @@ impl<'a> Site<'a> {
         page_feeds.extend(self.feeds.get(paths::SITE_FEEDS));
         context.insert("feeds", &page_feeds);
         context.insert("subscribe", &self.config.digest.is_some());
-        if !context.contains_key("page_title") {
-            context.insert("page_title", &self.view.title);
-        }
-        if !context.contains_key("description") {
-            context.insert("description", &self.view.description);
-        }
+        context.insert("page_title", &self.view.title);
+        context.insert("description", &self.view.description);
+        let key = KeyHasher::new()
+            .key(&build)
+            .serde(&context.clone().into_json())
+            .finish();
+        Common { context, key }
+    }
+
+    fn common(&self, feed_dir: &str) -> &Common {
+        self.common
+            .get(feed_dir)
+            .or_else(|| self.common.get(""))
+            .expect("Site::new makes the common part of the site's root")
+    }
+
+    /// Renders `template` to `<path>index.html` (or to `path` itself when it
+    /// names a file) with `values` and what every page has, unless the last
+    /// build rendered that file from the same: then it is kept.
+    fn page(
+        &self,
+        path: &str,
+        template: &'static str,
+        feed_dir: &str,
+        values: &impl Serialize,
+    ) -> Result<Output, PageError> {
+        let file = paths::page_file(path);
+        let common = self.common(feed_dir);
+        let key = KeyHasher::new()
+            .key(&common.key)
+            .text(template)
+            .text(path)
+            .serde(values)
+            .finish();
+        let render = || {
+            let context = self.context(common, path, &file, values)?;
+            self.templates
+                .tera
+                .render(template, &context)
+                .map(String::into_bytes)
+                .map_err(|e| crate::config::tera_message(&e))
+        };
+        self.previous
+            .output(file.clone(), key, render)
+            .map_err(|message| PageError::Render {
+                page: file,
+                template,
+                message,
+            })
+    }
+
+    /// The whole context of the page at `path` (file `file`): the common
+    /// part, then the page's `values` over it.
+    fn context(
+        &self,
+        common: &Common,
+        path: &str,
+        file: &str,
+        values: &impl Serialize,
+    ) -> Result<Context, String> {
+        let mut context = common.context.clone();
+        context.insert("path", path);
+        context.insert("canonical", &self.config.site.url(path));
+        context.insert("root", &paths::up_to_root(file));
+        let own = Context::from_serialize(values).map_err(|e| crate::config::tera_message(&e))?;
+        context.extend(own);
+        Ok(context)
     }
 
     /// The context of a site-wide page as JSON, for `serve` to draw its own
@@ -428,60 +524,54 @@ impl<'a> Site<'a> {
     /// the same navigation, feeds and stylesheet as the pages of this build.
     /// Links start at the site's root path, as the 404 page's do.
     fn server_page_context(&self) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("root", self.config.site.base_url.path());
-        self.add_common(&mut context, "", "");
-        let json = serde_json::to_vec(&context.into_json()).map_err(|e| PageError::Render {
+        let root = self.config.site.base_url.path();
+        let error = |message: String| PageError::Render {
             page: paths::SERVER_PAGE_CONTEXT.to_string(),
             template: "base.html",
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let context = self
+            .context(self.common(""), "", "", &values! { root: root })
+            .map_err(error)?;
+        let json = serde_json::to_vec(&context.into_json()).map_err(|e| error(e.to_string()))?;
         Ok(OutputFile::new(paths::SERVER_PAGE_CONTEXT, json))
     }
 
     /// Served for any missing path, so its links start at the site's root path.
-    fn not_found_page(&self) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("root", self.config.site.base_url.path());
-        context.insert(
-            "page_title",
-            &format!("Page not found · {}", self.view.name),
-        );
-        self.page(paths::NOT_FOUND, "404.html", "", context)
+    fn not_found_page(&self) -> Result<Output, PageError> {
+        let values = values! {
+            root: self.config.site.base_url.path(),
+            page_title: format!("Page not found · {}", self.view.name),
+        };
+        self.page(paths::NOT_FOUND, "404.html", "", &values)
     }
 
-    fn index(&self) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("shorts", &self.shorts);
-        context.insert("tags", &self.tags);
-        context.insert("search_index", paths::SEARCH_INDEX_FILE);
-        context.insert(
-            "page_title",
-            &format!("{} · {}", self.view.heading, self.view.name),
-        );
-        context.insert("description", &self.view.intro);
-        self.page(paths::INDEX, "index.html", "", context)
+    fn index(&self) -> Result<Output, PageError> {
+        let values = values! {
+            shorts: &self.shorts,
+            tags: &self.tags,
+            search_index: paths::SEARCH_INDEX_FILE,
+            page_title: format!("{} · {}", self.view.heading, self.view.name),
+            description: self.view.intro,
+        };
+        self.page(paths::INDEX, "index.html", "", &values)
     }
 
-    fn short_page(&self, i: usize) -> Result<OutputFile, PageError> {
+    fn short_page(&self, i: usize) -> Result<Output, PageError> {
         let short = &self.shorts[i];
         // Neighbours in the track by date: `shorts` is newest first.
         let in_track = |s: &&ShortView<'_>| s.track.slug == short.track.slug;
-        let newer = self.shorts[..i].iter().rev().find(in_track);
-        let older = self.shorts[i + 1..].iter().find(in_track);
-        let mut context = Context::new();
-        context.insert("short", short);
-        context.insert("body", &short.short.body_html);
-        context.insert("previous", &older);
-        context.insert("next", &newer);
-        context.insert("track", &self.track_link(short.track.slug));
-        context.insert(
-            "page_title",
-            &format!("{} · {}", short.title, self.view.name),
-        );
-        context.insert("description", short.summary);
+        let values = values! {
+            short: short,
+            body: &short.short.body_html,
+            previous: self.shorts[i + 1..].iter().find(in_track),
+            next: self.shorts[..i].iter().rev().find(in_track),
+            track: self.track_link(short.track.slug),
+            page_title: format!("{} · {}", short.title, self.view.name),
+            description: short.summary,
+        };
         let feed_dir = paths::track(&short.short.track);
-        self.page(&short.path, "short.html", &feed_dir, context)
+        self.page(&short.path, "short.html", &feed_dir, &values)
     }
 
     fn track_link(&self, slug: &str) -> Option<&Link> {
@@ -492,73 +582,62 @@ impl<'a> Site<'a> {
         self.shorts.iter().filter(|s| keep(s)).collect()
     }
 
-    fn tracks_page(&self) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("page_title", &format!("Tracks · {}", self.view.name));
-        self.page(paths::TRACKS, "tracks.html", "", context)
+    fn tracks_page(&self) -> Result<Output, PageError> {
+        let values = values! { page_title: format!("Tracks · {}", self.view.name) };
+        self.page(paths::TRACKS, "tracks.html", "", &values)
     }
 
-    fn track_page(&self, track: &Link) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("track", track);
-        context.insert("shorts", &self.listing(|s| s.track.slug == track.slug));
-        context.insert(
-            "page_title",
-            &format!("{} · {}", track.title, self.view.name),
-        );
-        if !track.description.is_empty() {
-            context.insert("description", &track.description);
-        }
+    fn track_page(&self, track: &Link) -> Result<Output, PageError> {
+        // Without a description of its own, the page keeps the site's.
+        let description = match track.description.as_str() {
+            "" => self.view.description,
+            own => own,
+        };
+        let values = values! {
+            track: track,
+            shorts: self.listing(|s| s.track.slug == track.slug),
+            page_title: format!("{} · {}", track.title, self.view.name),
+            description: description,
+        };
         let dir = paths::track(&track.slug);
-        self.page(&track.path, "track.html", &dir, context)
+        self.page(&track.path, "track.html", &dir, &values)
     }
 
-    fn tags_page(&self) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("tags", &self.tags);
-        context.insert("page_title", &format!("Tags · {}", self.view.name));
-        self.page(paths::TAGS, "tags.html", "", context)
+    fn tags_page(&self) -> Result<Output, PageError> {
+        let values = values! {
+            tags: &self.tags,
+            page_title: format!("Tags · {}", self.view.name),
+        };
+        self.page(paths::TAGS, "tags.html", "", &values)
     }
 
-    fn tag_page(&self, tag: &Link) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("tag", tag);
-        context.insert(
-            "shorts",
-            &self.listing(|s| s.short.tags.iter().any(|t| t.slug == tag.slug)),
-        );
-        context.insert(
-            "page_title",
-            &format!("#{} · {}", tag.title, self.view.name),
-        );
-        context.insert(
-            "description",
-            &format!("Shorts tagged {} on {}", tag.title, self.view.name),
-        );
+    fn tag_page(&self, tag: &Link) -> Result<Output, PageError> {
+        let values = values! {
+            tag: tag,
+            shorts: self.listing(|s| s.short.tags.iter().any(|t| t.slug == tag.slug)),
+            page_title: format!("#{} · {}", tag.title, self.view.name),
+            description: format!("Shorts tagged {} on {}", tag.title, self.view.name),
+        };
         let dir = paths::tag(&tag.slug);
-        self.page(&tag.path, "tag.html", &dir, context)
+        self.page(&tag.path, "tag.html", &dir, &values)
     }
 
-    fn digests_page(&self, archive: &[DigestView<'_>]) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("digests", archive);
-        context.insert("page_title", &format!("Digests · {}", self.view.name));
-        context.insert(
-            "description",
-            &format!("Every weekly digest of {}, as sent.", self.view.name),
-        );
-        self.page(paths::DIGESTS, "digests.html", paths::DIGESTS, context)
+    fn digests_page(&self, archive: &[DigestView<'_>]) -> Result<Output, PageError> {
+        let values = values! {
+            digests: archive,
+            page_title: format!("Digests · {}", self.view.name),
+            description: format!("Every weekly digest of {}, as sent.", self.view.name),
+        };
+        self.page(paths::DIGESTS, "digests.html", paths::DIGESTS, &values)
     }
 
-    fn digest_page(&self, digest: &DigestView<'_>) -> Result<OutputFile, PageError> {
-        let mut context = Context::new();
-        context.insert("digest", digest);
-        context.insert(
-            "page_title",
-            &format!("{} · {}", digest.title, self.view.name),
-        );
-        context.insert("description", &digest.summary);
-        self.page(&digest.path, "digest_page.html", paths::DIGESTS, context)
+    fn digest_page(&self, digest: &DigestView<'_>) -> Result<Output, PageError> {
+        let values = values! {
+            digest: digest,
+            page_title: format!("{} · {}", digest.title, self.view.name),
+            description: &digest.summary,
+        };
+        self.page(&digest.path, "digest_page.html", paths::DIGESTS, &values)
     }
 }
 

@@ -24,14 +24,15 @@ mod rss;
 mod splice;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rayon::prelude::*;
 use tera::{Context, Tera};
 use url::Url;
 
-use super::{OutputFile, SiteView, TrackView, escape_html};
+use super::key::{Key, KeyHasher};
+use super::{Output, OutputFile, Sink, SiteView, TrackView, escape_html};
 use crate::config::{Config, Site, tera_message};
 use crate::model::{Collection, Short, Tag};
 use crate::paths;
@@ -117,6 +118,35 @@ pub struct Category<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// Everything a writer reads of this entry, hashed.
+    fn key(&self) -> Key {
+        let Entry {
+            url,
+            title,
+            summary,
+            content_html,
+            published,
+            updated,
+            categories,
+        } = self;
+        let mut hash = KeyHasher::new();
+        hash.text(url)
+            .text(title)
+            .text(summary)
+            .text(content_html)
+            .text(&published.to_rfc3339())
+            .text(&updated.to_rfc3339());
+        for Category {
+            scheme,
+            term,
+            label,
+        } in categories
+        {
+            hash.text(scheme).text(term).text(label);
+        }
+        hash.finish()
+    }
+
     /// A short as a feed item: its track, then its tags, as categories.
     pub fn of_short(short: &'a Short, config: &'a Config) -> Self {
         Entry {
@@ -194,7 +224,8 @@ pub fn entries<'a>(
 
 /// Every feed in `feeds` in every format, plus the stylesheet, each file
 /// handed to `sink` as soon as it is written, so the biggest feeds are never
-/// all in memory at once.
+/// all in memory at once. A feed file the last build wrote from the same
+/// texts and entries (under the same `build` key) is kept, not written again.
 ///
 /// A short is listed by the site's feed, its track's and each of its tags',
 /// so each item is written once per format and spliced into every feed that
@@ -203,32 +234,80 @@ pub fn entries<'a>(
 pub fn render<E: From<FeedError> + Send>(
     feeds: &[Feed<'_>],
     config: &Config,
-    sink: &(dyn Fn(OutputFile) -> Result<(), E> + Sync),
+    build: Key,
+    sink: &Sink<'_, E>,
 ) -> Result<(), E> {
-    let pieces: Vec<Spliced<'_>> = FEED_FORMATS
-        .iter()
-        .map(|format| Spliced::pieces(format, feeds, config))
-        .collect();
-    let jobs: Vec<(&Feed<'_>, &Spliced<'_>)> = feeds
-        .iter()
-        .flat_map(|feed| pieces.iter().map(move |spliced| (feed, spliced)))
-        .collect();
-    jobs.into_par_iter().try_for_each(|(feed, spliced)| {
-        let bytes = spliced.document(feed, config)?;
-        sink(OutputFile::new(feed.path(spliced.format), bytes))
-    })?;
-    if config.feeds.stylesheet {
-        feeds.par_iter().try_for_each(|feed| {
-            let file = paths::feed_file(&feed.dir, paths::FEED_PAGE);
-            sink(OutputFile::new(file, page::write(feed, config)))
+    let keys = feed_keys(feeds, build);
+    let previous = sink.previous;
+    for format in FEED_FORMATS {
+        let file_key = |i: usize| KeyHasher::new().key(&keys[i]).text(format.file).finish();
+        let (kept, stale): (Vec<_>, Vec<_>) = feeds
+            .iter()
+            .enumerate()
+            .map(|(i, feed)| (feed, feed.path(format), file_key(i)))
+            .partition(|(_, path, key)| previous.is_current(path, key));
+        for (_, path, key) in kept {
+            sink.emit(Output::Kept { path, key })?;
+        }
+        let to_write: Vec<&Feed<'_>> = stale.iter().map(|(feed, _, _)| *feed).collect();
+        let spliced = Spliced::pieces(format, &to_write, config);
+        stale.into_par_iter().try_for_each(|(feed, path, key)| {
+            let bytes = spliced.document(feed, config)?;
+            sink.emit(Output::Rendered(OutputFile::new(path, bytes), Some(key)))
         })?;
-        sink(OutputFile::new(
+    }
+    if config.feeds.stylesheet {
+        feeds.par_iter().zip(&keys).try_for_each(|(feed, key)| {
+            let path = paths::feed_file(&feed.dir, paths::FEED_PAGE);
+            let key = KeyHasher::new().key(key).text(paths::FEED_PAGE).finish();
+            let render = || Ok::<_, FeedError>(page::write(feed, config).into_bytes());
+            sink.emit(previous.output(path, key, render)?)
+        })?;
+        sink.file(OutputFile::new(
             paths::FEED_STYLESHEET,
             include_str!("feed.css"),
         ))?;
-        sink(OutputFile::new(paths::FEED_TRANSFORM, transform(config)))?;
+        sink.file(OutputFile::new(paths::FEED_TRANSFORM, transform(config)))?;
     }
     Ok(())
+}
+
+/// Each feed's key, in the order of `feeds`: its own texts and the keys of
+/// its entries, in order, under `build`. Entries are shared between feeds,
+/// so each is hashed once.
+fn feed_keys(feeds: &[Feed<'_>], build: Key) -> Vec<Key> {
+    let mut unique: HashMap<&str, &Entry<'_>> = HashMap::new();
+    for entry in feeds.iter().flat_map(|feed| feed.entries.iter().copied()) {
+        unique.entry(entry.url.as_ref()).or_insert(entry);
+    }
+    let entry_keys: HashMap<&str, Key> = unique
+        .into_par_iter()
+        .map(|(url, entry)| (url, entry.key()))
+        .collect();
+    feeds
+        .par_iter()
+        .map(|feed| {
+            let Feed {
+                title,
+                description,
+                dir,
+                page_url,
+                entries,
+                updated,
+            } = feed;
+            let mut hash = KeyHasher::new();
+            hash.key(&build)
+                .text(title)
+                .text(description)
+                .text(dir)
+                .text(page_url.as_str())
+                .text(&updated.to_rfc3339());
+            for entry in entries {
+                hash.key(&entry_keys[entry.url.as_ref()]);
+            }
+            hash.finish()
+        })
+        .collect()
 }
 
 /// `feed.xsl`, linking `feed.css` by the site's root path like the feeds do.

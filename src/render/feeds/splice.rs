@@ -31,7 +31,11 @@ pub(super) struct Spliced<'a> {
 impl<'a> Spliced<'a> {
     /// Cuts every entry of `feeds` once. Entries are shared between feeds,
     /// so the site's feed (which lists them all) and the rest are scanned.
-    pub(super) fn pieces(format: &'static FeedFormat, feeds: &[Feed<'a>], config: &Config) -> Self {
+    pub(super) fn pieces(
+        format: &'static FeedFormat,
+        feeds: &[&Feed<'a>],
+        config: &Config,
+    ) -> Self {
         let mut unique: Vec<&'a Entry<'a>> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         for entry in feeds.iter().flat_map(|feed| feed.entries.iter().copied()) {
@@ -47,7 +51,7 @@ impl<'a> Spliced<'a> {
         let smallest = unique
             .iter()
             .min_by_key(|e| e.content_html.len() + e.summary.len());
-        let (Some(probe_feed), Some(&first)) = (feeds.first(), smallest) else {
+        let (Some(&probe_feed), Some(&first)) = (feeds.first(), smallest) else {
             return spliced;
         };
         let with = |entries| probe_feed.listing(entries);
