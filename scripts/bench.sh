@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of `shorts` against its reference points, all in one run so the
 # ratios compare like with like on the same machine state:
-#   B1 feed build vs Hugo (same generated shorts), and how the build grows
-#   B2 no-change rebuild
+#   B1 build vs Hugo writing the RSS feeds and Hugo building the whole site
+#      (pages, lists, RSS; same generated shorts), and how the build grows
+#   B2 no-change rebuild, and one short edited
 #   B3 digest send to smtp-sink vs Postfix smtp-source with the same message
 #   B4 scale: 100,000 subscribers (import, digest send)
 #   B5 shorts serve vs nginx on the same public/ with wrk (scripts/bench_serve.sh)
@@ -65,6 +66,7 @@ CSV="$BENCH_DIR/runs.csv"   # copied to $RESULTS_DIR only when the run completes
 FACTS="$BENCH_DIR/facts.txt"
 GEN="$REPO/benches/reference/gen_shorts.py"
 HUGO_SITE="$REPO/benches/reference/hugo_site.sh"
+HUGO_FULL_SITE="$REPO/benches/reference/hugo_full_site.sh"
 HELPER="$REPO/scripts/bench_report.py"
 SINK=/usr/sbin/smtp-sink
 SOURCE=/usr/sbin/smtp-source
@@ -262,21 +264,25 @@ shorts_full_build() {  # $1 site, $2 bench, $3 n, $4 run
     "$BIN" --config "$1/config.toml" build
 }
 
-hugo_build() {  # $1 site, $2 n, $3 run
+hugo_build() {  # $1 site, $2 n, $3 run, $4 tool name (hugo: RSS only; hugo-site: every page too)
   rm -rf "$1/public"
-  measure b1-build hugo "$2" full "$3" --cd "$1" -- hugo --quiet
+  measure b1-build "${4:-hugo}" "$2" full "$3" --cd "$1" -- hugo --quiet
 }
 
 # ---------------------------------------------------------------------------
 
 b1_build_vs_hugo() {
   local shorts_site="$BENCH_DIR/shorts-$N_MAIN" hugo_site="$BENCH_DIR/hugo-$N_MAIN" run
+  local hugo_full="$BENCH_DIR/hugo-site-$N_MAIN"
   step "B1: generate $N_MAIN shorts, write the shorts and the Hugo site"
   generate "$N_MAIN" "$shorts_site"
   python3 "$HELPER" site-config config.toml "$shorts_site/config.toml"
   rm -rf "$hugo_site" && mkdir -p "$hugo_site"
   cp -r "$shorts_site/content" "$hugo_site/content"
   bash "$HUGO_SITE" "$hugo_site"
+  rm -rf "$hugo_full" && mkdir -p "$hugo_full"
+  cp -r "$shorts_site/content" "$hugo_full/content"
+  bash "$HUGO_FULL_SITE" "$hugo_full"
 
   step "B1: shorts build vs hugo, $N_MAIN shorts, alternating (warm-up $WARMUP, runs $RUNS)"
   # Odd runs start with shorts, even ones with Hugo: neither always runs
@@ -285,18 +291,35 @@ b1_build_vs_hugo() {
     if [ "$run" = warmup ] || [ $((run % 2)) = 1 ]; then
       shorts_full_build "$shorts_site" b1-build "$N_MAIN" "$run"
       hugo_build "$hugo_site" "$N_MAIN" "$run"
+      hugo_build "$hugo_full" "$N_MAIN" "$run" hugo-site
     else
+      hugo_build "$hugo_full" "$N_MAIN" "$run" hugo-site
       hugo_build "$hugo_site" "$N_MAIN" "$run"
       shorts_full_build "$shorts_site" b1-build "$N_MAIN" "$run"
     fi
   done
   output_facts b1_shorts "$shorts_site/public"
   output_facts b1_hugo "$hugo_site/public"
+  output_facts b1_hugo_site "$hugo_full/public"
 
   # B2 right here: the last full build above is the "before" state.
   step "B2: no-change rebuild of $N_MAIN shorts ($RUNS runs)"
   for run in $(seq 1 "$RUNS"); do
     measure b2-rebuild shorts "$N_MAIN" nochange "$run" --expect "published=$N_MAIN" -- \
+      "$BIN" --config "$shorts_site/config.toml" build
+  done
+
+  # What a writer feels: one short's title edited, then a build. A run
+  # before the timed ones settles the content cache (files written by the
+  # generator are too fresh to be trusted by their times).
+  step "B2: one short edited, rebuild of $N_MAIN shorts (warm-up $WARMUP, runs $RUNS)"
+  local edited
+  edited="$(find "$shorts_site/content" -name '*.md' | sort | head -n 1)"
+  [ -n "$edited" ] || fail "no short to edit in $shorts_site/content"
+  sleep 2
+  for run in $(run_labels); do
+    sed -i "s/^title = .*/title = \"Edited for run $run $RANDOM\"/" "$edited"
+    measure b2-rebuild shorts "$N_MAIN" edit "$run" --expect "published=$N_MAIN" -- \
       "$BIN" --config "$shorts_site/config.toml" build
   done
 }

@@ -24,8 +24,10 @@
 //! Beside the pipeline: [`diagnostics`] carries the `path:line: message`
 //! problems every stage reports, [`clock`] is the only place that reads the
 //! time, [`lock`] keeps runs from overlapping, [`tokens`] signs the links
-//! in emails, and [`private`] creates the data folder's files for our eyes only.
+//! in emails, [`private`] creates the data folder's files for our eyes only,
+//! and [`bytes`] is the binary form of the build's own caches.
 
+pub mod bytes;
 pub mod clock;
 pub mod config;
 pub mod content;

@@ -43,8 +43,6 @@ pub struct Short {
     pub track: String,
     pub tags: Vec<Tag>,
     pub draft: bool,
-    /// The body as written (Markdown).
-    pub body: String,
     /// The body rendered to HTML with every URL absolute, shared by every output.
     pub body_html: String,
     pub reading_minutes: u32,
@@ -67,7 +65,6 @@ impl Short {
             track: track.to_string(),
             tags: Vec::new(),
             draft: false,
-            body: String::new(),
             body_html: String::new(),
             reading_minutes: 1,
             permalink: format!("https://example.com/shorts/{slug}/"),

@@ -21,14 +21,15 @@
 //! Owns the folder: files it did not render are left out of the next
 //! generation, so a deleted tag's feeds disappear.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::render::{Key, Keys, Output, OutputFile};
+use crate::render::{Earlier, Key, Keys, Output, OutputFile, Piece, Recorded};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {
@@ -67,7 +68,16 @@ pub fn current_files(dir: &Path, stamp: &str) -> Option<usize> {
     let recorded = fs::read_to_string(stamp_file(&live)?).ok()?;
     let (recorded_stamp, count) = recorded.trim_end().split_once(' ')?;
     let count: usize = count.parse().ok()?;
-    (recorded_stamp == stamp && list_files(&live).ok()?.len() == count).then_some(count)
+    if recorded_stamp != stamp {
+        return None;
+    }
+    // The list of files beside the generation saves walking its folders.
+    let listed = LiveKeys::load(dir);
+    let all_there = match listed.listed {
+        true => listed.keys.len() == count && listed.keys.paths().all(|p| listed.has(p)),
+        false => list_files(&live).ok()?.len() == count,
+    };
+    all_there.then_some(count)
 }
 
 /// `.public.generations/<n>.stamp` for generation `<n>`: beside it, not in
@@ -87,36 +97,108 @@ fn record_file(generation: &Path, extension: &str) -> Option<PathBuf> {
     Some(generation.with_file_name(format!("{name}.{extension}")))
 }
 
-/// The keys the live generation's files were rendered from, so a build can
-/// keep a file instead of rendering it again.
+/// What the live generation's build recorded of its files (keys, and where
+/// each feed entry sits), so a build can keep a file instead of rendering
+/// it again, and take an entry's bytes from a feed instead of writing it.
 pub struct LiveKeys {
     live: PathBuf,
     keys: Keys,
+    /// Whether `keys` lists every file of the live generation (its keys
+    /// file was there and whole).
+    listed: bool,
+    /// Where each piece is, by the file name it is in and its key; made on
+    /// first use, since only a build that writes a feed needs it.
+    pieces: OnceLock<HashMap<(String, Key), (String, Piece)>>,
+    /// Live files open for reading pieces.
+    open: Mutex<HashMap<String, Arc<fs::File>>>,
 }
 
 impl LiveKeys {
     /// The live generation's keys, or none (everything is rendered).
     pub fn load(dir: &Path) -> LiveKeys {
         let live = live_folder(dir).filter(|_| dir.is_symlink());
-        let keys = live
-            .as_deref()
-            .and_then(keys_file)
-            .and_then(|file| fs::read_to_string(file).ok())
-            .map(|text| Keys::from_text(&text))
-            .unwrap_or_default();
+        let keys = live.as_deref().and_then(read_keys);
         LiveKeys {
             live: live.unwrap_or_default(),
-            keys,
+            listed: keys.is_some(),
+            keys: keys.unwrap_or_default(),
+            pieces: OnceLock::new(),
+            open: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Whether the live file at `path` was rendered from `key` and is there.
-    pub fn is_current(&self, path: &str, key: &Key) -> bool {
-        self.keys.get(path) == Some(key)
-            && safe_relative(path).is_some_and(|relative| {
-                fs::symlink_metadata(self.live.join(relative)).is_ok_and(|m| m.is_file())
-            })
+    /// Whether the live generation has a file at `path`.
+    fn has(&self, path: &str) -> bool {
+        safe_relative(path).is_some_and(|relative| {
+            fs::symlink_metadata(self.live.join(relative)).is_ok_and(|m| m.is_file())
+        })
     }
+
+    /// The live file at `path`, if the build that wrote it recorded it and
+    /// it still has the size recorded.
+    fn file(&self, path: &str) -> Option<(&Recorded, PathBuf)> {
+        let recorded = self.keys.get(path)?;
+        let file = self.live.join(safe_relative(path)?);
+        let meta = fs::symlink_metadata(&file).ok()?;
+        (meta.is_file() && meta.len() == recorded.size).then_some((recorded, file))
+    }
+
+    fn piece_index(&self) -> &HashMap<(String, Key), (String, Piece)> {
+        self.pieces.get_or_init(|| {
+            let mut index = HashMap::new();
+            for (path, recorded) in self.keys.iter() {
+                let name = path.rsplit('/').next().unwrap_or(path);
+                for piece in &recorded.pieces {
+                    index
+                        .entry((name.to_string(), piece.key))
+                        .or_insert_with(|| (path.clone(), *piece));
+                }
+            }
+            index
+        })
+    }
+
+    fn open(&self, path: &str) -> Option<Arc<fs::File>> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = open.get(path) {
+            return Some(Arc::clone(file));
+        }
+        let (_, file) = self.file(path)?;
+        let file = Arc::new(fs::File::open(file).ok()?);
+        open.insert(path.to_string(), Arc::clone(&file));
+        Some(file)
+    }
+}
+
+impl Earlier for LiveKeys {
+    fn is_current(&self, path: &str, key: &Key) -> bool {
+        self.file(path)
+            .is_some_and(|(recorded, _)| recorded.key == *key)
+    }
+
+    fn piece(&self, file_name: &str, key: &Key) -> Option<Vec<u8>> {
+        let (path, piece) = self.piece_index().get(&(file_name.to_string(), *key))?;
+        let file = self.open(path)?;
+        let mut bytes = vec![0; usize::try_from(piece.len).ok()?];
+        read_exact_at(&file, &mut bytes, piece.start).ok()?;
+        Some(bytes)
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &fs::File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(_: &fs::File, _: &mut [u8], _: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// What the build of `generation` recorded of its files, if that is there
+/// and whole.
+fn read_keys(generation: &Path) -> Option<Keys> {
+    Keys::from_bytes(&fs::read(keys_file(generation)?).ok()?)
 }
 
 /// Records the key each file of `generation` was rendered from, before the
@@ -126,7 +208,7 @@ fn record_keys(generation: &Path, keys: &Keys) -> Result<(), OutputError> {
         return Ok(());
     };
     let next = file.with_extension("keys.next");
-    fs::write(&next, keys.to_text()).map_err(io_error("writing", &next))?;
+    fs::write(&next, keys.to_bytes()).map_err(io_error("writing", &next))?;
     fs::rename(&next, &file).map_err(io_error("writing", &file))
 }
 
@@ -155,10 +237,15 @@ pub struct NextGeneration {
     /// The generation before the live one, brought up to date in place
     /// instead of writing a new one, when there is one.
     reused: Option<PathBuf>,
+    /// The files `reused` holds, as its build recorded them.
+    reused_files: Option<Vec<PathBuf>>,
     generations: PathBuf,
     folder: OnceLock<Result<PathBuf, String>>,
     tally: Mutex<Tally>,
     finished: bool,
+    /// What the live generation's build recorded, for renderers to keep
+    /// files and take feed pieces from.
+    earlier: LiveKeys,
 }
 
 #[derive(Default)]
@@ -178,32 +265,38 @@ impl NextGeneration {
             .as_deref()
             .filter(|_| dir.is_symlink())
             .and_then(|live| previous_generation(&generations, live));
+        let reused_files = reused
+            .as_deref()
+            .and_then(read_keys)
+            .map(|keys| keys.paths().map(PathBuf::from).collect());
         NextGeneration {
             dir: dir.to_path_buf(),
             live,
             reused,
+            reused_files,
             generations,
             folder: OnceLock::new(),
             tally: Mutex::new(Tally::default()),
             finished: false,
+            earlier: LiveKeys::load(dir),
         }
+    }
+
+    /// What the live generation's build left for this one to use.
+    pub fn earlier(&self) -> &LiveKeys {
+        &self.earlier
     }
 
     /// Takes one file of the site as a renderer handed it over.
     pub fn take(&self, output: &Output) -> Result<(), OutputError> {
         match output {
-            Output::Rendered(file, key) => {
-                self.put(file)?;
-                if let Some(key) = key {
-                    self.tally().keys.insert(file.path.clone(), *key);
-                }
-                Ok(())
-            }
+            Output::Rendered(file, recorded) => self.store(file, recorded.clone()),
             Output::Kept { path, key } => {
                 let relative = relative_path(path)?;
+                let recorded = self.earlier.keys.get(path).filter(|r| r.key == *key);
                 let mut tally = self.tally();
                 tally.unchanged.push(relative.clone());
-                tally.keys.insert(path.clone(), *key);
+                tally.keys.insert(path.clone(), recorded.cloned());
                 tally.kept += 1;
                 drop(tally);
                 self.record_path(relative, path)
@@ -213,6 +306,11 @@ impl NextGeneration {
 
     /// Takes one file of the site.
     pub fn put(&self, file: &OutputFile) -> Result<(), OutputError> {
+        self.store(file, None)
+    }
+
+    /// Takes one rendered file, and what it was rendered from if keyed.
+    fn store(&self, file: &OutputFile, recorded: Option<Recorded>) -> Result<(), OutputError> {
         let relative = relative_path(&file.path)?;
         let unchanged = self
             .live
@@ -228,6 +326,7 @@ impl NextGeneration {
             })?;
             self.tally().written.push(target);
         }
+        self.tally().keys.insert(file.path.clone(), recorded);
         self.record_path(relative, &file.path)
     }
 
@@ -256,10 +355,18 @@ impl NextGeneration {
         };
         let count = tally.paths.len();
         if let Some(live) = &self.live {
-            report.removed = list_files(live)?
-                .iter()
-                .filter(|p| !tally.paths.contains(p.as_path()))
-                .count();
+            let earlier = &self.earlier;
+            report.removed = match earlier.listed {
+                true => earlier
+                    .keys
+                    .paths()
+                    .filter(|p| !tally.paths.contains(Path::new(p)))
+                    .count(),
+                false => list_files(live)?
+                    .iter()
+                    .filter(|p| !tally.paths.contains(p.as_path()))
+                    .count(),
+            };
             if report.written == 0 && report.removed == 0 && self.dir.is_symlink() {
                 record_keys(live, &tally.keys)?;
                 record_stamp(live, stamp, count)?;
@@ -278,7 +385,7 @@ impl NextGeneration {
             })?;
         }
         if self.reused.is_some() {
-            remove_unrendered(&next, &tally.paths)?;
+            remove_unrendered(&next, &tally.paths, self.reused_files.as_deref())?;
         }
         sync_to_disk(&next, &tally.written)?;
         record_keys(&next, &tally.keys)?;
@@ -318,7 +425,9 @@ impl NextGeneration {
     fn folder(&self) -> Result<PathBuf, OutputError> {
         let created = self.folder.get_or_init(|| {
             if let Some(reused) = &self.reused {
-                return Ok(reused.clone());
+                return forget_contents(reused)
+                    .map(|()| reused.clone())
+                    .map_err(|e| e.to_string());
             }
             let create = || -> Result<PathBuf, OutputError> {
                 let generations = &self.generations;
@@ -415,16 +524,59 @@ fn same_file(_a: &Path, _b: &Path) -> bool {
     false
 }
 
+/// Removes the records of what `generation` holds before a build changes
+/// it in place, so that a build killed while changing it leaves it
+/// unlisted, and the next one finds its files by walking it.
+fn forget_contents(generation: &Path) -> Result<(), OutputError> {
+    for file in [keys_file(generation), stamp_file(generation)]
+        .into_iter()
+        .flatten()
+    {
+        match fs::remove_file(&file) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                return Err(io_error("removing", &file)(e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Removes from a reused generation every file this build did not render
 /// (an old page, a half-written file of a killed build), and the folders
-/// left empty.
-fn remove_unrendered(generation: &Path, rendered: &HashSet<PathBuf>) -> Result<(), OutputError> {
-    for relative in list_files(generation)? {
-        if rendered.contains(&relative) {
+/// left empty. `listed` is what the generation holds, when its build
+/// recorded that and nothing changed it since; else its folders are walked.
+fn remove_unrendered(
+    generation: &Path,
+    rendered: &HashSet<PathBuf>,
+    listed: Option<&[PathBuf]>,
+) -> Result<(), OutputError> {
+    let walked;
+    let files = match listed {
+        Some(files) => files,
+        None => {
+            walked = list_files(generation)?;
+            &walked
+        }
+    };
+    for relative in files {
+        if rendered.contains(relative) {
             continue;
         }
-        let path = generation.join(&relative);
-        fs::remove_file(&path).map_err(io_error("removing", &path))?;
+        let path = generation.join(relative);
+        // A listed file may be gone already (its folder replaced by a
+        // file), or be a folder of this build's files now.
+        match fs::remove_file(&path) {
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::IsADirectory
+                ) =>
+            {
+                return Err(io_error("removing", &path)(e));
+            }
+            _ => {}
+        }
         let mut folder = path.parent();
         while let Some(dir) = folder.filter(|dir| *dir != generation) {
             if fs::remove_dir(dir).is_err() {
@@ -584,8 +736,11 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
         for entry in fs::read_dir(&folder).map_err(io_error("listing", &folder))? {
-            let path = entry.map_err(io_error("listing", &folder))?.path();
-            if path.is_dir() && !path.is_symlink() {
+            let entry = entry.map_err(io_error("listing", &folder))?;
+            let path = entry.path();
+            // The type comes with the listing on most file systems: no
+            // `stat` per file (a tree walk of 10,000 pages took 0.2 s).
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 folders.push(path);
             } else if let Ok(relative) = path.strip_prefix(dir) {
                 files.push(relative.to_path_buf());
@@ -732,6 +887,34 @@ mod tests {
             .collect();
         files.sort();
         files
+    }
+
+    #[test]
+    fn a_reused_generation_is_listed_by_its_record_and_walked_without_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("public");
+        let generations = tmp.path().join(".public.generations");
+        write_site(&dir, &[file("a.xml", "1"), file("old/b.xml", "2")], "1").unwrap();
+        write_site(&dir, &[file("a.xml", "2")], "2").unwrap();
+        // Generation 1 is next to be reused. Its record lists a.xml and
+        // old/b.xml; a stray file it does not list is found only by a walk,
+        // which a missing record (a build killed while changing it) forces.
+        fs::write(generations.join("1/stray.xml"), "left by a killed build").unwrap();
+        fs::remove_file(generations.join("1.keys")).unwrap();
+        let report = write_site(&dir, &[file("a.xml", "3")], "3").unwrap();
+        assert_eq!(report.removed, 0, "counted from generation 2's record");
+        let expected = vec![(PathBuf::from("a.xml"), "3".to_string())];
+        assert_eq!(site_of(&dir), expected);
+        assert!(
+            !generations.join("1/old").exists(),
+            "the emptied folder is gone"
+        );
+        // Generation 2, reused now, is listed by its record: a.xml only.
+        let listed = read_keys(&generations.join("2")).expect("recorded");
+        assert_eq!(listed.paths().collect::<Vec<_>>(), ["a.xml"]);
+        write_site(&dir, &[file("b.xml", "4")], "4").unwrap();
+        let expected = vec![(PathBuf::from("b.xml"), "4".to_string())];
+        assert_eq!(site_of(&dir), expected);
     }
 
     #[test]

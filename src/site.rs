@@ -14,7 +14,7 @@ use crate::output::{self, WriteReport};
 use crate::render::feeds;
 use crate::render::key::KeyHasher;
 use crate::render::pages::{self, ArchivedDigest, PageTemplates};
-use crate::render::{self, Key, Output, Previous, Sink, key};
+use crate::render::{self, Output, Previous, Sink, key};
 use crate::schedule::{self, Publication};
 use crate::store::{Ledger, Sqlite};
 
@@ -82,7 +82,11 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 pub fn build(config: &Config, now: DateTime<Utc>) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let collection = content::load(config).map_err(BuildError::Invalid)?;
-    tracing::debug!(shorts = collection.shorts.len(), "content loaded");
+    tracing::debug!(
+        shorts = collection.shorts.len(),
+        ms = started.elapsed().as_millis(),
+        "content loaded"
+    );
     build_collection(config, &collection, now, started)
 }
 
@@ -156,13 +160,15 @@ fn write(
     now: DateTime<Utc>,
     stamp: &str,
 ) -> Result<WriteReport, BuildError> {
-    let live = output::LiveKeys::load(&config.output_dir);
     let next = output::NextGeneration::begin(&config.output_dir);
-    let current = |path: &str, key: &Key| live.is_current(path, key);
     let emit = |file: Output| Ok(next.take(&file)?);
-    let sink = Sink::new(Previous::new(&current), &emit);
+    let sink = Sink::new(Previous::new(next.earlier()), &emit);
+    let started = Instant::now();
     render_site(config, collection, digests, now, &sink)?;
-    Ok(next.finish(stamp)?)
+    tracing::debug!(ms = started.elapsed().as_millis(), "rendered");
+    let report = next.finish(stamp)?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "switched");
+    Ok(report)
 }
 
 /// A hash of everything the output is made from: this binary, the config
@@ -177,12 +183,7 @@ fn inputs_stamp(
     now: DateTime<Utc>,
 ) -> String {
     let mut hash = KeyHasher::new();
-    hash.text(env!("CARGO_PKG_VERSION"));
-    if let Some(binary) = std::env::current_exe().ok().and_then(|p| p.metadata().ok()) {
-        hash.text(&format!("{}:{:?}", binary.len(), binary.modified().ok()));
-    }
-    hash.bytes(&std::fs::read(&config.path).unwrap_or_default());
-    hash.folder(&config.templates_dir);
+    hash.key(&key::build_key(&config.path, &config.templates_dir));
     for short in &collection.shorts {
         hash.text(&short.slug);
         hash.text(&short.source.to_string_lossy());

@@ -276,3 +276,65 @@ fn time_passing_publishes_a_scheduled_short() {
     );
     assert_kept_only_unrelated_feeds(&report);
 }
+
+/// Builds with `-vv` and returns how many shorts were parsed and how many
+/// came from the content cache, from the debug log.
+fn parsed_and_cached(site: &Path) -> (usize, usize) {
+    let output = common::shorts(site, &["-vv", "build"]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let log = common::stderr(&output);
+    let line = log
+        .lines()
+        .find(|l| l.contains("shorts read"))
+        .unwrap_or_else(|| panic!("no `shorts read` line in:\n{log}"));
+    let number = |name: &str| -> usize {
+        let at = line.find(&format!("{name}=")).expect(name) + name.len() + 1;
+        let digits: String = line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().expect("a count")
+    };
+    (number("parsed"), number("cached"))
+}
+
+#[test]
+fn the_content_cache_reads_only_changed_files_and_misses_no_change() {
+    let site = site_with_shorts(30);
+    let count = std::fs::read_dir(site.path().join("content/shorts"))
+        .expect("list")
+        .count();
+    // Files changed within two seconds of the cache being written are not
+    // trusted by their times; let them settle first.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(
+        parsed_and_cached(site.path()),
+        (count, 0),
+        "a first build parses all"
+    );
+    assert_eq!(parsed_and_cached(site.path()), (0, count), "then none");
+    // Same size, and the modification time put back: only the change
+    // time tells, and it does.
+    let file = short_file(site.path(), 3);
+    let before = std::fs::metadata(&file)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    replace_in(&file, "Generated 3\"", "Generated X\"");
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(before))
+        .expect("set the time back");
+    assert_eq!(parsed_and_cached(site.path()).0, 1);
+    let page = std::fs::read_to_string(site.path().join("public/shorts/gen-3/index.html"))
+        .expect("the short's page");
+    assert!(page.contains("Generated X"), "the edit is on the page");
+    // An edit right after that build, same size again: too fresh to trust
+    // its times, so parsed, whatever they say.
+    replace_in(&file, "Generated X\"", "Generated Y\"");
+    assert_eq!(parsed_and_cached(site.path()).0, 1);
+    let page = std::fs::read_to_string(site.path().join("public/shorts/gen-3/index.html"))
+        .expect("the short's page");
+    assert!(page.contains("Generated Y"));
+}

@@ -4,6 +4,7 @@
 //! checks, and problems that span files (duplicate slugs). It reports every
 //! problem it finds rather than stopping at the first; it never writes.
 
+pub mod cache;
 pub mod digest_note;
 pub mod frontmatter;
 pub mod markdown;
@@ -20,22 +21,46 @@ use crate::model::{Collection, Short};
 /// A short is a one-to-two-minute read; anything this large is a mistake.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// Loads every short, or every problem found in any of them.
+/// Loads every short, or every problem found in any of them. Files that
+/// have not changed since the last load come from its [`cache`].
 pub fn load(config: &Config) -> Result<Collection, Problems> {
     let files = list_shorts(&config.shorts_dir()).map_err(|p| Problems(vec![p]))?;
+    let cache = cache::Cache::open(config);
     // Files are independent until the duplicate check, so they load on every core.
-    let loaded: Vec<(Option<Short>, Problems)> = files
+    let loaded: Vec<Loaded> = files
         .par_iter()
         .map(|path| {
+            let stat = cache::Stat::of(path);
+            let cached = stat.as_ref().and_then(|stat| cache.take(path, stat));
             let mut problems = Problems::default();
-            (load_short(path, config, &mut problems), problems)
+            let parsed = cached.is_none();
+            let short = cached.or_else(|| load_short(path, config, &mut problems));
+            Loaded {
+                short,
+                problems,
+                stat,
+                parsed,
+            }
         })
         .collect();
+    let parsed = loaded.iter().filter(|l| l.parsed).count();
+    let newly_valid = loaded
+        .iter()
+        .filter(|l| l.parsed && l.short.is_some())
+        .count();
     let mut problems = Problems::default();
     let mut shorts = Vec::with_capacity(files.len());
-    for (short, found) in loaded {
-        shorts.extend(short);
-        problems.extend(found);
+    let mut stats = Vec::with_capacity(files.len());
+    for loaded in loaded {
+        if let (Some(short), Some(stat)) = (&loaded.short, loaded.stat) {
+            stats.push((short.source.clone(), stat));
+        }
+        shorts.extend(loaded.short);
+        problems.extend(loaded.problems);
+    }
+    tracing::debug!(parsed, cached = files.len() - parsed, "shorts read");
+    if cache::worth_saving(newly_valid + cache.left(), shorts.len()) {
+        save_cache(config, &shorts, &stats);
     }
     report_duplicate_slugs(&shorts, &mut problems);
     if problems.is_empty() {
@@ -43,6 +68,24 @@ pub fn load(config: &Config) -> Result<Collection, Problems> {
     } else {
         Err(problems.sorted())
     }
+}
+
+/// One file's load: its short (if valid), its problems, the stat it was
+/// read with, and whether it was parsed (not taken from the cache).
+struct Loaded {
+    short: Option<Short>,
+    problems: Problems,
+    stat: Option<cache::Stat>,
+    parsed: bool,
+}
+
+/// Caches the valid `shorts`, each with the stat its file was read with.
+fn save_cache(config: &Config, shorts: &[Short], stats: &[(PathBuf, cache::Stat)]) {
+    let stats: HashMap<&Path, &cache::Stat> = stats.iter().map(|(p, s)| (p.as_path(), s)).collect();
+    let with_stats = shorts
+        .iter()
+        .filter_map(|short| Some((*stats.get(short.source.as_path())?, short)));
+    cache::save(config, with_stats);
 }
 
 /// The `.md` files directly inside `dir`, sorted by name; hidden files (editor

@@ -58,7 +58,6 @@ pub fn validate(
     Some(Short {
         body_html: markdown::to_html(split.body, &permalink),
         reading_minutes: reading_minutes(split.body),
-        body: split.body.to_string(),
         permalink: permalink.to_string(),
         source: path.to_path_buf(),
         slug,

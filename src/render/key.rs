@@ -16,11 +16,19 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
+
+use crate::bytes::{Reader, Writer};
 use sha2::{Digest as _, Sha256};
 
 /// 128 bits of SHA-256: collisions are out of reach for any site's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key([u8; 16]);
+
+impl Key {
+    pub fn bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
 
 /// SHA-256 over length-prefixed parts, so no two different inputs run together.
 #[derive(Default, Clone)]
@@ -110,27 +118,68 @@ impl std::io::Write for HashWriter<'_> {
 /// what it shows.
 pub fn build_key(config_file: &Path, templates_dir: &Path) -> Key {
     let mut hash = KeyHasher::new();
+    binary_and_config(&mut hash, config_file);
+    hash.folder(templates_dir);
+    hash.finish()
+}
+
+/// Hashes this binary (its version, size and time) and the config file.
+pub fn binary_and_config(hash: &mut KeyHasher, config_file: &Path) {
     hash.text(env!("CARGO_PKG_VERSION"));
     if let Some(binary) = std::env::current_exe().ok().and_then(|p| p.metadata().ok()) {
         hash.text(&format!("{}:{:?}", binary.len(), binary.modified().ok()));
     }
     hash.bytes(&std::fs::read(config_file).unwrap_or_default());
-    hash.folder(templates_dir);
-    hash.finish()
 }
 
-/// The key each file of one build was rendered from, by its path below the
-/// output folder.
+/// What a build records of one keyed file: the key it was rendered from,
+/// its size, and where in it each spliced feed entry's bytes sit, so the
+/// next build can take those bytes instead of writing the entry again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub key: Key,
+    pub size: u64,
+    pub pieces: Vec<Piece>,
+}
+
+/// An entry's bytes in a feed file: `len` bytes from `start`, written from
+/// inputs with `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub key: Key,
+    pub start: u64,
+    pub len: u64,
+}
+
+/// What one build recorded of its files, by path below the output folder:
+/// every file it wrote, and for the keyed ones what they were rendered from.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Keys(HashMap<String, Key>);
+pub struct Keys(HashMap<String, Option<Recorded>>);
+
+/// The first bytes of [`Keys::to_bytes`]; another version's form is not read.
+const KEYS_MAGIC: &[u8] = b"shorts keys 2\n";
 
 impl Keys {
-    pub fn get(&self, path: &str) -> Option<&Key> {
-        self.0.get(path)
+    /// The record of the keyed file at `path`.
+    pub fn get(&self, path: &str) -> Option<&Recorded> {
+        self.0.get(path)?.as_ref()
     }
 
-    pub fn insert(&mut self, path: String, key: Key) {
-        self.0.insert(path, key);
+    /// Notes the file at `path`, with its record if it is keyed.
+    pub fn insert(&mut self, path: String, recorded: Option<Recorded>) {
+        self.0.insert(path, recorded);
+    }
+
+    /// Every file's path.
+    pub fn paths(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+
+    /// Every keyed file's path and record.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Recorded)> {
+        self.0
+            .iter()
+            .filter_map(|(path, r)| Some((path, r.as_ref()?)))
     }
 
     pub fn len(&self) -> usize {
@@ -141,43 +190,61 @@ impl Keys {
         self.0.is_empty()
     }
 
-    /// One line per file: the key in hex, a space, the path. A path with a
-    /// line break is left out (its file is then always rendered).
-    pub fn to_text(&self) -> String {
-        let mut lines: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(path, _)| !path.contains(['\n', '\r']))
-            .map(|(path, key)| format!("{} {path}\n", hex(&key.0)))
-            .collect();
-        lines.sort_unstable();
-        lines.concat()
+    /// A compact binary form: for each file its path, then for a keyed one
+    /// its key, size and pieces.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Writer::default();
+        out.raw(KEYS_MAGIC);
+        for (path, recorded) in &self.0 {
+            out.str(path);
+            let Some(recorded) = recorded else {
+                out.u8(0);
+                continue;
+            };
+            out.u8(1).raw(&recorded.key.0).u64(recorded.size);
+            out.u32(recorded.pieces.len());
+            for piece in &recorded.pieces {
+                out.raw(&piece.key.0).u64(piece.start).u64(piece.len);
+            }
+        }
+        out.0
     }
 
-    /// Reads [`to_text`](Self::to_text)'s form; a line that does not parse
-    /// is left out, so its file is rendered again.
-    pub fn from_text(text: &str) -> Keys {
-        let parse = |line: &str| {
-            let (hex_key, path) = line.split_once(' ')?;
-            Some((path.to_string(), Key(unhex(hex_key)?)))
-        };
-        Keys(text.lines().filter_map(parse).collect())
+    /// Reads [`to_bytes`](Self::to_bytes)'s form, or `None` if anything in
+    /// it does not parse.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Keys> {
+        let mut reader = Reader(bytes);
+        if reader.take(KEYS_MAGIC.len())? != KEYS_MAGIC {
+            return None;
+        }
+        let mut keys = Keys::default();
+        while !reader.is_empty() {
+            let path = reader.string()?;
+            let recorded = match reader.u8()? {
+                0 => None,
+                _ => Some(read_recorded(&mut reader)?),
+            };
+            keys.insert(path, recorded);
+        }
+        Some(keys)
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<[u8; 16]> {
-    let mut out = [0; 16];
-    if text.len() != 32 || !text.is_ascii() {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+/// One keyed file's record in [`Keys::to_bytes`]'s form.
+fn read_recorded(reader: &mut Reader<'_>) -> Option<Recorded> {
+    let key = Key(reader.array()?);
+    let size = reader.u64()?;
+    let count = reader.u32()?;
+    let pieces = (0..count)
+        .map(|_| {
+            Some(Piece {
+                key: Key(reader.array()?),
+                start: reader.u64()?,
+                len: reader.u64()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Recorded { key, size, pieces })
 }
 
 #[cfg(test)]
@@ -185,14 +252,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_survive_their_text_form_and_a_bad_line_is_dropped() {
+    fn keys_survive_their_binary_form_and_damage_is_refused() {
+        let key = |text: &str| KeyHasher::new().text(text).finish();
         let mut keys = Keys::default();
-        keys.insert("a/index.html".into(), KeyHasher::new().text("a").finish());
-        keys.insert("b c/rss.xml".into(), KeyHasher::new().text("b").finish());
-        let text = keys.to_text();
-        assert_eq!(Keys::from_text(&text), keys);
-        let damaged = format!("zz {}\n{text}", "x/index.html");
-        assert_eq!(Keys::from_text(&damaged), keys);
+        let page = Recorded {
+            key: key("a"),
+            size: 10,
+            pieces: Vec::new(),
+        };
+        keys.insert("a/index.html".into(), Some(page));
+        keys.insert("feed.css".into(), None);
+        let piece = Piece {
+            key: key("entry"),
+            start: 3,
+            len: 4,
+        };
+        let feed = Recorded {
+            key: key("b"),
+            size: 99,
+            pieces: vec![piece, piece],
+        };
+        keys.insert("b c/rss.xml".into(), Some(feed));
+        let bytes = keys.to_bytes();
+        assert_eq!(Keys::from_bytes(&bytes), Some(keys));
+        assert_eq!(Keys::from_bytes(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(Keys::from_bytes(b"shorts keys 0\n"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::model::Track;
 use crate::paths;
-pub use key::{Key, Keys};
+pub use key::{Key, Keys, Piece, Recorded};
 
 /// What templates see of the site.
 #[derive(Debug, Serialize)]
@@ -79,9 +79,9 @@ impl OutputFile {
 /// One file of the build as a renderer hands it over.
 #[derive(Debug)]
 pub enum Output {
-    /// Rendered by this build; `key` is what it was rendered from, when the
-    /// file is one that is rendered only when that changes.
-    Rendered(OutputFile, Option<Key>),
+    /// Rendered by this build; `recorded` is what it was rendered from,
+    /// when the file is one that is rendered only when that changes.
+    Rendered(OutputFile, Option<Recorded>),
     /// Not rendered: the last build's file at `path` was rendered from the
     /// same `key`, so it is kept as it is.
     Kept { path: String, key: Key },
@@ -94,25 +94,62 @@ impl Output {
             Output::Kept { path, .. } => path,
         }
     }
+
+    /// `file`, rendered from `key`.
+    pub fn keyed(file: OutputFile, key: Key) -> Output {
+        let recorded = Recorded {
+            key,
+            size: file.bytes.len() as u64,
+            pieces: Vec::new(),
+        };
+        Output::Rendered(file, Some(recorded))
+    }
 }
 
-/// What the last build rendered, as far as a renderer needs to know: whether
-/// its file at a path was rendered from a given key and is still there.
+/// What the last build left that a renderer may use instead of rendering.
+pub trait Earlier: Sync {
+    /// Whether the last build's file at `path` was rendered from `key` and
+    /// is still there.
+    fn is_current(&self, path: &str, key: &Key) -> bool;
+
+    /// The bytes of the feed piece recorded with `key` in a file named
+    /// `file_name` (`rss.xml`, …), if the last build wrote one.
+    fn piece(&self, file_name: &str, key: &Key) -> Option<Vec<u8>>;
+}
+
+/// No earlier build: everything is rendered.
+struct Nothing;
+
+impl Earlier for Nothing {
+    fn is_current(&self, _: &str, _: &Key) -> bool {
+        false
+    }
+
+    fn piece(&self, _: &str, _: &Key) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// What the last build rendered, as renderers see it.
 #[derive(Clone, Copy)]
-pub struct Previous<'s>(&'s (dyn Fn(&str, &Key) -> bool + Sync));
+pub struct Previous<'s>(&'s dyn Earlier);
 
 impl<'s> Previous<'s> {
-    pub fn new(current: &'s (dyn Fn(&str, &Key) -> bool + Sync)) -> Self {
-        Previous(current)
+    pub fn new(earlier: &'s dyn Earlier) -> Self {
+        Previous(earlier)
     }
 
     /// No earlier build: everything is rendered.
     pub fn none() -> Previous<'static> {
-        Previous(&|_, _| false)
+        Previous(&Nothing)
     }
 
     pub fn is_current(self, path: &str, key: &Key) -> bool {
-        (self.0)(path, key)
+        self.0.is_current(path, key)
+    }
+
+    pub fn piece(self, file_name: &str, key: &Key) -> Option<Vec<u8>> {
+        self.0.piece(file_name, key)
     }
 
     /// `path` as `render` makes it, or kept from the last build when that
@@ -126,8 +163,7 @@ impl<'s> Previous<'s> {
         if self.is_current(&path, &key) {
             return Ok(Output::Kept { path, key });
         }
-        let bytes = render()?;
-        Ok(Output::Rendered(OutputFile { path, bytes }, Some(key)))
+        Ok(Output::keyed(OutputFile::new(path, render()?), key))
     }
 }
 

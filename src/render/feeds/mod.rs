@@ -32,11 +32,11 @@ use tera::{Context, Tera};
 use url::Url;
 
 use super::key::{Key, KeyHasher};
-use super::{Output, OutputFile, Sink, SiteView, TrackView, escape_html};
+use super::{Output, OutputFile, Recorded, Sink, SiteView, TrackView, escape_html};
 use crate::config::{Config, Site, tera_message};
 use crate::model::{Collection, Short, Tag};
 use crate::paths;
-use splice::Spliced;
+use splice::{Sources, Spliced};
 
 const GENERATOR: &str = "shorts";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -237,8 +237,14 @@ pub fn render<E: From<FeedError> + Send>(
     build: Key,
     sink: &Sink<'_, E>,
 ) -> Result<(), E> {
-    let keys = feed_keys(feeds, build);
+    let entry_keys = entry_keys(feeds);
+    let keys = feed_keys(feeds, &entry_keys, build);
     let previous = sink.previous;
+    let sources = Sources {
+        entry_keys: &entry_keys,
+        build,
+        previous,
+    };
     for format in FEED_FORMATS {
         let file_key = |i: usize| KeyHasher::new().key(&keys[i]).text(format.file).finish();
         let (kept, stale): (Vec<_>, Vec<_>) = feeds
@@ -250,10 +256,18 @@ pub fn render<E: From<FeedError> + Send>(
             sink.emit(Output::Kept { path, key })?;
         }
         let to_write: Vec<&Feed<'_>> = stale.iter().map(|(feed, _, _)| *feed).collect();
-        let spliced = Spliced::pieces(format, &to_write, config);
+        let spliced = Spliced::pieces(format, &to_write, &sources, config);
         stale.into_par_iter().try_for_each(|(feed, path, key)| {
-            let bytes = spliced.document(feed, config)?;
-            sink.emit(Output::Rendered(OutputFile::new(path, bytes), Some(key)))
+            let (bytes, pieces) = spliced.document(feed, config)?;
+            let recorded = Recorded {
+                key,
+                size: bytes.len() as u64,
+                pieces,
+            };
+            sink.emit(Output::Rendered(
+                OutputFile::new(path, bytes),
+                Some(recorded),
+            ))
         })?;
     }
     if config.feeds.stylesheet {
@@ -272,18 +286,22 @@ pub fn render<E: From<FeedError> + Send>(
     Ok(())
 }
 
-/// Each feed's key, in the order of `feeds`: its own texts and the keys of
-/// its entries, in order, under `build`. Entries are shared between feeds,
-/// so each is hashed once.
-fn feed_keys(feeds: &[Feed<'_>], build: Key) -> Vec<Key> {
+/// The key of every entry of `feeds`, by permalink. Entries are shared
+/// between feeds, so each is hashed once.
+fn entry_keys<'a>(feeds: &'a [Feed<'_>]) -> HashMap<&'a str, Key> {
     let mut unique: HashMap<&str, &Entry<'_>> = HashMap::new();
     for entry in feeds.iter().flat_map(|feed| feed.entries.iter().copied()) {
         unique.entry(entry.url.as_ref()).or_insert(entry);
     }
-    let entry_keys: HashMap<&str, Key> = unique
+    unique
         .into_par_iter()
         .map(|(url, entry)| (url, entry.key()))
-        .collect();
+        .collect()
+}
+
+/// Each feed's key, in the order of `feeds`: its own texts and the keys of
+/// its entries, in order, under `build`.
+fn feed_keys(feeds: &[Feed<'_>], entry_keys: &HashMap<&str, Key>, build: Key) -> Vec<Key> {
     feeds
         .par_iter()
         .map(|feed| {
