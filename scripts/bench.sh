@@ -313,9 +313,9 @@ b1_build_vs_hugo() {
   # before the timed ones settles the content cache (files written by the
   # generator are too fresh to be trusted by their times).
   step "B2: one short edited, rebuild of $N_MAIN shorts (warm-up $WARMUP, runs $RUNS)"
-  local edited
-  edited="$(find "$shorts_site/content" -name '*.md' | sort | head -n 1)"
-  [ -n "$edited" ] || fail "no short to edit in $shorts_site/content"
+  local shorts_files=("$shorts_site"/content/shorts/*.md) edited
+  edited="${shorts_files[0]}"
+  [ -f "$edited" ] || fail "no short to edit in $shorts_site/content/shorts"
   sleep 2
   for run in $(run_labels); do
     sed -i "s/^title = .*/title = \"Edited for run $run $RANDOM\"/" "$edited"

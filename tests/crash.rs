@@ -59,7 +59,7 @@ fn build(site: &Path) -> std::process::Child {
 fn published_version(public: &Path) -> &'static str {
     let mut versions = std::collections::BTreeSet::new();
     let mut feeds = 0;
-    for (path, bytes) in every_file(public) {
+    for (path, bytes) in common::every_file(public) {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if !["rss.xml", "atom.xml", "feed.json"].contains(&name)
             || path.parent().is_some_and(|p| p.ends_with("digests"))
@@ -87,24 +87,6 @@ fn published_version(public: &Path) -> &'static str {
     assert!(feeds > 100, "only {feeds} feeds");
     assert_eq!(versions.len(), 1, "a mix of versions: {versions:?}");
     versions.into_iter().next().unwrap_or("none")
-}
-
-/// Every file below `public` (links followed) and its bytes.
-fn every_file(public: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut folders = vec![public.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read public/") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let relative = path.strip_prefix(public).expect("inside").to_path_buf();
-                files.insert(relative, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    files
 }
 
 #[test]
@@ -172,7 +154,7 @@ fn a_build_killed_at_any_moment_leaves_the_old_site_or_the_new_one() {
     }
     assert!(build(fresh.path()).wait().expect("build").success());
     assert!(
-        every_file(&public) == every_file(&fresh.path().join("public")),
+        common::every_file(&public) == common::every_file(&fresh.path().join("public")),
         "the site after the kills differs from one built from nothing"
     );
     eprintln!(

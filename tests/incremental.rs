@@ -61,24 +61,6 @@ fn build_at(site: &Path, now: DateTime<Utc>) -> BuildReport {
     site::build(&config, now).expect("the site builds")
 }
 
-/// Every file of the built site (the link to the live generation followed) and its bytes.
-fn every_file(public: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut folders = vec![public.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read public/") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let relative = path.strip_prefix(public).expect("inside").to_path_buf();
-                files.insert(relative, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    files
-}
-
 /// The site's inputs (config, content, templates) built in a new folder.
 fn built_from_nothing(site: &Path, now: DateTime<Utc>) -> BTreeMap<PathBuf, Vec<u8>> {
     let fresh = tempfile::tempdir().expect("temporary folder");
@@ -89,7 +71,7 @@ fn built_from_nothing(site: &Path, now: DateTime<Utc>) -> BTreeMap<PathBuf, Vec<
         }
     }
     build_at(fresh.path(), now);
-    every_file(&fresh.path().join("public"))
+    common::every_file(&fresh.path().join("public"))
 }
 
 /// [`site_with_shorts`], built twice with an edit between, so the next
@@ -111,7 +93,7 @@ fn built_site(count: usize) -> tempfile::TempDir {
 fn edit_and_compare(site: &Path, edit: impl FnOnce(&Path)) -> BuildReport {
     edit(site);
     let report = build_at(site, now());
-    let incremental = every_file(&site.join("public"));
+    let incremental = common::every_file(&site.join("public"));
     let fresh = built_from_nothing(site, now());
     assert_same_site(&incremental, &fresh);
     report
@@ -271,7 +253,7 @@ fn time_passing_publishes_a_scheduled_short() {
     let later: DateTime<Utc> = "2100-01-01T00:00:00Z".parse().expect("date");
     let report = build_at(site.path(), later);
     assert_same_site(
-        &every_file(&site.path().join("public")),
+        &common::every_file(&site.path().join("public")),
         &built_from_nothing(site.path(), later),
     );
     assert_kept_only_unrelated_feeds(&report);
