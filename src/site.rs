@@ -212,7 +212,7 @@ fn inputs_stamp(
 
 /// `shorts check`: every problem in the content and what it renders to, without writing.
 pub fn check(config: &Config, now: DateTime<Utc>) -> Result<Collection, BuildError> {
-    let collection = content::load(config).map_err(BuildError::Invalid)?;
+    let collection = content::load_without_writing(config).map_err(BuildError::Invalid)?;
     render_site(
         config,
         &collection,

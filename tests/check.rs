@@ -158,13 +158,22 @@ fn every_problem_is_reported_in_one_run() {
 #[test]
 fn a_valid_site_checks_clean_and_writes_nothing() {
     let site = common::site_from("site");
+    let entries = || -> Vec<_> {
+        let mut names: Vec<_> = std::fs::read_dir(site.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = entries();
     let out = shorts(site.path(), &["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         common::stdout(&out),
         "ok: config.toml, 5 shorts and the digest templates are valid\n"
     );
-    assert!(!site.path().join("public").exists());
+    assert_eq!(entries(), before, "no output, no data folder, no cache");
 }
 
 #[test]

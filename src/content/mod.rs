@@ -22,8 +22,19 @@ use crate::model::{Collection, Short};
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Loads every short, or every problem found in any of them. Files that
-/// have not changed since the last load come from its [`cache`].
+/// have not changed since the last load come from its [`cache`], which is
+/// written again when it missed many.
 pub fn load(config: &Config) -> Result<Collection, Problems> {
+    load_with(config, true)
+}
+
+/// [`load`] for `shorts check`, which writes nothing: the cache is read,
+/// never written.
+pub fn load_without_writing(config: &Config) -> Result<Collection, Problems> {
+    load_with(config, false)
+}
+
+fn load_with(config: &Config, write_cache: bool) -> Result<Collection, Problems> {
     let files = list_shorts(&config.shorts_dir()).map_err(|p| Problems(vec![p]))?;
     let cache = cache::Cache::open(config);
     // Files are independent until the duplicate check, so they load on every core.
@@ -59,7 +70,7 @@ pub fn load(config: &Config) -> Result<Collection, Problems> {
         problems.extend(loaded.problems);
     }
     tracing::debug!(parsed, cached = files.len() - parsed, "shorts read");
-    if cache::worth_saving(newly_valid + cache.left(), shorts.len()) {
+    if write_cache && cache::worth_saving(newly_valid + cache.left(), shorts.len()) {
         save_cache(config, &shorts, &stats);
     }
     report_duplicate_slugs(&shorts, &mut problems);
