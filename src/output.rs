@@ -106,9 +106,9 @@ pub struct LiveKeys {
     /// Whether `keys` lists every file of the live generation (its keys
     /// file was there and whole).
     listed: bool,
-    /// Where each piece is, by the file name it is in and its key; made on
-    /// first use, since only a build that writes a feed needs it.
-    pieces: OnceLock<HashMap<(String, Key), (String, Piece)>>,
+    /// Where each piece is, by its key; made on first use, since only a
+    /// build that writes a feed needs it.
+    pieces: OnceLock<HashMap<Key, (String, Piece)>>,
     /// Live files open for reading pieces.
     open: Mutex<HashMap<String, Arc<fs::File>>>,
 }
@@ -143,14 +143,13 @@ impl LiveKeys {
         (meta.is_file() && meta.len() == recorded.size).then_some((recorded, file))
     }
 
-    fn piece_index(&self) -> &HashMap<(String, Key), (String, Piece)> {
+    fn piece_index(&self) -> &HashMap<Key, (String, Piece)> {
         self.pieces.get_or_init(|| {
             let mut index = HashMap::new();
             for (path, recorded) in self.keys.iter() {
-                let name = path.rsplit('/').next().unwrap_or(path);
                 for piece in &recorded.pieces {
                     index
-                        .entry((name.to_string(), piece.key))
+                        .entry(piece.key)
                         .or_insert_with(|| (path.clone(), *piece));
                 }
             }
@@ -176,8 +175,8 @@ impl Earlier for LiveKeys {
             .is_some_and(|(recorded, _)| recorded.key == *key)
     }
 
-    fn piece(&self, file_name: &str, key: &Key) -> Option<Vec<u8>> {
-        let (path, piece) = self.piece_index().get(&(file_name.to_string(), *key))?;
+    fn piece(&self, key: &Key) -> Option<Vec<u8>> {
+        let (path, piece) = self.piece_index().get(key)?;
         let file = self.open(path)?;
         let mut bytes = vec![0; usize::try_from(piece.len).ok()?];
         read_exact_at(&file, &mut bytes, piece.start).ok()?;

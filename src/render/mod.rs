@@ -112,9 +112,10 @@ pub trait Earlier: Sync {
     /// is still there.
     fn is_current(&self, path: &str, key: &Key) -> bool;
 
-    /// The bytes of the feed piece recorded with `key` in a file named
-    /// `file_name` (`rss.xml`, …), if the last build wrote one.
-    fn piece(&self, file_name: &str, key: &Key) -> Option<Vec<u8>>;
+    /// The bytes of the feed piece recorded with `key`, if the last build
+    /// wrote one. (A piece's key names its format: pieces of one entry in
+    /// RSS and in Atom have different keys.)
+    fn piece(&self, key: &Key) -> Option<Vec<u8>>;
 }
 
 /// No earlier build: everything is rendered.
@@ -125,7 +126,7 @@ impl Earlier for Nothing {
         false
     }
 
-    fn piece(&self, _: &str, _: &Key) -> Option<Vec<u8>> {
+    fn piece(&self, _: &Key) -> Option<Vec<u8>> {
         None
     }
 }
@@ -148,8 +149,8 @@ impl<'s> Previous<'s> {
         self.0.is_current(path, key)
     }
 
-    pub fn piece(self, file_name: &str, key: &Key) -> Option<Vec<u8>> {
-        self.0.piece(file_name, key)
+    pub fn piece(self, key: &Key) -> Option<Vec<u8>> {
+        self.0.piece(key)
     }
 
     /// `path` as `render` makes it, or kept from the last build when that

@@ -119,7 +119,7 @@ pub struct Category<'a> {
 
 impl<'a> Entry<'a> {
     /// Everything a writer reads of this entry, hashed.
-    fn key(&self) -> Key {
+    pub(super) fn key(&self) -> Key {
         let Entry {
             url,
             title,

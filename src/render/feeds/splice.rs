@@ -44,14 +44,12 @@ pub(super) struct Sources<'k> {
 
 impl Sources<'_> {
     fn piece_key(&self, entry: &Entry<'_>, format: &FeedFormat) -> Key {
-        let entry_key = self.entry_keys.get(entry.url.as_ref());
-        let mut hash = KeyHasher::new();
-        hash.key(&self.build).text(format.file);
-        match entry_key {
-            Some(key) => hash.key(key),
-            // Not keyed (never the case for feeds of a plan): never found.
-            None => hash.text(&entry.url).text("unkeyed"),
+        let entry_key = match self.entry_keys.get(entry.url.as_ref()) {
+            Some(key) => *key,
+            None => entry.key(),
         };
+        let mut hash = KeyHasher::new();
+        hash.key(&self.build).text(format.file).key(&entry_key);
         hash.finish()
     }
 }
@@ -81,7 +79,7 @@ impl<'a> Spliced<'a> {
         let (mut added, to_cut): (HashMap<_, _>, Vec<_>) = {
             let found: Vec<_> = keyed
                 .into_par_iter()
-                .map(|(entry, key)| (entry, key, sources.previous.piece(format.file, &key)))
+                .map(|(entry, key)| (entry, key, sources.previous.piece(&key)))
                 .collect();
             let mut added = HashMap::new();
             let mut to_cut = Vec::new();
