@@ -61,10 +61,11 @@ fn load_with(config: &Config, write_cache: bool) -> Result<Collection, Problems>
         .count();
     let mut problems = Problems::default();
     let mut shorts = Vec::with_capacity(files.len());
+    // The stat each short's file was read with, in the order of `shorts`.
     let mut stats = Vec::with_capacity(files.len());
     for loaded in loaded {
-        if let (Some(short), Some(stat)) = (&loaded.short, loaded.stat) {
-            stats.push((short.source.clone(), stat));
+        if loaded.short.is_some() {
+            stats.push(loaded.stat);
         }
         shorts.extend(loaded.short);
         problems.extend(loaded.problems);
@@ -91,11 +92,11 @@ struct Loaded {
 }
 
 /// Caches the valid `shorts`, each with the stat its file was read with.
-fn save_cache(config: &Config, shorts: &[Short], stats: &[(PathBuf, cache::Stat)]) {
-    let stats: HashMap<&Path, &cache::Stat> = stats.iter().map(|(p, s)| (p.as_path(), s)).collect();
-    let with_stats = shorts
+fn save_cache(config: &Config, shorts: &[Short], stats: &[Option<cache::Stat>]) {
+    let with_stats = stats
         .iter()
-        .filter_map(|short| Some((*stats.get(short.source.as_path())?, short)));
+        .zip(shorts)
+        .filter_map(|(stat, short)| Some((stat.as_ref()?, short)));
     cache::save(config, with_stats);
 }
 
