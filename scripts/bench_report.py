@@ -336,7 +336,7 @@ def report(args):
         rr = ratio(ar, br)
         lines += [
             f"| msgs/s, {conn} connection{'s' if conn != '1' else ''} | {fmt(ar, 0)} | "
-            f"{fmt(br, 0)} | {fmt(rr)} | ≥ 0.70 | {met(rr, '>=', 0.70)} |",
+            f"{fmt(br, 0)} | {fmt(rr)} | ≥ 0.80 | {met(rr, '>=', 0.80)} |",
             f"| wall s, {conn} connection{'s' if conn != '1' else ''} | {fmt(aw)} | "
             f"{fmt(bw)} | | | |",
             f"| shorts peak RSS MiB, {conn} connection{'s' if conn != '1' else ''} | "
@@ -344,7 +344,9 @@ def report(args):
         ]
     lines += ["", "shorts' rate is subscribers / wall time of the whole `digest send` "
               "(start-up, content, ledger included); every run started from the same "
-              "imported database, and the sink counted every message.", ""]
+              "imported database, and the sink counted every message. smtp-sink offers "
+              "PIPELINING: shorts sends each envelope in one write (two round trips a "
+              "message), smtp-source command by command (four).", ""]
 
     # B4: scale
     lines += ["## B4 scale", ""]

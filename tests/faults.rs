@@ -47,6 +47,34 @@ fn assert_each_once(server: &FaultySmtp, readers: &[String], except: &[&str]) {
     }
 }
 
+/// With PIPELINING (RFC 2920) offered, each message's envelope goes in one
+/// write (two round trips a message instead of four); without it, command
+/// by command. Either way, refusals at RCPT land on the right recipients.
+#[test]
+fn the_envelope_is_pipelined_only_where_the_server_offers_it() {
+    for offered in [true, false] {
+        let server = FaultySmtp::start();
+        if !offered {
+            server.without_pipelining();
+        }
+        let site = site_for(&server, "");
+        let readers = subscribe(site.path(), 6);
+        server.script(&readers[1], &[Fault::Rcpt(550)]);
+        server.script(&readers[2], &[Fault::Rcpt(451)]);
+        let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains(": 5 sent, 0 skipped (nothing new in their tracks), 1 failed"),
+            "{}",
+            stdout(&out)
+        );
+        assert_each_once(&server, &readers, &[readers[1].as_str()]);
+        // Every MAIL: six first tries and the retry of the 451.
+        let expected = if offered { 7 } else { 0 };
+        assert_eq!(server.pipelined(), expected, "offered: {offered}");
+    }
+}
+
 #[test]
 fn temporary_answers_at_rcpt_and_data_are_retried_and_deliver_exactly_once() {
     let server = FaultySmtp::start();

@@ -208,7 +208,8 @@ proptest! {
             date: now(),
             returns: None,
         };
-        let composed = shorts::delivery::compose::compose(&envelope, &rendered, None).expect("composes");
+        let parts = shorts::delivery::compose::DigestParts::of(&rendered);
+        let composed = shorts::delivery::compose::compose(&envelope, parts, None).expect("composes");
         let mail = mailparse::parse_mail(&composed.bytes).expect("MIME parses");
         // One header per line: nothing in the text started a header of its own.
         let names: Vec<String> = mail.headers.iter().map(|h| h.get_key().to_ascii_lowercase()).collect();

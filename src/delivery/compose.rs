@@ -16,7 +16,7 @@ use lettre::message::dkim::{
     DkimSigningKey,
 };
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox, MultiPart};
 use lettre::{Address, Message};
 
 use crate::config::{DigestConfig, DkimAlgorithm, DkimConfig};
@@ -195,9 +195,27 @@ fn with_feedback(
     }
 }
 
+/// A digest's subject and its two parts, encoded for the message.
+pub struct DigestParts {
+    pub subject: String,
+    pub text: Body,
+    pub html: Body,
+}
+
+impl DigestParts {
+    /// The parts of one subscriber's rendered copy, encoded for it alone.
+    pub fn of(digest: &RenderedDigest) -> DigestParts {
+        DigestParts {
+            subject: digest.subject.clone(),
+            text: Body::new(digest.text.clone()),
+            html: Body::new(digest.html.clone()),
+        }
+    }
+}
+
 pub fn compose(
     envelope: &Envelope<'_>,
-    digest: &RenderedDigest,
+    digest: DigestParts,
     signer: Option<&Signer>,
 ) -> Result<Composed, ComposeError> {
     let config = envelope.config;
@@ -231,10 +249,7 @@ pub fn compose(
         builder = builder.reply_to(reply_to.clone());
     }
     let message = builder
-        .multipart(MultiPart::alternative_plain_html(
-            digest.text.clone(),
-            digest.html.clone(),
-        ))
+        .multipart(MultiPart::alternative_plain_html(digest.text, digest.html))
         .map_err(|e| ComposeError::Build(e.to_string()))?;
     signed(message, message_id, signer, envelope.returns.as_ref())
 }
@@ -423,7 +438,7 @@ mod tests {
             date: DateTime::UNIX_EPOCH,
             returns,
         };
-        let composed = compose(&envelope, &rendered(subject), signer).unwrap();
+        let composed = compose(&envelope, DigestParts::of(&rendered(subject)), signer).unwrap();
         assert_eq!(composed.message_id, "<digest-3.s7@example.org>");
         composed
     }

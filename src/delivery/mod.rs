@@ -10,6 +10,7 @@
 //! what is recorded in the ledger is `digest`'s job. Which certificates the
 //! SMTP client trusts is [`trust`]'s.
 
+pub mod body;
 pub mod compose;
 pub mod trust;
 pub mod verp;

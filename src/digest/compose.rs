@@ -1,17 +1,25 @@
 //! One subscriber's copy of a digest: their signed links, the rendered
-//! digest (shared between alike subscribers) and the composed message.
+//! digest and its encoded parts (both shared between alike subscribers)
+//! and the composed message.
 //! Touches neither the store nor the transport, so every compose thread can
 //! share one [`Composer`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
 use super::{DigestError, Sender};
 use crate::config::{Config, DigestConfig};
-use crate::delivery::compose::{self, Composed, Envelope, Signer};
+use crate::delivery::body::SharedBody;
+use crate::delivery::compose::{self, Composed, DigestParts, Envelope, Signer};
 use crate::delivery::verp;
 use crate::model::Subscriber;
 use crate::paths;
-use crate::render::digest::{DigestContent, DigestTemplates, Links, RenderedDigest, SharedCopies};
+use crate::render::digest::{
+    DigestContent, DigestTemplates, Links, Personalised, RenderedDigest, SharedCopies, SharedCopy,
+    is_personal,
+};
 use crate::tokens::{Purpose, Secret};
 
 /// What one subscriber's copy would be: rendered, or nothing new for them.
@@ -31,6 +39,7 @@ impl Sender<'_> {
             signer: self.signer,
             now: self.now,
             copies: &self.copies,
+            encoded: &self.encoded,
         }
     }
 
@@ -53,6 +62,7 @@ pub struct Composer<'a> {
     signer: Option<&'a Signer>,
     now: DateTime<Utc>,
     copies: &'a SharedCopies,
+    encoded: &'a EncodedCopies,
 }
 
 impl Composer<'_> {
@@ -82,25 +92,50 @@ impl Composer<'_> {
         content: &DigestContent<'_>,
         subscriber: Subscriber,
     ) -> Result<Prepared, DigestError> {
-        let (links, token) = self.links(&subscriber);
-        let Some(rendered) = self.templates.render_shared(
+        let message = self
+            .message(content, &subscriber)?
+            .map(|(copy, composed)| (copy.rendered(), composed));
+        Ok(Prepared {
+            subscriber,
+            message,
+        })
+    }
+
+    /// Only the message of one subscriber's copy, for sending: the copy is
+    /// never filled in whole.
+    pub fn compose(
+        &self,
+        content: &DigestContent<'_>,
+        subscriber: &Subscriber,
+    ) -> Result<Option<Composed>, DigestError> {
+        Ok(self
+            .message(content, subscriber)?
+            .map(|(_, composed)| composed))
+    }
+
+    /// The subscriber's copy and the message carrying it, or `None` when
+    /// nothing in the digest is for them.
+    fn message(
+        &self,
+        content: &DigestContent<'_>,
+        subscriber: &Subscriber,
+    ) -> Result<Option<(Personalised, Composed)>, DigestError> {
+        let (links, token) = self.links(subscriber);
+        let Some(copy) = self.templates.render_shared(
             self.copies,
             self.config,
             self.digest_config,
             content,
-            &subscriber,
+            subscriber,
             &links,
         )?
         else {
-            return Ok(Prepared {
-                subscriber,
-                message: None,
-            });
+            return Ok(None);
         };
         let envelope = Envelope {
             config: self.digest_config,
             digest: content.number,
-            subscriber: &subscriber,
+            subscriber,
             unsubscribe_url: &links.unsubscribe,
             unsubscribe_token: &token,
             date: self.now,
@@ -113,10 +148,50 @@ impl Composer<'_> {
                 },
             ),
         };
-        let composed = compose::compose(&envelope, &rendered, self.signer)?;
-        Ok(Prepared {
-            subscriber,
-            message: Some((rendered, composed)),
-        })
+        let composed = compose::compose(&envelope, self.parts(&copy), self.signer)?;
+        Ok(Some((copy, composed)))
+    }
+
+    /// The copy's parts, encoded: an audience's copy once for all its
+    /// subscribers but for their own lines.
+    fn parts(&self, copy: &Personalised) -> DigestParts {
+        match copy {
+            Personalised::Own(rendered) => DigestParts::of(rendered),
+            Personalised::Shared(copy) => {
+                let encoded = self.encoded.of(copy);
+                let fill = |text: &str| copy.fill(text);
+                DigestParts {
+                    subject: copy.fill(&copy.template.subject),
+                    text: encoded.text.body(fill),
+                    html: encoded.html.body(fill),
+                }
+            }
+        }
+    }
+}
+
+/// Each audience's parts, encoded once (see [`SharedBody`]); one per send.
+#[derive(Default)]
+pub struct EncodedCopies {
+    copies: Mutex<HashMap<usize, Arc<EncodedCopy>>>,
+}
+
+struct EncodedCopy {
+    text: SharedBody,
+    html: SharedBody,
+}
+
+impl EncodedCopies {
+    /// The encoded parts of `copy`'s audience, encoded now if it is the first.
+    fn of(&self, copy: &SharedCopy) -> Arc<EncodedCopy> {
+        let mut copies = self.copies.lock().unwrap_or_else(|e| e.into_inner());
+        let encoded = copies.entry(copy.audience).or_insert_with(|| {
+            let encode = |text: &str| SharedBody::new(text, is_personal, |t| copy.fill(t));
+            Arc::new(EncodedCopy {
+                text: encode(&copy.template.text),
+                html: encode(&copy.template.html),
+            })
+        });
+        Arc::clone(encoded)
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::DigestError;
+use super::compose::EncodedCopies;
 use crate::config::{Config, DigestConfig};
 use crate::delivery::compose::Signer;
 use crate::diagnostics::Problems;
@@ -29,6 +30,8 @@ pub struct Sender<'a> {
     pub cancel: &'a AtomicBool,
     /// Copies rendered once per audience and personalised per subscriber.
     pub copies: SharedCopies,
+    /// Their parts, encoded once per audience.
+    pub encoded: EncodedCopies,
 }
 
 impl Sender<'_> {
@@ -103,6 +106,7 @@ impl<'c> Inputs<'c> {
             now,
             cancel,
             copies: SharedCopies::default(),
+            encoded: EncodedCopies::default(),
         }
     }
 }

@@ -136,19 +136,17 @@ impl<'s, 'a> Recorder<'s, 'a> {
         Ok(())
     }
 
-    /// Records `claimed` as `sending`, in one transaction, before any of
-    /// them is handed to a thread.
+    /// Records `claimed` as `sending`, before any of them is handed to a
+    /// thread; within the caller's transaction.
     pub(super) fn claim(&self, claimed: &[Subscriber]) -> Result<(), DigestError> {
         let sender = self.sender;
         let from = &sender.digest_config.from.email;
-        let batch = sender.store.batch()?;
         for subscriber in claimed {
             let message_id = compose::message_id(self.digest, subscriber.id, from);
             sender
                 .store
                 .mark_sending(self.digest, subscriber.id, &message_id, sender.now)?;
         }
-        batch.commit()?;
         Ok(())
     }
 

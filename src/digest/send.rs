@@ -13,15 +13,16 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::record::{Done, Outcome, Recorder, SendReport};
-use super::{ActiveIds, Composer, DigestError, Prepared, Sender};
+use super::{ActiveIds, Composer, DigestError, Sender};
 use crate::delivery::compose::Composed;
 use crate::delivery::{self, Failure, Transport};
 use crate::model::{Subscriber, SubscriberStatus};
 use crate::render::digest::DigestContent;
 use crate::store::DeliveryState;
 
-/// How many subscribers are recorded `sending` in one transaction before
-/// they are queued: one commit (and its file locks) for several messages.
+/// How many subscribers are looked up and recorded `sending` in one
+/// transaction before they are queued: one commit (and its file locks) for
+/// several messages.
 /// A crash between the commit and the queue leaves them `sending`, which the
 /// next run sends: nothing is lost, and none of them had gone out.
 const CLAIM: usize = 16;
@@ -93,22 +94,14 @@ fn dispatch(
     jobs: &mpsc::SyncSender<Job>,
     done: &mpsc::Receiver<Done>,
 ) -> Result<(), DigestError> {
-    let mut claimed: Vec<Subscriber> = Vec::with_capacity(CLAIM);
+    let mut ids = Vec::with_capacity(CLAIM);
     for id in ActiveIds::new(recorder.sender().store) {
-        let id = id?;
-        recorder.record(done.try_iter())?;
-        if recorder.stopping() {
-            return Ok(());
-        }
-        let Some(subscriber) = still_due(recorder, content, id)? else {
-            continue;
-        };
-        claimed.push(subscriber);
-        if claimed.len() == CLAIM && !claim_and_queue(recorder, &mut claimed, jobs, done)? {
+        ids.push(id?);
+        if ids.len() == CLAIM && !claim_and_queue(recorder, content, &mut ids, jobs, done)? {
             return Ok(());
         }
     }
-    claim_and_queue(recorder, &mut claimed, jobs, done)?;
+    claim_and_queue(recorder, content, &mut ids, jobs, done)?;
     Ok(())
 }
 
@@ -145,19 +138,28 @@ fn still_due(
     Ok(Some(subscriber))
 }
 
-/// Records `claimed` as `sending` in one transaction, then queues them;
-/// false when the run is stopping (the rest stay `sending`, for the next run).
+/// Looks up `ids` and records those still due as `sending`, all in one
+/// transaction, then queues them; false when the run is stopping (the rest
+/// stay `sending`, for the next run).
 fn claim_and_queue(
     recorder: &mut Recorder<'_, '_>,
-    claimed: &mut Vec<Subscriber>,
+    content: &DigestContent<'_>,
+    ids: &mut Vec<i64>,
     jobs: &mpsc::SyncSender<Job>,
     done: &mpsc::Receiver<Done>,
 ) -> Result<bool, DigestError> {
-    if claimed.is_empty() {
-        return Ok(true);
+    recorder.record(done.try_iter())?;
+    if recorder.stopping() {
+        return Ok(false);
     }
-    recorder.claim(claimed)?;
-    for subscriber in claimed.drain(..) {
+    let batch = recorder.sender().store.batch()?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids.drain(..) {
+        claimed.extend(still_due(recorder, content, id)?);
+    }
+    recorder.claim(&claimed)?;
+    batch.commit()?;
+    for subscriber in claimed {
         if !queue(recorder, Job { subscriber }, jobs, done)? {
             return Ok(false);
         }
@@ -202,7 +204,7 @@ fn compose_loop(
 ) {
     while let Some(job) = next(jobs) {
         let id = job.subscriber.id;
-        let outcome = match compose_one(composer, content, job.subscriber) {
+        let outcome = match compose_one(composer, content, &job.subscriber) {
             Ok(composed) => match messages.send((id, composed)) {
                 Ok(()) => continue,
                 Err(_) => return,
@@ -334,17 +336,13 @@ fn next<T>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<T> {
 fn compose_one(
     composer: &Composer<'_>,
     content: &DigestContent<'_>,
-    subscriber: Subscriber,
+    subscriber: &Subscriber,
 ) -> Result<Composed, Outcome> {
-    let id = subscriber.id;
-    match composer.prepare(content, subscriber) {
-        Ok(Prepared {
-            message: Some((_, composed)),
-            ..
-        }) => Ok(composed),
-        Ok(Prepared { message: None, .. }) => Err(Outcome::Nothing),
+    match composer.compose(content, subscriber) {
+        Ok(Some(composed)) => Ok(composed),
+        Ok(None) => Err(Outcome::Nothing),
         Err(DigestError::Compose(e)) => {
-            tracing::warn!(subscriber = id, error = %e, "cannot compose this subscriber's copy");
+            tracing::warn!(subscriber = subscriber.id, error = %e, "cannot compose this subscriber's copy");
             Err(Outcome::Unbuildable(e.to_string()))
         }
         Err(e) => Err(Outcome::Failed(e)),

@@ -214,8 +214,8 @@ impl DigestTemplates {
     }
 
     /// The same copy as [`render`](Self::render), rendered once per
-    /// [`Audience`] and personalised by putting this subscriber's address and
-    /// links where the shared copy has placeholders. The first copy of each
+    /// [`Audience`] with placeholders where the subscriber's address and
+    /// links go; the copy says what to put in them. The first copy of each
     /// audience is also rendered directly and compared; if the templates
     /// treat the placeholders differently from real values, that audience is
     /// rendered per subscriber, so sharing never changes a byte.
@@ -227,41 +227,46 @@ impl DigestTemplates {
         digest: &DigestContent<'_>,
         subscriber: &Subscriber,
         links: &Links,
-    ) -> Result<Option<RenderedDigest>, RenderError> {
+    ) -> Result<Option<Personalised>, RenderError> {
         let render = |subscriber: &Subscriber, links: &Links| {
             self.render(config, digest_config, digest, subscriber, links)
         };
+        let own = |subscriber: &Subscriber, links: &Links| {
+            Ok(render(subscriber, links)?.map(Personalised::Own))
+        };
         let personal = Personal::of(subscriber, links);
         if !personal.is_plain() {
-            return render(subscriber, links);
+            return own(subscriber, links);
         }
         let audience = self.audience(digest, subscriber, &config.tracks);
         let mut copies = shared.copies.lock().unwrap_or_else(|e| e.into_inner());
-        match copies.get(&audience) {
-            Some(Copy::Nothing) => return Ok(None),
-            Some(Copy::Shared(template)) => {
-                let template = Arc::clone(template);
-                drop(copies);
-                return Ok(Some(personal.fill(&template)));
+        let copy = match copies.get(&audience) {
+            Some(copy) => copy.clone(),
+            None => {
+                // The first of an audience renders while holding the lock, so
+                // the others wait for its copy instead of rendering their own.
+                let number = copies.len();
+                let copy = match render(subscriber, links)? {
+                    None => Copy::Nothing,
+                    Some(direct) => shareable(&direct, &personal, number, || {
+                        let (subscriber, links) = Personal::placeholders(subscriber, links);
+                        render(&subscriber, &links)
+                    })?,
+                };
+                copies.insert(audience, copy.clone());
+                copy
             }
-            Some(Copy::PerSubscriber) => {
-                drop(copies);
-                return render(subscriber, links);
-            }
-            None => {}
-        }
-        // The first of an audience renders while holding the lock, so the
-        // others wait for its copy instead of rendering their own.
-        let direct = render(subscriber, links)?;
-        let copy = match &direct {
-            None => Copy::Nothing,
-            Some(direct) => shareable(direct, &personal, || {
-                let (subscriber, links) = Personal::placeholders(subscriber, links);
-                render(&subscriber, &links)
-            })?,
         };
-        copies.insert(audience, copy);
-        Ok(direct)
+        drop(copies);
+        match copy {
+            Copy::Nothing => Ok(None),
+            Copy::Shared(audience, template) => Ok(Some(Personalised::Shared(SharedCopy {
+                audience,
+                template,
+                values: personal.values(),
+            }))),
+            Copy::PerSubscriber => own(subscriber, links),
+        }
     }
 
     /// Who gets the same copy as `subscriber` but for address and links.
@@ -309,10 +314,13 @@ impl DigestTemplates {
 fn shareable(
     direct: &RenderedDigest,
     personal: &Personal<'_>,
+    number: usize,
     with_placeholders: impl FnOnce() -> Result<Option<RenderedDigest>, RenderError>,
 ) -> Result<Copy, RenderError> {
     Ok(match with_placeholders()? {
-        Some(template) if personal.fill(&template) == *direct => Copy::Shared(Arc::new(template)),
+        Some(template) if fill_copy(&template, &personal.values()) == *direct => {
+            Copy::Shared(number, Arc::new(template))
+        }
         _ => {
             tracing::debug!(
                 "the digest templates personalise more than address and links; rendering each copy"
@@ -345,13 +353,58 @@ struct Audience {
     name: Option<String>,
 }
 
+#[derive(Clone)]
 enum Copy {
     /// Nothing new in what they follow.
     Nothing,
-    /// Rendered with placeholders for the address and links.
-    Shared(Arc<RenderedDigest>),
+    /// Rendered with placeholders for the address and links; numbered in
+    /// the order the audiences were met.
+    Shared(usize, Arc<RenderedDigest>),
     /// The templates use the personal values in a way placeholders cannot stand for.
     PerSubscriber,
+}
+
+/// One subscriber's copy, as [`DigestTemplates::render_shared`] gives it.
+#[derive(Debug, Clone)]
+pub enum Personalised {
+    /// Rendered for this subscriber alone.
+    Own(RenderedDigest),
+    /// Their audience's copy, and what goes in its placeholders for them.
+    Shared(SharedCopy),
+}
+
+impl Personalised {
+    /// The copy as the subscriber reads it.
+    pub fn rendered(&self) -> RenderedDigest {
+        match self {
+            Personalised::Own(rendered) => rendered.clone(),
+            Personalised::Shared(copy) => fill_copy(&copy.template, &copy.values()),
+        }
+    }
+}
+
+/// An audience's copy for one of its subscribers.
+#[derive(Debug, Clone)]
+pub struct SharedCopy {
+    /// The same number for the same `template` within one send.
+    pub audience: usize,
+    /// The copy with a placeholder where each personal value goes.
+    pub template: Arc<RenderedDigest>,
+    values: [(&'static str, String); 3],
+}
+
+impl SharedCopy {
+    /// Each placeholder and this subscriber's value for it.
+    pub fn values(&self) -> [(&'static str, &str); 3] {
+        self.values
+            .each_ref()
+            .map(|(at, value)| (*at, value.as_str()))
+    }
+
+    /// `text` (a part of the template) with this subscriber's values in place.
+    pub fn fill(&self, text: &str) -> String {
+        fill(text, &self.values())
+    }
 }
 
 /// What differs between two copies for the same audience.
@@ -366,6 +419,8 @@ impl<'a> Personal<'a> {
     const EMAIL: &'static str = "shortsPlaceholderEmail7Q2";
     const UNSUBSCRIBE: &'static str = "shortsPlaceholderUnsubscribe7Q2";
     const PREFERENCES: &'static str = "shortsPlaceholderPreferences7Q2";
+    /// Every placeholder, for finding where a copy is personal.
+    const PLACEHOLDERS: [&'static str; 3] = [Self::EMAIL, Self::UNSUBSCRIBE, Self::PREFERENCES];
 
     fn of(subscriber: &'a Subscriber, links: &'a Links) -> Self {
         Personal {
@@ -400,18 +455,36 @@ impl<'a> Personal<'a> {
         plain(self.email) && plain(self.unsubscribe) && plain(self.preferences)
     }
 
-    fn fill(&self, template: &RenderedDigest) -> RenderedDigest {
-        let fill = |text: &str| {
-            text.replace(Self::EMAIL, self.email)
-                .replace(Self::UNSUBSCRIBE, self.unsubscribe)
-                .replace(Self::PREFERENCES, self.preferences)
-        };
-        RenderedDigest {
-            subject: fill(&template.subject),
-            html: fill(&template.html),
-            text: fill(&template.text),
-            count: template.count,
-        }
+    fn values(&self) -> [(&'static str, String); 3] {
+        [
+            (Self::EMAIL, self.email.to_string()),
+            (Self::UNSUBSCRIBE, self.unsubscribe.to_string()),
+            (Self::PREFERENCES, self.preferences.to_string()),
+        ]
+    }
+}
+
+/// Whether `text` (a part of a shared copy) holds a placeholder.
+pub fn is_personal(text: &str) -> bool {
+    Personal::PLACEHOLDERS.iter().any(|at| text.contains(at))
+}
+
+/// `text` with each placeholder replaced by its value.
+fn fill<S: AsRef<str>>(text: &str, values: &[(&'static str, S)]) -> String {
+    values.iter().fold(text.to_string(), |text, (at, value)| {
+        text.replace(at, value.as_ref())
+    })
+}
+
+fn fill_copy<S: AsRef<str>>(
+    template: &RenderedDigest,
+    values: &[(&'static str, S)],
+) -> RenderedDigest {
+    RenderedDigest {
+        subject: fill(&template.subject, values),
+        html: fill(&template.html, values),
+        text: fill(&template.text, values),
+        count: template.count,
     }
 }
 
@@ -795,7 +868,7 @@ mod tests {
             let copy = templates
                 .render_shared(&shared, &config, digest, &content, r, &links())
                 .unwrap();
-            assert_eq!(copy, own, "{r:?}");
+            assert_eq!(copy.map(|c| c.rendered()), own, "{r:?}");
         }
     }
 

@@ -303,7 +303,14 @@ impl Sqlite {
 
 impl Store for Sqlite {
     fn batch(&self) -> Result<Box<dyn Batch + '_>, StoreError> {
-        Ok(Box::new(SqliteBatch(self.conn.unchecked_transaction()?)))
+        // IMMEDIATE: a batch that reads before it writes (a claim checks
+        // each delivery first) must not find its snapshot stale at the first
+        // write, which SQLite reports as busy without waiting.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        Ok(Box::new(SqliteBatch(tx)))
     }
 
     fn schema_version(&self) -> Result<i64, StoreError> {

@@ -2,9 +2,10 @@
 //! answer chosen recipients' `RCPT` or end of `DATA` with chosen codes, drop
 //! the connection in the middle of `DATA`, stall past the client's timeout,
 //! or take its time over every message. It speaks enough of RFC 5321 for a
-//! real client (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps what it
-//! accepted, with counts of sessions, so tests can prove nothing was lost or
-//! delivered twice.
+//! real client (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and PIPELINING
+//! unless told not to offer it) and keeps what it accepted, with counts of
+//! sessions and of envelopes that came pipelined, so tests can prove nothing
+//! was lost or delivered twice.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::collections::HashMap;
@@ -44,6 +45,10 @@ struct State {
     delay: Duration,
     sessions: usize,
     faults_injected: usize,
+    /// Leave PIPELINING out of the EHLO answer.
+    no_pipelining: bool,
+    /// `MAIL` commands whose `RCPT` had already arrived when they were read.
+    pipelined: usize,
 }
 
 pub struct FaultySmtp {
@@ -94,6 +99,17 @@ impl FaultySmtp {
             .unwrap()
             .faults
             .insert(recipient.to_string(), faults.to_vec());
+    }
+
+    /// Stop offering PIPELINING (RFC 2920) to new sessions.
+    pub fn without_pipelining(&self) {
+        self.state.lock().unwrap().no_pipelining = true;
+    }
+
+    /// Envelopes whose commands came in one write, not each after the
+    /// answer to the one before.
+    pub fn pipelined(&self) -> usize {
+        self.state.lock().unwrap().pipelined
     }
 
     /// Wait this long before accepting each message.
@@ -182,13 +198,20 @@ fn session(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             "EHLO" => {
                 reply(&mut stream, "250-faulty.test")?;
                 reply(&mut stream, "250-8BITMIME")?;
-                reply(&mut stream, "250-SMTPUTF8")?;
-                reply(&mut stream, "250 PIPELINING")?;
+                if state.lock().unwrap().no_pipelining {
+                    reply(&mut stream, "250 SMTPUTF8")?;
+                } else {
+                    reply(&mut stream, "250-SMTPUTF8")?;
+                    reply(&mut stream, "250 PIPELINING")?;
+                }
             }
             "HELO" => reply(&mut stream, "250 faulty.test")?,
             "MAIL" => {
                 to.clear();
                 pending = None;
+                if reader.buffer().starts_with(b"RCPT") {
+                    state.lock().unwrap().pipelined += 1;
+                }
                 reply(&mut stream, "250 2.1.0 OK")?;
             }
             "RCPT" => {

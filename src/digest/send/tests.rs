@@ -175,6 +175,7 @@ impl Fixture {
             now: at(8),
             cancel,
             copies: SharedCopies::default(),
+            encoded: Default::default(),
         };
         send(&sender, content, transport, &|_| {}).expect("the send runs")
     }

@@ -83,7 +83,8 @@ impl ClientCodec {
             _ => frame[at - 2] == b'\r' && frame[at - 1] == b'\n',
         };
         let mut copied = 0;
-        for (at, _) in frame.iter().enumerate().filter(|(_, b)| **b == b'.') {
+        // shorts: memchr finds the dots; most text has many, few start a line.
+        for at in memchr::memchr_iter(b'.', frame) {
             if starts_line(at) {
                 buf.extend_from_slice(&frame[copied..=at]);
                 buf.push(b'.');
