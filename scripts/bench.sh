@@ -3,7 +3,7 @@
 # ratios compare like with like on the same machine state:
 #   B1 build vs Hugo writing the RSS feeds and Hugo building the whole site
 #      (pages, lists, RSS; same generated shorts), and how the build grows
-#   B2 no-change rebuild, and one short edited
+#   B2 no-change rebuild, and one short edited (a build; and under schedule, until serve shows it)
 #   B3 digest send to smtp-sink vs Postfix smtp-source with the same message
 #   B4 scale: 100,000 subscribers (import, digest send)
 #   B5 shorts serve vs nginx on the same public/ with wrk (scripts/bench_serve.sh)
@@ -72,6 +72,7 @@ SINK=/usr/sbin/smtp-sink
 SOURCE=/usr/sbin/smtp-source
 SINK_PID=""
 MEASURE_PID=""
+DAEMON_PIDS=()
 STEP="start"
 
 fail() {
@@ -88,6 +89,7 @@ on_error() {  # the ERR trap: any unchecked failure still names the step
 # the script ends. `timeout` runs in its own process group, so Ctrl-C does not
 # reach it; TERM to it is passed on to the command.
 cleanup() {
+  stop_daemons
   if [ -n "$MEASURE_PID" ] && kill -0 "$MEASURE_PID" 2>/dev/null; then
     kill -TERM "$MEASURE_PID" 2>/dev/null || true
     wait "$MEASURE_PID" 2>/dev/null || true
@@ -322,6 +324,40 @@ b1_build_vs_hugo() {
     measure b2-rebuild shorts "$N_MAIN" edit "$run" --expect "published=$N_MAIN" -- \
       "$BIN" --config "$shorts_site/config.toml" build
   done
+  b2_edit_served "$shorts_site" "$edited"
+}
+
+# The same edit as the writer sees it: `shorts schedule` rebuilding and
+# `shorts serve` serving the site, from the file's write to its page served
+# with the new title.
+b2_edit_served() {  # $1 site, $2 the short to edit
+  local port run slug
+  port="$(free_port)"
+  slug="$(basename "$2" .md)"
+  step "B2: one short edited under schedule, until serve shows it (warm-up $WARMUP, runs $RUNS)"
+  "$BIN" --config "$1/config.toml" serve --bind "127.0.0.1:$port" > "$LOGS/b2-serve.log" 2>&1 &
+  DAEMON_PIDS+=("$!")
+  "$BIN" --config "$1/config.toml" schedule > "$LOGS/b2-schedule.log" 2>&1 &
+  DAEMON_PIDS+=("$!")
+  for run in $(seq 50); do
+    curl -fso /dev/null "http://127.0.0.1:$port/shorts/$slug/" && break
+    sleep 0.2
+  done
+  for run in $(run_labels); do
+    sleep 2  # quiet before each save, as between a writer's saves
+    python3 "$HELPER" edit-served "$CSV" "$2" "http://127.0.0.1:$port/shorts/$slug/" \
+      --n "$N_MAIN" --run "$run"
+  done
+  stop_daemons
+}
+
+stop_daemons() {
+  local pid
+  for pid in "${DAEMON_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  DAEMON_PIDS=()
 }
 
 b1_growth() {

@@ -30,8 +30,12 @@ use crate::site;
 const RETRY_AFTER: Duration = Duration::from_secs(300);
 /// When another shorts run holds the lock, try again this soon.
 const LOCKED_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Content changes closer together than this are one rebuild.
-const DEBOUNCE: Duration = Duration::from_millis(300);
+/// Content changes closer together than this are one rebuild. An editor's
+/// save (a write, or a temporary file renamed over the old one) is a burst
+/// of events within a few milliseconds; a longer wait only delays seeing the
+/// edit, and a change that comes later (a `git checkout` of many files) is
+/// one more rebuild of what changed since, not a wrong one.
+const DEBOUNCE: Duration = Duration::from_millis(100);
 /// How often the loop looks at `cancel` and the clock while it waits.
 const TICK: Duration = Duration::from_millis(200);
 
