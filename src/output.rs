@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::render::{Earlier, Key, Keys, Output, OutputFile, Piece, Recorded};
+use crate::render::{Chunk, Earlier, Key, Keys, LiveRange, Output, OutputFile, Piece, Recorded};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {
@@ -106,12 +106,15 @@ pub struct LiveKeys {
     /// Whether `keys` lists every file of the live generation (its keys
     /// file was there and whole).
     listed: bool,
-    /// Where each piece is, by its key; made on first use, since only a
-    /// build that writes a feed needs it.
-    pieces: OnceLock<HashMap<Key, (String, Piece)>>,
+    /// Where each piece is (in every file that holds it), by its key; made
+    /// on first use, since only a build that writes a feed needs it.
+    pieces: OnceLock<PieceIndex>,
     /// Live files open for reading pieces.
     open: Mutex<HashMap<String, Arc<fs::File>>>,
 }
+
+/// Every file a feed piece is in, and where, by the piece's key.
+type PieceIndex = HashMap<Key, Vec<(Arc<str>, Piece)>>;
 
 impl LiveKeys {
     /// The live generation's keys, or none (everything is rendered).
@@ -143,14 +146,16 @@ impl LiveKeys {
         (meta.is_file() && meta.len() == recorded.size).then_some((recorded, file))
     }
 
-    fn piece_index(&self) -> &HashMap<Key, (String, Piece)> {
+    fn piece_index(&self) -> &PieceIndex {
         self.pieces.get_or_init(|| {
-            let mut index = HashMap::new();
+            let mut index = PieceIndex::new();
             for (path, recorded) in self.keys.iter() {
+                let path: Arc<str> = Arc::from(path.as_str());
                 for piece in &recorded.pieces {
                     index
                         .entry(piece.key)
-                        .or_insert_with(|| (path.clone(), *piece));
+                        .or_default()
+                        .push((Arc::clone(&path), *piece));
                 }
             }
             index
@@ -175,12 +180,52 @@ impl Earlier for LiveKeys {
             .is_some_and(|(recorded, _)| recorded.key == *key)
     }
 
-    fn piece(&self, key: &Key) -> Option<Vec<u8>> {
-        let (path, piece) = self.piece_index().get(key)?;
-        let file = self.open(path)?;
-        let mut bytes = vec![0; usize::try_from(piece.len).ok()?];
-        read_exact_at(&file, &mut bytes, piece.start).ok()?;
-        Some(bytes)
+    fn piece(&self, key: &Key, near: &str) -> Option<LiveRange> {
+        let places = self.piece_index().get(key)?;
+        let (path, piece) = places
+            .iter()
+            .find(|(path, _)| &**path == near)
+            .or_else(|| places.first())?;
+        Some(LiveRange {
+            file: self.open(path)?,
+            start: piece.start,
+            len: piece.len,
+        })
+    }
+}
+
+impl Output {
+    /// The file with its bytes whole (ranges of live files read), for
+    /// tools and tests that look at the output; `None` for a kept file.
+    pub fn into_file(self) -> Result<Option<OutputFile>, OutputError> {
+        Ok(match self {
+            Output::Rendered(file, _) => Some(file),
+            Output::Assembled { path, chunks, .. } => {
+                let mut bytes = Vec::new();
+                for chunk in chunks {
+                    match chunk {
+                        Chunk::Own(own) => bytes.extend_from_slice(&own),
+                        Chunk::Live(range) => bytes.extend(
+                            range
+                                .read()
+                                .map_err(io_error("reading", Path::new(&path)))?,
+                        ),
+                    }
+                }
+                Some(OutputFile { path, bytes })
+            }
+            Output::Kept { .. } => None,
+        })
+    }
+}
+
+impl LiveRange {
+    /// The range's bytes.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        let len = usize::try_from(self.len).map_err(std::io::Error::other)?;
+        let mut bytes = vec![0; len];
+        read_exact_at(&self.file, &mut bytes, self.start)?;
+        Ok(bytes)
     }
 }
 
@@ -290,6 +335,11 @@ impl NextGeneration {
     pub fn take(&self, output: &Output) -> Result<(), OutputError> {
         match output {
             Output::Rendered(file, recorded) => self.store(file, recorded.clone()),
+            Output::Assembled {
+                path,
+                chunks,
+                recorded,
+            } => self.assemble(path, chunks, recorded),
             Output::Kept { path, key } => {
                 let relative = relative_path(path)?;
                 let recorded = self.earlier.keys.get(path).filter(|r| r.key == *key);
@@ -310,23 +360,57 @@ impl NextGeneration {
 
     /// Takes one rendered file, and what it was rendered from if keyed.
     fn store(&self, file: &OutputFile, recorded: Option<Recorded>) -> Result<(), OutputError> {
-        let relative = relative_path(&file.path)?;
+        self.take_file(
+            &file.path,
+            recorded,
+            |live| same_content(live, &file.bytes),
+            |to| fs::write(to, &file.bytes),
+        )
+    }
+
+    /// Takes one file rendered as parts: written from them (ranges of live
+    /// files copied by the file system), or linked if it is the live one.
+    fn assemble(
+        &self,
+        path: &str,
+        chunks: &[Chunk],
+        recorded: &Recorded,
+    ) -> Result<(), OutputError> {
+        let own = self.earlier.open(path);
+        self.take_file(
+            path,
+            Some(recorded.clone()),
+            |live| assembled_as(live, own.as_ref(), chunks, recorded.size),
+            |to| write_chunks(to, chunks),
+        )
+    }
+
+    /// Takes the file at `path`: unchanged if the live one is the same
+    /// (`same_as`), else made in the new generation by `write`.
+    fn take_file(
+        &self,
+        path: &str,
+        recorded: Option<Recorded>,
+        same_as: impl FnOnce(&Path) -> bool,
+        write: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> Result<(), OutputError> {
+        let relative = relative_path(path)?;
         let unchanged = self
             .live
             .as_ref()
-            .is_some_and(|live| same_content(&live.join(&relative), &file.bytes));
+            .is_some_and(|live| same_as(&live.join(&relative)));
         if unchanged {
             self.tally().unchanged.push(relative.clone());
         } else {
             let folder = self.folder()?;
             let target = folder.join(&relative);
             self.place(&folder, &relative, |to| {
-                fs::write(to, &file.bytes).map_err(io_error("writing", to))
+                write(to).map_err(io_error("writing", to))
             })?;
             self.tally().written.push(target);
         }
-        self.tally().keys.insert(file.path.clone(), recorded);
-        self.record_path(relative, &file.path)
+        self.tally().keys.insert(path.to_string(), recorded);
+        self.record_path(relative, path)
     }
 
     fn record_path(&self, relative: PathBuf, path: &str) -> Result<(), OutputError> {
@@ -589,6 +673,129 @@ fn remove_unrendered(
 
 /// Whether the file at `path` holds exactly `bytes`; the size is compared
 /// first, so most changed files are told apart without reading them.
+/// Whether the file at `live` holds what `chunks` make. A range of `own`
+/// (the same file, as the live generation's keys opened it) at its own place
+/// is equal without reading it.
+fn assembled_as(live: &Path, own: Option<&Arc<fs::File>>, chunks: &[Chunk], size: u64) -> bool {
+    let Ok(file) = fs::File::open(live) else {
+        return false;
+    };
+    if !file.metadata().is_ok_and(|m| m.len() == size) {
+        return false;
+    }
+    let mut offset = 0;
+    chunks.iter().all(|chunk| {
+        let same = match chunk {
+            Chunk::Live(range) if own.is_some_and(|own| Arc::ptr_eq(own, &range.file)) => {
+                range.start == offset || equal_at(&file, offset, chunk)
+            }
+            _ => equal_at(&file, offset, chunk),
+        };
+        offset += chunk.size();
+        same
+    })
+}
+
+/// Whether `file` holds `chunk`'s bytes at `offset`.
+fn equal_at(file: &fs::File, offset: u64, chunk: &Chunk) -> bool {
+    let expected = match chunk {
+        Chunk::Own(bytes) => Ok(bytes.to_vec()),
+        Chunk::Live(range) => range.read(),
+    };
+    let Ok(expected) = expected else {
+        return false;
+    };
+    let mut found = vec![0; expected.len()];
+    read_exact_at(file, &mut found, offset).is_ok() && found == expected
+}
+
+/// Writes `chunks` to a new file at `to`: bytes of this build's through a
+/// buffer, each run of adjacent ranges of one live file in one copy.
+fn write_chunks(to: &Path, chunks: &[Chunk]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::with_capacity(1 << 18, fs::File::create(to)?);
+    let mut rest = chunks;
+    while let Some((first, after)) = rest.split_first() {
+        rest = after;
+        let range = match first {
+            Chunk::Own(bytes) => {
+                out.write_all(bytes)?;
+                continue;
+            }
+            Chunk::Live(range) => range,
+        };
+        let mut len = range.len;
+        while let Some((Chunk::Live(next), after)) = rest.split_first() {
+            if !Arc::ptr_eq(&next.file, &range.file) || next.start != range.start + len {
+                break;
+            }
+            len += next.len;
+            rest = after;
+        }
+        out.flush()?;
+        copy_range(&range.file, range.start, len, out.get_ref())?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?;
+    Ok(())
+}
+
+/// Appends `len` bytes at `start` of `from` to `to`, in the kernel where
+/// the file system can (no copy through memory; none at all where it shares
+/// extents), else read and written.
+#[cfg(target_os = "linux")]
+fn copy_range(from: &fs::File, start: u64, len: u64, to: &fs::File) -> std::io::Result<()> {
+    let (mut offset, end) = (start, start + len);
+    while offset < end {
+        let want = usize::try_from(end - offset).unwrap_or(usize::MAX);
+        match rustix::fs::copy_file_range(from, Some(&mut offset), to, None, want) {
+            Ok(0) => return Err(changed_during_build()),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(
+                rustix::io::Errno::XDEV
+                | rustix::io::Errno::NOSYS
+                | rustix::io::Errno::INVAL
+                | rustix::io::Errno::OPNOTSUPP,
+            ) => {
+                return copy_by_reading(from, offset, end - offset, to);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn copy_range(from: &fs::File, start: u64, len: u64, to: &fs::File) -> std::io::Result<()> {
+    copy_by_reading(from, start, len, to)
+}
+
+fn copy_by_reading(
+    from: &fs::File,
+    start: u64,
+    len: u64,
+    mut to: &fs::File,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut buffer = vec![0; 1 << 20];
+    let (mut offset, end) = (start, start + len);
+    while offset < end {
+        let n = usize::try_from(end - offset).map_or(buffer.len(), |left| left.min(buffer.len()));
+        read_exact_at(from, &mut buffer[..n], offset).map_err(|_| changed_during_build())?;
+        to.write_all(&buffer[..n])?;
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// A live file shorter than its recorded size: changed by hand during the build.
+fn changed_during_build() -> std::io::Error {
+    std::io::Error::new(
+        ErrorKind::UnexpectedEof,
+        "a file of the live site was changed during the build; build again",
+    )
+}
+
 fn same_content(path: &Path, bytes: &[u8]) -> bool {
     fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
         && fs::read(path).is_ok_and(|old| old == bytes)
@@ -766,6 +973,58 @@ mod tests {
 
     fn file(path: &str, text: &str) -> OutputFile {
         OutputFile::new(path, text)
+    }
+
+    fn own(text: &str) -> Chunk {
+        Chunk::Own(Arc::from(text.as_bytes()))
+    }
+
+    fn live(file: &Arc<fs::File>, start: u64, len: u64) -> Chunk {
+        Chunk::Live(LiveRange {
+            file: Arc::clone(file),
+            start,
+            len,
+        })
+    }
+
+    #[test]
+    fn assembled_files_are_their_chunks_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, other) = (tmp.path().join("old"), tmp.path().join("other"));
+        fs::write(&old, "0123456789").unwrap();
+        fs::write(&other, "abcdef").unwrap();
+        let old = Arc::new(fs::File::open(&old).unwrap());
+        let other = Arc::new(fs::File::open(&other).unwrap());
+        // Adjacent ranges of one file (copied as one), ranges out of order,
+        // of another file, and bytes of this build's between them.
+        let chunks = [
+            own("<"),
+            live(&old, 2, 3),
+            live(&old, 5, 2),
+            live(&other, 0, 2),
+            own("|"),
+            live(&old, 0, 1),
+            live(&old, 9, 1),
+            live(&other, 4, 2),
+            own(">"),
+        ];
+        let to = tmp.path().join("new");
+        write_chunks(&to, &chunks).unwrap();
+        assert_eq!(fs::read_to_string(&to).unwrap(), "<23456ab|09ef>");
+        let size = chunks.iter().map(Chunk::size).sum();
+        assert!(assembled_as(&to, None, &chunks, size));
+        assert!(!assembled_as(&to, None, &chunks, size + 1));
+        let mut different = chunks.to_vec();
+        different[4] = own("/");
+        assert!(!assembled_as(&to, None, &different, size));
+        // A range past the end of its file (changed by hand meanwhile) fails
+        // the write instead of writing less.
+        let short = [own("x"), live(&other, 4, 5)];
+        let error = write_chunks(&tmp.path().join("short"), &short).unwrap_err();
+        assert!(
+            error.to_string().contains("changed during the build"),
+            "{error}"
+        );
     }
 
     #[test]

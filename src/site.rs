@@ -240,12 +240,19 @@ pub fn render_site(
     let collection: &Collection = &as_of;
     let entries = feeds::entries(collection, config, now);
     let plan = feeds::plan(&entries, collection, config)?;
+    let started = Instant::now();
     let (feeds, pages) = rayon::join(
-        || feeds::render(&plan, config, build, sink),
         || {
-            pages::render(
+            let feeds = feeds::render(&plan, config, build, sink);
+            tracing::debug!(ms = started.elapsed().as_millis(), "feeds rendered");
+            feeds
+        },
+        || {
+            let pages = pages::render(
                 &templates, collection, &plan, digests, config, now, build, sink,
-            )
+            );
+            tracing::debug!(ms = started.elapsed().as_millis(), "pages rendered");
+            pages
         },
     );
     feeds.and(pages).map_err(|e| template_at_fault(config, e))
@@ -274,9 +281,8 @@ pub fn render_files(
 ) -> Result<Vec<render::OutputFile>, BuildError> {
     let files = std::sync::Mutex::new(Vec::new());
     let emit = |output: Output| {
-        if let Output::Rendered(file, _) = output {
-            files.lock().unwrap_or_else(|e| e.into_inner()).push(file);
-        }
+        let file = output.into_file()?;
+        files.lock().unwrap_or_else(|e| e.into_inner()).extend(file);
         Ok(())
     };
     render_site(

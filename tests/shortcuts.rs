@@ -35,7 +35,7 @@ fn assert_spliced_feeds_are_whole_feeds(site: &std::path::Path) {
     let plan = feeds::plan(&entries, &collection, &config).expect("plan");
     let spliced = std::sync::Mutex::new(HashMap::new());
     let emit = |output: Output| {
-        if let Output::Rendered(file, _) = output {
+        if let Some(file) = output.into_file().expect("nothing live to read") {
             spliced.lock().unwrap().insert(file.path, file.bytes);
         }
         Ok(())

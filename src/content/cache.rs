@@ -135,25 +135,41 @@ pub fn worth_saving(stale: usize, total: usize) -> bool {
 /// Writes the cache of `shorts`, each with the stat its file had when it
 /// was read. A failure only costs the next load its speed, so it is logged.
 pub fn save<'s>(config: &Config, shorts: impl Iterator<Item = (&'s Stat, &'s Short)>) {
-    let mut out = Writer::default();
-    out.raw(MAGIC).raw(validity(config).bytes());
-    for (stat, short) in shorts {
-        stat.write(&mut out);
-        write_short(&mut out, short);
-    }
     let dir = config.data_dir();
     let file = dir.join(FILE_NAME);
     let next = dir.join(format!("{FILE_NAME}.next"));
     let written = crate::private::create_dir(dir)
         .and_then(|()| {
             let _ = std::fs::remove_file(&next);
-            let mut handle = crate::private::create_new_file(&next)?;
-            std::io::Write::write_all(&mut handle, &out.0)
+            let handle = crate::private::create_new_file(&next)?;
+            write_entries(handle, validity(config), shorts)
         })
         .and_then(|()| std::fs::rename(&next, &file));
     if let Err(e) = written {
         tracing::warn!(file = %file.display(), "could not write the content cache: {e}");
     }
+}
+
+/// Writes the cache a megabyte at a time: at 100,000 shorts it is some
+/// 360 MB, which a build should not hold beside the shorts themselves.
+fn write_entries<'s>(
+    mut file: std::fs::File,
+    validity: Key,
+    shorts: impl Iterator<Item = (&'s Stat, &'s Short)>,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    const FLUSH_AT: usize = 1 << 20;
+    let mut out = Writer::default();
+    out.raw(MAGIC).raw(validity.bytes());
+    for (stat, short) in shorts {
+        stat.write(&mut out);
+        write_short(&mut out, short);
+        if out.0.len() >= FLUSH_AT {
+            file.write_all(&out.0)?;
+            out.0.clear();
+        }
+    }
+    file.write_all(&out.0)
 }
 
 /// What a cache holds for: this binary and this config file.

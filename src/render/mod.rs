@@ -1,7 +1,9 @@
 //! Pure rendering: from the validated model to the bytes of every output file.
 //!
 //! Nothing here reads or writes files or the clock; callers pass `now` and
-//! write the returned [`OutputFile`]s (see `output`).
+//! write the returned [`OutputFile`]s (see `output`). A feed written again
+//! may hand over ranges of the live generation's files ([`Chunk::Live`],
+//! found through [`Earlier`]) instead of their bytes: `output` copies them.
 
 pub mod digest;
 pub mod feeds;
@@ -9,6 +11,8 @@ pub mod key;
 pub mod pages;
 pub mod subscription_mail;
 pub mod templates;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -82,16 +86,50 @@ pub enum Output {
     /// Rendered by this build; `recorded` is what it was rendered from,
     /// when the file is one that is rendered only when that changes.
     Rendered(OutputFile, Option<Recorded>),
+    /// Rendered by this build as parts, some of them ranges of the last
+    /// build's files, so that a large feed is never whole in memory.
+    Assembled {
+        path: String,
+        chunks: Vec<Chunk>,
+        recorded: Recorded,
+    },
     /// Not rendered: the last build's file at `path` was rendered from the
     /// same `key`, so it is kept as it is.
     Kept { path: String, key: Key },
+}
+
+/// Part of an assembled file: bytes of this build's, or a range of a file
+/// the live generation holds, which only `output` reads (and copies without
+/// bringing it into memory where the file system can).
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    Own(Arc<[u8]>),
+    Live(LiveRange),
+}
+
+impl Chunk {
+    /// How many bytes it puts in the file.
+    pub fn size(&self) -> u64 {
+        match self {
+            Chunk::Own(bytes) => bytes.len() as u64,
+            Chunk::Live(range) => range.len,
+        }
+    }
+}
+
+/// `len` bytes at `start` of a file of the live generation, open for reading.
+#[derive(Debug, Clone)]
+pub struct LiveRange {
+    pub file: Arc<std::fs::File>,
+    pub start: u64,
+    pub len: u64,
 }
 
 impl Output {
     pub fn path(&self) -> &str {
         match self {
             Output::Rendered(file, _) => &file.path,
-            Output::Kept { path, .. } => path,
+            Output::Assembled { path, .. } | Output::Kept { path, .. } => path,
         }
     }
 
@@ -112,10 +150,12 @@ pub trait Earlier: Sync {
     /// is still there.
     fn is_current(&self, path: &str, key: &Key) -> bool;
 
-    /// The bytes of the feed piece recorded with `key`, if the last build
-    /// wrote one. (A piece's key names its format: pieces of one entry in
-    /// RSS and in Atom have different keys.)
-    fn piece(&self, key: &Key) -> Option<Vec<u8>>;
+    /// Where the last build wrote the feed piece recorded with `key`, if
+    /// it wrote one: in the file at `near` if it is there too, so that a
+    /// feed written again takes runs of pieces from its own last version.
+    /// (A piece's key names its format: pieces of one entry in RSS and in
+    /// Atom have different keys.)
+    fn piece(&self, key: &Key, near: &str) -> Option<LiveRange>;
 }
 
 /// No earlier build: everything is rendered.
@@ -126,7 +166,7 @@ impl Earlier for Nothing {
         false
     }
 
-    fn piece(&self, _: &Key) -> Option<Vec<u8>> {
+    fn piece(&self, _: &Key, _: &str) -> Option<LiveRange> {
         None
     }
 }
@@ -149,8 +189,8 @@ impl<'s> Previous<'s> {
         self.0.is_current(path, key)
     }
 
-    pub fn piece(self, key: &Key) -> Option<Vec<u8>> {
-        self.0.piece(key)
+    pub fn piece(self, key: &Key, near: &str) -> Option<LiveRange> {
+        self.0.piece(key, near)
     }
 
     /// `path` as `render` makes it, or kept from the last build when that

@@ -36,7 +36,7 @@ use super::{Output, OutputFile, Recorded, Sink, SiteView, TrackView, escape_html
 use crate::config::{Config, Site, tera_message};
 use crate::model::{Collection, Short, Tag};
 use crate::paths;
-use splice::{Sources, Spliced};
+use splice::{Document, Sources, Spliced};
 
 const GENERATOR: &str = "shorts";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -258,16 +258,19 @@ pub fn render<E: From<FeedError> + Send>(
         let to_write: Vec<&Feed<'_>> = stale.iter().map(|(feed, _, _)| *feed).collect();
         let spliced = Spliced::pieces(format, &to_write, &sources, config);
         stale.into_par_iter().try_for_each(|(feed, path, key)| {
-            let (bytes, pieces) = spliced.document(feed, config)?;
-            let recorded = Recorded {
-                key,
-                size: bytes.len() as u64,
-                pieces,
+            let output = match spliced.document(feed, &path, config)? {
+                Document::Whole(bytes) => Output::keyed(OutputFile::new(path, bytes), key),
+                Document::Spliced {
+                    chunks,
+                    pieces,
+                    size,
+                } => Output::Assembled {
+                    path,
+                    chunks,
+                    recorded: Recorded { key, size, pieces },
+                },
             };
-            sink.emit(Output::Rendered(
-                OutputFile::new(path, bytes),
-                Some(recorded),
-            ))
+            sink.emit(output)
         })?;
     }
     if config.feeds.stylesheet {

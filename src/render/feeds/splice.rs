@@ -7,13 +7,14 @@
 //! writer gives is written whole instead.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::{Entry, Feed, FeedError, FeedFormat};
 use crate::config::Config;
 use crate::render::key::{Key, KeyHasher};
-use crate::render::{Piece, Previous};
+use crate::render::{Chunk, Piece, Previous};
 
 /// Feeds of one format assembled from items each written once.
 ///
@@ -21,18 +22,27 @@ use crate::render::{Piece, Previous};
 /// `[a, b, c]` is the feed of `[a]` with the bytes that item `b` adds, then
 /// those `c` adds, inserted after `a`. What an item adds (its markup, with
 /// the separator or indentation before it) is cut from the difference
-/// between a one-item and a two-item document. Each feed is checked on its
-/// first two items against the writer's own output and written whole if
-/// they differ.
-pub(super) struct Spliced<'a> {
+/// between a one-item and a two-item document, or taken from where the last
+/// build's feeds have it. Each feed is checked on its first two items
+/// against the writer's own output and written whole if they differ.
+pub(super) struct Spliced<'a, 'k> {
     pub(super) format: &'static FeedFormat,
     /// What each entry adds after another one, by permalink, with the key
     /// it is recorded under.
-    added: HashMap<&'a str, (Key, Vec<u8>)>,
+    added: HashMap<&'a str, (Key, Chunk)>,
+    previous: Previous<'k>,
 }
 
-/// A feed file's bytes, and where each spliced entry's piece sits in them.
-pub(super) type Document = (Vec<u8>, Vec<Piece>);
+/// A feed file as its writer gives it whole, or as parts with where each
+/// spliced entry's piece sits in them.
+pub(super) enum Document {
+    Whole(Vec<u8>),
+    Spliced {
+        chunks: Vec<Chunk>,
+        pieces: Vec<Piece>,
+        size: u64,
+    },
+}
 
 /// Where one format's entry pieces come from: their keys (the entry's key
 /// under the build's) and the last build's feeds.
@@ -54,15 +64,15 @@ impl Sources<'_> {
     }
 }
 
-impl<'a> Spliced<'a> {
-    /// Cuts every entry of `feeds` once, or takes its piece from the last
+impl<'a, 'k> Spliced<'a, 'k> {
+    /// Cuts every entry of `feeds` once, or finds its piece in the last
     /// build's feeds where that wrote it from the same inputs. Entries are
     /// shared between feeds, so the site's feed (which lists them all) and
     /// the rest are scanned.
     pub(super) fn pieces(
         format: &'static FeedFormat,
         feeds: &[&Feed<'a>],
-        sources: &Sources<'_>,
+        sources: &Sources<'k>,
         config: &Config,
     ) -> Self {
         let mut unique: Vec<&'a Entry<'a>> = Vec::new();
@@ -72,41 +82,63 @@ impl<'a> Spliced<'a> {
                 unique.push(entry);
             }
         }
-        let keyed: Vec<(&'a Entry<'a>, Key)> = unique
-            .into_iter()
-            .map(|entry| (entry, sources.piece_key(entry, format)))
-            .collect();
-        let (mut added, to_cut): (HashMap<_, _>, Vec<_>) = {
-            let found: Vec<_> = keyed
-                .into_par_iter()
-                .map(|(entry, key)| (entry, key, sources.previous.piece(&key)))
-                .collect();
-            let mut added = HashMap::new();
-            let mut to_cut = Vec::new();
-            for (entry, key, bytes) in found {
-                match bytes {
-                    Some(bytes) => {
-                        added.insert(entry.url.as_ref(), (key, bytes));
-                    }
-                    None => to_cut.push((entry, key)),
+        let near = feeds
+            .first()
+            .map(|feed| feed.path(format))
+            .unwrap_or_default();
+        let mut added = HashMap::new();
+        let mut to_cut = Vec::new();
+        for entry in unique {
+            let key = sources.piece_key(entry, format);
+            match sources.previous.piece(&key, &near) {
+                Some(range) => {
+                    added.insert(entry.url.as_ref(), (key, Chunk::Live(range)));
                 }
+                None => to_cut.push((entry, key)),
             }
-            (added, to_cut)
-        };
+        }
         added.extend(cut(format, feeds.first().copied(), &to_cut, config));
-        Spliced { format, added }
-    }
-
-    /// `feed` in this format: spliced where that gives the writer's bytes
-    /// (with where each entry's piece sits in it), else written whole.
-    pub(super) fn document(&self, feed: &Feed<'_>, config: &Config) -> Result<Document, FeedError> {
-        match self.splice(feed, config)? {
-            Some(spliced) => Ok(spliced),
-            None => Ok((self.format.document(feed, config)?, Vec::new())),
+        Spliced {
+            format,
+            added,
+            previous: sources.previous,
         }
     }
 
-    fn splice(&self, feed: &Feed<'_>, config: &Config) -> Result<Option<Document>, FeedError> {
+    /// `feed` in this format, at `path`: spliced where that gives the
+    /// writer's bytes, else written whole.
+    pub(super) fn document(
+        &self,
+        feed: &Feed<'_>,
+        path: &str,
+        config: &Config,
+    ) -> Result<Document, FeedError> {
+        match self.splice(feed, path, config)? {
+            Some(spliced) => Ok(spliced),
+            None => Ok(Document::Whole(self.format.document(feed, config)?)),
+        }
+    }
+
+    /// The piece of `entry`, with its key: from the last version of the
+    /// file at `path` where it is there, so runs of pieces copy in one go.
+    fn piece(&self, entry: &Entry<'_>, path: &str) -> Option<(Key, Chunk)> {
+        let (key, chunk) = self.added.get(entry.url.as_ref())?;
+        let chunk = match chunk {
+            Chunk::Live(_) => self
+                .previous
+                .piece(key, path)
+                .map_or_else(|| chunk.clone(), Chunk::Live),
+            Chunk::Own(_) => chunk.clone(),
+        };
+        Some((*key, chunk))
+    }
+
+    fn splice(
+        &self,
+        feed: &Feed<'_>,
+        path: &str,
+        config: &Config,
+    ) -> Result<Option<Document>, FeedError> {
         let [first, second, ..] = feed.entries[..] else {
             return Ok(None);
         };
@@ -115,32 +147,47 @@ impl<'a> Spliced<'a> {
         let Some((at, _)) = inserted(&one, &with(vec![first, first])?) else {
             return Ok(None);
         };
-        let assemble = |rest: &[&Entry<'_>]| -> Option<Document> {
-            let added: Vec<&(Key, Vec<u8>)> = rest
-                .iter()
-                .map(|e| self.added.get(e.url.as_ref()))
-                .collect::<Option<_>>()?;
-            let size = one.len() + added.iter().map(|(_, a)| a.len()).sum::<usize>();
-            let mut out = Vec::with_capacity(size);
-            let mut pieces = Vec::with_capacity(added.len());
-            out.extend_from_slice(&one[..at]);
-            for (key, bytes) in added {
-                pieces.push(Piece {
-                    key: *key,
-                    start: out.len() as u64,
-                    len: bytes.len() as u64,
-                });
-                out.extend_from_slice(bytes);
-            }
-            out.extend_from_slice(&one[at..]);
-            Some((out, pieces))
+        let Some((_, second_piece)) = self.piece(second, path) else {
+            return Ok(None);
         };
-        let checked = assemble(&[second]).map(|(bytes, _)| bytes);
-        if checked != Some(with(vec![first, second])?) {
+        let Some(second_bytes) = bytes_of(&second_piece) else {
+            return Ok(None);
+        };
+        if [&one[..at], &second_bytes, &one[at..]].concat() != with(vec![first, second])? {
             tracing::debug!(feed = %feed.dir, format = self.format.label, "items cannot be spliced; writing the feed whole");
             return Ok(None);
         }
-        Ok(assemble(&feed.entries[1..]))
+        let mut chunks = Vec::with_capacity(feed.entries.len() + 1);
+        let mut pieces = Vec::with_capacity(feed.entries.len() - 1);
+        let mut size = at as u64;
+        chunks.push(Chunk::Own(Arc::from(&one[..at])));
+        for entry in &feed.entries[1..] {
+            let Some((key, chunk)) = self.piece(entry, path) else {
+                return Ok(None);
+            };
+            pieces.push(Piece {
+                key,
+                start: size,
+                len: chunk.size(),
+            });
+            size += chunk.size();
+            chunks.push(chunk);
+        }
+        chunks.push(Chunk::Own(Arc::from(&one[at..])));
+        size += (one.len() - at) as u64;
+        Ok(Some(Document::Spliced {
+            chunks,
+            pieces,
+            size,
+        }))
+    }
+}
+
+/// The bytes of one piece, read if the last build's file holds them.
+fn bytes_of(chunk: &Chunk) -> Option<Vec<u8>> {
+    match chunk {
+        Chunk::Own(bytes) => Some(bytes.to_vec()),
+        Chunk::Live(range) => range.read().ok(),
     }
 }
 
@@ -151,7 +198,7 @@ fn cut<'a>(
     probe_feed: Option<&Feed<'_>>,
     entries: &[(&'a Entry<'a>, Key)],
     config: &Config,
-) -> HashMap<&'a str, (Key, Vec<u8>)> {
+) -> HashMap<&'a str, (Key, Chunk)> {
     // Every cut renders the probe item too, so the smallest one serves.
     let smallest = entries
         .iter()
@@ -169,7 +216,7 @@ fn cut<'a>(
         .filter_map(|&(entry, key)| {
             let two = format.document(&with(vec![first, entry]), config).ok()?;
             let (_, added) = inserted(&one, &two)?;
-            Some((entry.url.as_ref(), (key, added.to_vec())))
+            Some((entry.url.as_ref(), (key, Chunk::Own(Arc::from(added)))))
         })
         .collect()
 }
