@@ -47,6 +47,29 @@ fn assert_each_once(server: &FaultySmtp, readers: &[String], except: &[&str]) {
     }
 }
 
+/// A broken server that answers 354 to a pipelined `DATA` after refusing
+/// the only `RCPT` gets no message: the client stops at the refusal and
+/// closes the connection without the final dot.
+#[test]
+fn a_server_taking_data_after_refusing_every_recipient_gets_no_message() {
+    let server = FaultySmtp::start();
+    server.take_data_without_recipients();
+    let site = site_for(&server, "");
+    let readers = subscribe(site.path(), 4);
+    server.script(&readers[2], &[Fault::Rcpt(550)]);
+    let out = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(server.pipelined() >= 4, "pipelined: {}", server.pipelined());
+    let accepted = server.accepted();
+    assert!(accepted.iter().all(|m| !m.to.is_empty()), "{accepted:?}");
+    assert_each_once(&server, &readers, &[readers[2].as_str()]);
+    assert!(
+        stdout(&out).contains(": 3 sent, 0 skipped (nothing new in their tracks), 1 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 /// With PIPELINING (RFC 2920) offered, each message's envelope goes in one
 /// write (two round trips a message instead of four); without it, command
 /// by command. Either way, refusals at RCPT land on the right recipients.

@@ -47,6 +47,9 @@ struct State {
     faults_injected: usize,
     /// Leave PIPELINING out of the EHLO answer.
     no_pipelining: bool,
+    /// Answer `DATA` with 354 even when no recipient was accepted, as a
+    /// broken server might; a message that then ends is kept, with no `to`.
+    data_without_recipients: bool,
     /// `MAIL` commands whose `RCPT` had already arrived when they were read.
     pipelined: usize,
 }
@@ -104,6 +107,11 @@ impl FaultySmtp {
     /// Stop offering PIPELINING (RFC 2920) to new sessions.
     pub fn without_pipelining(&self) {
         self.state.lock().unwrap().no_pipelining = true;
+    }
+
+    /// Take `DATA` even after every `RCPT` was refused (see the field).
+    pub fn take_data_without_recipients(&self) {
+        self.state.lock().unwrap().data_without_recipients = true;
     }
 
     /// Envelopes whose commands came in one write, not each after the
@@ -234,7 +242,7 @@ fn session(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 }
             }
             "DATA" => {
-                if to.is_empty() {
+                if to.is_empty() && !state.lock().unwrap().data_without_recipients {
                     reply(&mut stream, "554 5.5.1 no valid recipients")?;
                     continue;
                 }
