@@ -137,6 +137,16 @@ def sink_count(path):
     return counts[-1] if counts else "0"
 
 
+def append_row(path, row):
+    """Appends `row` to the runs CSV at `path`, with the header if it is new."""
+    new = not Path(path).exists()
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
 def record(args):
     row = {c: "" for c in COLUMNS}
     row.update(bench=args.bench, tool=args.tool, n=args.n, variant=args.variant, run=args.run)
@@ -151,12 +161,7 @@ def record(args):
                     row["published"] = m.group("n")
     if args.sink:
         row["sink_msgs"] = sink_count(args.sink)
-    new = not Path(args.csv).exists()
-    with open(args.csv, "a", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    append_row(args.csv, row)
     extra = " ".join(f"{k}={row[k]}" for k in ("written", "sent", "failed", "sink_msgs") if row[k])
     print(f"    {args.bench} {args.tool} n={args.n} {args.variant} run={args.run}: "
           f"{row['wall_s']} s, {int(row['max_rss_kib']) / 1024:.1f} MiB {extra}".rstrip())
@@ -186,7 +191,7 @@ def edit_served(args):
     edited = re.sub(r'^title = ".*"$', f'title = "{marker}"', text, count=1, flags=re.M)
     if edited == text:
         die(f"edit-served: no `title = \"…\"` line in {path}")
-    if args.run and not served_text(args.url):
+    if not served_text(args.url):
         die(f"edit-served: nothing served at {args.url} before the edit")
     started = time.monotonic()
     path.write_text(edited, encoding="utf-8")
@@ -198,12 +203,7 @@ def edit_served(args):
     row = {c: "" for c in COLUMNS}
     row.update(bench="b2-served", tool="shorts", n=args.n, variant="schedule", run=args.run,
                wall_s=f"{seconds:.3f}")
-    new = not Path(args.csv).exists()
-    with open(args.csv, "a", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    append_row(args.csv, row)
     print(f"    b2-served shorts n={args.n} schedule run={args.run}: {seconds * 1000:.0f} ms")
 
 

@@ -699,14 +699,14 @@ fn assembled_as(live: &Path, own: Option<&Arc<fs::File>>, chunks: &[Chunk], size
 /// Whether `file` holds `chunk`'s bytes at `offset`.
 fn equal_at(file: &fs::File, offset: u64, chunk: &Chunk) -> bool {
     let expected = match chunk {
-        Chunk::Own(bytes) => Ok(bytes.to_vec()),
-        Chunk::Live(range) => range.read(),
-    };
-    let Ok(expected) = expected else {
-        return false;
+        Chunk::Own(bytes) => std::borrow::Cow::Borrowed(&bytes[..]),
+        Chunk::Live(range) => match range.read() {
+            Ok(bytes) => std::borrow::Cow::Owned(bytes),
+            Err(_) => return false,
+        },
     };
     let mut found = vec![0; expected.len()];
-    read_exact_at(file, &mut found, offset).is_ok() && found == expected
+    read_exact_at(file, &mut found, offset).is_ok() && found[..] == expected[..]
 }
 
 /// Writes `chunks` to a new file at `to`: bytes of this build's through a

@@ -157,7 +157,7 @@ fn assert_shared_copies_equal_own_renders(site: &std::path::Path) {
             assert_encoded_once_as_lettre_encodes(&mut encoded, copy, own);
         }
         assert_eq!(
-            from_shared.map(|c| c.rendered()),
+            from_shared.map(Personalised::into_rendered),
             own,
             "{}'s copy",
             subscriber.email

@@ -94,7 +94,7 @@ impl Composer<'_> {
     ) -> Result<Prepared, DigestError> {
         let message = self
             .message(content, &subscriber)?
-            .map(|(copy, composed)| (copy.rendered(), composed));
+            .map(|(copy, composed)| (copy.into_rendered(), composed));
         Ok(Prepared {
             subscriber,
             message,

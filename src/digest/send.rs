@@ -152,6 +152,9 @@ fn claim_and_queue(
     if recorder.stopping() {
         return Ok(false);
     }
+    if ids.is_empty() {
+        return Ok(true);
+    }
     let batch = recorder.sender().store.batch()?;
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids.drain(..) {

@@ -375,9 +375,9 @@ pub enum Personalised {
 
 impl Personalised {
     /// The copy as the subscriber reads it.
-    pub fn rendered(&self) -> RenderedDigest {
+    pub fn into_rendered(self) -> RenderedDigest {
         match self {
-            Personalised::Own(rendered) => rendered.clone(),
+            Personalised::Own(rendered) => rendered,
             Personalised::Shared(copy) => fill_copy(&copy.template, &copy.values()),
         }
     }
@@ -868,7 +868,7 @@ mod tests {
             let copy = templates
                 .render_shared(&shared, &config, digest, &content, r, &links())
                 .unwrap();
-            assert_eq!(copy.map(|c| c.rendered()), own, "{r:?}");
+            assert_eq!(copy.map(Personalised::into_rendered), own, "{r:?}");
         }
     }
 
