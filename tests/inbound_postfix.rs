@@ -73,8 +73,26 @@ fn give_to_nobody(dir: &Path) {
     assert!(out.status.success(), "chown: {}", stderr(&out));
 }
 
+/// How a test runs `shorts` on its site: `shorts_at` as root, or
+/// [`as_nobody`].
+type Run = fn(&Path, &str, &[&str]) -> std::process::Output;
+
+/// Runs the site's own copy of `shorts` as nobody, as Postfix's pipe will,
+/// so that nothing it writes is root's.
+fn as_nobody(site: &Path, now: &str, args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(site.join("bin/shorts"))
+        .args(args)
+        .current_dir(site)
+        .env("SHORTS_NOW", now)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run setpriv")
+}
+
 /// Sends digest 1 through Postfix on `port` to every subscriber.
-fn send_digest(site: &Path, port: u16) {
+fn send_digest(site: &Path, port: u16, run: Run) {
     common::append_config(
         site,
         &format!(
@@ -100,10 +118,10 @@ expire_days = 36500
         ),
     );
     for email in SUBSCRIBERS {
-        let out = common::shorts_at(site, WEEK_1, &["subscribers", "add", email]);
+        let out = run(site, WEEK_1, &["subscribers", "add", email]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let out = common::shorts_at(site, WEEK_1, &["digest", "send"]);
+    let out = run(site, WEEK_1, &["digest", "send"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -157,10 +175,11 @@ fn postfix_pipes_its_bounces_to_shorts_inbound_and_only_the_refused_change() {
     ) else {
         return;
     };
-    send_digest(site.path(), postfix.smtp_port);
-    // After the send: what inbound writes (database, secret, kept
-    // messages) must be nobody's, as it would be the site user's.
+    // Postfix pipes a bounce as soon as the relay refuses, which may be
+    // before `digest send` has returned: the site must be nobody's before
+    // the send, and the send must write only what nobody owns.
     give_to_nobody(site.path());
+    send_digest(site.path(), postfix.smtp_port, as_nobody);
     postfix.drain(TIMEOUT);
     assert_only_the_refused_changed(site.path(), &relay, &postfix.log());
     assert!(postfix.bounce_messages().is_empty(), "all were piped");
@@ -178,7 +197,7 @@ fn postfix_delivers_its_bounces_to_a_maildir_that_shorts_inbound_reads() {
         return;
     };
     let site = common::site_from("site");
-    send_digest(site.path(), postfix.smtp_port);
+    send_digest(site.path(), postfix.smtp_port, common::shorts_at);
     postfix.drain(TIMEOUT);
     assert_eq!(postfix.bounce_messages().len(), 2, "{}", postfix.log());
 
