@@ -107,6 +107,36 @@ pub fn line_of_offset(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// "unknown field `tag`; did you mean `tags`? expected one of: …"
+pub fn unknown_message(what: &str, got: &str, expected: &[&str]) -> String {
+    let list = expected.join(", ");
+    let closest = expected
+        .iter()
+        .filter(|e| edit_distance(got, e) <= 2)
+        .min_by_key(|e| edit_distance(got, e));
+    match closest {
+        Some(e) => format!("unknown {what} `{got}`; did you mean `{e}`? Expected one of: {list}"),
+        None => format!("unknown {what} `{got}`; expected one of: {list}"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

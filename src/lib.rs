@@ -43,6 +43,7 @@ pub mod paths;
 pub mod private;
 pub mod publish;
 pub mod render;
+pub mod scaffold;
 pub mod schedule;
 pub mod server;
 pub mod site;

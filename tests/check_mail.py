@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check sent digests and subscription emails the way a receiving mail system would.
 
-  check_mail.py keygen DIR          write DIR/dkim.pem (RSA 2048, PKCS#1) and DIR/dkim.pub (base64 DER)
+  check_mail.py keygen DIR          write DIR/dkim.pem (RSA 2048, PKCS#8 as OpenSSL 3 writes it) and DIR/dkim.pub (base64 DER)
   check_mail.py verify OUTBOX PUB   check every .eml below OUTBOX; PUB is the dkim.pub file
 
 For each message: Python's email parser with the strict default policy, one
@@ -36,7 +36,7 @@ def keygen(directory: str) -> int:
     out = pathlib.Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     der = key.public_key().public_bytes(serialization.Encoding.DER,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -41,7 +41,8 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     }
     let shorts = collection.map_or(0, |c| c.shorts.len());
     ctx.say(&format!(
-        "ok: config.toml, {shorts} shorts and the digest templates are valid"
+        "ok: config.toml, {} and the digest templates are valid",
+        shorts::site::plural(shorts, "short", "shorts")
     ));
     if args.smtp {
         ctx.say(&format!("ok: {}", check_the_way_out(config)?));

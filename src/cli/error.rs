@@ -15,6 +15,7 @@ use shorts::digest::{DigestError, InputsError, SendDueError};
 use shorts::inbound::MailboxError;
 use shorts::lock::LockError;
 use shorts::publish::PublishError;
+use shorts::scaffold::ScaffoldError;
 use shorts::site::BuildError;
 use shorts::store::StoreError;
 use shorts::subscribers::ImportError;
@@ -240,6 +241,17 @@ impl From<ImportError> for CliError {
             ImportError::Invalid(problem) => problem.into(),
             ImportError::Store(e) => e.into(),
             other => CliError::failure(other),
+        }
+    }
+}
+
+impl From<ScaffoldError> for CliError {
+    fn from(error: ScaffoldError) -> Self {
+        match error {
+            ScaffoldError::Io { .. } => CliError::failure(error),
+            ScaffoldError::Exists(_) | ScaffoldError::Invalid(_) => {
+                CliError::invalid_message(error.to_string())
+            }
         }
     }
 }

@@ -9,6 +9,8 @@ mod digest;
 mod digest_status;
 mod error;
 mod inbound;
+mod init;
+mod new;
 mod publish;
 mod schedule;
 mod serve;
@@ -88,6 +90,10 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a new site in DIR: config.toml, one track, one short; never over a file.
+    Init(init::Args),
+    /// Write a new short, a draft dated now, into content/shorts/; never over a file.
+    New(new::Args),
     /// Validate config.toml, every short and every template; print every problem as `path:line: message`.
     Check(check::Args),
     /// Write the feeds into the output folder (`public/`); all or nothing.
@@ -146,6 +152,9 @@ impl Cli {
     }
 
     fn execute(&self) -> Result<(), CliError> {
+        if let Command::Init(args) = &self.command {
+            return init::run(args, clock::now()?, self.quiet);
+        }
         let config = Config::load(&self.config).map_err(CliError::invalid)?;
         let ctx = Ctx {
             config: &config,
@@ -153,6 +162,9 @@ impl Cli {
             quiet: self.quiet,
         };
         match &self.command {
+            // Returned above, before a config exists to load.
+            Command::Init(args) => init::run(args, ctx.now, ctx.quiet),
+            Command::New(args) => new::run(&ctx, args),
             Command::Check(args) => check::run(&ctx, args),
             Command::Build => build::run(&ctx),
             Command::Publish => publish::run(&ctx),

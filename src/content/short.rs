@@ -11,7 +11,7 @@ use url::Url;
 use super::frontmatter::{RawField, RawValue, Split};
 use super::markdown;
 use crate::config::Config;
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::{Problem, Problems, unknown_message};
 use crate::model::{Short, Tag, is_slug, one_line, slugify};
 use crate::paths;
 
@@ -261,36 +261,6 @@ impl Checker<'_> {
         }
         Some(slug)
     }
-}
-
-/// "unknown field `tag`; did you mean `tags`? expected one of: …"
-fn unknown_message(what: &str, got: &str, expected: &[&str]) -> String {
-    let list = expected.join(", ");
-    let closest = expected
-        .iter()
-        .filter(|e| edit_distance(got, e) <= 2)
-        .min_by_key(|e| edit_distance(got, e));
-    match closest {
-        Some(e) => format!("unknown {what} `{got}`; did you mean `{e}`? Expected one of: {list}"),
-        None => format!("unknown {what} `{got}`; expected one of: {list}"),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let here = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(here + 1);
-            prev = here;
-        }
-    }
-    row[b.len()]
 }
 
 /// Drops characters XML cannot carry, then makes the text [`one_line`].

@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod compose;
+mod dkim_key;
 pub mod trust;
 pub mod verp;
 
