@@ -5,6 +5,8 @@
 //! read. Paths in the file are relative to the file's folder. Unknown keys are
 //! errors. Secrets never live here; this module reads no environment.
 
+mod document;
+
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
@@ -627,13 +629,8 @@ impl Default for RawBuild {
 impl Config {
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, Problems> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Problems(vec![Problem::new(
-                path,
-                None,
-                format!("cannot read the config file: {e}"),
-            )])
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Problems(vec![Problem::new(path, None, unreadable(path, &e))]))?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         Config::parse(&text, &path)
     }
@@ -641,15 +638,23 @@ impl Config {
     /// Validates `text` as the config file at `path`, collecting every problem
     /// that can be found once the file parses.
     pub fn parse(text: &str, path: &Path) -> Result<Config, Problems> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|span| line_of_offset(text, span.start));
-            let line_text = line.and_then(|l| text.lines().nth(l - 1)).unwrap_or("");
-            Problems(vec![Problem::new(path, line, toml_message(&e, line_text))])
-        })?;
+        let as_problems = |mistakes: Vec<document::Mistake>| {
+            let problems = mistakes.into_iter();
+            Problems(
+                problems
+                    .map(|m| Problem::new(path, m.line, m.message))
+                    .collect(),
+            )
+        };
+        let parsed = document::deserialize::<RawConfig>(text).map_err(as_problems)?;
+        let raw = parsed.value;
+        // The values are checked even after mistakes in the document, so
+        // that one run shows everything.
         let mut check = Checker {
             path,
             text,
-            problems: Problems::default(),
+            keys: parsed.keys,
+            problems: as_problems(parsed.mistakes),
         };
         let site = check.site(raw.site);
         let tracks = validate_tracks(&raw.tracks, path, text, &mut check.problems);
@@ -660,7 +665,7 @@ impl Config {
         check.server(&raw.server);
         let inbound = check.inbound(raw.inbound, root);
         if !check.problems.is_empty() {
-            return Err(check.problems);
+            return Err(check.problems.sorted());
         }
         Ok(Config {
             path: path.to_path_buf(),
@@ -705,15 +710,64 @@ impl Config {
 
 /// toml's message without its own rendering of the source, which we replace
 /// by `path:line`; a missing key also names the table it is missing from.
-fn toml_message(e: &toml::de::Error, line_text: &str) -> String {
-    let message = e.message().trim_end();
-    match message.strip_prefix("missing field ") {
-        Some(key) if line_text.trim_start().starts_with('[') => {
-            format!("missing required key {key} in {}", line_text.trim())
-        }
-        Some(key) => format!("missing required key {key}"),
-        None => message.to_string(),
+/// Why the config file could not be read, and what to run instead.
+fn unreadable(path: &Path, e: &std::io::Error) -> String {
+    let tried = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if path.is_dir() {
+        let inside = path.join("config.toml");
+        let hint = if inside.is_file() {
+            format!("; did you mean --config {}?", inside.display())
+        } else {
+            String::new()
+        };
+        return format!("is a folder; --config takes the config file itself{hint}");
     }
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "no config file (looked for {}); run `shorts init` to start a site here, \
+             or pass --config with the path of a site's config.toml",
+            tried.display()
+        ),
+        _ => format!("cannot read the config file: {e}"),
+    }
+}
+
+const SCHEDULE_SHAPE: &str = "five fields, minute hour day-of-month month day-of-week, \
+    in site.timezone, like \"0 8 * * MON\" (Mondays at 08:00) or \"30 7 * * *\" (every day at 07:30)";
+
+/// Each field of a schedule and the values it takes.
+const SCHEDULE_FIELDS: [(&str, &str); 5] = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-7 or SUN-SAT"),
+];
+
+/// What is wrong with a schedule the cron library refused, in the
+/// writer's terms: which field, and what it takes (its own words name
+/// its internals).
+fn schedule_problem(text: &str) -> String {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    if fields.len() != SCHEDULE_FIELDS.len() {
+        return format!(
+            "{text:?} has {} field{}; a schedule has {SCHEDULE_SHAPE}",
+            fields.len(),
+            if fields.len() == 1 { "" } else { "s" }
+        );
+    }
+    for (i, (name, values)) in SCHEDULE_FIELDS.iter().enumerate() {
+        let mut probe = ["*"; 5];
+        probe[i] = fields[i];
+        if probe.join(" ").parse::<croner::Cron>().is_err() {
+            return format!(
+                "{text:?}: the {name} field {:?} is not valid; it takes {values}, `*`, \
+                 lists (1,15), ranges (1-5) and steps (*/2)",
+                fields[i]
+            );
+        }
+    }
+    format!("{text:?} is not a schedule; expected {SCHEDULE_SHAPE}")
 }
 
 /// Tera's error and its causes on one line.
@@ -765,6 +819,7 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
 struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
+    keys: document::KeyLines,
     problems: Problems,
 }
 
@@ -898,13 +953,11 @@ impl Checker<'_> {
         schedule
             .get_ref()
             .parse::<croner::Cron>()
-            .map_err(|e| {
+            .map_err(|_| {
+                let message = schedule_problem(schedule.get_ref());
                 self.problem(
                     Some(self.line(schedule.span())),
-                    format!(
-                        "`digest.schedule`: {:?} is not a cron expression ({e}); expected five fields like \"0 8 * * MON\"",
-                        schedule.get_ref()
-                    ),
+                    format!("`digest.schedule`: {message}"),
                 )
             })
             .ok()
@@ -942,14 +995,15 @@ impl Checker<'_> {
     /// `[server]`: an address to listen on, and counts of at least 1.
     fn server(&mut self, raw: &ServerConfig) {
         if let Err(message) = check_bind(&raw.bind) {
-            self.problem(None, format!("`server.bind`: {message}"));
+            let line = self.key_line("server.bind");
+            self.problem(line, format!("`server.bind`: {message}"));
         }
         for (key, value) in [
             ("confirmations_per_address", raw.confirmations_per_address),
             ("pending_expiry_days", raw.pending_expiry_days),
         ] {
             if value == 0 {
-                let line = self.key_line(key);
+                let line = self.key_line(&format!("server.{key}"));
                 self.problem(line, format!("`server.{key}` must be at least 1"));
             }
         }
@@ -959,7 +1013,7 @@ impl Checker<'_> {
         ] {
             // Sent as a header as it is: a line break would end it.
             if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
-                let line = self.key_line(key);
+                let line = self.key_line(&format!("server.{key}"));
                 self.problem(
                     line,
                     format!(
@@ -978,7 +1032,7 @@ impl Checker<'_> {
             ("expire_days", raw.expire_days),
         ] {
             if value == 0 {
-                let line = self.key_line(key);
+                let line = self.key_line(&format!("inbound.{key}"));
                 self.problem(line, format!("`inbound.{key}` must be at least 1"));
             }
         }
@@ -994,7 +1048,7 @@ impl Checker<'_> {
                 && !name.starts_with(|c: char| c.is_ascii_digit())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !is_name {
-                let line = self.key_line("postmark_token_env");
+                let line = self.key_line("inbound.webhooks.postmark_token_env");
                 self.problem(
                     line,
                     format!("`inbound.webhooks.postmark_token_env` {name:?} is not the name of an environment variable (letters, digits and `_`); it names the variable that holds the password, not the password"),
@@ -1003,7 +1057,7 @@ impl Checker<'_> {
         }
         for arn in &raw.sns_topic_arns {
             if !is_sns_topic_arn(arn) {
-                let line = self.key_line("sns_topic_arns");
+                let line = self.key_line("inbound.webhooks.sns_topic_arns");
                 self.problem(
                     line,
                     format!("`inbound.webhooks.sns_topic_arns`: {arn:?} is not an SNS topic ARN such as \"arn:aws:sns:us-east-1:123456789012:ses-bounces\""),
@@ -1012,16 +1066,10 @@ impl Checker<'_> {
         }
     }
 
-    /// The line where `key = ` is first set, for a key without a span of its own.
-    fn key_line(&self, key: &str) -> Option<usize> {
-        self.text
-            .lines()
-            .position(|line| {
-                line.trim_start()
-                    .strip_prefix(key)
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-            })
-            .map(|i| i + 1)
+    /// The line of the key `name` (`server.bind`), for a value without a
+    /// span of its own; `None` when it is a default.
+    fn key_line(&self, name: &str) -> Option<usize> {
+        self.keys.line(name)
     }
 
     fn delivery(&mut self, raw: Option<Spanned<RawDelivery>>, root: &Path) -> DeliveryConfig {
@@ -1043,6 +1091,8 @@ impl Checker<'_> {
                 self.smtp(&smtp, delivery_line);
                 Transport::Smtp(smtp)
             }
+            // A [delivery.smtp] that is there but wrong has its own problem.
+            ("smtp", None) if self.key_line("delivery.smtp").is_some() => Transport::Outbox,
             ("smtp", None) => {
                 self.problem(
                     Some(transport_line),
@@ -1106,8 +1156,9 @@ impl Checker<'_> {
 
     fn smtp(&mut self, smtp: &SmtpConfig, line: usize) {
         if smtp.tls == Tls::None && !smtp.is_loopback() {
+            let tls_line = self.key_line("delivery.smtp.tls").unwrap_or(line);
             self.problem(
-                Some(line),
+                Some(tls_line),
                 format!(
                     "`delivery.smtp.tls = \"none\"` is only allowed to a loopback host, not {:?}; use \"starttls\" or \"tls\"",
                     smtp.host
@@ -1115,6 +1166,11 @@ impl Checker<'_> {
             );
         }
         if smtp.username.is_some() != smtp.password_env.is_some() {
+            let set = ["delivery.smtp.username", "delivery.smtp.password_env"];
+            let line = set
+                .iter()
+                .find_map(|key| self.key_line(key))
+                .unwrap_or(line);
             self.problem(
                 Some(line),
                 "`delivery.smtp`: set both `username` and `password_env` (the name of the environment variable holding the password), or neither",
@@ -1129,7 +1185,7 @@ impl Checker<'_> {
         if let Some(file) = &smtp.ca_file
             && let Err(message) = crate::delivery::trust::read_ca_file(file)
         {
-            let line = self.key_line("ca_file").or(Some(line));
+            let line = self.key_line("delivery.smtp.ca_file").or(Some(line));
             self.problem(line, format!("`delivery.smtp.ca_file`: {message}"));
         }
     }
@@ -1284,11 +1340,11 @@ title = "LLMs"
     #[test]
     fn unknown_key_is_named_with_its_line() {
         let text = MINIMAL.replace("title = \"T\"", "title = \"T\"\ncolour = \"red\"");
-        let got = messages(&text);
-        assert_eq!(got.len(), 1);
-        assert!(
-            got[0].starts_with("/site/config.toml:4: unknown field `colour`"),
-            "{got:?}"
+        assert_eq!(
+            messages(&text),
+            [
+                "/site/config.toml:4: unknown key `site.colour`; expected one of: title, description, base_url, author, language, timezone"
+            ]
         );
     }
 
