@@ -145,8 +145,10 @@ pub fn one_line(text: &str) -> String {
 
 /// Turns a name into a URL path segment: lower-case letters, digits and single
 /// hyphens. Letters outside ASCII are kept, so a tag in another script still
-/// gets a readable path (URLs percent-encode it).
+/// gets a readable path (URLs percent-encode it), composed (NFC) first, so
+/// that `café` typed either way is one slug.
 pub fn slugify(name: &str) -> String {
+    let name = nfc(name);
     let mut slug = String::with_capacity(name.len());
     let push_word = |slug: &mut String, word: &str| {
         if !slug.is_empty() && !slug.ends_with('-') {
@@ -171,6 +173,16 @@ pub fn slugify(name: &str) -> String {
     slug
 }
 
+/// `text` in Unicode's composed form (NFC): what most systems type, and
+/// what macOS file names (decomposed, NFD) become, so both name one thing.
+pub fn nfc(text: &str) -> std::borrow::Cow<'_, str> {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(text)
+}
+
+/// A slug names a folder on disk, where file systems allow 255 bytes; the
+/// rest is kept for what tools add to a name.
+pub const MAX_SLUG_BYTES: usize = 200;
+
 /// Whether `s` is already a slug as [`slugify`] would write it.
 pub fn is_slug(s: &str) -> bool {
     !s.is_empty() && slugify(s) == s
@@ -194,6 +206,9 @@ mod tests {
         assert_eq!(slugify("C#"), "c-sharp");
         assert_eq!(slugify("time-series"), "time-series");
         assert_eq!(slugify("Ünïcode"), "ünïcode");
+        // Decomposed (NFD, as macOS names files) and composed are one slug.
+        assert_eq!(slugify("Cafe\u{301}"), "caf\u{e9}");
+        assert_eq!(slugify("Caf\u{e9}"), "caf\u{e9}");
         assert_eq!(slugify("---"), "");
         assert!(is_slug("kv-cache"));
         assert!(!is_slug("KV-cache"));

@@ -5,6 +5,7 @@ mod common;
 
 use common::{fixture, shorts, stderr};
 use std::path::Path;
+use std::process::Command;
 
 /// A site with the fixtures' config.toml and only the named shorts.
 fn site_with(shorts_files: &[&str]) -> tempfile::TempDir {
@@ -100,6 +101,21 @@ const CASES: &[(&str, usize, &str)] = &[
         "not-utf8.md",
         4,
         "the file is not valid UTF-8 (bad byte at offset 65); save it as UTF-8",
+    ),
+    (
+        "slug-too-long.md",
+        6,
+        "`slug` is 299 bytes long; at most 200 (it names a folder, and file systems allow 255); set a shorter `slug`",
+    ),
+    (
+        "too-many-tags.md",
+        6,
+        "`tags` has 1000 tags; at most 20 per short (each tag is a page and three feeds)",
+    ),
+    (
+        "tag-too-long.md",
+        6,
+        "tag \"a very long tag that goes on and on past any sensible length for a tag\" is 70 characters long; a tag has at most 60",
     ),
 ];
 
@@ -397,5 +413,104 @@ fn a_short_over_the_size_limit_is_refused_by_name() {
         ),
         "{}",
         stderr(&out)
+    );
+}
+
+/// A short at `name` in `site`'s shorts folder, valid in itself.
+fn write_short(site: &Path, name: impl AsRef<std::ffi::OsStr>, tags: &str) {
+    let text = format!(
+        "+++\ntitle = \"T\"\ndate = 2026-06-07\nsummary = \"S.\"\ntrack = \"llm\"\ntags = [{tags}]\n+++\nBody.\n"
+    );
+    std::fs::write(site.join("content/shorts").join(name.as_ref()), text).unwrap();
+}
+
+/// What cannot be a fixture in git (pipes, links that loop, names that
+/// differ only in their Unicode form, names that are not UTF-8) is made
+/// here; each is named by `check` instead of vanishing from the site.
+#[test]
+fn entries_that_are_not_markdown_files_are_named() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let site = site_with(&[]);
+    let dir = site.path().join("content/shorts");
+    let fifo = Command::new("mkfifo")
+        .arg(dir.join("pipe.md"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    std::os::unix::fs::symlink("loop.md", dir.join("loop.md")).unwrap();
+    std::os::unix::fs::symlink("gone.md", dir.join("dangling.md")).unwrap();
+    std::fs::create_dir(dir.join("folder.md")).unwrap();
+    write_short(site.path(), std::ffi::OsStr::from_bytes(b"bad\xff.md"), "");
+    write_short(site.path(), "r\u{e9}sum\u{e9}.md", "");
+    write_short(site.path(), "re\u{301}sume\u{301}.md", "");
+    // Links to files and other names are fine, and so is a hidden pipe.
+    write_short(site.path(), "real.md", "");
+    std::os::unix::fs::symlink("real.md", dir.join("alias.md")).unwrap();
+    Command::new("mkfifo")
+        .arg(dir.join(".hidden.md"))
+        .status()
+        .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a short").unwrap();
+
+    let out = shorts(site.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "content/shorts/bad\u{fffd}.md: the file name is not UTF-8; rename it (its slug and address come from it)",
+            "content/shorts/dangling.md: a symbolic link to gone.md, which does not exist; point it at a Markdown file or delete it",
+            "content/shorts/folder.md: is a folder, not a Markdown file; shorts are read only from files",
+            "content/shorts/loop.md: a symbolic link that leads back to itself; point it at a Markdown file or delete it",
+            "content/shorts/pipe.md: is a named pipe (FIFO), not a Markdown file; shorts are read only from files",
+            "content/shorts/r\u{e9}sum\u{e9}.md:1: duplicate slug `r\u{e9}sum\u{e9}`: content/shorts/re\u{301}sume\u{301}.md has it too; set a different `slug` in one of them (their file names look the same but encode their accents differently, NFC and NFD; delete one)",
+            "error: 6 problems found; fix them and run `shorts check` again",
+        ]
+    );
+}
+
+/// A slug or tag outside ASCII is written to disk under its own name and
+/// percent-encoded once in every URL (the sitemap encoded it twice); a tag
+/// typed composed and decomposed is one tag.
+#[test]
+fn unicode_slugs_are_folders_by_name_and_encoded_once_in_urls() {
+    let site = site_with(&[]);
+    write_short(
+        site.path(),
+        "caf\u{e9}.md",
+        "\"Caf\u{e9}\", \"Cafe\u{301}\", \"\u{65e5}\u{672c}\"",
+    );
+    let out = shorts(site.path(), &["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let public = site.path().join("public");
+    for page in [
+        "shorts/caf\u{e9}/index.html",
+        "tags/caf\u{e9}/index.html",
+        "tags/caf\u{e9}/rss.xml",
+        "tags/\u{65e5}\u{672c}/index.html",
+    ] {
+        assert!(public.join(page).is_file(), "{page}");
+    }
+    let tags: Vec<String> = std::fs::read_dir(public.join("tags"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "index.html")
+        .collect();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    let sitemap = std::fs::read_to_string(public.join("sitemap.xml")).unwrap();
+    assert!(
+        sitemap.contains("<loc>https://check.example.org/shorts/caf%C3%A9/</loc>"),
+        "{sitemap}"
+    );
+    assert!(
+        sitemap.contains("/tags/%E6%97%A5%E6%9C%AC/</loc>"),
+        "{sitemap}"
+    );
+    assert!(!sitemap.contains("%25"), "{sitemap}");
+    let page = std::fs::read_to_string(public.join("shorts/caf\u{e9}/index.html")).unwrap();
+    assert!(
+        page.contains("href=\"https://check.example.org/shorts/caf%C3%A9/\""),
+        "{page}"
     );
 }

@@ -35,7 +35,7 @@ pub fn load_without_writing(config: &Config) -> Result<Collection, Problems> {
 }
 
 fn load_with(config: &Config, write_cache: bool) -> Result<Collection, Problems> {
-    let files = list_shorts(&config.shorts_dir()).map_err(|p| Problems(vec![p]))?;
+    let (files, mut problems) = list_shorts(&config.shorts_dir()).map_err(|p| Problems(vec![p]))?;
     let cache = cache::Cache::open(config);
     // Files are independent until the duplicate check, so they load on every core.
     let loaded: Vec<Loaded> = files
@@ -59,7 +59,6 @@ fn load_with(config: &Config, write_cache: bool) -> Result<Collection, Problems>
         .iter()
         .filter(|l| l.parsed && l.short.is_some())
         .count();
-    let mut problems = Problems::default();
     let mut shorts = Vec::with_capacity(files.len());
     // The stat each short's file was read with, in the order of `shorts`.
     let mut stats = Vec::with_capacity(files.len());
@@ -100,9 +99,12 @@ fn save_cache(config: &Config, shorts: &[Short], stats: &[Option<cache::Stat>]) 
     cache::save(config, with_stats);
 }
 
-/// The `.md` files directly inside `dir`, sorted by name; hidden files (editor
-/// backups, `.#locks`) are skipped.
-fn list_shorts(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
+/// The `.md` files directly inside `dir`, sorted by name, and a problem for
+/// each `.md` name that is not a readable file (a link to nothing or to
+/// itself, a pipe, a device, a folder) or not UTF-8: those would otherwise
+/// vanish without a word. Hidden files (editor backups, `.#locks`) and
+/// other names are not shorts and are passed over.
+fn list_shorts(dir: &Path) -> Result<(Vec<PathBuf>, Problems), Problem> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Problem::new(
             dir,
@@ -111,18 +113,69 @@ fn list_shorts(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
         )
     })?;
     let mut files = Vec::new();
+    let mut problems = Problems::default();
     for entry in entries {
         let entry = entry
             .map_err(|e| Problem::new(dir, None, format!("cannot list the shorts folder: {e}")))?;
         let path = entry.path();
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !name.starts_with('.') && name.ends_with(".md") && path.is_file() {
-            files.push(path);
+        let lossy = name.to_string_lossy();
+        if lossy.starts_with('.') || !lossy.ends_with(".md") {
+            continue;
+        }
+        match not_a_short_file(&path, name.to_str().is_none()) {
+            None => files.push(path),
+            Some(why) => problems.push(Problem::new(&path, None, why)),
         }
     }
     files.sort();
-    Ok(files)
+    Ok((files, problems))
+}
+
+/// Why the `.md` entry at `path` cannot be read as a short, if it cannot.
+fn not_a_short_file(path: &Path, name_not_utf8: bool) -> Option<String> {
+    if name_not_utf8 {
+        return Some(
+            "the file name is not UTF-8; rename it (its slug and address come from it)".to_string(),
+        );
+    }
+    let link = path.symlink_metadata().ok()?;
+    let target = match std::fs::metadata(path) {
+        Ok(target) => target,
+        Err(e)
+            if link.is_symlink()
+                && e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) =>
+        {
+            return Some("a symbolic link that leads back to itself; point it at a Markdown file or delete it".to_string());
+        }
+        Err(_) if link.is_symlink() => {
+            let to = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return Some(format!(
+                "a symbolic link to {to}, which does not exist; point it at a Markdown file or delete it"
+            ));
+        }
+        Err(e) => return Some(format!("cannot read it: {e}")),
+    };
+    let kind = target.file_type();
+    use std::os::unix::fs::FileTypeExt as _;
+    let what = if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Some(format!(
+        "is {what}, not a Markdown file; shorts are read only from files"
+    ))
 }
 
 /// Reads and validates one short; problems go to `problems`.
@@ -178,6 +231,18 @@ fn read_text(path: &Path) -> Result<String, Problem> {
     })
 }
 
+/// For two files whose names differ only in how their accents are encoded
+/// (NFC, NFD): a clash that the eye cannot see.
+fn normalisation_hint(a: &Path, b: &Path) -> &'static str {
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    match (name(a), name(b)) {
+        (Some(a), Some(b)) if a != b && crate::model::nfc(&a) == crate::model::nfc(&b) => {
+            " (their file names look the same but encode their accents differently, NFC and NFD; delete one)"
+        }
+        _ => "",
+    }
+}
+
 fn report_duplicate_slugs(shorts: &[Short], problems: &mut Problems) {
     let mut first_by_slug: HashMap<&str, &Path> = HashMap::new();
     for short in shorts {
@@ -186,9 +251,10 @@ fn report_duplicate_slugs(shorts: &[Short], problems: &mut Problems) {
                 &short.source,
                 1,
                 format!(
-                    "duplicate slug `{}`: {} has it too; set a different `slug` in one of them",
+                    "duplicate slug `{}`: {} has it too; set a different `slug` in one of them{}",
                     short.slug,
-                    crate::diagnostics::display_path(first)
+                    crate::diagnostics::display_path(first),
+                    normalisation_hint(first, &short.source)
                 ),
             ));
             first_by_slug.insert(&short.slug, first);

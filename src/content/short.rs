@@ -12,11 +12,17 @@ use super::frontmatter::{RawField, RawValue, Split};
 use super::markdown;
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems, unknown_message};
-use crate::model::{Short, Tag, is_slug, one_line, slugify};
+use crate::model::{MAX_SLUG_BYTES, Short, Tag, is_slug, nfc, one_line, slugify};
 use crate::paths;
 
 const REQUIRED: [&str; 4] = ["title", "date", "summary", "track"];
 const OPTIONAL: [&str; 5] = ["tags", "slug", "updated", "draft", "extra"];
+
+/// More tags than this on one short is a mistake: each tag is a page and
+/// three feeds, and a thousand took ten seconds to check.
+pub const MAX_TAGS: usize = 20;
+/// A tag is a word or a few.
+pub const MAX_TAG_CHARS: usize = 60;
 
 /// Words per minute for the reading time shown to readers.
 const READING_SPEED: usize = 200;
@@ -210,6 +216,16 @@ impl Checker<'_> {
         let RawValue::List(items) = &field.value else {
             return self.expect(field, "a list of strings, like [\"llm\", \"attention\"]");
         };
+        if items.len() > MAX_TAGS {
+            self.problem(
+                field.line,
+                format!(
+                    "`tags` has {} tags; at most {MAX_TAGS} per short (each tag is a page and three feeds)",
+                    items.len()
+                ),
+            );
+            return None;
+        }
         let mut tags: Vec<Tag> = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
@@ -221,10 +237,19 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             };
-            let name = clean_line(name);
+            let name = nfc(&clean_line(name)).into_owned();
             let slug = slugify(&name);
+            let chars = name.chars().count();
             if slug.is_empty() {
                 self.problem(field.line, format!("tag {name:?} has no letters or digits"));
+                ok = false;
+            } else if chars > MAX_TAG_CHARS || slug.len() > MAX_SLUG_BYTES {
+                self.problem(
+                    field.line,
+                    format!(
+                        "tag {name:?} is {chars} characters long; a tag has at most {MAX_TAG_CHARS}"
+                    ),
+                );
                 ok = false;
             } else if !tags.iter().any(|t| t.slug == slug) {
                 tags.push(Tag { slug, name });
@@ -236,7 +261,7 @@ impl Checker<'_> {
     fn slug(&mut self, field: &RawField) -> Option<String> {
         let slug = self.text(field)?;
         if is_slug(slug) {
-            return Some(slug.to_string());
+            return self.short_enough(field.line, slug.to_string(), "`slug`");
         }
         self.problem(
             field.line,
@@ -259,7 +284,22 @@ impl Checker<'_> {
             );
             return None;
         }
-        Some(slug)
+        self.short_enough(1, slug, "the slug made from the file name")
+    }
+
+    /// `slug`, unless it is too long to be a folder's name on disk.
+    fn short_enough(&mut self, line: usize, slug: String, what: &str) -> Option<String> {
+        if slug.len() <= MAX_SLUG_BYTES {
+            return Some(slug);
+        }
+        self.problem(
+            line,
+            format!(
+                "{what} is {} bytes long; at most {MAX_SLUG_BYTES} (it names a folder, and file systems allow 255); set a shorter `slug`",
+                slug.len()
+            ),
+        );
+        None
     }
 }
 

@@ -468,7 +468,8 @@ impl<'a> Site<'a> {
 
     /// Renders `template` to `<path>index.html` (or to `path` itself when it
     /// names a file) with `values` and what every page has, unless the last
-    /// build rendered that file from the same: then it is kept.
+    /// build rendered that file from the same: then it is kept. `path` is
+    /// as written to disk (`shorts/café/`); links get it percent-encoded.
     fn page(
         &self,
         path: &str,
@@ -511,8 +512,9 @@ impl<'a> Site<'a> {
         values: &impl Serialize,
     ) -> Result<Context, String> {
         let mut context = common.context.clone();
-        context.insert("path", path);
-        context.insert("canonical", &self.config.site.url(path));
+        let href = paths::href(path);
+        context.insert("canonical", &self.config.site.url(&href));
+        context.insert("path", &href);
         context.insert("root", &paths::up_to_root(file));
         let own = Context::from_serialize(values).map_err(|e| crate::config::tera_message(&e))?;
         context.extend(own);
@@ -571,7 +573,8 @@ impl<'a> Site<'a> {
             description: short.summary,
         };
         let feed_dir = paths::track(&short.short.track);
-        self.page(&short.path, "short.html", &feed_dir, &values)
+        let path = paths::short(&short.short.slug);
+        self.page(&path, "short.html", &feed_dir, &values)
     }
 
     fn track_link(&self, slug: &str) -> Option<&Link> {
@@ -600,7 +603,7 @@ impl<'a> Site<'a> {
             description: description,
         };
         let dir = paths::track(&track.slug);
-        self.page(&track.path, "track.html", &dir, &values)
+        self.page(&dir, "track.html", &dir, &values)
     }
 
     fn tags_page(&self) -> Result<Output, PageError> {
@@ -619,7 +622,7 @@ impl<'a> Site<'a> {
             description: format!("Shorts tagged {} on {}", tag.title, self.view.name),
         };
         let dir = paths::tag(&tag.slug);
-        self.page(&tag.path, "tag.html", &dir, &values)
+        self.page(&dir, "tag.html", &dir, &values)
     }
 
     fn digests_page(&self, archive: &[DigestView<'_>]) -> Result<Output, PageError> {
