@@ -271,6 +271,31 @@ hugo_build() {  # $1 site, $2 n, $3 run, $4 tool name (hugo: RSS only; hugo-site
   measure b1-build "${4:-hugo}" "$2" full "$3" --cd "$1" -- hugo --quiet
 }
 
+# A full build that parses every short again: without output, earlier
+# generations or the cache of parsed shorts (where highlighting is done).
+cold_build() {  # $1 site, $2 variant, $3 run
+  rm -rf "$1/public" "$1/.public.generations" "$1/.public.next" "$1/data/content-cache"
+  measure b1-highlight shorts "$N_MAIN" "$2" "$3" --expect "published=$N_MAIN" -- \
+    "$BIN" --config "$1/config.toml" build
+}
+
+# What highlighting code costs: the same site, parsed from nothing, with
+# `[build] highlight_code` on (the default) and off, alternating.
+b1_highlight_cost() {
+  local on="$BENCH_DIR/shorts-$N_MAIN" off="$BENCH_DIR/shorts-plain-$N_MAIN" run
+  step "B1: highlighting's cost, $N_MAIN shorts parsed from nothing (warm-up $WARMUP, runs $RUNS)"
+  rm -rf "$off" && mkdir -p "$off" && cp -r "$on/content" "$off/content"
+  sed 's/^\[build\]$/[build]\nhighlight_code = false/' "$on/config.toml" > "$off/config.toml"
+  grep -q '^highlight_code = false' "$off/config.toml" || fail "no [build] table in $on/config.toml"
+  for run in $(run_labels); do
+    if [ "$run" = warmup ] || [ $((run % 2)) = 1 ]; then
+      cold_build "$on" highlighted "$run"; cold_build "$off" plain "$run"
+    else
+      cold_build "$off" plain "$run"; cold_build "$on" highlighted "$run"
+    fi
+  done
+}
+
 # ---------------------------------------------------------------------------
 
 b1_build_vs_hugo() {
@@ -325,6 +350,7 @@ b1_build_vs_hugo() {
       "$BIN" --config "$shorts_site/config.toml" build
   done
   b2_edit_served "$shorts_site" "$edited"
+  b1_highlight_cost
 }
 
 # The same edit as the writer sees it: `shorts schedule` rebuilding and

@@ -319,6 +319,16 @@ def report(args):
         "",
     ]
 
+    # B1: what highlighting costs
+    on = runs.median(runs.pick("b1-highlight", "shorts", variant="highlighted", n=n_main), "wall_s")
+    off = runs.median(runs.pick("b1-highlight", "shorts", variant="plain", n=n_main), "wall_s")
+    rh = ratio(on, off)
+    lines += [f"### Highlighting code, {k(n_main)} shorts parsed from nothing "
+              "(no output, no cache of parsed shorts)", ""] + head + [
+        f"| wall s, `highlight_code` on vs off | {fmt(on)} | {fmt(off)} | {fmt(rh)} | ≤ 1.3 | "
+        f"{met(rh, '<=', 1.3)} |", "",
+        "Hugo's own highlighting makes its build about 2.7× slower on this site.", ""]
+
     # B1: growth
     lines += ["### How the build grows (shorts alone)", "",
               "| shorts | runs | wall s | s per 1,000 shorts | peak RSS MiB |",

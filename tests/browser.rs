@@ -275,6 +275,16 @@ fn chromium_and_driver() -> Option<(PathBuf, PathBuf)> {
     Some((chromium, chromedriver))
 }
 
+/// The sample site, built at [`NOW`] and served (the folder lives as long
+/// as the first value).
+fn served_sample() -> (tempfile::TempDir, Server) {
+    let site = common::sample_site();
+    let out = common::shorts_at(site.path(), NOW, &["build"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let server = Server::start(site.path(), NOW);
+    (site, server)
+}
+
 /// The accessibility check of the pages at `paths`, or a printed skip where
 /// axe-core is not installed (a failure under `SHORTS_REQUIRE_BROWSER`).
 async fn assert_accessible(client: &Client, server: &Server, paths: &[String]) {
@@ -554,10 +564,7 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
     let Some((chromium, chromedriver)) = chromium_and_driver() else {
         return;
     };
-    let site = common::sample_site();
-    let out = common::shorts_at(site.path(), NOW, &["build"]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let server = Server::start(site.path(), NOW);
+    let (site, server) = served_sample();
     let http = reqwest::Client::new();
     let signup = http
         .post(server.url("/subscribe"))
@@ -990,4 +997,54 @@ async fn feeds_opened_in_chromium_read_as_pages() {
     );
     save_screenshot(&client, "feed-rss-without-xslt.png").await;
     client.close().await.expect("close the browser");
+}
+
+/// Highlighted code on a short's page: its spans get the stylesheet's
+/// colours, and the page passes axe-core (contrast included) in the light
+/// and in the dark scheme. Screenshots `code-light.png`, `code-dark.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn highlighted_code_passes_axe_core_in_light_and_dark_in_chromium() {
+    let Some((chromium, chromedriver)) = chromium_and_driver() else {
+        return;
+    };
+    let (_site, server) = served_sample();
+    let driver = Driver::start(&chromedriver);
+    let page = "/shorts/bm25-vs-dense-embeddings/".to_string();
+    let colours = "return [...document.querySelectorAll('pre.code span[class^=hl-]')]
+        .map(s => s.className + ' ' + getComputedStyle(s).color)
+        .filter((v, i, all) => all.indexOf(v) === i).sort();";
+    let mut seen = Vec::new();
+    for (scheme, extra, screenshot) in [
+        ("light", &[][..], "code-light.png"),
+        (
+            "dark",
+            &[
+                "--force-dark-mode",
+                "--blink-settings=preferredColorScheme=0",
+            ][..],
+            "code-dark.png",
+        ),
+    ] {
+        let profile = tempfile::tempdir().expect("profile folder");
+        let client = browser_with(&driver, &chromium, profile.path(), extra).await;
+        client
+            .goto(&server.url(&page))
+            .await
+            .expect("open the short");
+        let spans = client.execute(colours, vec![]).await.expect("colours");
+        let spans: Vec<String> = serde_json::from_value(spans).expect("a list");
+        assert!(
+            spans.iter().any(|s| s.starts_with("hl-keyword ")),
+            "{scheme}: {spans:?}"
+        );
+        assert!(
+            spans.iter().any(|s| s.starts_with("hl-comment ")),
+            "{scheme}: {spans:?}"
+        );
+        save_screenshot(&client, screenshot).await;
+        assert_accessible(&client, &server, std::slice::from_ref(&page)).await;
+        client.close().await.expect("close the browser");
+        seen.push(spans);
+    }
+    assert_ne!(seen[0], seen[1], "the dark scheme has colours of its own");
 }

@@ -984,7 +984,8 @@ fn the_digest_carries_the_authors_note_a_browser_link_and_a_hidden_preheader() {
     std::fs::create_dir_all(&notes).unwrap();
     std::fs::write(
         notes.join("2026-06-08.md"),
-        "A short week: **two** notes, one on [escaping](/notes/shorts/escaping/).\n",
+        "A short week: **two** notes, one on [escaping](/notes/shorts/escaping/).\n\n\
+         ```python\nprint(\"hi\")  # greet\n```\n",
     )
     .unwrap();
     let out = run(site.path(), WEEK_1, &["publish"]);
@@ -1005,6 +1006,14 @@ fn the_digest_carries_the_authors_note_a_browser_link_and_a_hidden_preheader() {
     assert!(
         html.contains("<strong>two</strong> notes, one on <a href=\"https://example.com/notes/shorts/escaping/\""),
         "the note, its link absolute: {html}"
+    );
+    // Highlighted code keeps its colours in the email: css-inline writes
+    // each class's colour onto its span.
+    assert!(
+        html.contains(
+            "<span class=\"hl-comment\" style=\"color: #5e6470;font-style: italic;\"># greet"
+        ),
+        "{html}"
     );
     // The preheader opens the body, hidden, padded so clients show nothing after it.
     let body = html.split("<body").nth(1).expect("a body");

@@ -37,6 +37,9 @@ pub struct Config {
     pub database: PathBuf,
     /// Where `shorts digest preview` writes its files.
     pub preview_dir: PathBuf,
+    /// Whether fenced code blocks in a language syntect knows are
+    /// highlighted (`[build] highlight_code`, default true).
+    pub highlight_code: bool,
     /// Folder of user templates that replace the built-in ones of the same name.
     pub templates_dir: PathBuf,
     pub server: ServerConfig,
@@ -612,6 +615,7 @@ struct RawBuild {
     templates_dir: PathBuf,
     database: PathBuf,
     preview_dir: PathBuf,
+    highlight_code: bool,
 }
 
 impl Default for RawBuild {
@@ -622,6 +626,7 @@ impl Default for RawBuild {
             templates_dir: "templates".into(),
             database: "data/shorts.db".into(),
             preview_dir: "preview".into(),
+            highlight_code: true,
         }
     }
 }
@@ -677,6 +682,7 @@ impl Config {
             templates_dir: root.join(raw.build.templates_dir),
             database: root.join(raw.build.database),
             preview_dir: root.join(raw.build.preview_dir),
+            highlight_code: raw.build.highlight_code,
             digest,
             delivery,
             server: raw.server,

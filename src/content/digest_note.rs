@@ -49,7 +49,7 @@ pub fn load(
     let page = url::Url::parse(&config.site.url(&paths::digest(number)))
         .unwrap_or_else(|_| config.site.base_url.clone());
     Ok(Some(DigestNote {
-        html: super::markdown::to_html(markdown, &page),
+        html: super::markdown::to_html(markdown, &page, config.highlight_code),
         text: markdown.to_string(),
     }))
 }

@@ -5,19 +5,87 @@
 //! every output (feeds, pages, email) shares one correct HTML string. Raw HTML
 //! in the body keeps its markup; only its `href` and `src` values are resolved.
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, html};
+use std::collections::VecDeque;
+
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
 use url::Url;
 
-/// Renders `markdown` to HTML, resolving URLs against `page`.
-pub fn to_html(markdown: &str, page: &Url) -> String {
+use super::highlight;
+
+/// Renders `markdown` to HTML, resolving URLs against `page`, with code
+/// blocks highlighted when `highlight` says so.
+pub fn to_html(markdown: &str, page: &Url, highlight: bool) -> String {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_SMART_PUNCTUATION;
     let events = Parser::new_ext(markdown, options).map(|event| absolutize(event, page));
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut out, events);
+    if highlight {
+        html::push_html(&mut out, Highlighted::new(events));
+    } else {
+        html::push_html(&mut out, events);
+    }
     strip_xml_invalid(&out)
+}
+
+/// The events, each fenced code block in a language [`highlight`] knows
+/// turned into one HTML event; every other event as it comes.
+struct Highlighted<'a, I> {
+    events: I,
+    /// A block whose highlighting failed, to be written plain.
+    pending: VecDeque<Event<'a>>,
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Highlighted<'a, I> {
+    fn new(events: I) -> Self {
+        Highlighted {
+            events,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The rest of the block opened by `start`, as one event.
+    fn block(&mut self, start: Event<'a>, language: &str) -> Event<'a> {
+        let mut code = String::new();
+        let mut plain = vec![start];
+        for event in self.events.by_ref() {
+            let end = matches!(event, Event::End(TagEnd::CodeBlock));
+            if let Event::Text(text) = &event {
+                code.push_str(text);
+            }
+            plain.push(event);
+            if end {
+                break;
+            }
+        }
+        if let Some(html) = highlight::code_block(language, &code) {
+            return Event::Html(html.into());
+        }
+        self.pending.extend(plain);
+        self.pending.pop_front().unwrap_or(Event::Text("".into()))
+    }
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for Highlighted<'a, I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
+        let event = self.events.next()?;
+        let language = match &event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                highlight::language(info).to_string()
+            }
+            _ => return Some(event),
+        };
+        if language.is_empty() {
+            return Some(event);
+        }
+        Some(self.block(event, &language))
+    }
 }
 
 fn absolutize<'a>(event: Event<'a>, page: &Url) -> Event<'a> {
@@ -129,6 +197,7 @@ mod tests {
         let html = to_html(
             "[a](/shorts/kv/) [b](../mqa/) [c](#x) [d](https://other.org/p) ![i](img/f.png)",
             &page(),
+            true,
         );
         assert!(
             html.contains(r#"href="https://example.com/shorts/kv/""#),
@@ -154,6 +223,7 @@ mod tests {
         let html = to_html(
             "<p><img SRC='/a.png' alt=\"x\"> <a data-href=\"/no\" href = \"/yes\">y</a></p>\n\nText <a href=\"rel\">r</a>",
             &page(),
+            true,
         );
         assert!(html.contains("SRC='https://example.com/a.png'"), "{html}");
         assert!(html.contains("data-href=\"/no\""), "{html}");
@@ -169,7 +239,25 @@ mod tests {
 
     #[test]
     fn escapes_text_and_drops_control_characters() {
-        let html = to_html("Tom & Jerry <3 \u{1}`a < b`", &page());
+        let html = to_html("Tom & Jerry <3 \u{1}`a < b`", &page(), true);
         assert_eq!(html, "<p>Tom &amp; Jerry &lt;3 <code>a &lt; b</code></p>\n");
+    }
+
+    #[test]
+    fn fenced_code_in_a_known_language_is_highlighted_unless_switched_off() {
+        let markdown = "Before\n\n```python\nx = 1  # one\n```\n\n```nosuchlang\n<x>\n```\n\n    indented\n\nAfter";
+        let html = to_html(markdown, &page(), true);
+        assert_eq!(
+            html,
+            "<p>Before</p>\n<pre class=\"code\"><code class=\"language-python\">x = <span class=\"hl-number\">1</span>  <span class=\"hl-comment\"># one\n</span></code></pre>\n\
+             <pre><code class=\"language-nosuchlang\">&lt;x&gt;\n</code></pre>\n<pre><code>indented\n</code></pre>\n<p>After</p>\n"
+        );
+        let plain = to_html(markdown, &page(), false);
+        assert!(
+            plain.starts_with(
+                "<p>Before</p>\n<pre><code class=\"language-python\">x = 1  # one\n</code></pre>"
+            ),
+            "{plain}"
+        );
     }
 }

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod digest_note;
 pub mod frontmatter;
+pub mod highlight;
 pub mod markdown;
 pub mod short;
 

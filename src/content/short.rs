@@ -62,7 +62,7 @@ pub fn validate(
     let slug = slug?;
     let permalink = short_url(&config.site.base_url, &slug);
     Some(Short {
-        body_html: markdown::to_html(split.body, &permalink),
+        body_html: markdown::to_html(split.body, &permalink, config.highlight_code),
         reading_minutes: reading_minutes(split.body),
         permalink: permalink.to_string(),
         source: path.to_path_buf(),
