@@ -11,6 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use crate::config::Config;
+use crate::content::short::{MAX_TAG_CHARS, MAX_TAGS};
 use crate::diagnostics::unknown_message;
 use crate::model::slugify;
 
@@ -21,10 +22,10 @@ pub enum ScaffoldError {
     Exists(Vec<PathBuf>),
     #[error("{0}")]
     Invalid(String),
-    #[error("writing {path}: {source}")]
+    #[error("cannot write {}: {error}", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -70,6 +71,12 @@ pub fn init(
     settings: &SiteSettings,
     now: DateTime<Utc>,
 ) -> Result<Vec<PathBuf>, ScaffoldError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(invalid(format!(
+            "{} is a file; shorts init makes a site in a folder",
+            dir.display()
+        )));
+    }
     let files = [
         ("config.toml", site_config(settings)),
         (
@@ -112,8 +119,9 @@ pub fn new_short(
     }
     let track = track_for(config, short.track.as_deref())?;
     let slug = slug_for(title, short.slug.as_deref())?;
+    let tags = tags_for(&short.tags)?;
     let path = config.shorts_dir().join(format!("{slug}.md"));
-    let text = short_text(config, title, &track, short, now);
+    let text = short_text(config, title, &track, &tags, short, now);
     write_all_new(&[(path.clone(), text)])?;
     Ok(path)
 }
@@ -155,6 +163,33 @@ fn slug_for(title: &str, asked: Option<&str>) -> Result<String, ScaffoldError> {
     }
 }
 
+/// The tags asked for, trimmed, without empty ones (`a,,b`), or what
+/// `shorts check` would refuse in them.
+fn tags_for(asked: &[String]) -> Result<Vec<String>, ScaffoldError> {
+    let tags: Vec<String> = asked
+        .iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tags.len() > MAX_TAGS {
+        return Err(invalid(format!(
+            "{} tags; a short has at most {MAX_TAGS}",
+            tags.len()
+        )));
+    }
+    for tag in &tags {
+        if slugify(tag).is_empty() {
+            return Err(invalid(format!("tag {tag:?} has no letters or digits")));
+        }
+        if tag.chars().count() > MAX_TAG_CHARS {
+            return Err(invalid(format!(
+                "tag {tag:?} is longer than {MAX_TAG_CHARS} characters"
+            )));
+        }
+    }
+    Ok(tags)
+}
+
 /// Every file is checked first, so a refusal writes nothing; then each is
 /// created only if it still does not exist.
 fn write_all_new(files: &[(PathBuf, String)]) -> Result<(), ScaffoldError> {
@@ -167,27 +202,30 @@ fn write_all_new(files: &[(PathBuf, String)]) -> Result<(), ScaffoldError> {
         return Err(ScaffoldError::Exists(existing));
     }
     for (path, text) in files {
-        write_new(path, text).map_err(|source| match source.kind() {
-            std::io::ErrorKind::AlreadyExists => ScaffoldError::Exists(vec![path.clone()]),
-            _ => ScaffoldError::Io {
-                path: path.clone(),
-                source,
-            },
-        })?;
+        write_new(path, text)?;
     }
     Ok(())
 }
 
-fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+fn write_new(path: &Path, text: &str) -> Result<(), ScaffoldError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| ScaffoldError::Io { path, error }
+    };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let mut file = std::fs::File::options()
         .write(true)
         .create_new(true)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+        .open(path)
+        .map_err(|e| match e.kind() {
+            // Made between the check and now: still never written over.
+            std::io::ErrorKind::AlreadyExists => ScaffoldError::Exists(vec![path.to_path_buf()]),
+            _ => io(path)(e),
+        })?;
+    file.write_all(text.as_bytes()).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
 }
 
 /// A TOML string literal, escaped as TOML needs.
@@ -204,10 +242,11 @@ fn short_text(
     config: &Config,
     title: &str,
     track: &str,
+    tags: &[String],
     short: &NewShort,
     now: DateTime<Utc>,
 ) -> String {
-    let tags: Vec<String> = short.tags.iter().map(|t| toml_string(t.trim())).collect();
+    let tags: Vec<String> = tags.iter().map(|t| toml_string(t)).collect();
     let summary = short.summary.as_deref().unwrap_or(
         "One or two sentences: the idea itself, shown in feeds, on cards and in the digest.",
     );

@@ -209,6 +209,10 @@ fn new_refuses_with_what_to_do_instead() {
         refused(&["   "]),
         "error: the title must be one line of text, like \"Why the KV cache grows\""
     );
+    assert_eq!(
+        refused(&["A", "--tags", "ok,!!"]),
+        "error: tag \"!!\" has no letters or digits"
+    );
     common::append_config(site, "[[tracks]]\nslug = \"maths\"\ntitle = \"Maths\"\n");
     assert_eq!(
         refused(&["A new one"]),
@@ -217,6 +221,16 @@ fn new_refuses_with_what_to_do_instead() {
     ok(&shorts_at(
         site,
         WEDNESDAY,
-        &["new", "A new one", "-t", "maths"],
+        &["new", "A new one", "-t", "maths", "--tags", " a,,b "],
     ));
+    let text = read(&site.join("content/shorts/a-new-one.md"));
+    assert!(text.contains("\ntags = [\"a\", \"b\"]\n"), "{text}");
+
+    std::fs::write(site.join("a-file"), "").unwrap();
+    let out = shorts_at(site, WEDNESDAY, &["init", "a-file"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: a-file is a file; shorts init makes a site in a folder"
+    );
 }
