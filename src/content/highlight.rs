@@ -65,14 +65,17 @@ pub fn code_block(language: &str, code: &str) -> Option<String> {
     let mut state = ParseState::new(syntax);
     let mut scopes = ScopeStack::new();
     let mut out = Spans::default();
+    // The kind changes only when the scopes do, not at every token.
+    let mut kind = None;
     for line in LinesWithEndings::from(code) {
         let mut from = 0;
         for (at, op) in state.parse_line(line, syntaxes).ok()? {
-            out.push(&line[from..at], kind_of(&scopes));
+            out.push(&line[from..at], kind);
             from = at;
             scopes.apply(&op).ok()?;
+            kind = kind_of(&scopes);
         }
-        out.push(&line[from..], kind_of(&scopes));
+        out.push(&line[from..], kind);
     }
     Some(format!(
         "<pre class=\"code\"><code class=\"language-{}\">{}</code></pre>\n",
@@ -113,7 +116,7 @@ impl Spans {
             }
             self.open = kind;
         }
-        self.html.push_str(&escape(text));
+        push_escaped(&mut self.html, text);
     }
 
     fn finish(mut self) -> String {
@@ -127,6 +130,11 @@ impl Spans {
 /// Text escaped for HTML, in an element or an attribute.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    push_escaped(&mut out, text);
+    out
+}
+
+fn push_escaped(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -136,7 +144,6 @@ fn escape(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 #[cfg(test)]
