@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use crate::config::Config;
 use crate::content::short::{MAX_TAG_CHARS, MAX_TAGS};
 use crate::diagnostics::unknown_message;
-use crate::model::slugify;
+use crate::model::{MAX_SLUG_BYTES, slugify};
 
 /// Why nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +159,11 @@ fn slug_for(title: &str, asked: Option<&str>) -> Result<String, ScaffoldError> {
         None if slug.is_empty() => Err(invalid(
             "cannot make a slug from the title; give one with --slug",
         )),
+        _ if slug.len() > MAX_SLUG_BYTES => Err(invalid(format!(
+            "the slug would be {} bytes long; at most {MAX_SLUG_BYTES} (it names a folder); \
+             give a shorter one with --slug",
+            slug.len()
+        ))),
         _ => Ok(slug),
     }
 }

@@ -209,6 +209,11 @@ fn new_refuses_with_what_to_do_instead() {
         refused(&["   "]),
         "error: the title must be one line of text, like \"Why the KV cache grows\""
     );
+    let long = "word ".repeat(60);
+    assert_eq!(
+        refused(&[&long]),
+        "error: the slug would be 299 bytes long; at most 200 (it names a folder); give a shorter one with --slug"
+    );
     assert_eq!(
         refused(&["A", "--tags", "ok,!!"]),
         "error: tag \"!!\" has no letters or digits"
