@@ -14,6 +14,8 @@ use std::sync::LazyLock;
 use syntect::parsing::{ParseState, Scope, ScopeStack, SyntaxSet};
 use syntect::util::LinesWithEndings;
 
+use crate::render::{escape_html, push_escaped_html};
+
 /// The grammars shipped in the binary, loaded at the first code block.
 static SYNTAXES: LazyLock<SyntaxSet> = LazyLock::new(SyntaxSet::load_defaults_newlines);
 
@@ -79,7 +81,7 @@ pub fn code_block(language: &str, code: &str) -> Option<String> {
     }
     Some(format!(
         "<pre class=\"code\"><code class=\"language-{}\">{}</code></pre>\n",
-        escape(language),
+        escape_html(language),
         out.finish()
     ))
 }
@@ -116,7 +118,7 @@ impl Spans {
             }
             self.open = kind;
         }
-        push_escaped(&mut self.html, text);
+        push_escaped_html(&mut self.html, text);
     }
 
     fn finish(mut self) -> String {
@@ -124,25 +126,6 @@ impl Spans {
             self.html.push_str("</span>");
         }
         self.html
-    }
-}
-
-/// Text escaped for HTML, in an element or an attribute.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    push_escaped(&mut out, text);
-    out
-}
-
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
     }
 }
 

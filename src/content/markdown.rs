@@ -45,8 +45,9 @@ impl<'a, I: Iterator<Item = Event<'a>>> Highlighted<'a, I> {
         }
     }
 
-    /// The rest of the block opened by `start`, as one event.
-    fn block(&mut self, start: Event<'a>, language: &str) -> Event<'a> {
+    /// The rest of the block opened by `start`: one event if it could be
+    /// highlighted, else its first event as it came (the rest queued).
+    fn block(&mut self, start: Event<'a>, language: &str) -> Option<Event<'a>> {
         let mut code = String::new();
         let mut plain = vec![start];
         for event in self.events.by_ref() {
@@ -60,10 +61,10 @@ impl<'a, I: Iterator<Item = Event<'a>>> Highlighted<'a, I> {
             }
         }
         if let Some(html) = highlight::code_block(language, &code) {
-            return Event::Html(html.into());
+            return Some(Event::Html(html.into()));
         }
         self.pending.extend(plain);
-        self.pending.pop_front().unwrap_or(Event::Text("".into()))
+        self.pending.pop_front()
     }
 }
 
@@ -84,7 +85,7 @@ impl<'a, I: Iterator<Item = Event<'a>>> Iterator for Highlighted<'a, I> {
         if language.is_empty() {
             return Some(event);
         }
-        Some(self.block(event, &language))
+        self.block(event, &language)
     }
 }
 
