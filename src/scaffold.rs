@@ -293,23 +293,18 @@ fn site_config(settings: &SiteSettings) -> String {
             ("base_url", &toml_string(&settings.base_url)),
             ("author", &toml_string(&settings.author)),
             ("timezone", &toml_string(settings.timezone.name())),
-            (
-                "from",
-                &toml_string(&mailbox(&settings.author, "digest@example.org")),
-            ),
+            ("from", &toml_string(&digest_from(&settings.author))),
         ],
     )
 }
 
-/// `Name <address>`, the name quoted where RFC 5322 needs it (`Doe, Jane`).
-fn mailbox(name: &str, address: &str) -> String {
-    let plain = |c: char| c.is_alphanumeric() || " .-_'".contains(c);
-    if name.chars().all(plain) {
-        format!("{name} <{address}>")
-    } else {
-        let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
-        format!("\"{quoted}\" <{address}>")
-    }
+/// The digest's sender: the author at a placeholder address, written by
+/// lettre (which reads it back), the name quoted where RFC 5322 needs it
+/// (`"Doe, Jane" <…>`).
+fn digest_from(author: &str) -> String {
+    let address =
+        lettre::Address::new("digest", "example.org").expect("a constant address is valid");
+    lettre::message::Mailbox::new(Some(author.to_string()), address).to_string()
 }
 
 fn example_short(settings: &SiteSettings, now: DateTime<Utc>) -> String {
