@@ -999,38 +999,44 @@ async fn feeds_opened_in_chromium_read_as_pages() {
     client.close().await.expect("close the browser");
 }
 
-/// Highlighted code on a short's page: its spans get the stylesheet's
-/// colours, and the page passes axe-core (contrast included) in the light
-/// and in the dark scheme. Screenshots `code-light.png`, `code-dark.png`.
+/// Highlighted code and formulas on the shorts' pages: code spans get the
+/// stylesheet's colours, a fraction in a formula is laid out as MathML (taller
+/// than a line of text, not a run of letters), and both pages pass axe-core
+/// (contrast included) in the light and in the dark scheme. Screenshots
+/// `code-light.png`, `code-dark.png`, `math-light.png`, `math-dark.png`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn highlighted_code_passes_axe_core_in_light_and_dark_in_chromium() {
+async fn highlighted_code_and_formulas_pass_axe_core_in_light_and_dark_in_chromium() {
     let Some((chromium, chromedriver)) = chromium_and_driver() else {
         return;
     };
     let (_site, server) = served_sample();
     let driver = Driver::start(&chromedriver);
-    let page = "/shorts/bm25-vs-dense-embeddings/".to_string();
+    let code_page = "/shorts/bm25-vs-dense-embeddings/".to_string();
+    let math_page = "/shorts/why-kl-divergence-is-everywhere/".to_string();
     let colours = "return [...document.querySelectorAll('pre.code span[class^=hl-]')]
         .map(s => s.className + ' ' + getComputedStyle(s).color)
         .filter((v, i, all) => all.indexOf(v) === i).sort();";
+    let fraction = "const f = document.querySelector('math[display=block] mfrac');
+        const size = parseFloat(getComputedStyle(f.closest('p')).fontSize);
+        return [f.getBoundingClientRect().height, size,
+                document.querySelectorAll('article math').length];";
     let mut seen = Vec::new();
-    for (scheme, extra, screenshot) in [
-        ("light", &[][..], "code-light.png"),
+    for (scheme, extra) in [
+        ("light", &[][..]),
         (
             "dark",
             &[
                 "--force-dark-mode",
                 "--blink-settings=preferredColorScheme=0",
             ][..],
-            "code-dark.png",
         ),
     ] {
         let profile = tempfile::tempdir().expect("profile folder");
         let client = browser_with(&driver, &chromium, profile.path(), extra).await;
         client
-            .goto(&server.url(&page))
+            .goto(&server.url(&code_page))
             .await
-            .expect("open the short");
+            .expect("open the short with code");
         let spans = client.execute(colours, vec![]).await.expect("colours");
         let spans: Vec<String> = serde_json::from_value(spans).expect("a list");
         assert!(
@@ -1041,8 +1047,21 @@ async fn highlighted_code_passes_axe_core_in_light_and_dark_in_chromium() {
             spans.iter().any(|s| s.starts_with("hl-comment ")),
             "{scheme}: {spans:?}"
         );
-        save_screenshot(&client, screenshot).await;
-        assert_accessible(&client, &server, std::slice::from_ref(&page)).await;
+        save_screenshot(&client, &format!("code-{scheme}.png")).await;
+        client
+            .goto(&server.url(&math_page))
+            .await
+            .expect("open the short with formulas");
+        let measured = client.execute(fraction, vec![]).await.expect("fraction");
+        let (height, font_size, formulas): (f64, f64, usize) =
+            serde_json::from_value(measured).expect("three numbers");
+        assert!(
+            height > 1.6 * font_size,
+            "{scheme}: the fraction is {height}px tall at a {font_size}px font: not laid out as MathML"
+        );
+        assert_eq!(formulas, 5, "{scheme}: formulas on the page");
+        save_screenshot(&client, &format!("math-{scheme}.png")).await;
+        assert_accessible(&client, &server, &[code_page.clone(), math_page.clone()]).await;
         client.close().await.expect("close the browser");
         seen.push(spans);
     }

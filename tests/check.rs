@@ -117,6 +117,21 @@ const CASES: &[(&str, usize, &str)] = &[
         6,
         "tag \"a very long tag that goes on and on past any sensible length for a tag\" is 70 characters long; a tag has at most 60",
     ),
+    (
+        "bad-formula.md",
+        11,
+        "the formula `$$\\boxed{\\frac{\\partial L}{\\partial w} = 0…$$` is not LaTeX this build can render: `\\boxed` is not a command it knows",
+    ),
+    (
+        "unopened-formula.md",
+        9,
+        "`$$` opens no formula here: a formula's braces `{` `}` must pair up and it must end with `$$` (write `\\$\\$` for two dollar signs)",
+    ),
+    (
+        "bad-inline-formula.md",
+        7,
+        "the formula `$\\alpah$` is not LaTeX this build can render: `\\alpah` is not a command it knows",
+    ),
 ];
 
 #[test]
@@ -135,6 +150,30 @@ fn each_broken_short_is_reported_with_file_line_and_message() {
         );
         assert_eq!(err, expected, "{name}");
     }
+}
+
+/// Digest notes are checked as a send would render them, and one named so
+/// that no digest would pick it up is named.
+#[test]
+fn digest_notes_are_checked_before_their_digest_is_due() {
+    let site = site_with(&[]);
+    let notes = site.path().join("content/digests");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        notes.join("2026-06-08.md"),
+        "\nA good week.\n\nThe loss is $\\mathcal{L}(\\theta$ again.\n\n$$\\frac{1}{n\\sum_i x_i$$\n",
+    )
+    .unwrap();
+    std::fs::write(notes.join("2026-06-15.md"), "Fine: $x^2$.\n").unwrap();
+    std::fs::write(notes.join("june-22.md"), "Never sent.\n").unwrap();
+    let out = shorts(site.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "content/digests/2026-06-08.md:6: `$$` opens no formula here: a formula's braces `{` `}` must pair up and it must end with `$$` (write `\\$\\$` for two dollar signs)\n\
+         content/digests/june-22.md: a digest note is named for the day of its digest in the site's time zone, `YYYY-MM-DD.md` (e.g. `2026-06-08.md`); no digest would pick this one up\n\
+         error: 2 problems found; fix them and run `shorts check` again\n"
+    );
 }
 
 #[test]

@@ -6,6 +6,10 @@ about (the `bozo` flag) or any field a reader needs that it cannot find.
 feedparser 6.0 reads RSS and Atom only; JSON Feeds are checked here against
 the JSON Feed 1.1 spec's required fields with Python's own json and datetime.
 
+It also counts the entries whose content still has a MathML formula and a
+highlighted code span after feedparser's sanitizer (what many readers keep of
+an item), and fails when there are none: the bundled sample has both.
+
 Usage: check_feeds.py PUBLIC_DIR [PUBLIC_DIR ...]
 """
 
@@ -51,6 +55,21 @@ def json_feed_problems(path: pathlib.Path) -> tuple[list[str], int]:
     return problems, len(items)
 
 
+KEPT_MARKUP = {"MathML formulas": "<math", "highlighted code": '<span class="hl-'}
+
+
+def kept_markup(path: pathlib.Path) -> set[str]:
+    """Which of KEPT_MARKUP some entry of the RSS or Atom feed at `path` keeps."""
+    if path.suffix == ".json":
+        return set()
+    contents = [
+        entry.content[0].get("value", "")
+        for entry in feedparser.parse(path.read_bytes()).entries
+        if entry.get("content")
+    ]
+    return {name for name, mark in KEPT_MARKUP.items() if any(mark in c for c in contents)}
+
+
 def problems_in(path: pathlib.Path) -> tuple[list[str], int]:
     if path.suffix == ".json":
         return json_feed_problems(path)
@@ -89,6 +108,7 @@ def main(dirs: list[str]) -> int:
         return 2
     checked = entries = 0
     bad = set()
+    kept = set()
     for directory in dirs:
         for path in sorted(pathlib.Path(directory).rglob("*")):
             if path.name not in FEED_NAMES:
@@ -96,15 +116,19 @@ def main(dirs: list[str]) -> int:
             checked += 1
             problems, n = problems_in(path)
             entries += n
+            kept |= kept_markup(path)
             for problem in problems:
                 bad.add(path)
                 print(f"{path}: {problem}", file=sys.stderr)
     if checked == 0:
         print(f"no feeds found under {dirs}", file=sys.stderr)
         return 1
+    missing = KEPT_MARKUP.keys() - kept
+    for name in sorted(missing):
+        print(f"no entry in any feed kept {name} through feedparser's sanitizer", file=sys.stderr)
     print(f"feedparser {feedparser.__version__}: {checked} feeds, {entries} entries checked")
     print(f"{checked - len(bad)} passed, {len(bad)} failed")
-    return 1 if bad else 0
+    return 1 if bad or missing else 0
 
 
 if __name__ == "__main__":

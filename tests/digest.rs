@@ -985,7 +985,7 @@ fn the_digest_carries_the_authors_note_a_browser_link_and_a_hidden_preheader() {
     std::fs::write(
         notes.join("2026-06-08.md"),
         "A short week: **two** notes, one on [escaping](/notes/shorts/escaping/).\n\n\
-         ```python\nprint(\"hi\")  # greet\n```\n",
+         ```python\nprint(\"hi\")  # greet\n```\n\nIt costs $5 and $10; the rule is $\\frac{a}{b}$.\n",
     )
     .unwrap();
     let out = run(site.path(), WEEK_1, &["publish"]);
@@ -1015,6 +1015,15 @@ fn the_digest_carries_the_authors_note_a_browser_link_and_a_hidden_preheader() {
         ),
         "{html}"
     );
+    // Formulas are MathML in the email too; prices are not formulas; the
+    // text part keeps the LaTeX as written.
+    assert!(
+        html.contains("It costs $5 and $10; the rule is <math display=\"inline\"")
+            && html
+                .contains("<mfrac><mrow><mi>a</mi></mrow><mrow><mi>b</mi></mrow></mfrac></math>."),
+        "{html}"
+    );
+    assert!(text.contains("the rule is $\\frac{a}{b}$."), "{text}");
     // The preheader opens the body, hidden, padded so clients show nothing after it.
     let body = html.split("<body").nth(1).expect("a body");
     let preheader = body.split("<div").nth(1).expect("the preheader");

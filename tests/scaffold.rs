@@ -92,6 +92,13 @@ fn a_site_from_nothing_builds_serves_and_sends() {
     );
     let short = reqwest::blocking::get(server.url("/shorts/why-the-kv-cache-grows/")).unwrap();
     assert_eq!(short.status(), 200);
+    // The example shows what a short can hold: coloured code and a formula.
+    let hello = reqwest::blocking::get(server.url("/shorts/hello-shorts/"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(hello.contains("<span class=\"hl-"), "{hello}");
+    assert!(hello.contains("<math display=\"inline\""), "{hello}");
     drop(server);
 
     ok(&shorts_at(

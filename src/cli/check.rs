@@ -33,6 +33,7 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
         Err(other) => return Err(other.into()),
     };
     problems.extend(digest_problems(ctx, collection.as_ref()));
+    problems.extend(Problems(shorts::content::digest_note::check_all(config)));
     problems.extend(subscription_mail_problems(config));
     problems.extend(delivery_problems(config));
     if !problems.is_empty() {

@@ -40,6 +40,9 @@ pub struct Config {
     /// Whether fenced code blocks in a language syntect knows are
     /// highlighted (`[build] highlight_code`, default true).
     pub highlight_code: bool,
+    /// Whether `$…$` and `$$…$$` in a body are LaTeX formulas, written as
+    /// MathML (`[build] math`, default true).
+    pub math: bool,
     /// Folder of user templates that replace the built-in ones of the same name.
     pub templates_dir: PathBuf,
     pub server: ServerConfig,
@@ -616,6 +619,7 @@ struct RawBuild {
     database: PathBuf,
     preview_dir: PathBuf,
     highlight_code: bool,
+    math: bool,
 }
 
 impl Default for RawBuild {
@@ -627,6 +631,7 @@ impl Default for RawBuild {
             database: "data/shorts.db".into(),
             preview_dir: "preview".into(),
             highlight_code: true,
+            math: true,
         }
     }
 }
@@ -683,6 +688,7 @@ impl Config {
             database: root.join(raw.build.database),
             preview_dir: root.join(raw.build.preview_dir),
             highlight_code: raw.build.highlight_code,
+            math: raw.build.math,
             digest,
             delivery,
             server: raw.server,

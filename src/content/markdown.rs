@@ -1,4 +1,5 @@
-//! A short's Markdown body to HTML, with every URL made absolute.
+//! A short's Markdown body to HTML, with every URL made absolute, code
+//! highlighted and formulas in MathML.
 //!
 //! Feed readers show item content away from the site, so a relative link or
 //! image would break there; resolving against the short's own page here means
@@ -6,27 +7,178 @@
 //! in the body keeps its markup; only its `href` and `src` values are resolved.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
 use url::Url;
 
 use super::highlight;
+use super::math::{self, Display};
+use crate::config::Config;
 
-/// Renders `markdown` to HTML, resolving URLs against `page`, with code
-/// blocks highlighted when `highlight` says so.
-pub fn to_html(markdown: &str, page: &Url, highlight: bool) -> String {
-    let options = Options::ENABLE_TABLES
+/// What a body may use beyond CommonMark with tables, footnotes and
+/// strikethrough, as the site's `[build]` table switches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    /// Fenced code in a known language highlighted (`highlight_code`).
+    pub highlight_code: bool,
+    /// `$…$` and `$$…$$` read as LaTeX and written as MathML (`math`).
+    pub math: bool,
+}
+
+impl Features {
+    pub fn of(config: &Config) -> Features {
+        Features {
+            highlight_code: config.highlight_code,
+            math: config.math,
+        }
+    }
+}
+
+/// A body as HTML, and the formulas in it that could not be rendered.
+#[derive(Debug)]
+pub struct Rendered {
+    pub html: String,
+    pub math_errors: Vec<MathError>,
+}
+
+/// A formula that is not LaTeX the renderer knows.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MathError {
+    /// Where the formula starts, in bytes from the start of the Markdown.
+    pub offset: usize,
+    /// What was wrong, naming the formula.
+    pub message: String,
+}
+
+impl MathError {
+    /// The line of the formula, counting the Markdown's first as `first_line`.
+    pub fn line(&self, markdown: &str, first_line: usize) -> usize {
+        let before = markdown.get(..self.offset).unwrap_or(markdown);
+        first_line + before.matches('\n').count()
+    }
+}
+
+/// Renders `markdown` to HTML, resolving URLs against `page`, with the
+/// `features` the site has on.
+pub fn to_html(markdown: &str, page: &Url, features: Features) -> Rendered {
+    let mut options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_SMART_PUNCTUATION;
-    let events = Parser::new_ext(markdown, options).map(|event| absolutize(event, page));
+    if features.math {
+        options |= Options::ENABLE_MATH;
+    }
+    let mut formulas = Formulas {
+        markdown,
+        errors: Vec::new(),
+        unopened_in_block: false,
+    };
+    let events = Parser::new_ext(markdown, options)
+        .into_offset_iter()
+        .map(|(event, range)| formulas.render(event, range))
+        .map(|event| absolutize(event, page));
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
-    if highlight {
+    if features.highlight_code {
         html::push_html(&mut out, Highlighted::new(events));
     } else {
         html::push_html(&mut out, events);
     }
-    strip_xml_invalid(&out)
+    Rendered {
+        html: strip_xml_invalid(&out),
+        math_errors: formulas.errors,
+    }
+}
+
+/// Turns math events into MathML, noting the formulas that cannot be.
+struct Formulas<'m> {
+    markdown: &'m str,
+    errors: Vec<MathError>,
+    /// Whether a `$$` that opened no formula was noted in this block.
+    unopened_in_block: bool,
+}
+
+impl<'m> Formulas<'m> {
+    /// A math event as MathML (raw HTML); a formula that cannot be rendered
+    /// as its source in `<code>`, with the reason noted. Other events as
+    /// they come.
+    fn render(&mut self, event: Event<'m>, range: Range<usize>) -> Event<'m> {
+        let (latex, display, fence) = match event {
+            Event::InlineMath(_) if self.price_range(&range) => {
+                return Event::Text(self.markdown[range].into());
+            }
+            Event::InlineMath(latex) => (latex, Display::Inline, "$"),
+            Event::DisplayMath(latex) => (latex, Display::Block, "$$"),
+            Event::Text(text) => {
+                self.unopened_display_formula(&range);
+                return Event::Text(text);
+            }
+            Event::End(end) => {
+                self.unopened_in_block = false;
+                return Event::End(end);
+            }
+            other => return other,
+        };
+        match math::to_mathml(&latex, display) {
+            Ok(mathml) => Event::InlineHtml(mathml.into()),
+            Err(reason) => {
+                let shown: String = latex.trim().chars().take(40).collect();
+                let more = if shown.len() < latex.trim().len() {
+                    "…"
+                } else {
+                    ""
+                };
+                // Dollar amounts the parser read as a formula have no commands.
+                let hint = if display == Display::Inline && !latex.contains('\\') {
+                    " (if these dollar signs are not a formula, write `\\$`)"
+                } else {
+                    ""
+                };
+                self.note(
+                    range.start,
+                    format!(
+                        "the formula `{fence}{shown}{more}{fence}` is not LaTeX this build can render: {reason}{hint}"
+                    ),
+                );
+                Event::Code(latex)
+            }
+        }
+    }
+
+    /// Whether the `$…$` at `range` is a price range ("$5-$10") rather than
+    /// a formula: a digit right after the closing `$` (Pandoc's rule, which
+    /// the Markdown parser does not have).
+    fn price_range(&self, range: &Range<usize>) -> bool {
+        self.markdown[range.end..].starts_with(|c: char| c.is_ascii_digit())
+    }
+
+    /// Notes a `$$` left as text: the Markdown parser takes `$$…$$` as a
+    /// formula only when its braces pair up and it is closed, and a writer
+    /// would otherwise find the LaTeX printed on the page.
+    fn unopened_display_formula(&mut self, range: &Range<usize>) {
+        let escaped = self.markdown[..range.start].ends_with('\\');
+        let opens = self.markdown.get(range.clone()) == Some("$")
+            && self.markdown[range.end..].starts_with('$');
+        if !opens || escaped {
+            return;
+        }
+        // Once a paragraph: its closing `$$` may pair with the next
+        // formula's opening one, so the rest of the block is unreliable.
+        if !self.unopened_in_block {
+            self.unopened_in_block = true;
+            self.note(
+                range.start,
+                "`$$` opens no formula here: a formula's braces `{` `}` must pair up and it must end with `$$` (write `\\$\\$` for two dollar signs)",
+            );
+        }
+    }
+
+    fn note(&mut self, offset: usize, message: impl Into<String>) {
+        self.errors.push(MathError {
+            offset,
+            message: message.into(),
+        });
+    }
 }
 
 /// The events, each fenced code block in a language [`highlight`] knows
@@ -189,6 +341,11 @@ pub fn is_xml_char(c: char) -> bool {
 mod tests {
     use super::*;
 
+    const ALL: Features = Features {
+        highlight_code: true,
+        math: true,
+    };
+
     fn page() -> Url {
         Url::parse("https://example.com/blog/shorts/gqa/").unwrap()
     }
@@ -198,8 +355,9 @@ mod tests {
         let html = to_html(
             "[a](/shorts/kv/) [b](../mqa/) [c](#x) [d](https://other.org/p) ![i](img/f.png)",
             &page(),
-            true,
-        );
+            ALL,
+        )
+        .html;
         assert!(
             html.contains(r#"href="https://example.com/shorts/kv/""#),
             "{html}"
@@ -224,8 +382,8 @@ mod tests {
         let html = to_html(
             "<p><img SRC='/a.png' alt=\"x\"> <a data-href=\"/no\" href = \"/yes\">y</a></p>\n\nText <a href=\"rel\">r</a>",
             &page(),
-            true,
-        );
+            ALL,
+        ).html;
         assert!(html.contains("SRC='https://example.com/a.png'"), "{html}");
         assert!(html.contains("data-href=\"/no\""), "{html}");
         assert!(
@@ -240,25 +398,102 @@ mod tests {
 
     #[test]
     fn escapes_text_and_drops_control_characters() {
-        let html = to_html("Tom & Jerry <3 \u{1}`a < b`", &page(), true);
+        let html = to_html("Tom & Jerry <3 \u{1}`a < b`", &page(), ALL).html;
         assert_eq!(html, "<p>Tom &amp; Jerry &lt;3 <code>a &lt; b</code></p>\n");
     }
 
     #[test]
     fn fenced_code_in_a_known_language_is_highlighted_unless_switched_off() {
         let markdown = "Before\n\n```python\nx = 1  # one\n```\n\n```nosuchlang\n<x>\n```\n\n    indented\n\nAfter";
-        let html = to_html(markdown, &page(), true);
+        let html = to_html(markdown, &page(), ALL).html;
         assert_eq!(
             html,
             "<p>Before</p>\n<pre class=\"code\"><code class=\"language-python\">x = <span class=\"hl-number\">1</span>  <span class=\"hl-comment\"># one\n</span></code></pre>\n\
              <pre><code class=\"language-nosuchlang\">&lt;x&gt;\n</code></pre>\n<pre><code>indented\n</code></pre>\n<p>After</p>\n"
         );
-        let plain = to_html(markdown, &page(), false);
+        let plain = to_html(
+            markdown,
+            &page(),
+            Features {
+                highlight_code: false,
+                math: true,
+            },
+        )
+        .html;
         assert!(
             plain.starts_with(
                 "<p>Before</p>\n<pre><code class=\"language-python\">x = 1  # one\n</code></pre>"
             ),
             "{plain}"
+        );
+    }
+
+    #[test]
+    fn formulas_become_mathml_and_prices_stay_text() {
+        for text in [
+            "It costs $5 and $10 a month.",
+            "It costs $5-$10 a month, or $5/$8 a week.",
+            "From $5 to $ 10.",
+            "Between $5 and $6, roughly.",
+            "Save $5, then $6.",
+            "An escaped \\$x$ is text.",
+            "In code `$x$` is code.",
+        ] {
+            let rendered = to_html(text, &page(), ALL);
+            assert!(
+                !rendered.html.contains("<math"),
+                "{text}: {}",
+                rendered.html
+            );
+            assert_eq!(rendered.math_errors, [], "{text}");
+        }
+        let rendered = to_html("Energy $E = mc^2$ and\n\n$$\\sum_{i=1}^n i$$", &page(), ALL);
+        assert_eq!(rendered.math_errors, []);
+        assert!(
+            rendered.html.contains("<p>Energy <math"),
+            "{}",
+            rendered.html
+        );
+        assert!(rendered.html.contains("<msup>"), "{}", rendered.html);
+        assert!(
+            rendered.html.contains("display=\"block\""),
+            "{}",
+            rendered.html
+        );
+        let off = Features {
+            highlight_code: true,
+            math: false,
+        };
+        assert_eq!(to_html("$x$", &page(), off).html, "<p>$x$</p>\n");
+    }
+
+    #[test]
+    fn a_formula_that_cannot_be_rendered_is_an_error_at_its_line() {
+        let markdown = "First.\n\nThen $\\frac{a}$ and\n\n$$\\nosuch$$";
+        let rendered = to_html(markdown, &page(), ALL);
+        let lines: Vec<usize> = rendered
+            .math_errors
+            .iter()
+            .map(|e| e.line(markdown, 5))
+            .collect();
+        assert_eq!(lines, [7, 9]);
+        let first = &rendered.math_errors[0].message;
+        assert!(
+            first.starts_with("the formula `$\\frac{a}$` is not LaTeX this build can render: "),
+            "{first}"
+        );
+        let unopened = "Prices: \\$\\$ and $5.\n\n$$\\frac{a}{b$$ then $$x$$ and $$\\frac{c$$\n\nAnd $$\\frac{d$$.";
+        let errors = to_html(unopened, &page(), ALL).math_errors;
+        assert_eq!(
+            errors.iter().map(|e| e.offset).collect::<Vec<_>>(),
+            [22, 69],
+            "one error per paragraph with an unopened formula: {errors:?}"
+        );
+        assert!(errors[0].message.starts_with("`$$` opens no formula here"));
+        assert!(
+            rendered.html.contains("<code>\\frac{a}</code>"),
+            "{}",
+            rendered.html
         );
     }
 }

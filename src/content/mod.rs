@@ -9,6 +9,7 @@ pub mod digest_note;
 pub mod frontmatter;
 pub mod highlight;
 pub mod markdown;
+pub mod math;
 pub mod short;
 
 use rayon::prelude::*;

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 use super::frontmatter::{RawField, RawValue, Split};
-use super::markdown;
+use super::markdown::{self, Features, MathError};
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems, unknown_message};
 use crate::model::{MAX_SLUG_BYTES, Short, Tag, is_slug, nfc, one_line, slugify};
@@ -56,17 +56,20 @@ pub fn validate(
             "the body is empty; write the short in Markdown after the closing front-matter line",
         );
     }
+    // Rendered even when the slug is wrong, so its formulas are checked
+    // too; the page URL only matters when nothing was.
+    let permalink = short_url(&config.site.base_url, slug.as_deref().unwrap_or_default());
+    let body = markdown::to_html(split.body, &permalink, Features::of(config));
+    check.formulas(&body.math_errors, split);
     if check.problems.len() > before {
         return None;
     }
-    let slug = slug?;
-    let permalink = short_url(&config.site.base_url, &slug);
     Some(Short {
-        body_html: markdown::to_html(split.body, &permalink, config.highlight_code),
+        body_html: body.html,
         reading_minutes: reading_minutes(split.body),
         permalink: permalink.to_string(),
         source: path.to_path_buf(),
-        slug,
+        slug: slug?,
         title: title?,
         summary: summary?,
         date: date?,
@@ -96,6 +99,13 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn problem(&mut self, line: usize, message: impl Into<String>) {
         self.problems.push(Problem::at(self.path, line, message));
+    }
+
+    fn formulas(&mut self, errors: &[MathError], split: &Split<'_>) {
+        for error in errors {
+            let line = error.line(split.body, split.body_line);
+            self.problem(line, error.message.clone());
+        }
     }
 
     fn unknown_fields(&mut self, fields: &[RawField]) {
