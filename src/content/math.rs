@@ -13,6 +13,11 @@ use pulldown_latex::{Parser, Storage, push_mathml};
 /// otherwise expand to gigabytes of MathML.
 const MAX_EVENTS: usize = 20_000;
 
+/// Groups (`{…}`, `\\left…\\right`, `\\begin…\\end`) one formula may nest.
+/// The parser's time grows with the square of the depth: 8,000 braces
+/// took a second, 100,000 never finished; real formulas nest a few deep.
+const MAX_NESTING: usize = 100;
+
 /// Whether a formula sits in the line (`$…$`) or is set apart (`$$…$$`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Display {
@@ -23,12 +28,18 @@ pub enum Display {
 /// The `<math>` element for `latex`, or what is wrong with it, in words
 /// for a `check` problem.
 pub fn to_mathml(latex: &str, display: Display) -> Result<String, String> {
+    let depth = nesting_depth(latex);
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "it nests groups {depth} deep; at most {MAX_NESTING}"
+        ));
+    }
     let storage = Storage::new();
     let mut events = Vec::new();
     for event in Parser::new(latex, &storage) {
         if events.len() == MAX_EVENTS {
             return Err(format!(
-                "it expands to more than {MAX_EVENTS} symbols; is a macro defined in terms of itself?"
+                "it is more than {MAX_EVENTS} symbols long, or its macros expand to that"
             ));
         }
         events.push(event.map_err(|e| parser_error(&e, latex))?);
@@ -51,6 +62,28 @@ pub fn to_mathml(latex: &str, display: Display) -> Result<String, String> {
     )
     .map_err(|e| format!("it cannot be written as MathML: {e}"))?;
     Ok(mathml)
+}
+
+/// How deep the groups of `latex` nest, counting unescaped braces and
+/// `\\left`/`\\begin` against their closers.
+fn nesting_depth(latex: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut rest = latex;
+    while let Some(at) = rest.find(['{', '}', '\\']) {
+        let after = &rest[at + 1..];
+        let (change, skip) = match rest.as_bytes()[at] {
+            b'{' => (1, 0),
+            b'}' => (-1, 0),
+            _ if after.starts_with("left") || after.starts_with("begin") => (1, 0),
+            _ if after.starts_with("right") || after.starts_with("end") => (-1, 0),
+            // `\\{`, `\\}` and `\\\\` are characters, not groups.
+            _ => (0, after.chars().next().map_or(0, char::len_utf8)),
+        };
+        depth = depth.saturating_add_signed(change);
+        deepest = deepest.max(depth);
+        rest = &after[skip..];
+    }
+    deepest
 }
 
 /// The parser's own words without the multi-line context drawing its
@@ -204,6 +237,23 @@ mod tests {
     }
 
     #[test]
+    fn groups_nested_too_deep_are_refused_before_parsing() {
+        let deep = format!("{}x{}", "{".repeat(100_000), "}".repeat(100_000));
+        assert_eq!(
+            to_mathml(&deep, Display::Inline).unwrap_err(),
+            "it nests groups 100000 deep; at most 100"
+        );
+        let lefts = format!("{}x{}", r"\left(".repeat(101), r"\right)".repeat(101));
+        assert!(to_mathml(&lefts, Display::Block).is_err());
+        assert_eq!(
+            nesting_depth(r"\{ \} \\ {a{b}} \begin{matrix} {x} \end{matrix}"),
+            2
+        );
+        let fine = format!("{}x{}", "{".repeat(100), "}".repeat(100));
+        assert!(to_mathml(&fine, Display::Inline).is_ok());
+    }
+
+    #[test]
     fn commands_are_the_names_after_backslashes() {
         let names: Vec<&str> = commands(r"a \\ \alpha\,\beta_2 \é \").collect();
         assert_eq!(names, ["alpha", "beta"]);
@@ -221,7 +271,7 @@ mod tests {
         let error = to_mathml(&"x".repeat(MAX_EVENTS + 1), Display::Inline).unwrap_err();
         assert_eq!(
             error,
-            "it expands to more than 20000 symbols; is a macro defined in terms of itself?"
+            "it is more than 20000 symbols long, or its macros expand to that"
         );
         assert!(to_mathml(&"x".repeat(MAX_EVENTS - 10), Display::Inline).is_ok());
         // A macro of ten copies of one of ten copies of … stops at the
