@@ -239,7 +239,7 @@ pub fn render_site(
     let as_of = collection.as_of(now);
     let collection: &Collection = &as_of;
     let entries = feeds::entries(collection, config, now);
-    let plan = feeds::plan(&entries, collection, config)?;
+    let plan = feeds::plan(&entries, collection, config, now)?;
     let started = Instant::now();
     let (feeds, pages) = rayon::join(
         || {

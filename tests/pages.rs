@@ -608,6 +608,37 @@ fn a_short_page_has_body_meta_neighbours_in_its_track_and_a_subscribe_form() {
     );
 }
 
+/// Before the first digest, the archive's feeds are dated with the site's
+/// newest short; a site with no short yet, with the build's time: never
+/// 1970, which validators call implausible.
+#[test]
+fn feeds_with_nothing_in_them_yet_carry_a_plausible_date() {
+    let site = common::site_from("site");
+    let now = "2026-07-01T00:00:00Z";
+    let build = shorts_at(site.path(), now, &["build"]);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let updated = |file: &str| {
+        let bytes = std::fs::read(site.path().join("public").join(file)).expect(file);
+        let feed = feed_rs::parser::parse(bytes.as_slice()).expect("parses");
+        feed.updated.expect("a date").to_rfc3339()
+    };
+    let newest_short = updated("atom.xml");
+    assert!(newest_short.starts_with("2026-06"), "{newest_short}");
+    for file in ["digests/atom.xml", "digests/rss.xml"] {
+        assert_eq!(updated(file), newest_short, "{file}");
+    }
+
+    std::fs::remove_dir_all(site.path().join("content/shorts")).unwrap();
+    std::fs::create_dir(site.path().join("content/shorts")).unwrap();
+    let empty = shorts_at(site.path(), now, &["build"]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    for file in ["atom.xml", "rss.xml", "digests/atom.xml"] {
+        let date = updated(file);
+        assert!(date.starts_with("2026-07-01T00:00:0"), "{file}: {date}");
+        assert!(!date.contains('.'), "{file}: whole seconds, {date}");
+    }
+}
+
 #[test]
 fn sent_digests_get_archive_pages_and_a_feed() {
     let site = common::site_from("site");

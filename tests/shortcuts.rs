@@ -32,7 +32,7 @@ fn assert_spliced_feeds_are_whole_feeds(site: &std::path::Path) {
     let collection = shorts::content::load(&config).expect("content loads");
     let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
     let entries = feeds::entries(&collection, &config, now);
-    let plan = feeds::plan(&entries, &collection, &config).expect("plan");
+    let plan = feeds::plan(&entries, &collection, &config, now).expect("plan");
     let spliced = std::sync::Mutex::new(HashMap::new());
     let emit = |output: Output| {
         if let Some(file) = output.into_file().expect("nothing live to read") {

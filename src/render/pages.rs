@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -381,6 +381,9 @@ struct Site<'a> {
     tracks: Vec<Link>,
     tags: Vec<Link>,
     feeds: HashMap<String, FeedLinks>,
+    /// The whole collection's feed date: what the digest archive's feed
+    /// says before the first digest.
+    updated: DateTime<FixedOffset>,
     /// What every page with a feed folder's links has in common, by that folder.
     common: HashMap<String, Common>,
     previous: Previous<'a>,
@@ -414,6 +417,9 @@ impl<'a> Site<'a> {
             tracks: track_links(collection, &shorts),
             tags: tag_links(&shorts),
             feeds: feed_links_by_dir(feeds, view.name, config),
+            updated: feeds
+                .first()
+                .map_or_else(|| now.trunc_subsecs(0).fixed_offset(), |feed| feed.updated),
             common: HashMap::new(),
             previous,
             view,
@@ -962,7 +968,7 @@ fn digest_feed(
         .iter()
         .map(|e| e.updated)
         .max()
-        .unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset());
+        .unwrap_or(site.updated);
     let feed = Feed {
         entries: entries.iter().collect(),
         updated,
@@ -980,7 +986,8 @@ fn archive_feed_shell<'a>(name: &str, config: &Config) -> Feed<'a> {
         dir: paths::DIGESTS.to_string(),
         page_url: base.join(paths::DIGESTS).unwrap_or_else(|_| base.clone()),
         entries: Vec::new(),
-        updated: DateTime::<Utc>::UNIX_EPOCH.fixed_offset(),
+        // Only `digest_feed` writes a date; autodiscovery has none.
+        updated: DateTime::<Utc>::MIN_UTC.fixed_offset(),
     }
 }
 

@@ -26,7 +26,7 @@ mod splice;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use rayon::prelude::*;
 use tera::{Context, Tera};
 use url::Url;
@@ -369,12 +369,15 @@ pub fn plan<'a>(
     entries: &'a [(&'a Short, Entry<'a>)],
     collection: &Collection,
     config: &Config,
+    now: DateTime<Utc>,
 ) -> Result<Vec<Feed<'a>>, FeedError> {
     let all: Vec<&Entry<'a>> = entries.iter().map(|(_, e)| e).collect();
     let planner = Planner {
         texts: FeedTexts::compile(config)?,
         config,
-        site_updated: newest(&all).unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset()),
+        // A site with nothing published yet was last changed now, not in
+        // 1970 (which validators call implausible).
+        site_updated: newest(&all).unwrap_or_else(|| now.trunc_subsecs(0).fixed_offset()),
     };
     let mut context = planner.texts.site_context(config);
     let site = planner.feed(SITE_TEXTS, &context, paths::SITE_FEEDS, paths::INDEX, all)?;
