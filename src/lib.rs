@@ -42,6 +42,7 @@ pub mod output;
 pub mod paths;
 pub mod private;
 pub mod publish;
+pub mod published;
 pub mod render;
 pub mod scaffold;
 pub mod schedule;

@@ -35,7 +35,18 @@ pub struct Tag {
 /// One published or draft short, validated.
 #[derive(Debug, Clone)]
 pub struct Short {
+    /// The last part of the short's address (`shorts/<slug>/`).
     pub slug: String,
+    /// What feeds, the digest ledger and the archive know the short by,
+    /// whatever its slug becomes: front matter `id`, else the id it was
+    /// published under before (`published`), else its oldest alias, else
+    /// its slug.
+    pub id: String,
+    /// Whether `id` was set in the front matter, and so is never inferred.
+    pub id_is_declared: bool,
+    /// Slugs the short was published under before, oldest first; each
+    /// address answers with a redirect to the short's page.
+    pub aliases: Vec<String>,
     pub title: String,
     pub summary: String,
     pub date: DateTime<FixedOffset>,
@@ -58,6 +69,9 @@ impl Short {
     pub(crate) fn sample(slug: &str, track: &str, date: DateTime<FixedOffset>) -> Short {
         Short {
             slug: slug.to_string(),
+            id: slug.to_string(),
+            id_is_declared: false,
+            aliases: Vec::new(),
             title: format!("Short {slug}"),
             summary: format!("About {slug}."),
             date,

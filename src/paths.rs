@@ -39,6 +39,10 @@ pub const SEARCH_INDEX_FILE: &str = "search.json";
 /// What `serve` needs to draw its pages like the site's (written by the
 /// build, never served): see `server::pages`.
 pub const SERVER_PAGE_CONTEXT: &str = ".shorts/page-context.json";
+/// Every address the build published (short slugs and their aliases) with
+/// the id of the short there, switched live with the build: see
+/// `crate::published`.
+pub const PUBLISHED: &str = ".shorts/published.tsv";
 /// The output folder `serve` never serves from.
 pub const PRIVATE_OUTPUT_DIR: &str = ".shorts";
 /// `shorts serve`'s endpoints, below the site root: the sign-up form posts

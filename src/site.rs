@@ -11,6 +11,7 @@ use crate::content;
 use crate::diagnostics::Problems;
 use crate::model::Collection;
 use crate::output::{self, WriteReport};
+use crate::published::{self, Published};
 use crate::render::feeds;
 use crate::render::key::KeyHasher;
 use crate::render::pages::{self, ArchivedDigest, PageTemplates};
@@ -140,6 +141,8 @@ fn write_if_changed(
     now: DateTime<Utc>,
 ) -> Result<WriteReport, BuildError> {
     let digests = archived_digests(config)?;
+    let vanished =
+        published::vanished_warnings(&Published::load(&config.output_dir), collection, now);
     let stamp = inputs_stamp(config, collection, &digests, now);
     if let Some(unchanged) = output::current_files(&config.output_dir, &stamp) {
         tracing::info!("inputs unchanged since the last build; nothing to render");
@@ -148,7 +151,11 @@ fn write_if_changed(
             ..WriteReport::default()
         });
     }
-    write(config, collection, &digests, now, &stamp)
+    let report = write(config, collection, &digests, now, &stamp)?;
+    for warning in vanished {
+        tracing::warn!("{warning}");
+    }
+    Ok(report)
 }
 
 /// Renders the site straight into the next generation of the output folder,
@@ -186,6 +193,8 @@ fn inputs_stamp(
     hash.key(&key::build_key(&config.path, &config.templates_dir));
     for short in &collection.shorts {
         hash.text(&short.slug);
+        hash.text(&short.id);
+        hash.text(&short.aliases.join(" "));
         hash.text(&short.source.to_string_lossy());
         hash.text(&short.title);
         hash.text(&short.summary);
@@ -205,7 +214,7 @@ fn inputs_stamp(
     }
     for digest in digests {
         hash.text(&format!("{} {}", digest.number, digest.slot.to_rfc3339()));
-        hash.text(&digest.slugs.join(" "));
+        hash.text(&digest.short_ids.join(" "));
     }
     hash.finish_hex()
 }
@@ -308,7 +317,7 @@ fn archived_digests(config: &Config) -> Result<Vec<ArchivedDigest>, BuildError> 
             Ok(ArchivedDigest {
                 number: digest.number,
                 slot: digest.slot,
-                slugs: store.digest_slugs(digest.number)?,
+                short_ids: store.digest_short_ids(digest.number)?,
                 note: content::digest_note::load(config, digest.number, digest.slot)
                     .map_err(|problem| BuildError::Invalid(Problems(vec![problem])))?,
             })

@@ -25,7 +25,7 @@ const CASES: &[(&str, usize, &str)] = &[
     (
         "unknown-field.md",
         6,
-        "unknown field `tag`; did you mean `tags`? Expected one of: title, date, summary, track, tags, slug, updated, draft, extra",
+        "unknown field `tag`; did you mean `tags`? Expected one of: title, date, summary, track, tags, slug, updated, draft, id, aliases, extra",
     ),
     (
         "bad-date.md",

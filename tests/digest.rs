@@ -80,13 +80,13 @@ fn parts(mail: &ParsedMail<'_>) -> (String, String) {
     )
 }
 
-/// Every short any digest carried, with the digest's number, by slug.
+/// Every short any digest carried, with the digest's number, by id.
 fn carried(site: &Path) -> Vec<(String, i64)> {
     let store = common::store(site);
     let mut carried: Vec<(String, i64)> = Vec::new();
     for digest in store.digests().unwrap() {
-        for slug in store.digest_slugs(digest.number).unwrap() {
-            carried.push((slug, digest.number));
+        for id in store.digest_short_ids(digest.number).unwrap() {
+            carried.push((id, digest.number));
         }
     }
     carried.sort();

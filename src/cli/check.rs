@@ -5,6 +5,7 @@ use shorts::config::Config;
 use shorts::delivery::{self, Failure};
 use shorts::diagnostics::{Problem, Problems};
 use shorts::model::Collection;
+use shorts::published::{self, Published};
 use shorts::render::digest::DigestTemplates;
 use shorts::render::subscription_mail::SubscriptionMail;
 use shorts::site::{self, BuildError};
@@ -39,6 +40,12 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     if !problems.is_empty() {
         return Err(CliError::invalid(problems.sorted())
             .consequence("fix them and run `shorts check` again"));
+    }
+    if let Some(collection) = &collection {
+        let before = Published::load(&config.output_dir);
+        for warning in published::vanished_warnings(&before, collection, ctx.now) {
+            eprintln!("warning: {warning}");
+        }
     }
     let shorts = collection.map_or(0, |c| c.shorts.len());
     ctx.say(&format!(

@@ -27,7 +27,7 @@ use crate::model::{Short, Tag};
 use crate::render::key::{Key, KeyHasher};
 
 const FILE_NAME: &str = "content-cache";
-const MAGIC: &[u8] = b"shorts content cache 1\n";
+const MAGIC: &[u8] = b"shorts content cache 2\n";
 /// How long before the cache was written a file must have last changed to
 /// be trusted by its times.
 const SETTLED: Duration = Duration::from_secs(2);
@@ -196,6 +196,9 @@ fn read_entries(bytes: &[u8], validity: &Key) -> Option<HashMap<PathBuf, (Stat, 
 fn write_short(out: &mut Writer, short: &Short) {
     let Short {
         slug,
+        id,
+        id_is_declared,
+        aliases,
         title,
         summary,
         date,
@@ -225,6 +228,10 @@ fn write_short(out: &mut Writer, short: &Short) {
         .str(body_html)
         .u32(*reading_minutes as usize);
     out.str(permalink);
+    out.str(id).u8(u8::from(*id_is_declared)).u32(aliases.len());
+    for alias in aliases {
+        out.str(alias);
+    }
 }
 
 fn read_short(reader: &mut Reader<'_>) -> Option<Short> {
@@ -253,6 +260,11 @@ fn read_short(reader: &mut Reader<'_>) -> Option<Short> {
         body_html: reader.string()?,
         reading_minutes: u32::try_from(reader.u32()?).ok()?,
         permalink: reader.string()?,
+        id: reader.string()?,
+        id_is_declared: reader.u8()? != 0,
+        aliases: (0..reader.u32()?)
+            .map(|_| reader.string())
+            .collect::<Option<_>>()?,
         source,
         slug,
         title,

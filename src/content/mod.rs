@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::diagnostics::{Problem, Problems, line_of_offset};
 use crate::model::{Collection, Short};
+use crate::published::Published;
 
 /// A short is a one-to-two-minute read; anything this large is a mistake.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -76,6 +77,9 @@ fn load_with(config: &Config, write_cache: bool) -> Result<Collection, Problems>
         save_cache(config, &shorts, &stats);
     }
     report_duplicate_slugs(&shorts, &mut problems);
+    crate::published::resolve_ids(&mut shorts, &Published::load(&config.output_dir));
+    report_address_clashes(&shorts, &mut problems);
+    report_duplicate_ids(&shorts, &mut problems);
     if problems.is_empty() {
         Ok(Collection::new(config.tracks.clone(), shorts))
     } else {
@@ -261,6 +265,87 @@ fn report_duplicate_slugs(shorts: &[Short], problems: &mut Problems) {
             ));
             first_by_slug.insert(&short.slug, first);
         }
+    }
+}
+
+/// An alias must be no other short's address: a slug names one page.
+fn report_address_clashes(shorts: &[Short], problems: &mut Problems) {
+    let by_slug: HashMap<&str, &Path> = shorts
+        .iter()
+        .map(|s| (s.slug.as_str(), s.source.as_path()))
+        .collect();
+    let mut first_by_alias: HashMap<&str, &Path> = HashMap::new();
+    for short in shorts {
+        for alias in &short.aliases {
+            let other = by_slug
+                .get(alias.as_str())
+                .map(|p| (*p, "slug"))
+                .or_else(|| first_by_alias.get(alias.as_str()).map(|p| (*p, "alias")));
+            match other {
+                Some((path, what)) => problems.push(Problem::at(
+                    &short.source,
+                    1,
+                    format!(
+                        "alias `{alias}` is also the {what} of {}; an address leads to one short",
+                        crate::diagnostics::display_path(path)
+                    ),
+                )),
+                None => {
+                    first_by_alias.insert(alias, &short.source);
+                }
+            }
+        }
+    }
+}
+
+/// Two shorts with one id would be one item to feed readers and the
+/// ledger; an id that is another short's slug would make this one's feed
+/// id that short's address.
+fn report_duplicate_ids(shorts: &[Short], problems: &mut Problems) {
+    let by_slug: HashMap<&str, &Short> = shorts.iter().map(|s| (s.slug.as_str(), s)).collect();
+    let mut first_by_id: HashMap<&str, &Short> = HashMap::new();
+    for short in shorts {
+        // An id that is one of its own aliases clashes as that alias does.
+        let clash = by_slug
+            .get(short.id.as_str())
+            .filter(|o| o.source != short.source && !short.aliases.contains(&short.id));
+        if let Some(other) = clash {
+            problems.push(Problem::at(
+                &short.source,
+                1,
+                format!(
+                    "id `{}` is the slug of {}: a feed would give this short that page's address; set another `id`",
+                    short.id,
+                    crate::diagnostics::display_path(&other.source)
+                ),
+            ));
+            continue;
+        }
+        let Some(first) = first_by_id.get(short.id.as_str()) else {
+            first_by_id.insert(&short.id, short);
+            continue;
+        };
+        if first.slug == short.slug {
+            continue; // reported as a duplicate slug
+        }
+        let how = |s: &Short| {
+            if s.id_is_declared {
+                "set in its front matter"
+            } else {
+                "the slug it was first published under"
+            }
+        };
+        problems.push(Problem::at(
+            &short.source,
+            1,
+            format!(
+                "id `{}` ({}) is also the id of {} ({}); set a different `id` in one of them",
+                short.id,
+                how(short),
+                crate::diagnostics::display_path(&first.source),
+                how(first)
+            ),
+        ));
     }
 }
 

@@ -16,7 +16,7 @@ use crate::model::{MAX_SLUG_BYTES, Short, Tag, is_slug, nfc, one_line, slugify};
 use crate::paths;
 
 const REQUIRED: [&str; 4] = ["title", "date", "summary", "track"];
-const OPTIONAL: [&str; 5] = ["tags", "slug", "updated", "draft", "extra"];
+const OPTIONAL: [&str; 7] = ["tags", "slug", "updated", "draft", "id", "aliases", "extra"];
 
 /// More tags than this on one short is a mistake: each tag is a page and
 /// three feeds, and a thousand took ten seconds to check.
@@ -50,6 +50,9 @@ pub fn validate(
         Some(f) => check.slug(f),
         None => check.slug_from_file_name(),
     };
+    let id = field("id").map_or(Some(None), |f| check.slug_like(f, "`id`").map(Some));
+    let aliases =
+        field("aliases").map_or_else(|| Some(Vec::new()), |f| check.aliases(f, slug.as_deref()));
     if split.body.trim().is_empty() {
         check.problem(
             split.body_line,
@@ -64,12 +67,17 @@ pub fn validate(
     if check.problems.len() > before {
         return None;
     }
+    let slug = slug?;
+    let id = id?;
     Some(Short {
+        id: id.clone().unwrap_or_else(|| slug.clone()),
+        id_is_declared: id.is_some(),
+        aliases: aliases?,
         body_html: body.html,
         reading_minutes: reading_minutes(split.body),
         permalink: permalink.to_string(),
         source: path.to_path_buf(),
-        slug: slug?,
+        slug,
         title: title?,
         summary: summary?,
         date: date?,
@@ -269,15 +277,56 @@ impl Checker<'_> {
     }
 
     fn slug(&mut self, field: &RawField) -> Option<String> {
-        let slug = self.text(field)?;
-        if is_slug(slug) {
-            return self.short_enough(field.line, slug.to_string(), "`slug`");
+        self.slug_like(field, "`slug`")
+    }
+
+    /// A string field that must be a slug: `what` names it in messages.
+    fn slug_like(&mut self, field: &RawField, what: &str) -> Option<String> {
+        let text = self.text(field)?;
+        self.slug_text(field.line, text, what)
+    }
+
+    fn slug_text(&mut self, line: usize, text: &str, what: &str) -> Option<String> {
+        if is_slug(text) {
+            return self.short_enough(line, text.to_string(), what);
         }
         self.problem(
-            field.line,
-            format!("`slug` {slug:?} is not a slug; expected lower-case letters, digits and single hyphens, like {:?}", slugify(slug)),
+            line,
+            format!("{what} {text:?} is not a slug; expected lower-case letters, digits and single hyphens, like {:?}", slugify(text)),
         );
         None
+    }
+
+    /// `aliases`: earlier slugs, each a slug, none the short's own or twice.
+    fn aliases(&mut self, field: &RawField, slug: Option<&str>) -> Option<Vec<String>> {
+        let RawValue::List(items) = &field.value else {
+            return self.expect(field, "a list of earlier slugs, like [\"old-slug\"]");
+        };
+        let mut aliases: Vec<String> = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            let alias = match item {
+                RawValue::Text(text) => self.slug_text(field.line, text, "alias"),
+                other => {
+                    let kind = other.kind();
+                    self.problem(
+                        field.line,
+                        format!("`aliases` must hold only strings, found {kind}"),
+                    );
+                    None
+                }
+            };
+            match alias {
+                Some(alias) if Some(alias.as_str()) == slug => {
+                    self.problem(field.line, format!("alias `{alias}` is the short's own slug; an alias is a slug it had before"));
+                    ok = false;
+                }
+                Some(alias) if !aliases.contains(&alias) => aliases.push(alias),
+                Some(_) => {}
+                None => ok = false,
+            }
+        }
+        ok.then_some(aliases)
     }
 
     fn slug_from_file_name(&mut self) -> Option<String> {

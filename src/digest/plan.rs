@@ -101,11 +101,12 @@ pub fn plan<'a>(
         .unwrap_or(slot - chrono::Duration::weeks(1));
     // The back catalogue (dated before the first digest's period) is never mailed.
     let floor = store.first_period_start()?.unwrap_or(previous);
-    let carried = store.carried_slugs()?;
+    // By id: a short renamed since a digest carried it is not new.
+    let carried = store.carried_ids()?;
     let shorts: Vec<&Short> = collection
         .shorts
         .iter()
-        .filter(|s| s.is_published(slot) && !carried.contains(&s.slug))
+        .filter(|s| s.is_published(slot) && !carried.contains(&s.id))
         .filter(|s| s.date.with_timezone(&Utc) > floor)
         .collect();
     if shorts.is_empty() {
@@ -146,18 +147,18 @@ pub fn content_of<'a>(
     record: &DigestRecord,
     collection: &'a Collection,
 ) -> Result<DigestContent<'a>, DigestError> {
-    let by_slug: HashMap<&str, &Short> = collection
+    let by_id: HashMap<&str, &Short> = collection
         .shorts
         .iter()
-        .map(|s| (s.slug.as_str(), s))
+        .map(|s| (s.id.as_str(), s))
         .collect();
     let mut shorts = Vec::new();
-    for slug in store.digest_slugs(record.number)? {
-        match by_slug.get(slug.as_str()) {
+    for id in store.digest_short_ids(record.number)? {
+        match by_id.get(id.as_str()) {
             Some(short) => shorts.push(*short),
             None => tracing::warn!(
                 digest = record.number,
-                slug,
+                id,
                 "a short this digest carries no longer exists; left out"
             ),
         }
@@ -190,7 +191,7 @@ pub fn record_new(
     let shorts: Vec<(&str, &str)> = content
         .shorts
         .iter()
-        .map(|s| (s.slug.as_str(), s.track.as_str()))
+        .map(|s| (s.id.as_str(), s.track.as_str()))
         .collect();
     Ok(store.create_digest(content.slot, content.period_start, &shorts, now)?)
 }

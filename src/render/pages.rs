@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::diagnostics::Problems;
 use crate::model::{Collection, Short, Tag};
 use crate::paths;
+use crate::published::Published;
 
 /// Cards show this many tags, then "+N".
 const CARD_TAGS: usize = 4;
@@ -94,8 +95,8 @@ pub enum PageError {
 pub struct ArchivedDigest {
     pub number: i64,
     pub slot: DateTime<Utc>,
-    /// Slugs of the shorts it carried.
-    pub slugs: Vec<String>,
+    /// Ids of the shorts it carried (see `Short::id`).
+    pub short_ids: Vec<String>,
     /// The author's note, as the email showed it.
     pub note: Option<crate::model::DigestNote>,
 }
@@ -207,6 +208,11 @@ pub fn render<E: From<PageError> + Send>(
         search_index(&site.shorts),
     ))?;
     out.each(site.shorts.len(), &|i| site.short_page(i))?;
+    for short in &site.shorts {
+        for alias in &short.short.aliases {
+            sink.file(redirect_page(alias, short.short, config))?;
+        }
+    }
     out.one(site.tracks_page()?)?;
     for track in &site.tracks {
         out.one(site.track_page(track)?)?;
@@ -217,9 +223,33 @@ pub fn render<E: From<PageError> + Send>(
     out.one(site.not_found_page()?)?;
     sink.file(site.server_page_context()?)?;
     sink.file(OutputFile::new(
+        paths::PUBLISHED,
+        Published::of(collection, now).to_bytes(),
+    ))?;
+    sink.file(OutputFile::new(
         paths::SITEMAP,
         sitemap(out.paths.iter(), config),
     ))
+}
+
+/// The page at an earlier slug of `short`: sends browsers on at once, and
+/// search engines by its canonical link; `serve` answers such an address
+/// with a 301 before this page is read. It is not in the sitemap.
+fn redirect_page(alias: &str, short: &Short, config: &Config) -> OutputFile {
+    let url = escape_html(&short.permalink);
+    let title = escape_html(&short.title);
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>Moved: {title}</title>\n<link rel=\"canonical\" href=\"{url}\">\n\
+         <meta name=\"robots\" content=\"noindex\">\n\
+         <meta http-equiv=\"refresh\" content=\"0; url={url}\">\n</head>\n<body>\n\
+         <main>\n<h1>Moved</h1>\n<p>This short is now at <a href=\"{url}\">{title}</a>.</p>\n</main>\n</body>\n</html>\n",
+        lang = escape_html(&config.site.language),
+    );
+    OutputFile::new(
+        format!("{}index.html", paths::short(alias)),
+        html.into_bytes(),
+    )
 }
 
 /// The digest archive's page, a page per digest, and the archive's feed.
@@ -883,11 +913,11 @@ fn archive<'a>(
         .iter()
         .rev()
         .map(|digest| {
-            let slugs: HashSet<&str> = digest.slugs.iter().map(String::as_str).collect();
+            let ids: HashSet<&str> = digest.short_ids.iter().map(String::as_str).collect();
             let carried: Vec<&ShortView<'a>> = site
                 .shorts
                 .iter()
-                .filter(|s| slugs.contains(s.slug))
+                .filter(|s| ids.contains(s.short.id.as_str()))
                 .collect();
             let sections = archive_sections(&carried, site, config);
             let path = paths::digest(digest.number);
@@ -955,6 +985,7 @@ fn digest_feed(
             let published = digest.slot;
             Entry {
                 url: digest.url.as_str().into(),
+                id: digest.url.as_str().into(),
                 title: digest.title.as_str().into(),
                 summary: digest.summary.as_str().into(),
                 content_html: digest_html(digest).into(),

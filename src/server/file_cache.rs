@@ -25,6 +25,8 @@ use tokio::sync::OnceCell;
 use super::encoding::Encoding;
 
 use super::static_files::{self, FileHeaders, Resolved};
+use crate::paths;
+use crate::published::Published;
 
 /// Files up to this size are kept in memory and read on the async worker:
 /// from the page cache that takes microseconds, where a hop to the
@@ -42,6 +44,8 @@ pub enum Found {
     File(Arc<LiveFile>),
     /// A folder asked for without its trailing slash.
     AddSlash,
+    /// An earlier slug of the short now at this slug (its `aliases`).
+    Moved(String),
 }
 
 /// A file of the live generation, as it is answered.
@@ -164,6 +168,8 @@ struct Generation {
     link: LinkId,
     /// The generation's folder, symbolic links resolved.
     root: PathBuf,
+    /// The addresses the generation answers for, and which are aliases.
+    published: Arc<Published>,
     paths: HashMap<Box<str>, Found>,
     bytes_kept: usize,
 }
@@ -190,13 +196,14 @@ impl FileCache {
         let root = self.link.path.as_path();
         let Some(link) = self.link.link_id() else {
             let real_root = root.canonicalize().ok()?;
-            return found(root, &real_root, &normal, true);
+            let published = Published::load(&real_root);
+            return found(root, &real_root, &published, &normal, true);
         };
         if let Some(found) = self.remembered(link, &normal) {
             return Some(found);
         }
-        let (real_root, may_keep) = self.live_root(link, root)?;
-        let found = found(root, &real_root, &normal, may_keep)?;
+        let (real_root, published, may_keep) = self.live_root(link, root)?;
+        let found = found(root, &real_root, &published, &normal, may_keep)?;
         self.remember(link, normal, &found);
         Some(found)
     }
@@ -207,24 +214,28 @@ impl FileCache {
         generation.paths.get(normal).cloned()
     }
 
-    /// The live generation's folder, and whether there is room to keep
-    /// another file's bytes; a new link starts a new generation.
-    fn live_root(&self, link: LinkId, root: &Path) -> Option<(PathBuf, bool)> {
+    /// The live generation's folder, its record of addresses, and whether
+    /// there is room to keep another file's bytes; a new link starts a new
+    /// generation.
+    fn live_root(&self, link: LinkId, root: &Path) -> Option<(PathBuf, Arc<Published>, bool)> {
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         if let Some(generation) = live.as_ref().filter(|g| g.link == link) {
             return Some((
                 generation.root.clone(),
+                Arc::clone(&generation.published),
                 generation.bytes_kept < MEMORY_BUDGET,
             ));
         }
         let real_root = root.canonicalize().ok()?;
+        let published = Arc::new(Published::load(&real_root));
         *live = Some(Generation {
             link,
             root: real_root.clone(),
+            published: Arc::clone(&published),
             paths: HashMap::new(),
             bytes_kept: 0,
         });
-        Some((real_root, true))
+        Some((real_root, published, true))
     }
 
     fn remember(&self, link: LinkId, normal: String, found: &Found) {
@@ -242,7 +253,16 @@ impl FileCache {
     }
 }
 
-fn found(root: &Path, real_root: &Path, normal: &str, may_keep: bool) -> Option<Found> {
+fn found(
+    root: &Path,
+    real_root: &Path,
+    published: &Published,
+    normal: &str,
+    may_keep: bool,
+) -> Option<Found> {
+    if let Some(target) = moved_short(published, normal) {
+        return Some(Found::Moved(target.to_string()));
+    }
     match static_files::resolve(root, real_root, normal)? {
         Resolved::File(path) => {
             let page = static_files::feed_page(&path, real_root)
@@ -253,6 +273,17 @@ fn found(root: &Path, real_root: &Path, normal: &str, may_keep: bool) -> Option<
         }
         Resolved::AddSlash => Some(Found::AddSlash),
     }
+}
+
+/// The slug a short's page at `normal` (`shorts/<slug>/`, with or
+/// without `index.html` or the slash) moved to, if `<slug>` is an alias.
+fn moved_short<'p>(published: &'p Published, normal: &str) -> Option<&'p str> {
+    let rest = normal.strip_prefix(paths::INDEX)?;
+    let slug = rest
+        .strip_suffix("/index.html")
+        .or_else(|| rest.strip_suffix('/'))
+        .unwrap_or(rest);
+    published.redirect(slug)
 }
 
 #[cfg(test)]
@@ -271,6 +302,7 @@ mod tests {
                 String::from_utf8(file.bytes.as_ref().unwrap().to_vec()).unwrap()
             }
             Some(Found::AddSlash) => "add a slash".into(),
+            Some(Found::Moved(slug)) => format!("moved to {slug}"),
             None => "nothing".into(),
         }
     }

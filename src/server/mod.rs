@@ -417,6 +417,16 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
             )
                 .into_response()
         }
+        Some(Found::Moved(slug)) => {
+            // Absolute, from the site's address: the path `serve` sees may
+            // be behind a proxy's prefix.
+            let location = app.config.site.url(&paths::short(&slug));
+            (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response()
+        }
         None => not_found(&app).await,
     }
 }

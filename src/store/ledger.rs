@@ -92,13 +92,14 @@ pub trait Ledger {
     /// back catalogue, which digests never mail.
     fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
-    /// Slugs of every short any digest has carried.
-    fn carried_slugs(&self) -> Result<HashSet<String>, StoreError>;
+    /// Ids of every short any digest has carried (see `Short::id`).
+    fn carried_ids(&self) -> Result<HashSet<String>, StoreError>;
 
-    /// Slugs the digest carries, in the order they were recorded.
-    fn digest_slugs(&self, number: i64) -> Result<Vec<String>, StoreError>;
+    /// Ids of the shorts the digest carries, in the order they were recorded.
+    fn digest_short_ids(&self, number: i64) -> Result<Vec<String>, StoreError>;
 
-    /// Records a new digest and the shorts it carries, in one transaction.
+    /// Records a new digest and the shorts it carries (id, track), in one
+    /// transaction.
     fn create_digest(
         &self,
         slot: DateTime<Utc>,
@@ -225,16 +226,16 @@ impl Ledger for Sqlite {
         start.as_deref().map(parse_timestamp).transpose()
     }
 
-    fn carried_slugs(&self) -> Result<HashSet<String>, StoreError> {
-        let mut statement = self.conn.prepare("SELECT slug FROM digest_shorts")?;
+    fn carried_ids(&self) -> Result<HashSet<String>, StoreError> {
+        let mut statement = self.conn.prepare("SELECT short_id FROM digest_shorts")?;
         let rows = statement.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn digest_slugs(&self, number: i64) -> Result<Vec<String>, StoreError> {
+    fn digest_short_ids(&self, number: i64) -> Result<Vec<String>, StoreError> {
         let mut statement = self
             .conn
-            .prepare("SELECT slug FROM digest_shorts WHERE digest = ?1 ORDER BY rowid")?;
+            .prepare("SELECT short_id FROM digest_shorts WHERE digest = ?1 ORDER BY rowid")?;
         let rows = statement.query_map([number], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -262,10 +263,11 @@ impl Ledger for Sqlite {
             ],
         )?;
         {
-            let mut insert =
-                tx.prepare("INSERT INTO digest_shorts (digest, slug, track) VALUES (?1, ?2, ?3)")?;
-            for (slug, track) in shorts {
-                insert.execute(params![number, slug, track])?;
+            let mut insert = tx.prepare(
+                "INSERT INTO digest_shorts (digest, short_id, track) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, track) in shorts {
+                insert.execute(params![number, id, track])?;
             }
         }
         tx.commit()?;
@@ -494,7 +496,7 @@ mod tests {
             .create_digest(t(8), t(1), &[("a", "llm"), ("b", "llm")], t(8))
             .unwrap();
         assert_eq!(first.number, 1);
-        assert_eq!(store.digest_slugs(1).unwrap(), ["a", "b"]);
+        assert_eq!(store.digest_short_ids(1).unwrap(), ["a", "b"]);
         assert!(
             store
                 .create_digest(t(15), t(8), &[("a", "llm")], t(15))
@@ -510,7 +512,7 @@ mod tests {
             .create_digest(t(15), t(8), &[("c", "llm")], t(15))
             .unwrap();
         assert_eq!(second.number, 2);
-        assert_eq!(store.carried_slugs().unwrap().len(), 3);
+        assert_eq!(store.carried_ids().unwrap().len(), 3);
     }
 
     #[test]

@@ -158,6 +158,9 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     CREATE INDEX mail_queue_due ON mail_queue (state, due_at);",
+    // 7: a digest's shorts are recorded by id, which survives a rename;
+    // every short had its slug as its id until now, so the rows stand.
+    "ALTER TABLE digest_shorts RENAME COLUMN slug TO short_id;",
 ];
 
 /// Subscribers and the ledger in one place, with transactions: what the
@@ -418,6 +421,30 @@ mod tests {
             .query_row("SELECT consent_text FROM subscribers", [], |r| r.get(0))
             .unwrap();
         assert_eq!(consent, "");
+    }
+
+    #[test]
+    fn a_version_6_database_keeps_what_its_digests_carried_now_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shorts.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute_batch(
+                "INSERT INTO digests (number, slot, period_start, created_at, completed_at)
+                 VALUES (1, '2026-06-08T08:00:00Z', '2026-06-01T08:00:00Z', '2026-06-08T08:00:00Z', '2026-06-08T08:01:00Z');
+                 INSERT INTO digest_shorts (digest, slug, track) VALUES (1, 'kv-cache', 'llm'), (1, 'gqa', 'llm');",
+            )
+            .unwrap();
+        }
+        let store = Sqlite::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(store.digest_short_ids(1).unwrap(), ["kv-cache", "gqa"]);
+        assert_eq!(store.carried_ids().unwrap().len(), 2);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
     }
 
     #[test]

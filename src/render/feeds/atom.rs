@@ -83,7 +83,7 @@ fn link(href: String, rel: &str, mime: &str) -> Link {
 fn entry(entry: &Entry<'_>, person: &Person) -> AtomEntry {
     AtomEntry {
         title: Text::plain(entry.title.to_string()),
-        id: entry.url.to_string(),
+        id: entry.id.to_string(),
         updated: entry.updated,
         published: Some(entry.published),
         authors: vec![person.clone()],

@@ -77,7 +77,7 @@ fn item<'a>(entry: &'a Entry<'a>) -> JsonItem<'a> {
         }
     }
     JsonItem {
-        id: &entry.url,
+        id: &entry.id,
         url: &entry.url,
         title: &entry.title,
         summary: &entry.summary,

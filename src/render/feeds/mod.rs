@@ -99,8 +99,11 @@ impl FeedFormat {
 /// (or digest) and shared by every feed that lists it.
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {
-    /// The permalink; also the entry's id in every format.
+    /// The permalink.
     pub url: Cow<'a, str>,
+    /// The entry's id in every format, which never changes: the permalink
+    /// under the short's first slug, which redirects to its page.
+    pub id: Cow<'a, str>,
     pub title: Cow<'a, str>,
     pub summary: Cow<'a, str>,
     pub content_html: Cow<'a, str>,
@@ -122,6 +125,7 @@ impl<'a> Entry<'a> {
     pub(super) fn key(&self) -> Key {
         let Entry {
             url,
+            id,
             title,
             summary,
             content_html,
@@ -131,6 +135,7 @@ impl<'a> Entry<'a> {
         } = self;
         let mut hash = KeyHasher::new();
         hash.text(url)
+            .text(id)
             .text(title)
             .text(summary)
             .text(content_html)
@@ -149,8 +154,16 @@ impl<'a> Entry<'a> {
 
     /// A short as a feed item: its track, then its tags, as categories.
     pub fn of_short(short: &'a Short, config: &'a Config) -> Self {
+        let id = if short.id == short.slug {
+            Cow::Borrowed(short.permalink.as_str())
+        } else {
+            Cow::Owned(
+                crate::content::short::short_url(&config.site.base_url, &short.id).to_string(),
+            )
+        };
         Entry {
             url: Cow::Borrowed(&short.permalink),
+            id,
             title: Cow::Borrowed(&short.title),
             summary: Cow::Borrowed(&short.summary),
             content_html: Cow::Borrowed(&short.body_html),

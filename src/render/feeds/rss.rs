@@ -97,8 +97,9 @@ fn item(
             })
             .collect(),
         guid: Some(Guid {
-            value: entry.url.to_string(),
-            permalink: true,
+            value: entry.id.to_string(),
+            // A renamed short's id is its first address, which redirects.
+            permalink: entry.id == entry.url,
         }),
         pub_date: Some(entry.published.to_rfc2822()),
         content: Some(entry.content_html.to_string()),
