@@ -17,31 +17,6 @@ use smtp::SmtpServer;
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
 const WEEK_2: &str = "2026-06-15T08:00:00Z";
 
-fn digest_site(smtp_port: u16) -> tempfile::TempDir {
-    let site = common::site_from("site");
-    common::append_config(
-        site.path(),
-        &format!(
-            r#"
-[digest]
-schedule = "0 8 * * MON"
-from = "Fixture Digest <digest@example.com>"
-postal_address = "Fixture Ltd, 1 Test Street, Testville"
-
-[delivery]
-transport = "smtp"
-
-[delivery.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-timeout_secs = 5
-"#
-        ),
-    );
-    site
-}
-
 fn ok(site: &Path, now: &str, args: &[&str]) -> String {
     let out = shorts_at(site, now, args);
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
@@ -89,7 +64,7 @@ fn rename(site: &Path, from: &str, to: &str, aliases: &[&str]) {
 #[test]
 fn a_renamed_short_keeps_its_id_goes_out_once_and_its_old_address_redirects() {
     let smtp = SmtpServer::start();
-    let site = digest_site(smtp.port);
+    let site = common::smtp_digest_site(smtp.port, "timeout_secs = 5");
     let site = site.path();
     ok(site, WEEK_1, &["subscribers", "add", "reader@example.org"]);
     ok(site, WEEK_1, &["publish"]);
