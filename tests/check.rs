@@ -118,6 +118,11 @@ const CASES: &[(&str, usize, &str)] = &[
         "tag \"a very long tag that goes on and on past any sensible length for a tag\" is 70 characters long; a tag has at most 60",
     ),
     (
+        "too-many-aliases.md",
+        6,
+        "`aliases` has 21 slugs; at most 20 per short (each is a page)",
+    ),
+    (
         "bad-formula.md",
         11,
         "the formula `$$\\boxed{\\frac{\\partial L}{\\partial w} = 0…$$` is not LaTeX this build can render: `\\boxed` is not a command it knows",
@@ -172,6 +177,18 @@ fn digest_notes_are_checked_before_their_digest_is_due() {
         stderr(&out),
         "content/digests/2026-06-08.md:6: `$$` opens no formula here: a formula's braces `{` `}` must pair up and it must end with `$$` (write `\\$\\$` for two dollar signs)\n\
          content/digests/june-22.md: a digest note is named for the day of its digest in the site's time zone, `YYYY-MM-DD.md` (e.g. `2026-06-08.md`); no digest would pick this one up\n\
+         error: 2 problems found; fix them and run `shorts check` again\n"
+    );
+}
+
+#[test]
+fn each_bad_alias_is_named() {
+    let site = site_with(&["bad-alias.md"]);
+    let out = shorts(site.path(), &["check"]);
+    assert_eq!(
+        stderr(&out),
+        "content/shorts/bad-alias.md:7: alias \"Old Title\" is not a slug; expected lower-case letters, digits and single hyphens, like \"old-title\"\n\
+         content/shorts/bad-alias.md:7: alias `bad-alias` is the short's own slug; an alias is a slug it had before\n\
          error: 2 problems found; fix them and run `shorts check` again\n"
     );
 }

@@ -305,10 +305,11 @@ fn report_duplicate_ids(shorts: &[Short], problems: &mut Problems) {
     let by_slug: HashMap<&str, &Short> = shorts.iter().map(|s| (s.slug.as_str(), s)).collect();
     let mut first_by_id: HashMap<&str, &Short> = HashMap::new();
     for short in shorts {
-        // An id that is one of its own aliases clashes as that alias does.
+        // An id that is its own slug clashes as a duplicate slug, one that
+        // is one of its aliases as that alias does.
         let clash = by_slug
             .get(short.id.as_str())
-            .filter(|o| o.source != short.source && !short.aliases.contains(&short.id));
+            .filter(|_| short.id != short.slug && !short.aliases.contains(&short.id));
         if let Some(other) = clash {
             problems.push(Problem::at(
                 &short.source,

@@ -21,6 +21,8 @@ const OPTIONAL: [&str; 7] = ["tags", "slug", "updated", "draft", "id", "aliases"
 /// More tags than this on one short is a mistake: each tag is a page and
 /// three feeds, and a thousand took ten seconds to check.
 pub const MAX_TAGS: usize = 20;
+/// Earlier slugs of one short: each is a redirect page.
+pub const MAX_ALIASES: usize = 20;
 /// A tag is a word or a few.
 pub const MAX_TAG_CHARS: usize = 60;
 
@@ -302,6 +304,16 @@ impl Checker<'_> {
         let RawValue::List(items) = &field.value else {
             return self.expect(field, "a list of earlier slugs, like [\"old-slug\"]");
         };
+        if items.len() > MAX_ALIASES {
+            let count = items.len();
+            self.problem(
+                field.line,
+                format!(
+                    "`aliases` has {count} slugs; at most {MAX_ALIASES} per short (each is a page)"
+                ),
+            );
+            return None;
+        }
         let mut aliases: Vec<String> = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
