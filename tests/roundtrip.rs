@@ -95,9 +95,10 @@ fn hostile_text() -> impl Strategy<Value = String> {
         .prop_filter("has visible text", |t| !normalised(t).is_empty())
 }
 
-/// A tag must have a letter or digit (the loader says so); otherwise anything.
+/// A tag must have a letter or digit and at most 60 characters (the loader
+/// says so); otherwise anything.
 fn hostile_tag() -> impl Strategy<Value = String> {
-    hostile_text().prop_map(|t| format!("{t}x"))
+    hostile_text().prop_map(|t| format!("{}x", t.chars().take(50).collect::<String>()))
 }
 
 fn load(title: &str, summary: &str, tag: &str, config: &Config) -> Short {
