@@ -74,6 +74,12 @@ pub fn short(slug: &str) -> String {
     format!("{INDEX}{slug}/")
 }
 
+/// The folder of archive document `page` (1 the oldest) of the feed in
+/// `dir`: RFC 5005 feed history.
+pub fn feed_archive(dir: &str, page: usize) -> String {
+    format!("{dir}archive/{page}/")
+}
+
 /// The page and feeds of the track `slug`.
 pub fn track(slug: &str) -> String {
     format!("{TRACKS}{slug}/")

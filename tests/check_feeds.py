@@ -10,6 +10,12 @@ It also counts the entries whose content still has a MathML formula and a
 highlighted code span after feedparser's sanitizer (what many readers keep of
 an item), and fails when there are none: the bundled sample has both.
 
+Feed history (RFC 5005): every archive document (`fh:archive`) must link its
+subscription document (`current`), and from each subscription document the
+`prev-archive` links (JSON Feed: `next_url`) must lead through archive
+documents that link back (`next-archive`), ending at one with no older page,
+without listing any entry twice.
+
 Usage: check_feeds.py PUBLIC_DIR [PUBLIC_DIR ...]
 """
 
@@ -102,6 +108,52 @@ def problems_in(path: pathlib.Path) -> tuple[list[str], int]:
     return problems, len(parsed.entries)
 
 
+def links_of(path: pathlib.Path) -> tuple[dict[str, str], bool, list[str]]:
+    """A feed document's links by relation, whether it is an archive
+    document, and its entries' ids."""
+    if path.suffix == ".json":
+        doc = json.loads(path.read_bytes())
+        links = {"self": doc.get("feed_url", "")}
+        if doc.get("next_url"):
+            links["prev-archive"] = doc["next_url"]
+        archive = "/archive/" in links["self"]
+        return links, archive, [item.get("id", "") for item in doc.get("items", [])]
+    parsed = feedparser.parse(path.read_bytes())
+    links = {link.get("rel", ""): link.get("href", "") for link in parsed.feed.get("links", [])}
+    return links, "fh_archive" in parsed.feed, [e.get("id", "") for e in parsed.entries]
+
+
+def history_problems(paths: list[pathlib.Path]) -> list[tuple[pathlib.Path, str]]:
+    """RFC 5005 links between the feed documents under one site."""
+    docs = {path: links_of(path) for path in paths}
+    by_url = {links["self"]: path for path, (links, _, _) in docs.items() if links.get("self")}
+    problems = []
+    for path, (links, archive, _) in docs.items():
+        if archive and by_url.get(links.get("current", ""), None) is None and path.suffix != ".json":
+            problems.append((path, f"archive document whose current link {links.get('current')!r} names no feed"))
+        if archive:
+            continue
+        seen, here, hops = set(), path, 0
+        while True:
+            here_links, _, ids = docs[here]
+            repeated = seen.intersection(ids)
+            if repeated:
+                problems.append((path, f"{here} lists {sorted(repeated)[:3]} again"))
+            seen.update(ids)
+            older = here_links.get("prev-archive")
+            if not older:
+                break
+            nxt = by_url.get(older)
+            if nxt is None or not docs[nxt][1]:
+                problems.append((path, f"{here}: prev-archive {older!r} is not an archive document here"))
+                break
+            back = docs[nxt][0].get("next-archive")
+            if hops > 0 and nxt.suffix != ".json" and back != here_links.get("self"):
+                problems.append((path, f"{nxt}: next-archive {back!r} does not lead back to {here}"))
+            here, hops = nxt, hops + 1
+    return problems
+
+
 def main(dirs: list[str]) -> int:
     if not dirs:
         print(__doc__, file=sys.stderr)
@@ -110,9 +162,11 @@ def main(dirs: list[str]) -> int:
     bad = set()
     kept = set()
     for directory in dirs:
-        for path in sorted(pathlib.Path(directory).rglob("*")):
-            if path.name not in FEED_NAMES:
-                continue
+        feed_paths = [p for p in sorted(pathlib.Path(directory).rglob("*")) if p.name in FEED_NAMES]
+        for path, problem in history_problems(feed_paths):
+            bad.add(path)
+            print(f"{path}: {problem}", file=sys.stderr)
+        for path in feed_paths:
             checked += 1
             problems, n = problems_in(path)
             entries += n

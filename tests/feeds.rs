@@ -620,3 +620,124 @@ fn xml_feeds_link_their_browser_stylesheets_first_xslt_then_css() {
     assert!(!rss.contains("<?xml-stylesheet"), "{rss}");
     assert!(!public.join("feed.xsl").exists() && !public.join("feed.css").exists());
 }
+
+/// Feed history (RFC 5005): with `[feeds] limit = 2` and 8 published shorts,
+/// the subscription documents list the newest two, and their `prev-archive`
+/// links (JSON Feed: `next_url`) lead through archive documents marked
+/// `fh:archive` that link back, listing every short exactly once. A new
+/// short leaves the full archive pages as they were (not even rewritten)
+/// and starts a new, partly filled newest page.
+#[test]
+fn feed_history_pages_back_through_every_short_and_keeps_full_pages() {
+    let site = common::site_from("site");
+    common::append_config(site.path(), "\n[feeds]\nlimit = 2\n");
+    let extra = |i: u32| {
+        std::fs::write(
+            site.path().join(format!("content/shorts/extra-{i}.md")),
+            format!("+++\ntitle = \"Extra {i}\"\ndate = 2026-05-{i:02}T10:00:00Z\nsummary = \"Extra.\"\ntrack = \"llm\"\n+++\nBody.\n"),
+        )
+        .unwrap();
+    };
+    (1..=5).for_each(extra);
+    let build = || {
+        let out = common::shorts_at(site.path(), "2026-07-01T00:00:00Z", &["build"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    build();
+    let public = site.path().join("public");
+    for file in ["atom.xml", "rss.xml", "feed.json"] {
+        let (ids, archives) = walk_history(&public, file);
+        assert_eq!(ids.len(), 8, "{file}: every published short: {ids:?}");
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), 8, "{file}: each once");
+        assert_eq!(
+            archives,
+            ["archive/3/", "archive/2/", "archive/1/"],
+            "{file}"
+        );
+    }
+    let newest = parse(&public.join("atom.xml"));
+    assert_eq!(
+        newest.entries.len(),
+        2,
+        "8 = 2 in the subscription + 3 pages of 2"
+    );
+    let oldest = std::fs::read_to_string(public.join("archive/1/atom.xml")).unwrap();
+    assert!(oldest.contains("xmlns:fh=\"http://purl.org/syndication/history/1.0\""));
+    assert!(oldest.contains("<fh:archive>"), "{oldest}");
+    assert!(
+        !oldest.contains("rel=\"prev-archive\""),
+        "the oldest page has none older"
+    );
+    // Pages are not linked from the site's pages: they are reached from feeds.
+    let index = std::fs::read_to_string(public.join("shorts/index.html")).unwrap();
+    assert!(!index.contains("archive/"), "{index}");
+
+    use std::os::unix::fs::MetadataExt;
+    let inode = |file: &str| std::fs::metadata(public.join(file)).unwrap().ino();
+    let kept = [
+        "archive/1/atom.xml",
+        "archive/2/rss.xml",
+        "archive/3/feed.json",
+    ]
+    .map(inode);
+    std::fs::write(
+        site.path().join("content/shorts/newest.md"),
+        "+++\ntitle = \"Newest\"\ndate = 2026-06-30\nsummary = \"New.\"\ntrack = \"llm\"\n+++\nBody.\n",
+    )
+    .unwrap();
+    build();
+    assert_eq!(
+        [
+            "archive/1/atom.xml",
+            "archive/2/rss.xml",
+            "archive/3/feed.json"
+        ]
+        .map(inode),
+        kept,
+        "full archive pages are kept, not written again"
+    );
+    let (ids, archives) = walk_history(&public, "atom.xml");
+    assert_eq!(ids.len(), 9);
+    assert_eq!(
+        archives[0], "archive/4/",
+        "a new, partly filled newest page"
+    );
+    assert_eq!(parse(&public.join("archive/4/atom.xml")).entries.len(), 1);
+}
+
+/// The entry ids from the subscription document `file` back through its
+/// archive documents, and the folders of those, newest first.
+fn walk_history(public: &Path, file: &str) -> (Vec<String>, Vec<String>) {
+    let (mut ids, mut folders) = (Vec::new(), Vec::new());
+    let mut path = public.join(file);
+    loop {
+        let bytes = std::fs::read(&path).unwrap();
+        let older = if file.ends_with(".json") {
+            let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            ids.extend(
+                doc["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["id"].as_str().unwrap().to_string()),
+            );
+            doc["next_url"].as_str().map(str::to_string)
+        } else {
+            let feed = parse(&path);
+            ids.extend(feed.entries.iter().map(|e| e.id.clone()));
+            feed.links
+                .iter()
+                .find(|l| l.rel.as_deref() == Some("prev-archive"))
+                .map(|l| l.href.clone())
+        };
+        let Some(older) = older else { break };
+        let relative = older
+            .strip_prefix(BASE)
+            .expect("an absolute URL on the site");
+        folders.push(relative.trim_end_matches(file).to_string());
+        path = public.join(relative);
+        assert!(folders.len() < 10, "a loop of archive links");
+    }
+    (ids, folders)
+}

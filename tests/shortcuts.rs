@@ -67,6 +67,9 @@ fn spliced_feeds_equal_feeds_written_whole() {
     assert_spliced_feeds_are_whole_feeds(site.path());
     let fixture = site_from("site");
     assert_spliced_feeds_are_whole_feeds(fixture.path());
+    // With feed history: archive documents, their links and `fh:` marks.
+    common::edit_config(site.path(), "limit = 0", "limit = 3");
+    assert_spliced_feeds_are_whole_feeds(site.path());
 }
 
 fn subscriber(id: i64, email: &str, name: &str, tracks: &[&str]) -> Subscriber {

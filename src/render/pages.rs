@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tera::{Context, Tera};
 
-use super::feeds::{self, Entry, FEED_FORMATS, Feed};
+use super::feeds::{self, Entry, FEED_FORMATS, Feed, History};
 use super::key::{Key, KeyHasher};
 use super::templates::{self, BuiltIn};
 use super::{Output, OutputFile, Previous, Sink, display_date, escape_html, join_words};
@@ -779,8 +779,10 @@ fn feed_links_by_dir(
     config: &Config,
 ) -> HashMap<String, FeedLinks> {
     let archive_feed = archive_feed_shell(name, config);
+    // Archive documents are reached from their feed, never linked by a page.
     feeds
         .iter()
+        .filter(|feed| !feed.is_archive())
         .chain([&archive_feed])
         .map(|feed| (feed.dir.clone(), feed_links(feed, config)))
         .collect()
@@ -1019,6 +1021,7 @@ fn archive_feed_shell<'a>(name: &str, config: &Config) -> Feed<'a> {
         entries: Vec::new(),
         // Only `digest_feed` writes a date; autodiscovery has none.
         updated: DateTime::<Utc>::MIN_UTC.fixed_offset(),
+        history: History::default(),
     }
 }
 

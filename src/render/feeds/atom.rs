@@ -2,6 +2,7 @@
 //! own URL. Writes one feed; which feeds exist and where their files go is
 //! the parent module's business.
 
+use atom_syndication::extension::Extension;
 use atom_syndication::{
     Category, Content, Entry as AtomEntry, Feed as AtomFeed, Generator, Link, Person, Text,
     WriteConfig,
@@ -34,12 +35,25 @@ pub(super) fn write(
             uri: None,
             version: Some(VERSION.to_string()),
         }),
-        links: vec![
+        links: [
             link(self_url, "self", format.media_type),
             link(feed.page_url.to_string(), "alternate", "text/html"),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            feed.history
+                .links(&config.site, format)
+                .into_iter()
+                .map(|(rel, url)| link(url, rel, format.media_type)),
+        )
+        .collect(),
         lang: Some(config.site.language.clone()),
         entries,
+        extensions: feed.history.marker_extension(|name| Extension {
+            name,
+            ..Default::default()
+        }),
+        namespaces: feed.history.namespaces(),
         ..Default::default()
     };
     let mut bytes = Vec::new();

@@ -16,6 +16,10 @@ struct JsonFeed<'a> {
     description: &'a str,
     language: &'a str,
     authors: Vec<JsonAuthor<'a>>,
+    /// The next older page of items (the feed's newest archive document,
+    /// or the next older one), as JSON Feed pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<String>,
     items: Vec<JsonItem<'a>>,
 }
 
@@ -58,6 +62,11 @@ pub(super) fn write(
                 .clone()
                 .unwrap_or_else(|| config.site.base_url.to_string()),
         }],
+        next_url: feed
+            .history
+            .prev_archive
+            .as_deref()
+            .map(|dir| Feed::history_url(&config.site, dir, format)),
         items: feed.entries.iter().map(|entry| item(entry)).collect(),
     };
     let mut bytes = serde_json::to_vec_pretty(&document).map_err(|e| FeedError::Write {

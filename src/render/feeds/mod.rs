@@ -6,9 +6,11 @@
 //! format is a row there and its writer module next to `rss`, `atom` and
 //! `json`. XML comes from the `rss` and `atom_syndication` writers and JSON
 //! from serde, never from text templates, so escaping is the writers' job.
-//! Every URL is absolute, every id is the short's permalink (the same in
+//! Every URL is absolute, every id is the short's first permalink (the same in
 //! every format), and every date comes from the content, so the same content
 //! always gives the same bytes. Feeds know nothing of the pages that link them.
+//! Past `[feeds] limit`, each feed pages back through archive documents
+//! (RFC 5005, [`History`]).
 //!
 //! A feed opened in a browser reads as a page: the XML feeds link `feed.xsl`
 //! (a page with each item's title as a link and its date as people write it)
@@ -186,8 +188,83 @@ pub struct Feed<'a> {
     /// Newest first, already cut to the configured limit.
     pub entries: Vec<&'a Entry<'a>>,
     /// The newest change among `entries`; for an empty feed, the newest change
-    /// on the whole site (or the epoch), so even an empty feed is reproducible.
+    /// on the whole site (or the time of the first build), so even an empty
+    /// feed is plausible.
     pub updated: DateTime<FixedOffset>,
+    /// Where this document sits in its feed's history (RFC 5005).
+    pub history: History,
+}
+
+/// A feed document's place in its feed's history (RFC 5005, "Feed Paging
+/// and Archiving"): a subscription document lists the newest entries and
+/// links the newest archive document; each archive document lists one page
+/// of older entries, links the subscription document (`current`) and its
+/// neighbours, and is marked `fh:archive`. Pages are filled oldest first, so
+/// every archive document but the newest keeps its entries, bytes and URL
+/// for as long as the shorts in it do not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// For an archive document, the folder of its subscription document.
+    pub current: Option<String>,
+    /// The folder of the next older archive document.
+    pub prev_archive: Option<String>,
+    /// The folder of the next newer archive document.
+    pub next_archive: Option<String>,
+    /// The document lists every entry of its feed (`fh:complete`): feeds
+    /// with no `[feeds] limit`.
+    pub complete: bool,
+}
+
+/// The namespace of RFC 5005's elements, and the prefix written for it.
+pub const FEED_HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
+const FEED_HISTORY_PREFIX: &str = "fh";
+
+impl History {
+    /// The links of the document in `format`: (relation, URL).
+    fn links(&self, site: &Site, format: &FeedFormat) -> Vec<(&'static str, String)> {
+        [
+            ("current", &self.current),
+            ("prev-archive", &self.prev_archive),
+            ("next-archive", &self.next_archive),
+        ]
+        .into_iter()
+        .filter_map(|(rel, dir)| Some((rel, Feed::history_url(site, dir.as_ref()?, format))))
+        .collect()
+    }
+
+    /// The `fh:` element the document carries, if any: `archive` or `complete`.
+    fn marker(&self) -> Option<&'static str> {
+        match (self.current.is_some(), self.complete) {
+            (true, _) => Some("archive"),
+            (false, true) => Some("complete"),
+            (false, false) => None,
+        }
+    }
+
+    /// The marker as an XML writer's extension map (prefix, then local
+    /// name), its element made by `element` from the qualified name; the
+    /// `rss` and `atom_syndication` crates each have their own element type.
+    fn marker_extension<E>(
+        &self,
+        element: impl Fn(String) -> E,
+    ) -> BTreeMap<String, BTreeMap<String, Vec<E>>> {
+        let Some(name) = self.marker() else {
+            return BTreeMap::new();
+        };
+        let qualified = element(format!("{FEED_HISTORY_PREFIX}:{name}"));
+        BTreeMap::from([(
+            FEED_HISTORY_PREFIX.to_string(),
+            BTreeMap::from([(name.to_string(), vec![qualified])]),
+        )])
+    }
+
+    /// The namespaces the marker needs declared.
+    fn namespaces(&self) -> BTreeMap<String, String> {
+        match self.marker() {
+            Some(_) => BTreeMap::from([(FEED_HISTORY_PREFIX.into(), FEED_HISTORY_NS.into())]),
+            None => BTreeMap::new(),
+        }
+    }
 }
 
 impl<'a> Feed<'a> {
@@ -201,6 +278,17 @@ impl<'a> Feed<'a> {
         site.url(&self.path(format))
     }
 
+    /// The absolute URL of the document in `format` in folder `dir`, one of
+    /// this feed's history links.
+    pub fn history_url(site: &Site, dir: &str, format: &FeedFormat) -> String {
+        site.url(&paths::feed_file(dir, format.file))
+    }
+
+    /// Whether this is an archive document rather than one to subscribe to.
+    pub fn is_archive(&self) -> bool {
+        self.history.current.is_some()
+    }
+
     /// The same feed listing only `entries`.
     fn listing<'b>(&self, entries: Vec<&'b Entry<'b>>) -> Feed<'b> {
         Feed {
@@ -210,6 +298,7 @@ impl<'a> Feed<'a> {
             page_url: self.page_url.clone(),
             entries,
             updated: self.updated,
+            history: self.history.clone(),
         }
     }
 }
@@ -287,19 +376,36 @@ pub fn render<E: From<FeedError> + Send>(
         })?;
     }
     if config.feeds.stylesheet {
-        feeds.par_iter().zip(&keys).try_for_each(|(feed, key)| {
-            let path = paths::feed_file(&feed.dir, paths::FEED_PAGE);
-            let key = KeyHasher::new().key(key).text(paths::FEED_PAGE).finish();
-            let render = || Ok::<_, FeedError>(page::write(feed, config).into_bytes());
-            sink.emit(previous.output(path, key, render)?)
-        })?;
-        sink.file(OutputFile::new(
-            paths::FEED_STYLESHEET,
-            include_str!("feed.css"),
-        ))?;
-        sink.file(OutputFile::new(paths::FEED_TRANSFORM, transform(config)))?;
+        browser_pages(feeds, &keys, config, sink)?;
     }
     Ok(())
+}
+
+/// What a browser opening a feed gets: `feed.html` beside each
+/// subscription document, and the stylesheets the XML links.
+fn browser_pages<E: From<FeedError> + Send>(
+    feeds: &[Feed<'_>],
+    keys: &[Key],
+    config: &Config,
+    sink: &Sink<'_, E>,
+) -> Result<(), E> {
+    // Archive documents are for readers paging back, not for people: no
+    // page of their own (a browser gets the XML with its stylesheet).
+    let subscribed = feeds
+        .par_iter()
+        .zip(keys)
+        .filter(|(feed, _)| !feed.is_archive());
+    subscribed.try_for_each(|(feed, key)| {
+        let path = paths::feed_file(&feed.dir, paths::FEED_PAGE);
+        let key = KeyHasher::new().key(key).text(paths::FEED_PAGE).finish();
+        let render = || Ok::<_, FeedError>(page::write(feed, config).into_bytes());
+        sink.emit(sink.previous.output(path, key, render)?)
+    })?;
+    sink.file(OutputFile::new(
+        paths::FEED_STYLESHEET,
+        include_str!("feed.css"),
+    ))?;
+    sink.file(OutputFile::new(paths::FEED_TRANSFORM, transform(config)))
 }
 
 /// The key of every entry of `feeds`, by permalink. Entries are shared
@@ -328,6 +434,7 @@ fn feed_keys(feeds: &[Feed<'_>], entry_keys: &HashMap<&str, Key>, build: Key) ->
                 page_url,
                 entries,
                 updated,
+                history,
             } = feed;
             let mut hash = KeyHasher::new();
             hash.key(&build)
@@ -335,7 +442,8 @@ fn feed_keys(feeds: &[Feed<'_>], entry_keys: &HashMap<&str, Key>, build: Key) ->
                 .text(description)
                 .text(dir)
                 .text(page_url.as_str())
-                .text(&updated.to_rfc3339());
+                .text(&updated.to_rfc3339())
+                .text(&format!("{history:?}"));
             for entry in entries {
                 hash.key(&entry_keys[entry.url.as_ref()]);
             }
@@ -393,8 +501,9 @@ pub fn plan<'a>(
         site_updated: newest(&all).unwrap_or_else(|| now.trunc_subsecs(0).fixed_offset()),
     };
     let mut context = planner.texts.site_context(config);
-    let site = planner.feed(SITE_TEXTS, &context, paths::SITE_FEEDS, paths::INDEX, all)?;
-    let mut feeds = vec![site];
+    // The whole collection's subscription document first: pages date the
+    // digest archive's feed by it.
+    let mut feeds = planner.feed(SITE_TEXTS, &context, paths::SITE_FEEDS, paths::INDEX, all)?;
     for track in &collection.tracks {
         context.insert("track", &TrackView::new(track, config));
         // Every configured track has feeds, even before its first short, so
@@ -404,13 +513,13 @@ pub fn plan<'a>(
             .filter(|(s, _)| s.track == track.slug)
             .map(|(_, e)| e);
         let dir = paths::track(&track.slug);
-        feeds.push(planner.feed(TRACK_TEXTS, &context, &dir, &dir, in_track.collect())?);
+        feeds.extend(planner.feed(TRACK_TEXTS, &context, &dir, &dir, in_track.collect())?);
     }
     context.remove("track");
     for (tag, items) in by_tag(entries) {
         context.insert("tag", tag);
         let dir = paths::tag(&tag.slug);
-        feeds.push(planner.feed(TAG_TEXTS, &context, &dir, &dir, items)?);
+        feeds.extend(planner.feed(TAG_TEXTS, &context, &dir, &dir, items)?);
     }
     Ok(feeds)
 }
@@ -429,7 +538,8 @@ struct Planner<'c> {
 
 impl Planner<'_> {
     /// The feed in folder `dir` of `items` (newest first) for the page at
-    /// `page`, cut to `[feeds] limit`, with its texts from `keys`.
+    /// `page`, with its texts from `keys`: its subscription document, then
+    /// its archive documents, oldest first ([`History`]).
     fn feed<'a>(
         &self,
         (title, description): TextKeys,
@@ -437,21 +547,74 @@ impl Planner<'_> {
         dir: &str,
         page: &str,
         items: Vec<&'a Entry<'a>>,
-    ) -> Result<Feed<'a>, FeedError> {
-        let updated = newest(&items).unwrap_or(self.site_updated);
-        let entries = match self.config.feeds.limit {
-            0 => items,
-            n => items.into_iter().take(n).collect(),
-        };
-        Ok(Feed {
-            title: self.texts.render(title, context)?,
-            description: self.texts.render(description, context)?,
-            dir: dir.to_string(),
+    ) -> Result<Vec<Feed<'a>>, FeedError> {
+        let document = |dir: String, entries: Vec<&'a Entry<'a>>, history: History| Feed {
+            title: String::new(),
+            description: String::new(),
+            dir,
             page_url: page_url(self.config, page),
+            updated: newest(&entries).unwrap_or(self.site_updated),
             entries,
-            updated,
-        })
+            history,
+        };
+        let (title, description) = (
+            self.texts.render(title, context)?,
+            self.texts.render(description, context)?,
+        );
+        let pages = archive_pages(&items, self.config.feeds.limit);
+        let archive_dir = |page: usize| paths::feed_archive(dir, page);
+        let subscription = History {
+            prev_archive: pages.last().map(|_| archive_dir(pages.len())),
+            complete: self.config.feeds.limit == 0,
+            ..History::default()
+        };
+        let newest = items.len() - pages.iter().map(Vec::len).sum::<usize>();
+        let mut feeds = vec![document(
+            dir.to_string(),
+            items[..newest].to_vec(),
+            subscription,
+        )];
+        for (i, entries) in pages.into_iter().enumerate() {
+            let number = i + 1;
+            let history = History {
+                current: Some(dir.to_string()),
+                prev_archive: (number > 1).then(|| archive_dir(number - 1)),
+                next_archive: Some(archive_dir(number + 1)),
+                complete: false,
+            };
+            feeds.push(document(archive_dir(number), entries, history));
+        }
+        // The newest archive document has no newer one but the subscription.
+        if let Some(newest_archive) = feeds.last_mut().filter(|f| f.is_archive()) {
+            newest_archive.history.next_archive = None;
+        }
+        for feed in &mut feeds {
+            feed.title.clone_from(&title);
+            feed.description.clone_from(&description);
+        }
+        Ok(feeds)
     }
+}
+
+/// The archive pages of a feed of `items` (newest first) whose subscription
+/// document lists the newest `limit`: the rest in pages of `limit` entries
+/// filled from the oldest, each newest first, oldest page first. Only the
+/// newest page can be partly filled, so only it changes as entries leave
+/// the subscription document. None when there is no limit.
+fn archive_pages<'a>(items: &[&'a Entry<'a>], limit: usize) -> Vec<Vec<&'a Entry<'a>>> {
+    if limit == 0 || items.len() <= limit {
+        return Vec::new();
+    }
+    let archived = items.len() - limit;
+    let oldest_first: Vec<&'a Entry<'a>> = items[items.len() - archived..]
+        .iter()
+        .rev()
+        .copied()
+        .collect();
+    oldest_first
+        .chunks(limit)
+        .map(|page| page.iter().rev().copied().collect())
+        .collect()
 }
 
 /// Entries grouped by tag slug, each list newest first.

@@ -1,7 +1,9 @@
-//! RSS 2.0, written by the `rss` crate, with an Atom `self` link and, when
+//! RSS 2.0, written by the `rss` crate, with Atom `self` and history links
+//! (RFC 5005 uses Atom's link element in RSS too) and, when
 //! the author has no email, `dc:creator`. Writes one feed; which feeds exist
 //! and where their files go is the parent module's business.
 
+use ::rss::extension::Extension;
 use ::rss::extension::atom::{AtomExtension, Link};
 use ::rss::extension::dublincore::DublinCoreExtension;
 use ::rss::{Category, Channel, Guid, Item};
@@ -65,14 +67,22 @@ fn channel(
         generator: Some(format!("{GENERATOR} {VERSION}")),
         docs: Some("https://www.rssboard.org/rss-specification".to_string()),
         atom_ext: Some(AtomExtension {
-            links: vec![Link {
-                href: feed.url(&config.site, format),
-                rel: "self".to_string(),
-                mime_type: Some(format.media_type.to_string()),
-                ..Default::default()
-            }],
+            links: std::iter::once(("self", feed.url(&config.site, format)))
+                .chain(feed.history.links(&config.site, format))
+                .map(|(rel, href)| Link {
+                    href,
+                    rel: rel.to_string(),
+                    mime_type: Some(format.media_type.to_string()),
+                    ..Default::default()
+                })
+                .collect(),
         }),
         items,
+        extensions: feed.history.marker_extension(|name| Extension {
+            name,
+            ..Default::default()
+        }),
+        namespaces: feed.history.namespaces(),
         ..Default::default()
     }
 }
