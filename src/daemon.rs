@@ -55,6 +55,13 @@ struct Plan {
     publication: Option<Publication>,
 }
 
+/// Plans a run soon enough to tell a hub what it did not take this time.
+fn retry_for_hubs(plan: &mut Plan, now: DateTime<Utc>, told: &crate::websub::Told) {
+    if told.has_left() && plan.retry.is_none() {
+        plan.retry_in(now, RETRY_AFTER, "retry: a WebSub hub did not answer");
+    }
+}
+
 impl Plan {
     fn retry_in(&mut self, now: DateTime<Utc>, after: Duration, reason: &'static str) {
         let at = now + chrono::Duration::from_std(after).unwrap_or_default();
@@ -186,6 +193,10 @@ impl Daemon<'_> {
                     "content changed; feeds rebuilt"
                 );
                 plan.publication = report.next_publication;
+                if let Some(told) = crate::websub::tell_hubs(self.config) {
+                    tracing::info!("{told}");
+                    retry_for_hubs(plan, now, &told);
+                }
             }
             Err(e) => {
                 tracing::error!("content changed; the build failed, the previous feeds stay:\n{e}");
@@ -210,6 +221,9 @@ impl Daemon<'_> {
                     plan.retry_in(now, RETRY_AFTER, "retry: delivery failed for now");
                 } else {
                     tracing::info!("{report}");
+                }
+                if let Some(told) = &report.websub {
+                    retry_for_hubs(plan, now, told);
                 }
             }
             Err(PublishError::Locked(LockError::Held { .. })) => {

@@ -14,6 +14,7 @@
 //! | digest | [`digest`] | which digest is due, what it carries, and sending it with the ledger exact |
 //! | digest | [`schedule`] | the slots of `[digest] schedule` in the site's time zone, and when the next scheduled short goes live |
 //! | deliver | [`delivery`] | composing messages and handing them to the outbox or SMTP |
+//! | deliver | [`websub`] | telling WebSub hubs which feeds a build changed |
 //! | ledger | [`store`] | subscribers and what went to whom, behind the `Store` traits; SQLite |
 //! | back | [`inbound`] | mail that comes back: bounces, complaints, `mailto:` unsubscribes |
 //! | glue | [`site`] | the build pipeline, one step per stage |
@@ -25,6 +26,7 @@
 //! problems every stage reports, [`clock`] is the only place that reads the
 //! time, [`lock`] keeps runs from overlapping, [`tokens`] signs the links
 //! in emails, [`private`] creates the data folder's files for our eyes only,
+//! [`http_client`] makes the HTTP requests `shorts` sends on its own behalf,
 //! and [`bytes`] is the binary form of the build's own caches.
 
 pub mod bytes;
@@ -35,6 +37,7 @@ pub mod daemon;
 pub mod delivery;
 pub mod diagnostics;
 pub mod digest;
+pub mod http_client;
 pub mod inbound;
 pub mod lock;
 pub mod model;
@@ -51,3 +54,4 @@ pub mod site;
 pub mod store;
 pub mod subscribers;
 pub mod tokens;
+pub mod websub;

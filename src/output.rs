@@ -353,6 +353,19 @@ impl NextGeneration {
         }
     }
 
+    /// The files (below the site root) this build wrote so far because
+    /// their bytes differ from the live generation's, or all of them when
+    /// nothing is live: what readers will see change at the switch.
+    pub fn changed(&self) -> Vec<String> {
+        let Some(Ok(folder)) = self.folder.get() else {
+            return Vec::new();
+        };
+        let tally = self.tally();
+        let below =
+            |target: &PathBuf| Some(target.strip_prefix(folder).ok()?.to_str()?.to_string());
+        tally.written.iter().filter_map(below).collect()
+    }
+
     /// Takes one file of the site.
     pub fn put(&self, file: &OutputFile) -> Result<(), OutputError> {
         self.store(file, None)

@@ -1,6 +1,7 @@
 //! `shorts publish`, what cron runs: under the run lock, build the site,
-//! delete the sign-ups left pending longer than `[server] pending_expiry_days`,
-//! then send the digest if one is due (within `[digest] grace_hours` of its slot).
+//! tell the WebSub hubs which feeds changed, delete the sign-ups left pending
+//! longer than `[server] pending_expiry_days`, then send the digest if one is
+//! due (within `[digest] grace_hours` of its slot).
 //!
 //! Idempotent: running it every five minutes sends one digest per slot, and a
 //! run that finds nothing to do changes nothing. Broken content stops it
@@ -18,6 +19,7 @@ use crate::lock::{LockError, RunLock};
 use crate::site::{self, BuildError, BuildReport};
 use crate::store::{Sqlite, Store};
 use crate::tokens::Secret;
+use crate::websub::{self, Told};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -41,6 +43,8 @@ pub struct PublishReport {
     pub build: BuildReport,
     /// `None` when the site has no `[digest]`.
     pub digest: Option<Sent>,
+    /// What the WebSub hubs were told; `None` when nothing was owed.
+    pub websub: Option<Told>,
 }
 
 impl PublishReport {
@@ -64,6 +68,10 @@ impl std::fmt::Display for PublishReport {
             None => Ok(()),
             Some(Sent::Nothing(reason)) => write!(f, "; no digest: {reason}"),
             Some(Sent::Digests(reports)) => reports.iter().try_for_each(|r| write!(f, "; {r}")),
+        }?;
+        match &self.websub {
+            Some(told) => write!(f, "; {told}"),
+            None => Ok(()),
         }
     }
 }
@@ -82,10 +90,13 @@ pub fn publish(
         return Ok(PublishReport {
             build: site::build(config, now)?,
             digest: None,
+            websub: websub::tell_hubs(config),
         });
     };
     let inputs = Inputs::load(config)?;
     let mut build = site::build_collection(config, &inputs.collection, now, started)?;
+    // Before the send, which may take a while: readers need not wait for it.
+    let mut told = websub::tell_hubs(config);
     let store = Sqlite::open(&config.database)?;
     purge_pending(config, &store, now)?;
     let secret = Secret::load(config.data_dir()).map_err(PublishError::Secret)?;
@@ -102,10 +113,12 @@ pub fn publish(
         let archive = site::refresh_archive(config, &inputs.collection, now)?;
         build.files.written += archive.written;
         build.files.removed += archive.removed;
+        told = Told::sum(told, websub::tell_hubs(config));
     }
     Ok(PublishReport {
         build,
         digest: Some(sent),
+        websub: told,
     })
 }
 

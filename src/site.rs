@@ -18,6 +18,7 @@ use crate::render::pages::{self, ArchivedDigest, PageTemplates};
 use crate::render::{self, Output, Previous, Sink, key};
 use crate::schedule::{self, Publication};
 use crate::store::{Ledger, Sqlite};
+use crate::websub;
 
 /// Why a build did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub enum BuildError {
     Archive(#[from] crate::store::StoreError),
     #[error(transparent)]
     Output(#[from] output::OutputError),
+    #[error(transparent)]
+    WebSub(#[from] websub::RecordError),
 }
 
 /// What a build did.
@@ -159,7 +162,8 @@ fn write_if_changed(
 }
 
 /// Renders the site straight into the next generation of the output folder,
-/// which becomes the live one only if every file rendered.
+/// which becomes the live one only if every file rendered. The feeds that
+/// changed are recorded for the WebSub hubs before the switch.
 fn write(
     config: &Config,
     collection: &Collection,
@@ -173,6 +177,10 @@ fn write(
     let started = Instant::now();
     render_site(config, collection, digests, now, &sink)?;
     tracing::debug!(ms = started.elapsed().as_millis(), "rendered");
+    if !config.feeds.websub_hubs.is_empty() {
+        let feeds = websub::record_changed(config, &next.changed())?;
+        tracing::debug!(feeds, "changed feeds recorded for the WebSub hubs");
+    }
     let report = next.finish(stamp)?;
     tracing::debug!(ms = started.elapsed().as_millis(), "switched");
     Ok(report)

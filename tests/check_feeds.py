@@ -16,6 +16,10 @@ subscription document (`current`), and from each subscription document the
 documents that link back (`next-archive`), ending at one with no older page,
 without listing any entry twice.
 
+WebSub: on a site with `[feeds] websub_hubs`, every subscription document
+must name the hub (`rel="hub"`; JSON Feed: `hubs`) and itself, and no
+archive document may name one.
+
 Usage: check_feeds.py PUBLIC_DIR [PUBLIC_DIR ...]
 """
 
@@ -116,6 +120,9 @@ def links_of(path: pathlib.Path) -> tuple[dict[str, str], bool, list[str]]:
         links = {"self": doc.get("feed_url", "")}
         if doc.get("next_url"):
             links["prev-archive"] = doc["next_url"]
+        for hub in doc.get("hubs", []):
+            if hub.get("type") == "WebSub":
+                links["hub"] = hub.get("url", "")
         archive = "/archive/" in links["self"]
         return links, archive, [item.get("id", "") for item in doc.get("items", [])]
     parsed = feedparser.parse(path.read_bytes())
@@ -123,9 +130,29 @@ def links_of(path: pathlib.Path) -> tuple[dict[str, str], bool, list[str]]:
     return links, "fh_archive" in parsed.feed, [e.get("id", "") for e in parsed.entries]
 
 
-def history_problems(paths: list[pathlib.Path]) -> list[tuple[pathlib.Path, str]]:
+Docs = dict[pathlib.Path, tuple[dict[str, str], bool, list[str]]]
+
+
+def hub_problems(docs: Docs) -> list[tuple[pathlib.Path, str]]:
+    """On a site with WebSub hubs, every subscription document names one
+    (and itself), in all three formats; archive documents name none."""
+    hubs = {links.get("hub") for links, archive, _ in docs.values() if not archive}
+    if hubs <= {None}:
+        return []
+    problems = []
+    for path, (links, archive, _) in docs.items():
+        if archive and links.get("hub"):
+            problems.append((path, "an archive document names a WebSub hub"))
+        if not archive and not (links.get("hub") and links.get("self")):
+            problems.append((path, "a subscription feed without its WebSub hub and self links"))
+    named = hubs - {None}
+    if len(named) > 1:
+        problems.append((next(iter(docs)), f"feeds name different hubs: {sorted(named)}"))
+    return problems
+
+
+def history_problems(docs: Docs) -> list[tuple[pathlib.Path, str]]:
     """RFC 5005 links between the feed documents under one site."""
-    docs = {path: links_of(path) for path in paths}
     by_url = {links["self"]: path for path, (links, _, _) in docs.items() if links.get("self")}
     problems = []
     for path, (links, archive, _) in docs.items():
@@ -163,7 +190,8 @@ def main(dirs: list[str]) -> int:
     kept = set()
     for directory in dirs:
         feed_paths = [p for p in sorted(pathlib.Path(directory).rglob("*")) if p.name in FEED_NAMES]
-        for path, problem in history_problems(feed_paths):
+        docs = {path: links_of(path) for path in feed_paths}
+        for path, problem in history_problems(docs) + hub_problems(docs):
             bad.add(path)
             print(f"{path}: {problem}", file=sys.stderr)
         for path in feed_paths:

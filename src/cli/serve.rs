@@ -9,8 +9,8 @@ use shorts::clock;
 use shorts::config::Config;
 use shorts::delivery::compose::Signer;
 use shorts::diagnostics::{Problems, display_path};
+use shorts::http_client::HttpClient;
 use shorts::render::subscription_mail::SubscriptionMail;
-use shorts::server::https::HttpsClient;
 use shorts::server::pages::ServerPages;
 use shorts::server::webhooks::{self, Webhooks};
 use shorts::store::Sqlite;
@@ -132,7 +132,7 @@ fn webhooks(config: &Config) -> Result<Webhooks, CliError> {
             None => None,
         };
     let connect_to = std::env::var(webhooks::TEST_CONNECT_ENV).ok();
-    let https = HttpsClient::new(roots.as_deref(), connect_to)
+    let https = HttpClient::new(roots.as_deref(), connect_to)
         .map_err(|e| CliError::failure(anyhow::anyhow!(e)))?;
     Ok(Webhooks::new(
         postmark,

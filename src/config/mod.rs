@@ -470,6 +470,10 @@ pub struct FeedsConfig {
     /// Write `feed.xsl` and `feed.css` and link them from the XML feeds, so a
     /// browser shows a feed as a page. Default true.
     pub stylesheet: bool,
+    /// WebSub hubs (W3C WebSub): every subscription feed names them, and
+    /// `publish` and `schedule` tell each one which feeds changed. Each an
+    /// absolute http(s) URL. Default none.
+    pub websub_hubs: Vec<String>,
 }
 
 impl Default for FeedsConfig {
@@ -483,6 +487,7 @@ impl Default for FeedsConfig {
             tag_title: "{{ site.title }}: #{{ tag.name }}".into(),
             tag_description: "Shorts tagged {{ tag.name }} on {{ site.title }}".into(),
             stylesheet: true,
+            websub_hubs: Vec::new(),
         }
     }
 }
@@ -827,6 +832,23 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `hub` as a WebSub hub's address in its normal form, or why it cannot
+/// be one; `earlier` are the hubs listed before it, in that form.
+fn hub_url(hub: &str, earlier: &[String]) -> Result<String, String> {
+    let expected = "expected an absolute http(s) URL such as \"https://pubsubhubbub.appspot.com/\"";
+    let url = Url::parse(hub).map_err(|e| format!("{hub:?} is not a URL ({e}); {expected}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{hub:?}: {expected}"));
+    }
+    if url.fragment().is_some() {
+        return Err(format!("{hub:?} has a fragment; {expected}"));
+    }
+    if earlier.iter().any(|e| e == url.as_str()) {
+        return Err(format!("{hub:?} is listed twice"));
+    }
+    Ok(url.into())
+}
+
 /// Collects the problems of one config file, each at its line.
 struct Checker<'a> {
     path: &'a Path,
@@ -919,7 +941,17 @@ impl Checker<'_> {
                 );
             }
         }
-        feeds
+        let mut hubs = Vec::with_capacity(feeds.websub_hubs.len());
+        for hub in &feeds.websub_hubs {
+            match hub_url(hub, &hubs) {
+                Ok(url) => hubs.push(url),
+                Err(message) => self.problem(feeds_line, format!("`feeds.websub_hubs`: {message}")),
+            }
+        }
+        FeedsConfig {
+            websub_hubs: hubs,
+            ..feeds
+        }
     }
 
     /// `[digest]`, or `None` with its problems recorded.
@@ -1417,6 +1449,34 @@ title = "LLMs"
         );
     }
 
+    #[test]
+    fn websub_hubs_must_be_absolute_http_urls_each_listed_once() {
+        let text = |hubs: &str| format!("{MINIMAL}\n[feeds]\nwebsub_hubs = {hubs}\n");
+        let good = r#"["https://pubsubhubbub.appspot.com/", "http://127.0.0.1:8090/hub"]"#;
+        assert_eq!(parse(&text(good)).unwrap().feeds.websub_hubs.len(), 2);
+        let with = |hubs: &str| messages(&text(hubs));
+        let bad = [
+            ("[\"hub.example\"]", "\"hub.example\" is not a URL"),
+            (
+                "[\"ftp://hub.example/\"]",
+                "\"ftp://hub.example/\": expected an absolute http(s) URL",
+            ),
+            ("[\"https://hub.example/#x\"]", "has a fragment"),
+            (
+                "[\"https://h.example/\", \"https://h.example/\"]",
+                "is listed twice",
+            ),
+        ];
+        for (hubs, expected) in bad {
+            let got = with(hubs);
+            assert!(
+                got.len() == 1
+                    && got[0].contains("`feeds.websub_hubs`: ")
+                    && got[0].contains(expected),
+                "{hubs}: {got:?}"
+            );
+        }
+    }
     #[test]
     fn a_bounce_address_must_be_a_plain_address() {
         let path = Path::new("/site/config.toml");

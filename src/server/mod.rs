@@ -11,7 +11,6 @@
 pub mod client;
 pub mod encoding;
 pub mod file_cache;
-pub mod https;
 pub mod listen;
 pub mod mailer;
 pub mod pages;
@@ -201,6 +200,7 @@ pub fn site(app: Arc<App>) -> impl listen::Site {
             if let Some(file) = plain_static_file(&app, &request) {
                 let mut response =
                     static_files::serve_file(&file, request.headers(), &app.cache_control).await;
+                add_websub_links(&app, request.uri().path(), response.headers_mut());
                 add_security_headers(&app, false, response.headers_mut());
                 return Ok(response);
             }
@@ -405,7 +405,10 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
     let uri = request.uri();
     match app.files.lookup(uri.path()) {
         Some(Found::File(file)) => {
-            static_files::serve_file(&file, request.headers(), &app.cache_control).await
+            let mut response =
+                static_files::serve_file(&file, request.headers(), &app.cache_control).await;
+            add_websub_links(&app, uri.path(), response.headers_mut());
+            response
         }
         Some(Found::AddSlash) => {
             let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -428,6 +431,17 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
                 .into_response()
         }
         None => not_found(&app).await,
+    }
+}
+
+/// WebSub discovery (W3C WebSub §4): a subscription feed names its hubs
+/// and its own URL in `Link` headers as well as in the document, and
+/// subscribers look at the headers first.
+fn add_websub_links(app: &App, request_path: &str, headers: &mut HeaderMap) {
+    let link = static_files::normal_form(request_path)
+        .and_then(|path| crate::websub::link_header(&app.config, &path));
+    if let Some(value) = link.and_then(|link| header::HeaderValue::from_str(&link).ok()) {
+        headers.append(header::LINK, value);
     }
 }
 

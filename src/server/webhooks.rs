@@ -24,8 +24,8 @@ use rustls::pki_types::pem::PemObject;
 use sha2::Sha256;
 use url::Url;
 
-use super::https::HttpsClient;
 use super::{App, with_store};
+use crate::http_client::HttpClient;
 use crate::inbound::sns::Message;
 use crate::inbound::{Context, Finding, Handled, Verdict, handle_reported, postmark, ses};
 
@@ -49,7 +49,7 @@ const CACHED_CERTIFICATES: usize = 32;
 pub struct Webhooks {
     postmark_password: Option<String>,
     sns_topics: Vec<String>,
-    https: HttpsClient,
+    https: HttpClient,
     /// Signing certificates (DER) by URL.
     certificates: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
@@ -60,7 +60,7 @@ impl Webhooks {
     pub fn new(
         postmark_password: Option<String>,
         sns_topics: Vec<String>,
-        https: HttpsClient,
+        https: HttpClient,
     ) -> Self {
         Webhooks {
             postmark_password,

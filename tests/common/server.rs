@@ -17,8 +17,13 @@ impl Server {
 
     /// [`Server::start`] with these environment variables set too.
     pub fn start_with(site: &Path, now: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_on(site, now, env, 0)
+    }
+
+    /// [`Server::start_with`] on loopback port `port` (0: a free one).
+    pub fn start_on(site: &Path, now: &str, env: &[(&str, &str)], port: u16) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .current_dir(site)
             .env("SHORTS_NOW", now)
             .envs(env.iter().copied())

@@ -8,7 +8,7 @@ use atom_syndication::{
     WriteConfig,
 };
 
-use super::{Entry, Feed, FeedError, FeedFormat, GENERATOR, VERSION, with_stylesheet};
+use super::{Entry, Feed, FeedError, FeedFormat, GENERATOR, VERSION, link_type, with_stylesheet};
 use crate::config::Config;
 
 /// `feed` as an Atom document.
@@ -23,11 +23,10 @@ pub(super) fn write(
         .iter()
         .map(|entry| self::entry(entry, &person))
         .collect();
-    let self_url = feed.url(&config.site, format);
     let atom = AtomFeed {
         title: Text::plain(feed.title.clone()),
         subtitle: Some(Text::plain(feed.description.clone())),
-        id: self_url.clone(),
+        id: feed.url(&config.site, format),
         updated: feed.updated,
         authors: vec![person],
         generator: Some(Generator {
@@ -35,18 +34,7 @@ pub(super) fn write(
             uri: None,
             version: Some(VERSION.to_string()),
         }),
-        links: [
-            link(self_url, "self", format.media_type),
-            link(feed.page_url.to_string(), "alternate", "text/html"),
-        ]
-        .into_iter()
-        .chain(
-            feed.history
-                .links(&config.site, format)
-                .into_iter()
-                .map(|(rel, url)| link(url, rel, format.media_type)),
-        )
-        .collect(),
+        links: links(feed, config, format),
         lang: Some(config.site.language.clone()),
         entries,
         extensions: feed.history.marker_extension(|name| Extension {
@@ -69,6 +57,18 @@ pub(super) fn write(
     Ok(with_stylesheet(bytes, config))
 }
 
+/// The feed's links: `self`, the page it belongs to, then the rest.
+fn links(feed: &Feed<'_>, config: &Config, format: &FeedFormat) -> Vec<Link> {
+    let mut links: Vec<Link> = feed
+        .links(config, format)
+        .into_iter()
+        .map(|(rel, url)| link(url, rel, link_type(rel, format)))
+        .collect();
+    let page = link(feed.page_url.to_string(), "alternate", Some("text/html"));
+    links.insert(1.min(links.len()), page);
+    links
+}
+
 /// The site's author, linking the author's page or else the site.
 fn person(config: &Config) -> Person {
     let author = &config.site.author;
@@ -85,11 +85,11 @@ fn person(config: &Config) -> Person {
     }
 }
 
-fn link(href: String, rel: &str, mime: &str) -> Link {
+fn link(href: String, rel: &str, mime: Option<&str>) -> Link {
     Link {
         href,
         rel: rel.to_string(),
-        mime_type: Some(mime.to_string()),
+        mime_type: mime.map(str::to_string),
         ..Default::default()
     }
 }
@@ -110,7 +110,7 @@ fn entry(entry: &Entry<'_>, person: &Person) -> AtomEntry {
                 label: Some(c.label.to_string()),
             })
             .collect(),
-        links: vec![link(entry.url.to_string(), "alternate", "text/html")],
+        links: vec![link(entry.url.to_string(), "alternate", Some("text/html"))],
         summary: Some(Text::plain(entry.summary.to_string())),
         content: Some(Content {
             value: Some(entry.content_html.to_string()),

@@ -20,6 +20,9 @@ struct JsonFeed<'a> {
     /// or the next older one), as JSON Feed pages.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_url: Option<String>,
+    /// The WebSub hubs of a subscription document.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<JsonHub<'a>>,
     items: Vec<JsonItem<'a>>,
 }
 
@@ -27,6 +30,13 @@ struct JsonFeed<'a> {
 struct JsonAuthor<'a> {
     name: &'a str,
     url: String,
+}
+
+#[derive(Serialize)]
+struct JsonHub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -67,6 +77,7 @@ pub(super) fn write(
             .prev_archive
             .as_deref()
             .map(|dir| Feed::history_url(&config.site, dir, format)),
+        hubs: hubs(feed, config),
         items: feed.entries.iter().map(|entry| item(entry)).collect(),
     };
     let mut bytes = serde_json::to_vec_pretty(&document).map_err(|e| FeedError::Write {
@@ -75,6 +86,19 @@ pub(super) fn write(
     })?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// The hubs a subscription document names (JSON Feed 1.1 `hubs`).
+fn hubs<'a>(feed: &Feed<'_>, config: &'a Config) -> Vec<JsonHub<'a>> {
+    if feed.is_archive() {
+        return Vec::new();
+    }
+    let hubs = config.feeds.websub_hubs.iter();
+    hubs.map(|url| JsonHub {
+        kind: "WebSub",
+        url,
+    })
+    .collect()
 }
 
 /// An entry with its categories' labels as tags, each once.

@@ -85,6 +85,29 @@ pub const FEED_FORMATS: &[FeedFormat] = &[
 /// The format a single link to a feed points at.
 pub const MAIN_FORMAT: &FeedFormat = &FEED_FORMATS[0];
 
+/// The media type a link of relation `rel` from a document in `format`
+/// names: the format's own for `self` and the history links (documents of
+/// the same feed), none for a WebSub hub (not a document).
+fn link_type(rel: &str, format: &FeedFormat) -> Option<&'static str> {
+    (rel != "hub").then_some(format.media_type)
+}
+
+/// Whether the file at `path` (below the site root) is a feed document to
+/// subscribe to, not a page or an archive document (`…/archive/<n>/`): a
+/// WebSub topic when `[feeds] websub_hubs` is set.
+pub fn is_subscription_feed(path: &str) -> bool {
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    FeedFormat::for_file(file).is_some() && !is_archive_folder(dir)
+}
+
+/// Whether `dir` (without its trailing slash) is an archive document's
+/// folder, `…archive/<n>` ([`paths::feed_archive`]).
+fn is_archive_folder(dir: &str) -> bool {
+    let (up, page) = dir.rsplit_once('/').unwrap_or(("", dir));
+    let numbered = !page.is_empty() && page.bytes().all(|b| b.is_ascii_digit());
+    numbered && (up == "archive" || up.ends_with("/archive"))
+}
+
 impl FeedFormat {
     /// The format whose files are called `file`, if any.
     pub fn for_file(file: &str) -> Option<&'static FeedFormat> {
@@ -282,6 +305,24 @@ impl<'a> Feed<'a> {
     /// this feed's history links.
     pub fn history_url(site: &Site, dir: &str, format: &FeedFormat) -> String {
         site.url(&paths::feed_file(dir, format.file))
+    }
+
+    /// The links of the document in `format` besides its page: (relation,
+    /// URL). `self`; a subscription document's WebSub hubs (W3C WebSub §4:
+    /// subscribers find the hubs and the topic URL here); the history links.
+    fn links(&self, config: &Config, format: &FeedFormat) -> Vec<(&'static str, String)> {
+        let mut links = vec![("self", self.url(&config.site, format))];
+        if !self.is_archive() {
+            links.extend(
+                config
+                    .feeds
+                    .websub_hubs
+                    .iter()
+                    .map(|hub| ("hub", hub.clone())),
+            );
+        }
+        links.extend(self.history.links(&config.site, format));
+        links
     }
 
     /// Whether this is an archive document rather than one to subscribe to.
@@ -719,4 +760,34 @@ fn with_stylesheet(mut xml: Vec<u8>, config: &Config) -> Vec<u8> {
     );
     xml.push(b'\n');
     xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscription_feeds_are_told_from_archive_documents_and_pages() {
+        let archive =
+            |dir: &str, page| paths::feed_file(&paths::feed_archive(dir, page), "atom.xml");
+        for path in [
+            "atom.xml",
+            "rss.xml",
+            "tracks/llm/feed.json",
+            "tags/archive/rss.xml",
+            "digests/atom.xml",
+        ] {
+            assert!(is_subscription_feed(path), "{path}");
+        }
+        for path in [
+            archive("", 1),
+            archive(&paths::tag("kv-cache"), 12),
+            archive(&paths::tag("archive"), 3),
+            "tracks/llm/feed.html".to_string(),
+            "tracks/llm/index.html".to_string(),
+            "sitemap.xml".to_string(),
+        ] {
+            assert!(!is_subscription_feed(&path), "{path}");
+        }
+    }
 }

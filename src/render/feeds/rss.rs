@@ -8,7 +8,7 @@ use ::rss::extension::atom::{AtomExtension, Link};
 use ::rss::extension::dublincore::DublinCoreExtension;
 use ::rss::{Category, Channel, Guid, Item};
 
-use super::{Entry, Feed, FeedError, FeedFormat, GENERATOR, VERSION, with_stylesheet};
+use super::{Entry, Feed, FeedError, FeedFormat, GENERATOR, VERSION, link_type, with_stylesheet};
 use crate::config::Config;
 
 /// `feed` as an RSS document.
@@ -67,12 +67,13 @@ fn channel(
         generator: Some(format!("{GENERATOR} {VERSION}")),
         docs: Some("https://www.rssboard.org/rss-specification".to_string()),
         atom_ext: Some(AtomExtension {
-            links: std::iter::once(("self", feed.url(&config.site, format)))
-                .chain(feed.history.links(&config.site, format))
+            links: feed
+                .links(config, format)
+                .into_iter()
                 .map(|(rel, href)| Link {
                     href,
                     rel: rel.to_string(),
-                    mime_type: Some(format.media_type.to_string()),
+                    mime_type: link_type(rel, format).map(str::to_string),
                     ..Default::default()
                 })
                 .collect(),
