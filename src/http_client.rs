@@ -50,6 +50,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// Its `Retry-After` in seconds, if it gave one.
     pub retry_after: Option<Duration>,
+    /// Where it redirects to, if it does.
+    pub location: Option<String>,
     /// The start of its body, for a message that says why.
     pub text: String,
 }
@@ -149,6 +151,11 @@ impl HttpClient {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok()?.trim().parse().ok())
             .map(Duration::from_secs);
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut body = response.into_body();
         let mut text = Vec::new();
         while text.len() < ANSWER_TEXT_LIMIT {
@@ -161,6 +168,7 @@ impl HttpClient {
         Ok(Answer {
             status,
             retry_after,
+            location,
             text: String::from_utf8_lossy(&text).trim().to_string(),
         })
     }

@@ -9,8 +9,8 @@
 //! changed feed (`hub.mode=publish`, the feed's URL as both `hub.url` and
 //! `hub.topic`, the two names hubs read), retry a ping that failed for now,
 //! and strike from the record what each hub took. What a hub did not take
-//! stays for the next run; a hub that refused a ping outright (a 4xx) is
-//! not asked again for that feed.
+//! stays for the next run; a hub that refused a ping outright (a 4xx, or a
+//! redirect) is not asked again for that feed.
 //!
 //! Owns the record and the pings. It must not decide what changed (the
 //! output folder knows what it wrote) and never fails a build or a send: a
@@ -363,7 +363,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// How one ping ended.
 enum Ping {
     Taken,
-    /// The hub said no (a 4xx other than 408 and 429): asking again would not help.
+    /// The hub said no (a 4xx other than 408 and 429), or sent us elsewhere:
+    /// asking again would not help.
     Refused(String),
     /// No answer, or one that asks to try later.
     Failed(String),
@@ -420,6 +421,12 @@ fn classify(answer: Result<Answer, FetchError>) -> (Ping, Option<Duration>) {
     let later = [StatusCode::REQUEST_TIMEOUT, StatusCode::TOO_MANY_REQUESTS];
     let ping = if status.is_success() {
         Ping::Taken
+    } else if status.is_redirection() {
+        // A POST is not followed to another address: the config should name it.
+        let to = answer.location.as_deref().unwrap_or("another address");
+        Ping::Refused(format!(
+            "{status}, to {to}; list that address in `feeds.websub_hubs`"
+        ))
     } else if status.is_client_error() && !later.contains(&status) {
         Ping::Refused(said)
     } else {
@@ -436,6 +443,7 @@ mod tests {
         Ok(Answer {
             status: StatusCode::from_u16(status).unwrap(),
             retry_after: retry_after.map(Duration::from_secs),
+            location: None,
             text: String::new(),
         })
     }
@@ -457,7 +465,8 @@ mod tests {
             (429, "later"),
             (500, "later"),
             (503, "later"),
-            (301, "later"),
+            (301, "refused"),
+            (308, "refused"),
         ] {
             assert_eq!(kind(answer(status, None)), expected, "{status}");
         }

@@ -694,9 +694,19 @@ postal_address = "Fixture Ltd, 1 Test Street, Testville"
         .collect();
     assert_eq!(sections, ["LLMs", "Retrieval & embeddings"]);
 
-    let feed = std::fs::read(site.path().join("public/digests/atom.xml")).expect("digest feed");
-    let feed = feed_rs::parser::parse(feed.as_slice()).expect("parses");
+    let bytes = std::fs::read(site.path().join("public/digests/atom.xml")).expect("digest feed");
+    let feed = feed_rs::parser::parse(bytes.as_slice()).expect("parses");
     assert_eq!(feed.entries.len(), 1);
+    let xml = String::from_utf8(bytes).expect("UTF-8");
+    let doc = roxmltree::Document::parse(&xml).expect("XML");
+    let complete = doc.descendants().any(|e| {
+        e.tag_name().name() == "complete"
+            && e.tag_name().namespace() == Some("http://purl.org/syndication/history/1.0")
+    });
+    assert!(
+        complete && !xml.contains("prev-archive"),
+        "every digest is in it, and it says so (RFC 5005): {xml}"
+    );
     assert_eq!(
         feed.entries[0].links[0].href,
         "https://example.com/notes/digests/1/"

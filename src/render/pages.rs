@@ -975,7 +975,9 @@ fn digest_summary(sections: &[Section<'_>], count: usize) -> String {
     }
 }
 
-/// The archive as a feed: one entry per digest, linking its page.
+/// The archive as a feed: one entry per digest, linking its page; every
+/// digest, so the feed says it is complete (RFC 5005 `fh:complete`) and a
+/// reader that keeps entries can drop the ones no longer there.
 fn digest_feed(
     archive: &[DigestView<'_>],
     site: &Site<'_>,
@@ -1005,6 +1007,10 @@ fn digest_feed(
     let feed = Feed {
         entries: entries.iter().collect(),
         updated,
+        history: History {
+            complete: true,
+            ..History::default()
+        },
         ..archive_feed_shell(site.view.name, config)
     };
     Ok(feeds::write(&feed, config)?)
