@@ -155,13 +155,20 @@ impl Callback {
     }
 }
 
-/// Answers one request to the callback, then closes the connection.
-fn answer(stream: TcpStream, pushed: &Mutex<Vec<Pushed>>, verified: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+/// One HTTP/1.1 request as the tests' small servers read it.
+struct HttpRequest {
+    method: String,
+    path: String,
+    query: String,
+    link: String,
+    body: Vec<u8>,
+}
+
+/// Reads one request from `stream`; `None` if the client went away.
+fn read_request(stream: &TcpStream) -> Option<HttpRequest> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
+    reader.read_line(&mut request_line).ok()?;
     let (mut length, mut link) = (0, String::new());
     loop {
         let mut line = String::new();
@@ -176,33 +183,50 @@ fn answer(stream: TcpStream, pushed: &Mutex<Vec<Pushed>>, verified: &Mutex<Vec<S
         }
     }
     let mut body = vec![0; length];
-    let _ = reader.read_exact(&mut body);
+    reader.read_exact(&mut body).ok()?;
     let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (method, target) = (parts.next()?, parts.next()?);
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let reply = match method {
-        "GET" => {
-            let challenge = url::form_urlencoded::parse(query.as_bytes())
-                .find(|(name, _)| name == "hub.challenge")
-                .map(|(_, value)| value.into_owned())
-                .unwrap_or_default();
-            verified.lock().unwrap().push(path.to_string());
-            challenge
-        }
-        _ => {
-            pushed.lock().unwrap().push(Pushed {
-                callback: path.trim_start_matches('/').to_string(),
-                link,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            });
-            String::new()
-        }
-    };
+    Some(HttpRequest {
+        method: method.to_string(),
+        path: path.to_string(),
+        query: query.to_string(),
+        link,
+        body,
+    })
+}
+
+/// The value of form field `name` in `form`.
+fn form_field(form: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(form)
+        .find(|(field, _)| field == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+fn reply(stream: &TcpStream, status: &str, body: &str) {
     let _ = write!(
-        &stream,
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-        reply.len()
+        &*stream,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
+}
+
+/// Answers one request to the callback, then closes the connection.
+fn answer(stream: TcpStream, pushed: &Mutex<Vec<Pushed>>, verified: &Mutex<Vec<String>>) {
+    let Some(request) = read_request(&stream) else {
+        return;
+    };
+    if request.method == "GET" {
+        verified.lock().unwrap().push(request.path);
+        let challenge = form_field(request.query.as_bytes(), "hub.challenge");
+        return reply(&stream, "200 OK", &challenge.unwrap_or_default());
+    }
+    pushed.lock().unwrap().push(Pushed {
+        callback: request.path.trim_start_matches('/').to_string(),
+        link: request.link,
+        body: String::from_utf8_lossy(&request.body).into_owned(),
+    });
+    reply(&stream, "200 OK", "");
 }
 
 /// Every subscription feed of the output folder, below its root.
@@ -467,4 +491,84 @@ fn discovery_is_in_the_headers_and_the_documents(base: &str, hub: &str) {
         .send()
         .expect("GET a page");
     assert!(page.headers().get("link").is_none());
+}
+
+/// A hub that takes every ping, slowly, and remembers each feed it was
+/// told of: a `publish` killed mid-ping is caught in the act.
+fn slow_hub(delay: Duration) -> (String, Arc<Mutex<BTreeSet<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the hub");
+    let url = format!("http://{}/", listener.local_addr().expect("its address"));
+    let told = Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = told.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let Some(request) = read_request(&stream) else {
+                    return;
+                };
+                std::thread::sleep(delay);
+                if let Some(feed) = form_field(&request.body, "hub.topic") {
+                    seen.lock().unwrap().insert(feed);
+                }
+                reply(&stream, "202 Accepted", "");
+            });
+        }
+    });
+    (url, told)
+}
+
+/// SIGKILL at any moment of a `publish` (mid-build, between the switch and
+/// the pings, mid-ping) loses no ping: the changed feeds were recorded
+/// before the switch, so the next run tells the hub of every one, even
+/// when it has nothing new to build.
+#[test]
+fn a_publish_killed_at_any_moment_loses_no_ping() {
+    let (hub, told) = slow_hub(Duration::from_millis(40));
+    let site = site_from("site");
+    let dir = site.path();
+    append_config(dir, &format!("[feeds]\nwebsub_hubs = [{hub:?}]\n"));
+    let out = shorts(dir, &["publish"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (base, owed) = (
+        "https://example.com/notes/",
+        dir.join("data/websub-pending.tsv"),
+    );
+    let mut killed_with_pings_owed = 0;
+    let kill_after_ms = [20u64, 60, 100, 140, 180, 230, 280, 340, 420, 520, 650, 800];
+    for (round, after_ms) in kill_after_ms.into_iter().enumerate() {
+        let before = every_file(&dir.join("public"));
+        told.lock().unwrap().clear();
+        retitle(dir, &format!("A plain short, round {round}"));
+        let mut publish = Command::new(env!("CARGO_BIN_EXE_shorts"))
+            .arg("publish")
+            .current_dir(dir)
+            .env("SHORTS_NOW", NOW)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start publish");
+        std::thread::sleep(Duration::from_millis(after_ms));
+        let _ = publish.kill();
+        let _ = publish.wait();
+        killed_with_pings_owed += usize::from(owed.exists());
+        let out = shorts(dir, &["publish"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!owed.exists(), "round {round}: nothing left owed");
+        let changed = changed_feeds(&before, &every_file(&dir.join("public")));
+        let told = told.lock().unwrap();
+        let missed: Vec<_> = changed
+            .iter()
+            .filter(|f| !told.contains(&format!("{base}{f}")))
+            .collect();
+        assert!(changed.len() >= 9, "round {round}: {changed:?}");
+        assert!(
+            missed.is_empty(),
+            "round {round} (killed after {after_ms} ms): never told of {missed:?}"
+        );
+    }
+    assert!(
+        killed_with_pings_owed > 0,
+        "no kill landed while pings were owed: the test proved nothing"
+    );
 }
