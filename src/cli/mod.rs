@@ -98,7 +98,7 @@ enum Command {
     Check(check::Args),
     /// Write the feeds into the output folder (`public/`); all or nothing.
     Build,
-    /// What cron runs: build, then send the digest if one is due; one run at a time.
+    /// What cron runs: build, tell WebSub hubs what changed, send the digest if one is due; one run at a time.
     Publish,
     /// Stay running: publish at every slot of [digest] schedule, rebuild when content changes.
     Schedule,

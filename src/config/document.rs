@@ -100,6 +100,9 @@ fn is_consequence(e: &toml::de::Error, table: Option<&str>, removed: &[String]) 
 
 fn mistake(text: &str, name: Option<&str>, e: &toml::de::Error) -> Mistake {
     let line = e.span().map(|span| line_of_offset(text, span.start));
+    if let Some(message) = duplicate_key(text, e) {
+        return Mistake { line, message };
+    }
     let message = match (unknown_field(e), name) {
         // The suggestion compares the bare key; the message names it whole.
         (Some((got, expected)), Some(name)) => unknown_message("key", got, &expected).replacen(
@@ -113,6 +116,35 @@ fn mistake(text: &str, name: Option<&str>, e: &toml::de::Error) -> Mistake {
         _ => missing_key(text, line, e.message()),
     };
     Mistake { line, message }
+}
+
+/// toml's bare "duplicate key", with the key or table named and, for a
+/// table, the line that defined it first.
+fn duplicate_key(text: &str, e: &toml::de::Error) -> Option<String> {
+    if e.message().trim_end() != "duplicate key" {
+        return None;
+    }
+    let span = e.span()?;
+    let key = text.get(span.clone())?.trim();
+    let before = text.get(..span.start)?;
+    let (earlier, this_line) = before.rsplit_once('\n').unwrap_or(("", before));
+    if this_line.trim_start().starts_with('[') {
+        let header = text[span.start - this_line.len()..].lines().next()?.trim();
+        let first = earlier.lines().position(|l| l.trim() == header)? + 1;
+        return Some(format!(
+            "the table `{header}` is defined twice (first at line {first}); put all of its keys under the first"
+        ));
+    }
+    let table = earlier
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| format!("{}.", h.trim_matches(|c| c == '[' || c == ']')));
+    Some(format!(
+        "`{}{key}` is set twice; keep one",
+        table.unwrap_or_default()
+    ))
 }
 
 /// serde's "unknown field `x`, expected one of `a`, `b`": `x` and the
@@ -291,6 +323,23 @@ mod tests {
             Err(mistakes) => mistakes,
         };
         found.into_iter().map(|m| (m.line, m.message)).collect()
+    }
+
+    #[test]
+    fn a_table_or_key_given_twice_is_named_with_where_it_came_first() {
+        let table = "[a]\nname = \"x\"\n\n[z]\nname = \"y\"\n[a]\ncount = 2\n";
+        assert_eq!(
+            mistakes(table),
+            [(
+                Some(6),
+                "the table `[a]` is defined twice (first at line 1); put all of its keys under the first".to_string()
+            )]
+        );
+        let key = "[a]\nname = \"x\"\nname = \"y\"\n";
+        assert_eq!(
+            mistakes(key),
+            [(Some(3), "`a.name` is set twice; keep one".to_string())]
+        );
     }
 
     #[test]
