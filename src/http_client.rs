@@ -6,10 +6,11 @@
 //! and a cap on the answer's size.
 //!
 //! It must not decide which URLs are safe to fetch: callers check the host
-//! first (`inbound::sns`), or take it from the site's own config. Two settings exist for the tests only, which
-//! cannot reach AWS: `connect_to` sends every request to one local address
-//! (TLS still checks the certificate against the URL's host name), and
-//! `roots_pem` trusts those CA certificates instead of the built-in roots.
+//! first (`inbound::sns`), or take it from the site's own config. Two
+//! settings exist for the tests only, which cannot reach AWS: `connect_to`
+//! sends every request to one local address (TLS still checks the
+//! certificate against the URL's host name), and `roots_pem` trusts those
+//! CA certificates instead of the built-in roots.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,7 +195,7 @@ impl HttpClient {
         let tcp = tokio::net::TcpStream::connect(&address)
             .await
             .map_err(|e| connect(e.to_string()))?;
-        let handshake_failed = |e: hyper::Error| connect(format!("HTTP: {e}"));
+        let handshake_failed = http_failed(&host);
         let sender = if secure {
             let name = ServerName::try_from(host.clone()).map_err(|e| connect(e.to_string()))?;
             let tls = self

@@ -34,6 +34,22 @@ pub fn create_new_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Replaces `path` whole: `fill` writes a new 0600 file beside it (in a
+/// 0700 folder made if missing), which is then renamed over it, so a
+/// reader or a crash sees the old file or the new one, never a part.
+pub fn replace_file(path: &Path, fill: impl FnOnce(File) -> io::Result<()>) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        create_dir(dir)?;
+    }
+    let mut next = path.as_os_str().to_owned();
+    next.push(".next");
+    let next = std::path::PathBuf::from(next);
+    // Left by a run that died mid-write.
+    let _ = std::fs::remove_file(&next);
+    fill(create_new_file(&next)?)?;
+    std::fs::rename(&next, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

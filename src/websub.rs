@@ -17,7 +17,7 @@
 //! hub that is down is a warning.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,8 +64,9 @@ impl Pending {
         Ok(Pending(pairs.collect()))
     }
 
-    /// Writes the record whole beside its place and renames it over it, so
-    /// a crash leaves the old record or the new one; none when nothing is owed.
+    /// Writes the record whole (private, like the rest of the data folder),
+    /// so a crash leaves the old record or the new one; none when nothing
+    /// is owed.
     fn save(&self, path: &Path) -> std::io::Result<()> {
         if self.0.is_empty() {
             return match std::fs::remove_file(path) {
@@ -78,13 +79,11 @@ impl Pending {
             .iter()
             .map(|(hub, feed)| format!("{hub}\t{feed}\n"))
             .collect();
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder)?;
-        }
-        let next = path.with_extension("tsv.next");
-        std::fs::write(&next, text)?;
-        std::fs::File::open(&next)?.sync_all()?;
-        std::fs::rename(&next, path)
+        // Synced: a record lost to a power cut would lose its pings.
+        crate::private::replace_file(path, |mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
     }
 }
 
@@ -505,6 +504,13 @@ mod tests {
         ]));
         pending.save(&path).unwrap();
         assert_eq!(Pending::load(&path).unwrap(), pending);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "private, like the rest of the data folder"
+        );
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str("no tab here\n");
         std::fs::write(&path, text).unwrap();

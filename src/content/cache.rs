@@ -135,16 +135,10 @@ pub fn worth_saving(stale: usize, total: usize) -> bool {
 /// Writes the cache of `shorts`, each with the stat its file had when it
 /// was read. A failure only costs the next load its speed, so it is logged.
 pub fn save<'s>(config: &Config, shorts: impl Iterator<Item = (&'s Stat, &'s Short)>) {
-    let dir = config.data_dir();
-    let file = dir.join(FILE_NAME);
-    let next = dir.join(format!("{FILE_NAME}.next"));
-    let written = crate::private::create_dir(dir)
-        .and_then(|()| {
-            let _ = std::fs::remove_file(&next);
-            let handle = crate::private::create_new_file(&next)?;
-            write_entries(handle, validity(config), shorts)
-        })
-        .and_then(|()| std::fs::rename(&next, &file));
+    let file = config.data_dir().join(FILE_NAME);
+    let written = crate::private::replace_file(&file, |handle| {
+        write_entries(handle, validity(config), shorts)
+    });
     if let Err(e) = written {
         tracing::warn!(file = %file.display(), "could not write the content cache: {e}");
     }

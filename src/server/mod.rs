@@ -438,6 +438,10 @@ async fn static_file(State(app): State<Arc<App>>, request: Request) -> Response 
 /// and its own URL in `Link` headers as well as in the document, and
 /// subscribers look at the headers first.
 fn add_websub_links(app: &App, request_path: &str, headers: &mut HeaderMap) {
+    // Most sites have no hub: their requests skip the path's normal form.
+    if app.config.feeds.websub_hubs.is_empty() {
+        return;
+    }
     let link = static_files::normal_form(request_path)
         .and_then(|path| crate::websub::link_header(&app.config, &path));
     if let Some(value) = link.and_then(|link| header::HeaderValue::from_str(&link).ok()) {

@@ -22,7 +22,7 @@ struct JsonFeed<'a> {
     next_url: Option<String>,
     /// The WebSub hubs of a subscription document.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    hubs: Vec<JsonHub<'a>>,
+    hubs: Vec<JsonHub>,
     items: Vec<JsonItem<'a>>,
 }
 
@@ -33,10 +33,10 @@ struct JsonAuthor<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonHub<'a> {
+struct JsonHub {
     #[serde(rename = "type")]
     kind: &'static str,
-    url: &'a str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -77,7 +77,7 @@ pub(super) fn write(
             .prev_archive
             .as_deref()
             .map(|dir| Feed::history_url(&config.site, dir, format)),
-        hubs: hubs(feed, config),
+        hubs: hubs(feed, config, format),
         items: feed.entries.iter().map(|entry| item(entry)).collect(),
     };
     let mut bytes = serde_json::to_vec_pretty(&document).map_err(|e| FeedError::Write {
@@ -88,13 +88,11 @@ pub(super) fn write(
     Ok(bytes)
 }
 
-/// The hubs a subscription document names (JSON Feed 1.1 `hubs`).
-fn hubs<'a>(feed: &Feed<'_>, config: &'a Config) -> Vec<JsonHub<'a>> {
-    if feed.is_archive() {
-        return Vec::new();
-    }
-    let hubs = config.feeds.websub_hubs.iter();
-    hubs.map(|url| JsonHub {
+/// The hubs the document names (JSON Feed 1.1 `hubs`): its `hub` links.
+fn hubs(feed: &Feed<'_>, config: &Config, format: &FeedFormat) -> Vec<JsonHub> {
+    let links = feed.links(config, format).into_iter();
+    let hubs = links.filter(|(rel, _)| *rel == "hub");
+    hubs.map(|(_, url)| JsonHub {
         kind: "WebSub",
         url,
     })
