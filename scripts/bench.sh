@@ -5,7 +5,7 @@
 #      (pages, lists, RSS; same generated shorts), and how the build grows
 #   B2 no-change rebuild, and one short edited (a build; and under schedule, until serve shows it)
 #   B3 digest send to smtp-sink vs Postfix smtp-source with the same message
-#   B4 scale: 100,000 subscribers (import, digest send)
+#   B4 scale: 100,000 subscribers (import, digest send; the same over 3 cadences)
 #   B5 shorts serve vs nginx on the same public/ with wrk (scripts/bench_serve.sh)
 # Run by hand from the repo root (not in CI): bash scripts/bench.sh
 # Results: target/bench/results.md (printed at the end) and target/bench/runs.csv.
@@ -43,6 +43,8 @@ SEED=42
 # is pinned just after that, so every short is published whatever today's date
 # is, and the digest is the one of the last slot before that end.
 PERIOD="2026-11-01"
+# The latest slot of the sample's `0 8 * * MON` (Europe/Berlin) at PERIOD.
+WEEKLY_SLOT="2026-10-26T07:00:00Z"
 export SHORTS_NOW="2026-11-01T12:00:00Z"
 
 if [ "$QUICK" = 1 ]; then
@@ -443,12 +445,12 @@ prepare_digest_site() {  # $1 site, $2 subscribers, $3 bench label for the impor
   [ ! -e "$site/public" ] || fail "$site/public exists"
 }
 
-digest_run() {  # $1 site, $2 bench, $3 subscribers, $4 connections, $5 run
+digest_run() {  # $1 site, $2 bench, $3 subscribers, $4 connections, $5 run[, $6 period]
   rm -rf "$1/data" && cp -a "$1/data.prepared" "$1/data"
   start_sink "$LOGS/sink.$2.shorts.conn$4.$5"
   measure "$2" shorts "$3" "conn$4" "$5" --sink --expect "sent=$3" --expect skipped=0 \
     --expect failed=0 --expect "sink_msgs=$3" -- \
-    "$BIN" --config "$1/config-conn$4.toml" digest send --period "$PERIOD"
+    "$BIN" --config "$1/config-conn$4.toml" digest send --period "${6:-$PERIOD}"
 }
 
 # -d: every session reuses its connection, as shorts' pool does.
@@ -497,6 +499,30 @@ b4_scale() {
   prepare_digest_site "$site" "$N_SUBS_LARGE" b4-import
   step "B4: digest send to $N_SUBS_LARGE subscribers, 4 connections (one run)"
   digest_run "$site" b4-digest "$N_SUBS_LARGE" 4 1
+  b4_cadences "$site"
+}
+
+# The same subscribers split over three cadences (weekly, daily, instant):
+# three digests, one message a subscriber, as many as B4. Sent at the very
+# slot B4's weekly digest is for (Monday 08:00 site time, the latest at
+# PERIOD), where the daily and instant ones fall too, so every copy carries
+# the same shorts as B4's and only the cadences differ.
+b4_cadences() {  # $1 the B4 site
+  local site="$BENCH_DIR/digest-$N_SUBS_LARGE-cadences" n="$N_SUBS_LARGE"
+  step "B4: the same $n subscribers over 3 cadences, 4 connections (one run)"
+  rm -rf "$site" && mkdir -p "$site"
+  ln -s ../digest-content/content "$site/content"
+  awk -F, 'NR == 1 { print $0 ",cadence"; next }
+           { split("weekly daily instant", c, " "); print $0 "," c[(NR % 3) + 1] }' \
+    "$1/subscribers.csv" > "$site/subscribers.csv"
+  { cat "$1/config-conn4.toml"
+    printf '\n[[digest.cadences]]\nname = "daily"\nschedule = "0 8 * * *"\n'
+    printf '\n[[digest.cadences]]\nname = "instant"\nschedule = "instant"\n'
+  } > "$site/config-conn4.toml"
+  "$BIN" --config "$site/config-conn4.toml" subscribers import "$site/subscribers.csv" \
+    > "$LOGS/b4-cadences.import.out" || fail "import for B4 cadences"
+  mv "$site/data" "$site/data.prepared"
+  digest_run "$site" b4-cadences "$n" 4 1 "$WEEKLY_SLOT"
 }
 
 # Its own table, appended to the report: requests per second are not the

@@ -1,6 +1,7 @@
-//! `shorts schedule`: stay running, publish at every slot of `[digest]
-//! schedule` and whenever a short's `date` or `updated` passes, and rebuild
-//! the feeds within seconds when content or templates change.
+//! `shorts schedule`: stay running, publish at every slot of every
+//! cadence's schedule and whenever a short's `date` or `updated` passes, and
+//! rebuild the feeds within seconds when content or templates change (and
+//! publish then, when an instant cadence waits for new shorts).
 //!
 //! The loop is thin: what is due and what "missed" means is `publish` and
 //! `digest` (a slot missed while the daemon was down is caught up at start if
@@ -19,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use notify::{RecursiveMode, Watcher};
 
-use crate::config::Config;
+use crate::config::{Config, When};
 use crate::delivery::Transport;
 use crate::lock::LockError;
 use crate::publish::{self, PublishError};
@@ -112,11 +113,7 @@ impl Daemon<'_> {
                 watcher.watch(dir, RecursiveMode::Recursive)?;
             }
         }
-        let schedule = self
-            .config
-            .digest
-            .as_ref()
-            .map(|d| Schedule::new(d.schedule.clone(), self.config.site.timezone));
+        let schedules = self.schedules();
         tracing::info!(
             content = %self.config.content_dir.display(),
             schedule = self.config.digest.as_ref().map(|d| d.schedule_text.as_str()).unwrap_or("none"),
@@ -127,7 +124,8 @@ impl Daemon<'_> {
         self.publish(&mut plan);
         while !self.cancelled() {
             let now = (self.clock)();
-            let wake = plan.next_wake(schedule.as_ref().and_then(|s| s.next_slot(now)), now);
+            let next_slot = schedules.iter().filter_map(|s| s.next_slot(now)).min();
+            let wake = plan.next_wake(next_slot, now);
             match &wake {
                 Some((at, reason)) => {
                     tracing::info!(at = %at.trunc_subsecs(0), reason = reason.as_str(), "next run")
@@ -136,6 +134,8 @@ impl Daemon<'_> {
             }
             match self.wait_until(wake.map(|(at, _)| at), &events) {
                 Woken::Due => self.publish(&mut plan),
+                // An instant cadence sends what a change published at once.
+                Woken::Changed if self.has_instant_cadence() => self.publish(&mut plan),
                 Woken::Changed => self.rebuild(&mut plan),
                 Woken::Cancelled => break,
             }
@@ -146,6 +146,26 @@ impl Daemon<'_> {
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// The schedule of every cadence that has one.
+    fn schedules(&self) -> Vec<Schedule> {
+        let cadences = self.config.digest.iter().flat_map(|d| &d.cadences);
+        cadences
+            .filter_map(|c| match &c.when {
+                When::Cron { schedule, .. } => {
+                    Some(Schedule::new(*schedule.clone(), self.config.site.timezone))
+                }
+                When::Instant => None,
+            })
+            .collect()
+    }
+
+    fn has_instant_cadence(&self) -> bool {
+        let cadences = self.config.digest.iter().flat_map(|d| &d.cadences);
+        cadences
+            .into_iter()
+            .any(|c| matches!(c.when, When::Instant))
     }
 
     /// Waits for `wake` (forever if `None`) or a change in the watched folders.

@@ -336,6 +336,11 @@ pub struct Subscriber {
     /// Random, secret, per subscriber: signed links name it, so rotating it
     /// revokes every link ever sent to this subscriber.
     pub token_id: String,
+    /// The key of the cadence they chose ("" for the default; see
+    /// [`crate::config::Cadence::key`]).
+    pub cadence: String,
+    /// Paused: no digest goes to them until they resume.
+    pub paused: bool,
 }
 
 impl Subscriber {
@@ -368,6 +373,8 @@ impl Subscriber {
             tags: Vec::new(),
             status: SubscriberStatus::Active,
             token_id: "preview".to_string(),
+            cadence: String::new(),
+            paused: false,
         }
     }
 }

@@ -322,11 +322,13 @@ fn archived_digests(config: &Config) -> Result<Vec<ArchivedDigest>, BuildError> 
         .sent_digests()?
         .into_iter()
         .map(|digest| {
+            // By the issue number readers see; the default cadence's are
+            // the ledger's own until another cadence sends.
             Ok(ArchivedDigest {
-                number: digest.number,
+                number: digest.issue,
                 slot: digest.slot,
                 short_ids: store.digest_short_ids(digest.number)?,
-                note: content::digest_note::load(config, digest.number, digest.slot)
+                note: content::digest_note::load(config, digest.issue, digest.slot)
                     .map_err(|problem| BuildError::Invalid(Problems(vec![problem])))?,
             })
         })

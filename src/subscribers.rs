@@ -1,6 +1,6 @@
 //! Subscribers at the boundary: validating an address, a name, a track list
 //! and a tag list typed on the command line or read from CSV
-//! (`email,name,tracks,tags,status`), and writing the same CSV back out.
+//! (`email,name,tracks,tags,status,cadence`), and writing the same CSV back out.
 //! Storage is `store`'s job.
 
 use std::path::Path;
@@ -12,38 +12,53 @@ use crate::diagnostics::{Problem, Problems};
 use crate::model::{SubscriberStatus, is_slug, slugify};
 use crate::store::{NewSubscriber, Saved, Store, StoreError, Suppression};
 
+/// One subscriber's fields as typed on the command line, read from CSV or
+/// sent by a form, before validation; empty means not given.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fields<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    /// Track slugs, separated by commas, semicolons or spaces.
+    pub tracks: &'a str,
+    /// Tag slugs, likewise.
+    pub tags: &'a str,
+    /// Empty: active.
+    pub status: &'a str,
+    /// A cadence's name; `None` keeps an existing subscriber's, and empty
+    /// means the default.
+    pub cadence: Option<&'a str>,
+}
+
 /// Validates one subscriber's fields; the message says what is wrong.
-/// `tracks` and `tags` are lists of slugs (separated by commas, semicolons
-/// or spaces); both empty, or every track chosen, means everything.
+/// `tracks` and `tags` both empty, or every track chosen, means everything.
 pub fn validate(
-    email: &str,
-    name: &str,
-    tracks: &str,
-    tags: &str,
-    status: &str,
+    fields: &Fields<'_>,
     config: &Config,
     source: &str,
 ) -> Result<NewSubscriber, String> {
-    let email = address(email.trim())?;
-    let name: String = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let email = address(fields.email.trim())?;
+    let name: String = fields.name.split_whitespace().collect::<Vec<_>>().join(" ");
     if name.chars().any(char::is_control) || name.len() > 200 {
         return Err(format!(
             "the name {name:?} has control characters or is longer than 200 bytes"
         ));
     }
-    let mut tracks = track_slugs(tracks, config)?;
-    let mut tags = tag_slugs(tags)?;
+    let mut tracks = track_slugs(fields.tracks, config)?;
+    let mut tags = tag_slugs(fields.tags)?;
     // Every track holds every short, so the tags add nothing: stored as
     // "everything", which also takes in tracks added later.
     if tracks.len() == config.tracks.len() {
         tracks.clear();
         tags.clear();
     }
-    let status = if status.trim().is_empty() {
+    let status = if fields.status.trim().is_empty() {
         SubscriberStatus::Active
     } else {
-        SubscriberStatus::parse(status).ok_or_else(|| {
-            format!("unknown status {status:?}; expected active, pending, unsubscribed or bounced")
+        SubscriberStatus::parse(fields.status).ok_or_else(|| {
+            format!(
+                "unknown status {:?}; expected active, pending, unsubscribed or bounced",
+                fields.status
+            )
         })?
     };
     Ok(NewSubscriber {
@@ -54,7 +69,46 @@ pub fn validate(
         status,
         source: source.to_string(),
         consent_text: String::new(),
+        cadence: fields
+            .cadence
+            .map(|name| cadence_key(name, config))
+            .transpose()?,
     })
+}
+
+/// The stored key of the cadence named `name` ("" for the default, which
+/// an empty name also means).
+pub fn cadence_key(name: &str, config: &Config) -> Result<String, String> {
+    let name = name.trim();
+    let Some(digest) = &config.digest else {
+        return match name {
+            "" => Ok(String::new()),
+            _ => Err(format!(
+                "cadence {name:?}: the config has no [digest], so there is no cadence to choose"
+            )),
+        };
+    };
+    if name.is_empty() {
+        return Ok(String::new());
+    }
+    digest
+        .cadence_named(name)
+        .map(|cadence| cadence.key.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = digest.cadences.iter().map(|c| c.name.as_str()).collect();
+            format!(
+                "unknown cadence {name:?}; expected one of: {}",
+                known.join(", ")
+            )
+        })
+}
+
+/// The name a subscriber's cadence key goes by: what `export` writes.
+pub fn cadence_name<'c>(key: &str, config: &'c Config) -> &'c str {
+    config
+        .digest
+        .as_ref()
+        .map_or("", |digest| digest.cadence_of(key).name.as_str())
 }
 
 fn list_items(list: &str) -> impl Iterator<Item = &str> {
@@ -160,7 +214,7 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-const COLUMNS: [&str; 5] = ["email", "name", "tracks", "tags", "status"];
+const COLUMNS: [&str; 6] = ["email", "name", "tracks", "tags", "status", "cadence"];
 
 /// What `export` adds, and `import` accepts and ignores: why an address is
 /// suppressed (the suppression list decides, not the file).
@@ -178,6 +232,7 @@ struct Columns {
     tracks: Option<usize>,
     tags: Option<usize>,
     status: Option<usize>,
+    cadence: Option<usize>,
 }
 
 impl Columns {
@@ -205,6 +260,7 @@ impl Columns {
             tracks: column("tracks"),
             tags: column("tags"),
             status: column("status"),
+            cadence: column("cadence"),
         })
     }
 
@@ -216,19 +272,20 @@ impl Columns {
         source: &str,
     ) -> Result<NewSubscriber, String> {
         let field = |index: Option<usize>| restore(index.and_then(|i| record.get(i)).unwrap_or(""));
-        validate(
-            field(Some(self.email)),
-            field(self.name),
-            field(self.tracks),
-            field(self.tags),
-            field(self.status),
-            config,
-            source,
-        )
+        let fields = Fields {
+            email: field(Some(self.email)),
+            name: field(self.name),
+            tracks: field(self.tracks),
+            tags: field(self.tags),
+            status: field(self.status),
+            // A file without the column keeps each subscriber's cadence.
+            cadence: self.cadence.map(|i| restore(record.get(i).unwrap_or(""))),
+        };
+        validate(&fields, config, source)
     }
 }
 
-/// Imports a CSV file with a header naming some of `email,name,tracks,tags,status`
+/// Imports a CSV file with a header naming some of `email,name,tracks,tags,status,cadence`
 /// (`email` required). Importing the same file twice changes nothing.
 pub fn import(
     store: &dyn Store,
@@ -293,7 +350,11 @@ impl ImportReport {
 
 /// Writes every subscriber as CSV with a header, and every suppressed
 /// address, saying why it is suppressed (`reason since date`).
-pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportError> {
+pub fn export(
+    store: &dyn Store,
+    config: &Config,
+    out: impl std::io::Write,
+) -> Result<(), ImportError> {
     let mut writer = csv::Writer::from_writer(out);
     let csv_error = |e: csv::Error| ImportError::File {
         path: "<stdout>".into(),
@@ -312,6 +373,7 @@ pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportE
                 &neutralise(&s.tracks.join(",")),
                 &neutralise(&s.tags.join(",")),
                 s.status.as_str(),
+                cadence_name(&s.cadence, config),
                 &why,
             ])
             .map_err(csv_error)?;
@@ -326,6 +388,7 @@ pub fn export(store: &dyn Store, out: impl std::io::Write) -> Result<(), ImportE
                 "",
                 "",
                 "unsubscribed",
+                "",
                 &why,
             ])
             .map_err(csv_error)?;
@@ -385,8 +448,13 @@ mod tests {
 
     /// (tracks, tags) as `validate` stores them.
     fn follows(tracks: &str, tags: &str) -> Result<(Vec<String>, Vec<String>), String> {
-        validate("a@example.com", "", tracks, tags, "", &config(), "test")
-            .map(|s| (s.tracks, s.tags))
+        let fields = super::Fields {
+            email: "a@example.com",
+            tracks,
+            tags,
+            ..Default::default()
+        };
+        validate(&fields, &config(), "test").map(|s| (s.tracks, s.tags))
     }
 
     #[test]

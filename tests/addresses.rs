@@ -102,6 +102,7 @@ fn a_stored_address_no_message_can_be_built_for_fails_alone() {
         status: SubscriberStatus::Active,
         source: "cli".into(),
         consent_text: String::new(),
+        cadence: None,
     };
     let now = chrono::DateTime::parse_from_rfc3339(WEEK_1)
         .expect("time")

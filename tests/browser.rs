@@ -278,7 +278,13 @@ fn chromium_and_driver() -> Option<(PathBuf, PathBuf)> {
 /// The sample site, built at [`NOW`] and served (the folder lives as long
 /// as the first value).
 fn served_sample() -> (tempfile::TempDir, Server) {
+    served_sample_with("")
+}
+
+/// [`served_sample`] with `extra` appended to its config.
+fn served_sample_with(extra: &str) -> (tempfile::TempDir, Server) {
     let site = common::sample_site();
+    common::append_config(site.path(), extra);
     let out = common::shorts_at(site.path(), NOW, &["build"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let server = Server::start(site.path(), NOW);
@@ -556,19 +562,36 @@ async fn heading_is(client: &Client, text: &str) {
     }
 }
 
+/// The cadences the preferences test offers besides the sample's weekly one.
+const CADENCES: &str = "
+[[digest.cadences]]
+name = \"daily\"
+schedule = \"0 8 * * *\"
+
+[[digest.cadences]]
+name = \"instant\"
+schedule = \"instant\"
+label = \"As soon as a short is out\"
+";
+
 /// A reader follows the confirmation link (a page, not yet a subscription),
 /// presses the button, opens the welcome email's preferences link and
-/// changes what they get; each page looks like the site and passes axe-core.
+/// changes what they get and how often, and pauses; each page looks like
+/// the site and passes axe-core.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
+async fn a_reader_confirms_and_chooses_tracks_tags_and_cadence_in_chromium() {
     let Some((chromium, chromedriver)) = chromium_and_driver() else {
         return;
     };
-    let (site, server) = served_sample();
+    let (site, server) = served_sample_with(CADENCES);
     let http = reqwest::Client::new();
     let signup = http
         .post(server.url("/subscribe"))
-        .form(&[("email", "reader@example.org"), ("tracks", "llm")])
+        .form(&[
+            ("email", "reader@example.org"),
+            ("tracks", "llm"),
+            ("cadence", "daily"),
+        ])
         .send()
         .await
         .expect("sign up");
@@ -628,9 +651,17 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
     };
     assert_eq!(checked("input[name=tracks]").await, ["llm"]);
     assert!(checked("input[name=tags]").await.is_empty());
+    assert_eq!(
+        checked("input[name=cadence]").await,
+        ["daily"],
+        "as signed up"
+    );
+    assert!(checked("input[name=paused]").await.is_empty());
     for choice in [
         "input[name=tracks][value=time-series]",
         "input[name=tags][value=kv-cache]",
+        "input[name=cadence][value=instant]",
+        "input[name=paused]",
     ] {
         client
             .find(Locator::Css(choice))
@@ -651,6 +682,10 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
         .expect("saved");
     assert_eq!(checked("input[name=tracks]").await, ["llm", "time-series"]);
     assert_eq!(checked("input[name=tags]").await, ["kv-cache"]);
+    assert_eq!(checked("input[name=cadence]").await, ["instant"]);
+    assert_eq!(checked("input[name=paused]").await, ["yes"]);
+    // Paused, the page offers to bring what was missed on resuming.
+    assert!(checked("input[name=catch_up]").await.is_empty());
     save_screenshot(&client, "preferences.png").await;
     let unsubscribe = format!(
         "/{}",
@@ -681,6 +716,7 @@ async fn a_reader_confirms_and_chooses_tracks_and_tags_in_chromium() {
         .expect("the reader");
     assert_eq!(reader.tracks, ["llm", "time-series"]);
     assert_eq!(reader.tags, ["kv-cache"]);
+    assert_eq!((reader.cadence.as_str(), reader.paused), ("instant", true));
 }
 
 /// The digest email as a newsletter, in Chromium: desktop, phone and dark.

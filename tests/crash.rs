@@ -1,7 +1,8 @@
 //! Crashes: `shorts` killed with SIGKILL at random moments, then checked for
 //! what PRODUCT.md promises: the published site is the old one or the new
 //! one, never a mix or a truncated file; a digest reaches every subscriber,
-//! and twice only if its message was in flight at a kill.
+//! and twice only if its message was in flight at a kill; a reader who
+//! switches cadence between killed sends gets each short once.
 
 mod common;
 #[path = "common/faulty_smtp.rs"]
@@ -257,5 +258,163 @@ fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_w
     assert_eq!(digests.iter().filter(|d| d.completed).count(), 1);
     eprintln!(
         "{readers} subscribers, {kills} SIGKILLs: 0 missing, {duplicates} sent twice (in flight at a kill)"
+    );
+}
+
+/// Runs `digest send` at `now` until a run finishes, SIGKILLing it after a
+/// random 20–300 ms up to `kills` times; returns how many kills there were.
+fn send_killed(site: &Path, now: &str, kills: usize, random: &mut Random) -> usize {
+    let mut killed = 0;
+    loop {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+            .args(["digest", "send", "-q"])
+            .current_dir(site)
+            .env("SHORTS_NOW", now)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start digest send");
+        let wait = match killed < kills {
+            true => 20 + random.below(280),
+            false => 600_000,
+        };
+        let deadline = Instant::now() + Duration::from_millis(wait);
+        loop {
+            if let Some(status) = child.try_wait().expect("poll") {
+                assert!(
+                    status.success(),
+                    "digest send at {now} failed after {killed} kills"
+                );
+                return killed;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill(); // SIGKILL
+                let _ = child.wait();
+                killed += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Each message's recipient, digest number (from its Message-ID) and the
+/// `killday` shorts it carries.
+fn read_messages(accepted: &[faulty_smtp::Accepted]) -> Vec<(String, i64, Vec<String>)> {
+    accepted
+        .iter()
+        .map(|message| {
+            let mail = mailparse::parse_mail(&message.data).expect("a message");
+            let id = mailparse::MailHeaderMap::get_first_value(&mail.headers[..], "Message-ID")
+                .expect("a Message-ID");
+            let digest = id
+                .trim_start_matches("<digest-")
+                .split('.')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("a digest's Message-ID");
+            let text = mail.subparts[0].get_body().expect("a text part");
+            let shorts = text
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+                .filter(|word| word.starts_with("killday"))
+                .map(String::from)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            (message.to[0].clone(), digest, shorts)
+        })
+        .collect()
+}
+
+/// A week of days; each day a short is published (every other day a second
+/// one, backdated three days), a third of the readers switch cadence
+/// (weekly, daily, instant) and `digest send` runs, killed up to three
+/// times before a run finishes. Every reader follows everything throughout,
+/// so each must get each short exactly once, whatever their cadences: no
+/// short in two digests for one reader, and the same digest twice only for
+/// messages in flight at a kill.
+#[test]
+fn readers_switching_cadence_between_killed_sends_get_each_short_once() {
+    let server = faulty_smtp::FaultySmtp::start();
+    let pool_size = 4;
+    let site = common::smtp_digest_site(server.port, &format!("pool_size = {pool_size}"));
+    common::append_config(
+        site.path(),
+        "\n[[digest.cadences]]\nname = \"daily\"\nschedule = \"0 8 * * *\"\n\n[[digest.cadences]]\nname = \"instant\"\nschedule = \"instant\"\n",
+    );
+    let cadences = ["weekly", "daily", "instant"];
+    let readers = 60;
+    let mut random = Random(0xcade_9ce5);
+    let (mut kills, mut written) = (0, Vec::new());
+    for day in 0..7u32 {
+        let now = format!("2026-06-{:02}T09:00:00Z", 8 + day);
+        let csv: String = std::iter::once("email,cadence\n".to_string())
+            .chain(
+                (0..readers)
+                    .filter(|i| day == 0 || (i + day as usize).is_multiple_of(3))
+                    .map(|i| {
+                        let cadence = cadences[(i + random.below(3) as usize) % 3];
+                        format!("reader{i}@example.org,{cadence}\n")
+                    }),
+            )
+            .collect();
+        std::fs::write(site.path().join("switch.csv"), csv).expect("write CSV");
+        let out = common::shorts_at(site.path(), &now, &["subscribers", "import", "switch.csv"]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let mut dates = vec![(
+            format!("killday{day}a"),
+            format!("2026-06-{:02}T07:00:00Z", 8 + day),
+        )];
+        if day % 2 == 1 {
+            dates.push((
+                format!("killday{day}b"),
+                format!("2026-06-{:02}T07:00:00Z", 5 + day),
+            ));
+        }
+        for (slug, date) in dates {
+            let text = format!(
+                "+++\ntitle = \"{slug}\"\ndate = {date}\nsummary = \"S.\"\ntrack = \"llm\"\n+++\n\nBody.\n"
+            );
+            std::fs::write(site.path().join(format!("content/shorts/{slug}.md")), text)
+                .expect("write short");
+            written.push(slug);
+        }
+        kills += send_killed(site.path(), &now, 3, &mut random);
+    }
+    // The next weekly and daily digests bring whatever is still owed.
+    kills += send_killed(site.path(), "2026-06-15T09:00:00Z", 0, &mut random);
+    kills += send_killed(site.path(), "2026-06-16T09:00:00Z", 0, &mut random);
+
+    let mut got: std::collections::BTreeMap<(String, String), Vec<i64>> = Default::default();
+    for (to, digest, shorts) in read_messages(&server.accepted()) {
+        for short in shorts {
+            got.entry((to.clone(), short)).or_default().push(digest);
+        }
+    }
+    let mut duplicates = 0;
+    for ((to, short), digests) in &got {
+        let distinct: std::collections::BTreeSet<&i64> = digests.iter().collect();
+        assert_eq!(distinct.len(), 1, "{to} got {short} in digests {digests:?}");
+        duplicates += digests.len() - 1;
+    }
+    for i in 0..readers {
+        for short in &written {
+            let to = format!("reader{i}@example.org");
+            assert!(
+                got.contains_key(&(to.clone(), short.clone())),
+                "{to} never got {short}"
+            );
+        }
+    }
+    assert!(
+        duplicates <= kills * pool_size,
+        "{duplicates} duplicates after {kills} kills: more than the {pool_size} in flight at each"
+    );
+    assert!(kills >= 8, "only {kills} kills");
+    let store = common::store(site.path());
+    assert_eq!(store.integrity_check().expect("integrity_check"), "ok");
+    eprintln!(
+        "{readers} readers switching between 3 cadences over 7 days, {kills} SIGKILLs: each of {} shorts once to each, {duplicates} in flight at a kill sent twice",
+        written.len()
     );
 }

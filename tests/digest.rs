@@ -619,7 +619,7 @@ fn after_a_crash_a_rerun_sends_what_is_missing_and_nothing_confirmed() {
         .find(|d| d.subscriber == b.id)
         .and_then(|d| d.message_id)
         .expect("b's delivery has a Message-ID");
-    store.mark_sending(1, b.id, &message_id, now).unwrap();
+    store.mark_sending(1, b.id, &message_id, None, now).unwrap();
     drop(store);
 
     let out = run(site.path(), "2026-06-08T08:10:00Z", &["digest", "send"]);

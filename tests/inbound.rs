@@ -298,17 +298,17 @@ fn suppression_survives_add_import_and_export(site: &Path) {
     );
     let export = stdout(&common::shorts_at(site, LATER, &["subscribers", "export"]));
     assert!(
-        export.starts_with("email,name,tracks,tags,status,suppressed\n"),
+        export.starts_with("email,name,tracks,tags,status,cadence,suppressed\n"),
         "{export}"
     );
     assert!(
         export.contains(
-            "spam@example.com,,,,unsubscribed,complaint (reported as spam) since 2026-06-09"
+            "spam@example.com,,,,unsubscribed,,complaint (reported as spam) since 2026-06-09"
         ),
         "{export}"
     );
     assert!(
-        export.contains("gone@example.com,,,,bounced,hard bounce (5.1.1) since 2026-06-09"),
+        export.contains("gone@example.com,,,,bounced,weekly,hard bounce (5.1.1) since 2026-06-09"),
         "{export}"
     );
     // Lifting the suppression (the reader asked the author to come back) lets `add` work again.

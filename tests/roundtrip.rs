@@ -188,9 +188,11 @@ proptest! {
             tags: vec![],
             status: SubscriberStatus::Active,
             token_id: "token".into(),
+            cadence: String::new(),
+            paused: false,
         };
         let templates = DigestTemplates::load(&config).expect("templates");
-        let content = DigestContent { number: 1, period_start: now(), slot: now(), shorts: vec![&short], note: None };
+        let content = DigestContent { id: 1, number: 1, cadence: String::new(), archived: true, period_start: now(), slot: now(), shorts: vec![&short], note: None };
         let links = Links {
             unsubscribe: "https://example.com/unsubscribe?token=t".into(),
             preferences: "https://example.com/preferences?token=t".into(),

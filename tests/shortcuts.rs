@@ -81,6 +81,8 @@ fn subscriber(id: i64, email: &str, name: &str, tracks: &[&str]) -> Subscriber {
         tags: Vec::new(),
         status: SubscriberStatus::Active,
         token_id: format!("token{id}"),
+        cadence: String::new(),
+        paused: false,
     }
 }
 
@@ -106,7 +108,10 @@ fn assert_shared_copies_equal_own_renders(site: &std::path::Path) {
     let collection = shorts::content::load(&config).expect("content loads");
     let templates = DigestTemplates::load(&config).expect("templates load");
     let content = DigestContent {
+        id: 3,
         number: 3,
+        cadence: String::new(),
+        archived: true,
         period_start: Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap(),
         slot: Utc.with_ymd_and_hms(2026, 6, 8, 6, 0, 0).unwrap(),
         shorts: collection.shorts.iter().collect(),

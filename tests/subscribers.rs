@@ -41,10 +41,10 @@ fn import_reports_bad_rows_by_line_and_is_idempotent() {
     assert!(export.status.success());
     assert_eq!(
         stdout(&export),
-        "email,name,tracks,tags,status,suppressed\n\
-         ada@example.com,Ada Lovelace,,,active,\n\
-         bob@example.com,Bob,\"llm,retrieval\",,active,\n\
-         dan@example.com,Dan,retrieval,,pending,\n"
+        "email,name,tracks,tags,status,cadence,suppressed\n\
+         ada@example.com,Ada Lovelace,,,active,,\n\
+         bob@example.com,Bob,\"llm,retrieval\",,active,,\n\
+         dan@example.com,Dan,retrieval,,pending,,\n"
     );
     // The export imports back unchanged.
     std::fs::write(site.path().join("export.csv"), stdout(&export)).unwrap();
@@ -164,11 +164,11 @@ fn tags_are_added_imported_exported_and_shown() {
     let export = shorts(site.path(), &["subscribers", "export"]);
     assert_eq!(
         stdout(&export),
-        "email,name,tracks,tags,status,suppressed\n\
-         tags@example.com,,,\"kv-cache,rust\",active,\n\
-         a@example.com,,llm,\"attention,gqa\",active,\n\
-         c@example.com,,,,active,\n\
-         d@example.com,,,,active,\n",
+        "email,name,tracks,tags,status,cadence,suppressed\n\
+         tags@example.com,,,\"kv-cache,rust\",active,,\n\
+         a@example.com,,llm,\"attention,gqa\",active,,\n\
+         c@example.com,,,,active,,\n\
+         d@example.com,,,,active,,\n",
         "every track chosen is everything, tags included"
     );
     std::fs::write(site.path().join("export.csv"), stdout(&export)).unwrap();
@@ -215,4 +215,127 @@ fn tags_are_added_imported_exported_and_shown() {
         &["subscribers", "show", "d@example.com"],
     ));
     assert!(show.contains("tracks: every track\n"), "{show}");
+}
+
+/// The fixture site with a weekly digest and two more cadences on offer.
+fn site_with_cadences() -> tempfile::TempDir {
+    let site = site_from("site");
+    common::append_config(
+        site.path(),
+        r#"
+[digest]
+schedule = "0 8 * * MON"
+from = "Fixture Digest <digest@example.com>"
+postal_address = "Fixture Ltd, 1 Test Street, Testville"
+
+[[digest.cadences]]
+name = "daily"
+schedule = "0 8 * * *"
+
+[[digest.cadences]]
+name = "instant"
+schedule = "instant"
+"#,
+    );
+    site
+}
+
+#[test]
+fn a_cadence_is_chosen_paused_resumed_imported_and_exported() {
+    let site = site_with_cadences();
+    let run = |args: &[&str]| shorts(site.path(), args);
+    let out = run(&["subscribers", "add", "a@example.com", "--cadence", "daily"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["subscribers", "add", "b@example.com", "--cadence", "hourly"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("unknown cadence \"hourly\"; expected one of: weekly, daily, instant"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        run(&["subscribers", "add", "b@example.com"])
+            .status
+            .success()
+    );
+    let out = run(&["subscribers", "add", "a@example.com", "--name", "A"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["subscribers", "pause", "a@example.com"]);
+    assert!(
+        stdout(&out).starts_with("paused a@example.com"),
+        "{}",
+        stdout(&out)
+    );
+    let listed = stdout(&run(&["subscribers", "list"]));
+    let a = listed
+        .lines()
+        .find(|l| l.contains("a@example.com"))
+        .unwrap();
+    assert!(
+        a.starts_with("paused") && a.ends_with("A [daily]"),
+        "no --cadence keeps it: {listed}"
+    );
+    let out = run(&["subscribers", "resume", "a@example.com", "--catch-up"]);
+    assert!(stdout(&out).contains("what was published while they were paused"));
+    std::fs::write(
+        site.path().join("in.csv"),
+        "email,cadence\nc@example.com,instant\nd@example.com,\ne@example.com,Weekly!\n",
+    )
+    .unwrap();
+    let out = run(&["subscribers", "import", "in.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("in.csv:4: unknown cadence \"Weekly!\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&run(&["subscribers", "export"])),
+        "email,name,tracks,tags,status,cadence,suppressed\n\
+         a@example.com,A,,,active,daily,\n\
+         b@example.com,,,,active,weekly,\n\
+         c@example.com,,,,active,instant,\n\
+         d@example.com,,,,active,weekly,\n"
+    );
+}
+
+#[test]
+fn cadences_in_the_config_are_checked_by_name_and_schedule() {
+    for (cadences, expected) in [
+        (
+            "[[digest.cadences]]\nname = \"Daily!\"\nschedule = \"0 8 * * *\"\n",
+            "`digest.cadences` name: \"Daily!\" is not a cadence name",
+        ),
+        (
+            "[[digest.cadences]]\nname = \"weekly\"\nschedule = \"0 8 * * *\"\n",
+            "`digest.cadences` name: \"weekly\" is given twice",
+        ),
+        (
+            "[[digest.cadences]]\nname = \"daily\"\nschedule = \"every day\"\n",
+            "`digest.cadences.schedule`",
+        ),
+        (
+            "[[digest.cadences]]\nname = \"daily\"\nschedule = \"0 8 * * *\"\nfrequency = 1\n",
+            "frequency",
+        ),
+    ] {
+        let site = site_with_cadences();
+        let config = site.path().join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let start = text.find("[[digest.cadences]]").unwrap();
+        std::fs::write(&config, format!("{}{cadences}", &text[..start])).unwrap();
+        let out = shorts(site.path(), &["check"]);
+        assert_ne!(out.status.code(), Some(0), "{cadences}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{cadences}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("config.toml:"),
+            "names the file: {}",
+            stderr(&out)
+        );
+    }
 }

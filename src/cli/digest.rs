@@ -3,16 +3,16 @@
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
-use shorts::config::Config;
+use shorts::config::{Cadence, Config, DigestConfig};
 use shorts::delivery;
 use shorts::diagnostics::display_path;
-use shorts::digest::{self, DryRunLine, Inputs, Plan, Sender, Sent};
+use shorts::digest::{self, DryRunLine, Inputs, Plan, Planned, Sender, Sent};
 use shorts::lock::RunLock;
 use shorts::model::Subscriber;
 use shorts::render::digest::DigestContent;
 use shorts::site;
 use shorts::site::plural;
-use shorts::store::{Sqlite, SubscriberStore};
+use shorts::store::{Ledger as _, Sqlite, SubscriberStore};
 use shorts::tokens::Secret;
 
 use super::error::OnInvalid;
@@ -28,6 +28,9 @@ pub enum Command {
         /// Render the copy of this subscriber (default: a sample reader of every track).
         #[arg(long, value_name = "EMAIL")]
         subscriber: Option<String>,
+        /// The digest of this cadence (default: the subscriber's, or the default cadence).
+        #[arg(long, value_name = "NAME")]
+        cadence: Option<String>,
     },
     /// Send the due digest to every active subscriber; resumes an unfinished one.
     Send {
@@ -91,9 +94,18 @@ impl Period {
 
 pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
     match command {
-        Command::Preview { period, subscriber } => {
+        Command::Preview {
+            period,
+            subscriber,
+            cadence,
+        } => {
             let at = period.resolve(ctx.config, ctx.now)?;
-            preview(ctx, at, period.period.is_none(), subscriber.as_deref())
+            let asked = Asked {
+                email: subscriber.as_deref(),
+                cadence: cadence.as_deref(),
+                next: period.period.is_none(),
+            };
+            preview(ctx, at, asked)
         }
         Command::Send { period, dry_run } => {
             let at = period.resolve(ctx.config, ctx.now)?;
@@ -103,14 +115,16 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
     }
 }
 
-/// `next`: no `--period` was given, so when nothing is due now the
-/// preview is of the next digest, as the shorts stand.
-fn preview(
-    ctx: &Ctx<'_>,
-    at: DateTime<Utc>,
+/// What `digest preview` was asked for.
+struct Asked<'a> {
+    email: Option<&'a str>,
+    cadence: Option<&'a str>,
+    /// No `--period` was given, so when nothing is due now the preview is
+    /// of the next digest, as the shorts stand.
     next: bool,
-    email: Option<&str>,
-) -> Result<(), CliError> {
+}
+
+fn preview(ctx: &Ctx<'_>, at: DateTime<Utc>, asked: Asked<'_>) -> Result<(), CliError> {
     let config = ctx.config;
     let inputs = Inputs::load(config).on_invalid("nothing was previewed")?;
     // Read only: a preview must leave no trace in the ledger.
@@ -118,38 +132,78 @@ fn preview(
         Some(store) => store,
         None => Sqlite::in_memory()?,
     };
-    let mut plan = digest::plan_preview(config, &store, &inputs.collection, at)?;
-    if let (Plan::Nothing(_), true) = (&plan, next)
-        && let Some((slot, upcoming)) = digest::plan_next(config, &store, &inputs.collection, at)?
+    let subscriber = match asked.email {
+        Some(email) => Some(store.subscriber_by_email(email)?.ok_or_else(|| {
+            CliError::usage(format!(
+                "--subscriber {email}: no such subscriber; see `shorts subscribers list`"
+            ))
+        })?),
+        None => None,
+    };
+    let cadence = preview_cadence(inputs.digest_config, &asked, subscriber.as_ref())?;
+    let collection = &inputs.collection;
+    let mut plan = digest::plan_preview(config, &store, collection, cadence, at)?;
+    if let (Plan::Nothing(_), true) = (&plan, asked.next)
+        && let Some((slot, upcoming)) = digest::plan_next(config, &store, collection, cadence, at)?
         && !matches!(upcoming, Plan::Nothing(_))
     {
         let slot = slot.with_timezone(&config.site.timezone);
         ctx.say(&format!(
-            "nothing is due now; previewing the next digest, due {}, as the shorts stand",
+            "nothing is due now; previewing the next {}, due {}, as the shorts stand",
+            digest::digest_name(cadence),
             slot.format("%Y-%m-%d %H:%M %Z")
         ));
         plan = upcoming;
     }
-    let content = match plan {
-        Plan::Resume(content) | Plan::New(content) => content,
+    let planned = match plan {
+        Plan::Resume(planned) | Plan::New(planned) => planned,
         Plan::Nothing(reason) => {
-            let hint = newest_digest_hint(config, &inputs.collection, at)
+            let hint = newest_digest_hint(config, collection, at)
                 .unwrap_or_else(|| "`--period DATE` previews the digest of another week".into());
             ctx.say(&format!("nothing to preview: {reason}; {hint}"));
             return Ok(());
         }
     };
-    let subscriber = match email {
-        Some(email) => store.subscriber_by_email(email)?.ok_or_else(|| {
-            CliError::usage(format!(
-                "--subscriber {email}: no such subscriber; see `shorts subscribers list`"
-            ))
-        })?,
-        None => Subscriber::sample(),
+    // A subscriber's own copy starts at their watermark; the sample reader's is the issue.
+    let watermark = match &subscriber {
+        Some(subscriber) => store.watermark(subscriber.id)?,
+        None => None,
+    };
+    let subscriber = subscriber.unwrap_or_else(Subscriber::sample);
+    let Some(since) = planned.window_for(watermark) else {
+        ctx.say(&format!(
+            "nothing to preview: {} has had everything digest #{} carries",
+            subscriber.email, planned.content.number
+        ));
+        return Ok(());
     };
     let secret = Secret::load_without_creating(config.data_dir());
     let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
-    write_preview(ctx, &sender, &content, subscriber)
+    write_preview(ctx, &sender, &planned.copy(since), subscriber)
+}
+
+/// The cadence `--cadence` names, else the subscriber's, else the default.
+fn preview_cadence<'c>(
+    digest: &'c DigestConfig,
+    asked: &Asked<'_>,
+    subscriber: Option<&Subscriber>,
+) -> Result<&'c Cadence, CliError> {
+    match (asked.cadence, subscriber) {
+        (Some(name), _) => digest.cadence_named(name).ok_or_else(|| {
+            CliError::usage(format!(
+                "--cadence {name}: no such cadence; the config offers {}",
+                cadence_names(digest)
+            ))
+        }),
+        (None, Some(subscriber)) => Ok(digest.cadence_of(&subscriber.cadence)),
+        (None, None) => Ok(digest.default_cadence()),
+    }
+}
+
+/// "weekly, daily and instant".
+pub fn cadence_names(digest: &DigestConfig) -> String {
+    let names: Vec<&str> = digest.cadences.iter().map(|c| c.name.as_str()).collect();
+    shorts::render::join_words(&names)
 }
 
 /// Where the newest short went out, as the `--period` that previews it
@@ -288,17 +342,27 @@ fn plan_dry_run(
     inputs: &Inputs<'_>,
     at: DateTime<Utc>,
 ) -> Result<(), CliError> {
-    match digest::plan(ctx.config, sender.store, &inputs.collection, at)? {
-        Plan::Nothing(reason) => ctx.say(&format!("nothing to send: {reason}")),
-        Plan::Resume(content) | Plan::New(content) => dry_run(sender, &content)?,
+    for cadence in &inputs.digest_config.cadences {
+        match digest::plan(ctx.config, sender.store, &inputs.collection, cadence, at)? {
+            Plan::Nothing(reason) => match inputs.digest_config.cadences.len() {
+                1 => ctx.say(&format!("nothing to send: {reason}")),
+                _ => ctx.say(&format!("nothing to send: {}: {reason}", cadence.name)),
+            },
+            Plan::Resume(planned) | Plan::New(planned) => dry_run(sender, &planned)?,
+        }
     }
+    out!("dry run: nothing was sent or recorded");
     Ok(())
 }
 
-fn dry_run(sender: &Sender<'_>, content: &DigestContent<'_>) -> Result<(), CliError> {
-    digest::dry_run(sender, content, &mut |line| match line {
-        DryRunLine::Carries { number, slugs } => out!(
-            "digest #{number} would carry {}: {}",
+fn dry_run(sender: &Sender<'_>, planned: &Planned<'_>) -> Result<(), CliError> {
+    digest::dry_run(sender, planned, &mut |line| match line {
+        DryRunLine::Carries {
+            name,
+            number,
+            slugs,
+        } => out!(
+            "{name} #{number} would carry {}: {}",
             plural(slugs.len(), "short", "shorts"),
             slugs.join(", ")
         ),
@@ -315,7 +379,6 @@ fn dry_run(sender: &Sender<'_>, content: &DigestContent<'_>) -> Result<(), CliEr
             out!("  would skip    {email}: nothing new in their tracks")
         }
     })?;
-    out!("dry run: nothing was sent or recorded");
     Ok(())
 }
 

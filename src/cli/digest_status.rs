@@ -21,6 +21,9 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 struct Status {
     number: i64,
+    /// Its cadence ("" for the default) and its number among that cadence's digests.
+    cadence: String,
+    issue: i64,
     /// The slot it was sent for (RFC 3339).
     slot: String,
     completed: bool,
@@ -56,6 +59,8 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
 fn status(store: &Sqlite, digest: DigestRecord) -> Result<Status, CliError> {
     Ok(Status {
         number: digest.number,
+        cadence: digest.cadence.clone(),
+        issue: digest.issue,
         slot: digest
             .slot
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -91,7 +96,12 @@ fn finish(args: &Args, statuses: Vec<Status>) -> Result<(), CliError> {
             c.soft_bounces,
             c.complaints,
             c.unsubscribes,
-            if s.completed { "" } else { "  (unfinished)" }
+            match (s.cadence.as_str(), s.completed) {
+                ("", true) => String::new(),
+                ("", false) => "  (unfinished)".to_string(),
+                (cadence, true) => format!("  ({cadence} #{})", s.issue),
+                (cadence, false) => format!("  ({cadence} #{}, unfinished)", s.issue),
+            }
         );
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! `shorts subscribers add|remove|list|import|export`.
+//! `shorts subscribers add|pause|resume|remove|list|import|export|show|unsuppress`.
 
 use std::path::{Path, PathBuf};
 
@@ -25,14 +25,27 @@ pub enum Command {
         /// (with no --tracks: only shorts with one of these tags).
         #[arg(long, default_value = "")]
         tags: String,
+        /// How often they get the digest: a cadence the config offers
+        /// (default: the default cadence for a new subscriber; unchanged for one already there).
+        #[arg(long, value_name = "NAME")]
+        cadence: Option<String>,
+    },
+    /// Pause a subscriber's digests until `resume`.
+    Pause { email: String },
+    /// Resume a paused subscriber: their next digest brings what is published from now on.
+    Resume {
+        email: String,
+        /// Bring what was published while they were paused, too.
+        #[arg(long)]
+        catch_up: bool,
     },
     /// Delete a subscriber and their delivery records.
     Remove { email: String },
     /// Print every subscriber.
     List,
-    /// Import a CSV file with columns email,name,tracks,tags,status; bad rows are reported and skipped.
+    /// Import a CSV file with columns email,name,tracks,tags,status,cadence; bad rows are reported and skipped.
     Import { file: PathBuf },
-    /// Write every subscriber as CSV (email,name,tracks,tags,status,suppressed) to stdout.
+    /// Write every subscriber as CSV (email,name,tracks,tags,status,cadence,suppressed) to stdout.
     Export,
     /// Print one subscriber: standing, consent, every delivery and everything that came back.
     Show { email: String },
@@ -49,24 +62,68 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
             name,
             tracks,
             tags,
-        } => add(ctx, &store, email, name, (tracks, tags)),
+            cadence,
+        } => {
+            let fields = subscribers::Fields {
+                email,
+                name,
+                tracks,
+                tags,
+                cadence: cadence.as_deref(),
+                ..Default::default()
+            };
+            add(ctx, &store, &fields)
+        }
+        Command::Pause { email } => pause(ctx, &store, email, None),
+        Command::Resume { email, catch_up } => pause(ctx, &store, email, Some(*catch_up)),
         Command::Remove { email } => remove(ctx, &store, email),
         Command::List => list(ctx, &store),
         Command::Import { file } => import(ctx, &store, file),
-        Command::Export => Ok(subscribers::export(&store, std::io::stdout().lock())?),
+        Command::Export => Ok(subscribers::export(
+            &store,
+            ctx.config,
+            std::io::stdout().lock(),
+        )?),
         Command::Show { email } => show(&store, email),
         Command::Unsuppress { email } => unsuppress(ctx, &store, email),
     }
 }
 
-fn add(
+/// `pause` (`resume` = `None`) or `resume` (with or without catching up).
+fn pause(
     ctx: &Ctx<'_>,
     store: &dyn Store,
     email: &str,
-    name: &str,
-    (tracks, tags): (&str, &str),
+    resume: Option<bool>,
 ) -> Result<(), CliError> {
-    let new = subscribers::validate(email, name, tracks, tags, "", ctx.config, "cli")
+    let email = email.trim();
+    let Some(subscriber) = store.subscriber_by_email(email)? else {
+        return Err(CliError::invalid_message(format!(
+            "{email} is not a subscriber; see `shorts subscribers list`"
+        )));
+    };
+    match resume {
+        None => {
+            store.pause(subscriber.id, ctx.now)?;
+            ctx.say(&format!(
+                "paused {email}: no digest goes to them until `shorts subscribers resume`"
+            ));
+        }
+        Some(catch_up) => {
+            store.resume(subscriber.id, catch_up, ctx.now)?;
+            let from = if catch_up {
+                "with what was published while they were paused"
+            } else {
+                "with what is published from now on"
+            };
+            ctx.say(&format!("resumed {email}: their next digest starts {from}"));
+        }
+    }
+    Ok(())
+}
+
+fn add(ctx: &Ctx<'_>, store: &dyn Store, fields: &subscribers::Fields<'_>) -> Result<(), CliError> {
+    let new = subscribers::validate(fields, ctx.config, "cli")
         .map_err(|message| Problem::new(Path::new("subscribers add"), None, message))
         .on_invalid("nothing was added")?;
     let verb = match store.save_subscriber(&new, ctx.now)? {
@@ -136,12 +193,17 @@ fn list_line(s: &Subscriber) -> String {
         }
         follows.push_str(&tags.join(","));
     }
+    let status = match (s.status, s.paused) {
+        (shorts::model::SubscriberStatus::Active, true) => "paused",
+        (status, _) => status.as_str(),
+    };
+    let cadence = match s.cadence.as_str() {
+        "" => String::new(),
+        key => format!(" [{key}]"),
+    };
     format!(
-        "{:<13} {:<40} {:<24} {}",
-        s.status.as_str(),
-        s.email,
-        follows,
-        s.name
+        "{:<13} {:<40} {:<24} {}{cadence}",
+        status, s.email, follows, s.name
     )
 }
 

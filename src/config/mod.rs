@@ -267,6 +267,68 @@ pub struct DigestConfig {
     pub unsubscribe_mailto: lettre::Address,
     /// `publish` and `schedule` send a digest at most this long after its slot.
     pub grace: chrono::Duration,
+    /// The rhythms readers may choose: the default (from `schedule` and
+    /// `subject`) first, then each of `[[digest.cadences]]`.
+    pub cadences: Vec<Cadence>,
+}
+
+impl DigestConfig {
+    /// The default cadence, `[digest] schedule`.
+    pub fn default_cadence(&self) -> &Cadence {
+        &self.cadences[0]
+    }
+
+    /// The cadence readers and commands call `name`.
+    pub fn cadence_named(&self, name: &str) -> Option<&Cadence> {
+        self.cadences.iter().find(|c| c.name == name)
+    }
+
+    /// The cadence a subscriber's stored key stands for: the default for
+    /// one the config no longer offers, so nobody is left without mail.
+    pub fn cadence_of(&self, key: &str) -> &Cadence {
+        self.cadences
+            .iter()
+            .find(|c| c.key == key)
+            .unwrap_or(self.default_cadence())
+    }
+
+    /// The stored keys of every cadence but the default.
+    pub fn other_keys(&self) -> Vec<&str> {
+        self.cadences[1..].iter().map(|c| c.key.as_str()).collect()
+    }
+}
+
+/// A rhythm a reader may choose for their digest.
+#[derive(Debug, Clone)]
+pub struct Cadence {
+    /// What subscribers and the ledger store: "" for the default, so
+    /// renaming it in the config moves nobody.
+    pub key: String,
+    /// What readers and commands call it: "weekly", "daily".
+    pub name: String,
+    /// What the sign-up and preferences pages show: "Weekly".
+    pub label: String,
+    pub when: When,
+    /// Tera template for the subject line of its messages.
+    pub subject: String,
+}
+
+impl Cadence {
+    pub fn is_default(&self) -> bool {
+        self.key.is_empty()
+    }
+}
+
+/// When a cadence's digests are due.
+#[derive(Debug, Clone)]
+pub enum When {
+    /// At each slot of a five-field cron expression, in the site's time zone.
+    Cron {
+        schedule: Box<croner::Cron>,
+        text: String,
+    },
+    /// At every `publish` or `schedule` run that finds a short newly published.
+    Instant,
 }
 
 /// `[delivery]`: how messages leave.
@@ -544,6 +606,43 @@ struct RawDigest {
     unsubscribe_mailto: Option<Spanned<String>>,
     #[serde(default = "default_grace_hours")]
     grace_hours: u32,
+    /// The default cadence's name, as readers and commands say it.
+    #[serde(default = "default_cadence_name")]
+    cadence: Spanned<String>,
+    /// The default cadence's name on forms.
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    cadences: Vec<Spanned<RawCadence>>,
+}
+
+/// `[[digest.cadences]]`: a rhythm readers may choose besides the default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCadence {
+    name: Spanned<String>,
+    /// A cron expression, or "instant".
+    schedule: Spanned<String>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    subject: Option<Spanned<String>>,
+}
+
+fn default_cadence_name() -> Spanned<String> {
+    Spanned::new(0..0, "weekly".to_string())
+}
+
+/// "daily" → "Daily": a label where none is given.
+fn label_of(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first
+            .to_uppercase()
+            .chain(chars)
+            .collect::<String>()
+            .replace('-', " ")
+    })
 }
 
 fn default_grace_hours() -> u32 {
@@ -553,6 +652,30 @@ fn default_grace_hours() -> u32 {
 fn default_subject() -> Spanned<String> {
     Spanned::new(0..0, DEFAULT_SUBJECT.to_string())
 }
+
+/// Why `name` cannot name a cadence, if it cannot: a lowercase word
+/// (letters, digits, hyphens) that `taken` does not hold.
+fn cadence_name(name: &str, taken: &[&str]) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!(
+            "{name:?} is not a cadence name; expected a lowercase word such as \"daily\" (letters, digits and hyphens)"
+        ));
+    }
+    if taken.contains(&name) {
+        return Err(format!(
+            "{name:?} is given twice; each cadence needs its own name"
+        ));
+    }
+    Ok(())
+}
+
+/// The subject line of another cadence's messages when neither it nor
+/// `[digest]` sets one: its label tells them from the default's.
+pub const DEFAULT_CADENCE_SUBJECT: &str = "{{ site.title }} {{ digest.cadence }} #{{ digest.number }}: {{ digest.count }} new short{% if digest.count != 1 %}s{% endif %}";
 
 /// The subject line when `[digest] subject` is not set.
 pub const DEFAULT_SUBJECT: &str = "{{ site.title }} #{{ digest.number }}: {{ digest.count }} new short{% if digest.count != 1 %}s{% endif %}";
@@ -959,7 +1082,7 @@ impl Checker<'_> {
         let before = self.problems.len();
         let digest_line = self.line(raw.span());
         let raw = raw.into_inner();
-        let schedule = self.schedule(&raw.schedule);
+        let schedule = self.schedule("digest.schedule", &raw.schedule);
         let from = self.mailbox("from", &raw.from);
         let reply_to = raw
             .reply_to
@@ -970,6 +1093,9 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|u| self.mailbox("unsubscribe_mailto", u));
         self.subject(&raw.subject, digest_line);
+        let cadences = schedule
+            .clone()
+            .map(|schedule| self.cadences(&raw, schedule, digest_line));
         if raw.postal_address.trim().is_empty() {
             self.problem(
                 Some(digest_line),
@@ -990,10 +1116,70 @@ impl Checker<'_> {
             grace: chrono::Duration::hours(i64::from(raw.grace_hours)),
             postal_address: raw.postal_address.trim().to_string(),
             list_id: raw.list_id.unwrap_or_else(|| default_list_id(site)),
+            cadences: cadences?,
         })
     }
 
-    fn schedule(&mut self, schedule: &Spanned<String>) -> Option<croner::Cron> {
+    /// The default cadence and each of `[[digest.cadences]]`, each name a
+    /// lowercase word given once.
+    fn cadences(
+        &mut self,
+        raw: &RawDigest,
+        schedule: croner::Cron,
+        digest_line: usize,
+    ) -> Vec<Cadence> {
+        let default_name = raw.cadence.get_ref().trim().to_string();
+        if let Err(message) = cadence_name(&default_name, &[]) {
+            let line = self.line_or(raw.cadence.span(), digest_line);
+            self.problem(Some(line), format!("`digest.cadence`: {message}"));
+        }
+        let mut cadences = vec![Cadence {
+            key: String::new(),
+            label: raw.label.clone().unwrap_or_else(|| label_of(&default_name)),
+            name: default_name,
+            when: When::Cron {
+                schedule: Box::new(schedule),
+                text: raw.schedule.get_ref().clone(),
+            },
+            subject: raw.subject.get_ref().clone(),
+        }];
+        for other in &raw.cadences {
+            let line = self.line(other.span());
+            let other = other.get_ref();
+            let name = other.name.get_ref().trim().to_string();
+            let taken: Vec<&str> = cadences.iter().map(|c| c.name.as_str()).collect();
+            if let Err(message) = cadence_name(&name, &taken) {
+                self.problem(Some(line), format!("`digest.cadences` name: {message}"));
+                continue;
+            }
+            let when = match other.schedule.get_ref().trim() {
+                "instant" => Some(When::Instant),
+                text => self
+                    .schedule("digest.cadences.schedule", &other.schedule)
+                    .map(|schedule| When::Cron {
+                        schedule: Box::new(schedule),
+                        text: text.to_string(),
+                    }),
+            };
+            if let Some(subject) = &other.subject {
+                self.subject(subject, line);
+            }
+            cadences.extend(when.map(|when| Cadence {
+                key: name.clone(),
+                label: other.label.clone().unwrap_or_else(|| label_of(&name)),
+                name,
+                when,
+                subject: match (&other.subject, raw.subject.get_ref().as_str()) {
+                    (Some(own), _) => own.get_ref().clone(),
+                    (None, DEFAULT_SUBJECT) => DEFAULT_CADENCE_SUBJECT.to_string(),
+                    (None, shared) => shared.to_string(),
+                },
+            }));
+        }
+        cadences
+    }
+
+    fn schedule(&mut self, key: &str, schedule: &Spanned<String>) -> Option<croner::Cron> {
         schedule
             .get_ref()
             .parse::<croner::Cron>()
@@ -1001,7 +1187,7 @@ impl Checker<'_> {
                 let message = schedule_problem(schedule.get_ref());
                 self.problem(
                     Some(self.line(schedule.span())),
-                    format!("`digest.schedule`: {message}"),
+                    format!("`{key}`: {message}"),
                 )
             })
             .ok()

@@ -373,6 +373,7 @@ mod tests {
             list_id: "Shorts <digest.example.org>".into(),
             unsubscribe_mailto: "unsubscribe@example.org".parse().unwrap(),
             grace: chrono::Duration::hours(24),
+            cadences: Vec::new(),
         }
     }
 
@@ -395,6 +396,8 @@ mod tests {
             tags: vec![],
             status,
             token_id: "t".into(),
+            cadence: String::new(),
+            paused: false,
         }
     }
 

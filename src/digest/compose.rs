@@ -134,7 +134,7 @@ impl Composer<'_> {
         };
         let envelope = Envelope {
             config: self.digest_config,
-            digest: content.number,
+            digest: content.id,
             subscriber,
             unsubscribe_url: &links.unsubscribe,
             unsubscribe_token: &token,
@@ -143,7 +143,7 @@ impl Composer<'_> {
                 self.config.delivery.bounce_address.as_ref(),
                 self.secret,
                 verp::Sent::Digest {
-                    digest: content.number,
+                    digest: content.id,
                     subscriber: subscriber.id,
                 },
             ),

@@ -2,16 +2,20 @@
 //! send would do for each active subscriber. Renders every copy as a send
 //! would, but writes nothing and sends nothing; printing is the caller's.
 
-use super::{ActiveIds, DigestError, Prepared, Sender};
+use super::{ActiveIds, DigestError, Planned, Prepared, Sender};
 use crate::model::Subscriber;
-use crate::render::digest::DigestContent;
 use crate::store::DeliveryState;
 
 /// One line of a dry run, in the order they come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DryRunLine {
-    /// First: the digest and the slugs of the shorts it carries.
-    Carries { number: i64, slugs: Vec<String> },
+    /// First: the digest ("digest", "daily digest"), its number, and the
+    /// slugs of the shorts its issue carries.
+    Carries {
+        name: String,
+        number: i64,
+        slugs: Vec<String>,
+    },
     /// An earlier run of this digest settled this subscriber.
     AlreadyDone { email: String },
     /// A send would mail `count` shorts under `subject`.
@@ -24,22 +28,30 @@ pub enum DryRunLine {
     WouldSkip { email: String },
 }
 
-/// Hands `line` what sending `content` would do, one line at a time, so
+/// Hands `line` what sending `planned` would do, one line at a time, so
 /// memory does not grow with the list.
 pub fn dry_run(
     sender: &Sender<'_>,
-    content: &DigestContent<'_>,
+    planned: &Planned<'_>,
     line: &mut dyn FnMut(DryRunLine),
 ) -> Result<(), DigestError> {
     line(DryRunLine::Carries {
-        number: content.number,
-        slugs: content.shorts.iter().map(|s| s.slug.clone()).collect(),
+        name: super::digest_name(sender.digest_config.cadence_of(&planned.cadence)),
+        number: planned.content.number,
+        slugs: planned
+            .content
+            .shorts
+            .iter()
+            .map(|s| s.slug.clone())
+            .collect(),
     });
-    for id in ActiveIds::new(sender.store) {
+    let others = sender.digest_config.other_keys();
+    let members = super::members(&planned.cadence, &others);
+    for id in ActiveIds::new(sender.store, members, planned.content.id) {
         let Some(subscriber) = sender.store.subscriber_by_id(id?)? else {
             continue;
         };
-        line(would(sender, content, subscriber)?);
+        line(would(sender, planned, subscriber)?);
     }
     Ok(())
 }
@@ -47,19 +59,26 @@ pub fn dry_run(
 /// What a send would do for `subscriber`.
 fn would(
     sender: &Sender<'_>,
-    content: &DigestContent<'_>,
+    planned: &Planned<'_>,
     subscriber: Subscriber,
 ) -> Result<DryRunLine, DigestError> {
-    if sender
-        .store
-        .delivery_state(content.number, subscriber.id)?
-        .is_some_and(DeliveryState::is_final)
-    {
+    let (store, digest) = (sender.store, planned.content.id);
+    let claimed = store.delivery_state(digest, subscriber.id)?;
+    if claimed.is_some_and(DeliveryState::is_final) {
         return Ok(DryRunLine::AlreadyDone {
             email: subscriber.email,
         });
     }
-    Ok(match sender.prepare(content, subscriber)? {
+    let window = match claimed {
+        Some(_) => Some(store.claimed_since(digest, subscriber.id)?),
+        None => planned.window_for(store.watermark(subscriber.id)?),
+    };
+    let Some(since) = window else {
+        return Ok(DryRunLine::WouldSkip {
+            email: subscriber.email,
+        });
+    };
+    Ok(match sender.prepare(&planned.copy(since), subscriber)? {
         Prepared {
             subscriber,
             message: Some((rendered, _)),

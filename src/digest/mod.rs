@@ -1,13 +1,18 @@
-//! The weekly digest: which one is due, what it carries, and sending it to
+//! The digests: which one is due, what it carries, and sending it to
 //! every active subscriber with the ledger kept exact.
 //!
-//! Selection never goes by a date window alone: a digest carries every
-//! published short dated at or before its slot that no earlier digest carried
-//! (the ledger knows), so a backdated or late short is never skipped. The
-//! first digest covers one period; shorts dated before it are the back
-//! catalogue, which no digest mails. Sending records each delivery as `sending` before the transport
-//! gets it and `sent` after the server accepted it: after a crash, a rerun
-//! sends what is missing and nothing that was confirmed.
+//! Selection never goes by a date window: each short is numbered in the
+//! order it is first seen published (its publication), and each subscriber
+//! has a watermark, the last publication settled for them. A digest carries
+//! the publications up to its end; a subscriber's copy is those after their
+//! watermark that they follow, and claiming it moves the watermark to the
+//! end in the same transaction. So every subscriber gets every short they
+//! follow once, in the first digest after it is published, however late or
+//! backdated it is. The first digest covers one period; shorts dated before
+//! it are the back catalogue, which no digest mails. Sending records each
+//! delivery as `sending` before the transport gets it and `sent` after the
+//! server accepted it: after a crash, a rerun sends what is missing and
+//! nothing that was confirmed.
 //!
 //! One stage per module, in the order a send runs them:
 //!
@@ -26,20 +31,23 @@
 mod compose;
 mod dry_run;
 mod inputs;
+#[cfg(test)]
+mod model_tests;
 mod plan;
 mod record;
 mod send;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::Cadence;
 use crate::delivery::Transport;
 use crate::model::Collection;
-use crate::store::{Store, StoreError};
+use crate::store::{Members, Store, StoreError};
 
 pub use compose::{Composer, Prepared};
 pub use dry_run::{DryRunLine, dry_run};
 pub use inputs::{Inputs, InputsError, Sender};
-pub use plan::{Plan, content_of, plan, plan_next, plan_preview, record_new};
+pub use plan::{Plan, Planned, content_of, digest_name, plan, plan_next, plan_preview, record_new};
 pub use record::SendReport;
 pub use send::send;
 
@@ -88,7 +96,8 @@ impl Sent {
     }
 }
 
-/// Finishes an unfinished digest, then sends the one due at `at`.
+/// For each cadence in turn: finishes its unfinished digest, then sends
+/// the one due at `at`. Stops at the first run the server cut short.
 ///
 /// With `grace`, a new digest whose slot is older than that is not sent: after
 /// long downtime, a "weekly" email days late helps nobody, and its shorts go
@@ -101,61 +110,121 @@ pub fn send_due(
     grace: Option<chrono::Duration>,
     progress: &(dyn Fn(i64, usize, usize) + Sync),
 ) -> Result<Sent, SendDueError> {
-    let store = sender.store;
+    let cadences = &sender.digest_config.cadences;
     let mut reports: Vec<SendReport> = Vec::new();
-    // Why the loop stopped without sending, for a run that sent nothing.
-    let mut idle = None;
-    for _ in 0..2 {
-        let total = store.active_subscriber_count()?;
-        let (content, resumed) = match plan(sender.config, store, collection, at)? {
-            Plan::Nothing(reason) => {
-                idle = Some(reason);
-                break;
-            }
-            Plan::Resume(content) => (content, true),
-            Plan::New(content) => {
-                if let Some(reason) = plan::reason_to_hold(sender, &content, grace, total) {
-                    idle = Some(reason);
-                    break;
-                }
-                record_new(store, &content, sender.now)?;
-                (content, false)
-            }
+    // Why each cadence sent nothing, for a run that sent nothing.
+    let mut idle = Vec::new();
+    for cadence in cadences {
+        let due = Due {
+            collection,
+            cadence,
+            at,
+            grace,
         };
-        let transport = transport()?;
-        let number = content.number;
-        let mut report = send(sender, &content, transport.as_ref(), &|done| {
-            progress(number, done, total)
-        })?;
-        report.resumed = resumed;
-        let stop = report.is_temporary_failure() || report.interrupted || !resumed;
-        reports.push(report);
-        if stop {
+        if let Some(reason) = due.send(sender, transport, progress, &mut reports)? {
+            idle.push(match cadences.len() {
+                1 => reason,
+                _ => format!("{}: {reason}", cadence.name),
+            });
+        }
+        if reports
+            .last()
+            .is_some_and(|r| r.is_temporary_failure() || r.interrupted)
+        {
             break;
         }
     }
-    Ok(match idle {
-        Some(reason) if reports.is_empty() => Sent::Nothing(reason),
-        _ => Sent::Digests(reports),
+    Ok(match reports.is_empty() {
+        true => Sent::Nothing(idle.join("; ")),
+        false => Sent::Digests(reports),
     })
+}
+
+/// What one cadence may have due.
+struct Due<'a> {
+    collection: &'a Collection,
+    cadence: &'a Cadence,
+    at: DateTime<Utc>,
+    grace: Option<chrono::Duration>,
+}
+
+impl Due<'_> {
+    /// Finishes the cadence's unfinished digest, then sends the one due,
+    /// adding a report for each; returns why it stopped without sending.
+    fn send(
+        &self,
+        sender: &Sender<'_>,
+        transport: &dyn Fn() -> Result<Box<dyn Transport>, crate::delivery::SmtpSetupError>,
+        progress: &(dyn Fn(i64, usize, usize) + Sync),
+        reports: &mut Vec<SendReport>,
+    ) -> Result<Option<String>, SendDueError> {
+        let store = sender.store;
+        let others = sender.digest_config.other_keys();
+        let members = members(&self.cadence.key, &others);
+        for _ in 0..2 {
+            let total = store.active_subscriber_count(members)?;
+            let (planned, resumed) =
+                match plan(sender.config, store, self.collection, self.cadence, self.at)? {
+                    Plan::Nothing(reason) => return Ok(Some(reason)),
+                    Plan::Resume(planned) => (planned, true),
+                    Plan::New(mut planned) => {
+                        let content = &planned.content;
+                        if let Some(reason) =
+                            plan::reason_to_hold(sender, content, self.grace, total)
+                        {
+                            return Ok(Some(reason));
+                        }
+                        planned.content.id = record_new(store, &planned, sender.now)?.number;
+                        (planned, false)
+                    }
+                };
+            let transport = transport()?;
+            let number = planned.content.id;
+            let mut report = send(sender, &planned, transport.as_ref(), &|done| {
+                progress(number, done, total)
+            })?;
+            report.resumed = resumed;
+            let stop = report.is_temporary_failure() || report.interrupted || !resumed;
+            reports.push(report);
+            if stop {
+                break;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Who a digest of the cadence with `key` goes to; `others` are the keys
+/// of every cadence but the default.
+pub(crate) fn members<'k>(key: &'k str, others: &'k [&'k str]) -> Members<'k> {
+    match key {
+        "" => Members::Default { others },
+        key => Members::Of(key),
+    }
 }
 
 /// Rows of active subscribers read at a time, so memory does not grow with the list.
 const PAGE: usize = 500;
 
-/// The ids of the active subscribers in id order, read a page at a time; a
-/// subscriber who becomes active during the walk is met if their id is ahead.
+/// The ids of a cadence's active subscribers in id order, read a page at a
+/// time; a subscriber who becomes active during the walk is met if their
+/// id is ahead.
 struct ActiveIds<'s> {
     store: &'s dyn Store,
+    members: Members<'s>,
+    /// The digest being sent: its claimed copies are walked too.
+    digest: i64,
     after: i64,
     page: std::vec::IntoIter<i64>,
     ended: bool,
 }
 
 impl<'s> ActiveIds<'s> {
-    fn new(store: &'s dyn Store) -> Self {
+    fn new(store: &'s dyn Store, members: Members<'s>, digest: i64) -> Self {
         ActiveIds {
             store,
+            members,
+            digest,
             after: 0,
             page: Vec::new().into_iter(),
             ended: false,
@@ -173,7 +242,10 @@ impl Iterator for ActiveIds<'_> {
         if self.ended {
             return None;
         }
-        match self.store.active_subscriber_ids(self.after, PAGE) {
+        match self
+            .store
+            .active_subscriber_ids(self.members, Some(self.digest), self.after, PAGE)
+        {
             Ok(ids) => {
                 self.ended = ids.is_empty();
                 self.after = ids.last().copied().unwrap_or(self.after);

@@ -2,15 +2,20 @@
 //! the [`SendReport`] that counts them. The only stage of a send that writes
 //! the store; it never renders or sends.
 
+use super::send::Job;
 use super::{DigestError, Sender};
 use crate::delivery::Failure;
 use crate::delivery::compose;
-use crate::model::Subscriber;
 
 /// The outcome of one `digest send`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendReport {
+    /// The digest's number in the ledger (what `digest status` takes).
     pub number: i64,
+    /// "digest", or "daily digest" for a cadence besides the default.
+    pub name: String,
+    /// Its number among its cadence's digests, as readers see it.
+    pub issue: i64,
     pub sent: usize,
     pub skipped: usize,
     pub failed: usize,
@@ -39,10 +44,15 @@ impl SendReport {
 
 impl std::fmt::Display for SendReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ledger = match self.number == self.issue {
+            true => String::new(),
+            false => format!(" (#{} in the ledger)", self.number),
+        };
         write!(
             f,
-            "digest #{}{}: {} sent, {} skipped (nothing new in their tracks), {} failed",
-            self.number,
+            "{} #{}{ledger}{}: {} sent, {} skipped (nothing new in their tracks), {} failed",
+            self.name,
+            self.issue,
             if self.resumed { " (resumed)" } else { "" },
             self.sent,
             self.skipped,
@@ -86,6 +96,8 @@ pub(super) enum Outcome {
 pub(super) struct Recorder<'s, 'a> {
     sender: &'s Sender<'a>,
     digest: i64,
+    /// The digest's last publication: where each subscriber it settles stands after it.
+    through: i64,
     progress: &'s (dyn Fn(usize) + Sync),
     report: SendReport,
     /// Subscribers settled by this run, for `progress`.
@@ -96,11 +108,13 @@ impl<'s, 'a> Recorder<'s, 'a> {
     pub(super) fn new(
         sender: &'s Sender<'a>,
         digest: i64,
+        through: i64,
         progress: &'s (dyn Fn(usize) + Sync),
     ) -> Self {
         Recorder {
             sender,
             digest,
+            through,
             progress,
             report: SendReport {
                 number: digest,
@@ -125,27 +139,31 @@ impl<'s, 'a> Recorder<'s, 'a> {
         self.report.already += 1;
     }
 
-    /// Settles a subscriber the digest has nothing for.
+    /// Settles a subscriber the digest has nothing for: what it carried is
+    /// behind them now.
     pub(super) fn skip(&mut self, subscriber: i64) -> Result<(), DigestError> {
         let sender = self.sender;
         sender
             .store
             .mark_skipped(self.digest, subscriber, sender.now)?;
+        sender.store.settle_through(subscriber, self.through)?;
         self.report.skipped += 1;
         self.settled();
         Ok(())
     }
 
     /// Records `claimed` as `sending`, before any of them is handed to a
-    /// thread; within the caller's transaction.
-    pub(super) fn claim(&self, claimed: &[Subscriber]) -> Result<(), DigestError> {
+    /// thread, and moves their watermarks to the digest's end: the copy is
+    /// theirs now, whatever becomes of it, and no later digest carries it
+    /// again. Within the caller's transaction.
+    pub(super) fn claim(&self, claimed: &[Job]) -> Result<(), DigestError> {
         let sender = self.sender;
         let from = &sender.digest_config.from.email;
-        for subscriber in claimed {
+        for Job { subscriber, since } in claimed {
             let message_id = compose::message_id(self.digest, subscriber.id, from);
-            sender
-                .store
-                .mark_sending(self.digest, subscriber.id, &message_id, sender.now)?;
+            let store = sender.store;
+            store.mark_sending(self.digest, subscriber.id, &message_id, *since, sender.now)?;
+            store.settle_through(subscriber.id, self.through)?;
         }
         Ok(())
     }

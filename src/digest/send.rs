@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::record::{Done, Outcome, Recorder, SendReport};
-use super::{ActiveIds, Composer, DigestError, Sender};
+use super::{ActiveIds, Composer, DigestError, Planned, Sender};
 use crate::delivery::compose::Composed;
 use crate::delivery::{self, Failure, Transport};
 use crate::model::{Subscriber, SubscriberStatus};
@@ -28,15 +28,18 @@ use crate::store::DeliveryState;
 const CLAIM: usize = 16;
 
 /// One subscriber for a compose thread, already recorded as `sending`.
-struct Job {
-    subscriber: Subscriber,
+pub(super) struct Job {
+    pub(super) subscriber: Subscriber,
+    /// Where their copy starts (see [`Planned::window_for`]).
+    pub(super) since: Option<i64>,
 }
 
-/// Sends `content` (already recorded) to every active subscriber who has not
-/// had it yet. `progress` is called with the number of subscribers handled.
+/// Sends `planned` (already recorded) to every active subscriber who has not
+/// had it yet, each their own window of it. `progress` is called with the
+/// number of subscribers handled.
 pub fn send(
     sender: &Sender<'_>,
-    content: &DigestContent<'_>,
+    planned: &Planned<'_>,
     transport: &dyn Transport,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<SendReport, DigestError> {
@@ -48,14 +51,14 @@ pub fn send(
     let message_rx = Mutex::new(message_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let composer = sender.composer();
-    let batch = format!("digest-{}", content.number);
-    let mut recorder = Recorder::new(sender, content.number, progress);
+    let batch = format!("digest-{}", planned.content.id);
+    let mut recorder = Recorder::new(sender, planned.content.id, planned.through, progress);
     let halt = Halt::new(transport);
     std::thread::scope(|scope| -> Result<(), DigestError> {
         for _ in 0..composers {
             let (job_rx, composer) = (&job_rx, &composer);
             let (message_tx, done_tx) = (message_tx.clone(), done_tx.clone());
-            scope.spawn(move || compose_loop(composer, content, job_rx, &message_tx, &done_tx));
+            scope.spawn(move || compose_loop(composer, planned, job_rx, &message_tx, &done_tx));
         }
         drop(message_tx);
         for _ in 0..senders {
@@ -64,12 +67,15 @@ pub fn send(
             scope.spawn(move || send_loop(transport, batch, message_rx, &done_tx, halt));
         }
         drop(done_tx);
-        let dispatched = dispatch(&mut recorder, content, &job_tx, &done_rx);
+        let dispatched = dispatch(&mut recorder, planned, &job_tx, &done_rx);
         drop(job_tx);
         let drained = drain(&mut recorder, &done_rx);
         dispatched.and(drained)
     })?;
-    recorder.finish()
+    let mut report = recorder.finish()?;
+    report.name = super::digest_name(sender.digest_config.cadence_of(&planned.cadence));
+    report.issue = planned.content.number;
+    Ok(report)
 }
 
 /// Records the rest in flight once nothing more is queued: waits for each,
@@ -90,34 +96,36 @@ fn drain(recorder: &mut Recorder<'_, '_>, done: &mpsc::Receiver<Done>) -> Result
 /// queues the rest, each recorded as `sending` before any thread can send it.
 fn dispatch(
     recorder: &mut Recorder<'_, '_>,
-    content: &DigestContent<'_>,
+    planned: &Planned<'_>,
     jobs: &mpsc::SyncSender<Job>,
     done: &mpsc::Receiver<Done>,
 ) -> Result<(), DigestError> {
     let mut ids = Vec::with_capacity(CLAIM);
-    for id in ActiveIds::new(recorder.sender().store) {
+    let sender = recorder.sender();
+    let others = sender.digest_config.other_keys();
+    let members = super::members(&planned.cadence, &others);
+    for id in ActiveIds::new(sender.store, members, planned.content.id) {
         ids.push(id?);
-        if ids.len() == CLAIM && !claim_and_queue(recorder, content, &mut ids, jobs, done)? {
+        if ids.len() == CLAIM && !claim_and_queue(recorder, planned, &mut ids, jobs, done)? {
             return Ok(());
         }
     }
-    claim_and_queue(recorder, content, &mut ids, jobs, done)?;
+    claim_and_queue(recorder, planned, &mut ids, jobs, done)?;
     Ok(())
 }
 
-/// The subscriber with this id if the digest is still to go to them; one it
-/// need not go to is counted or settled here.
+/// The subscriber with this id and where their copy starts, if the digest
+/// is still to go to them; one it need not go to is counted or settled here.
 fn still_due(
     recorder: &mut Recorder<'_, '_>,
-    content: &DigestContent<'_>,
+    planned: &Planned<'_>,
     id: i64,
-) -> Result<Option<Subscriber>, DigestError> {
+) -> Result<Option<Job>, DigestError> {
     let sender = recorder.sender();
     let store = sender.store;
-    if store
-        .delivery_state(content.number, id)?
-        .is_some_and(DeliveryState::is_final)
-    {
+    let digest = planned.content.id;
+    let claimed = store.delivery_state(digest, id)?;
+    if claimed.is_some_and(DeliveryState::is_final) {
         recorder.already_done();
         return Ok(None);
     }
@@ -128,14 +136,30 @@ fn still_due(
     if subscriber.status != SubscriberStatus::Active {
         return Ok(None);
     }
-    if content
+    // Paused or moved to another cadence during the run: not theirs now,
+    // unless it was claimed for them before.
+    let cadence = &sender.digest_config.cadence_of(&subscriber.cadence).key;
+    if claimed.is_none() && (subscriber.paused || *cadence != planned.cadence) {
+        return Ok(None);
+    }
+    // A copy claimed before keeps its window: their watermark has moved past it.
+    let window = match claimed {
+        Some(_) => Some(store.claimed_since(digest, id)?),
+        None => planned.window_for(store.watermark(id)?),
+    };
+    let Some(since) = window else {
+        recorder.skip(id)?;
+        return Ok(None);
+    };
+    if planned
+        .copy(since)
         .sections_for(&subscriber, &sender.config.tracks)
         .is_empty()
     {
         recorder.skip(id)?;
         return Ok(None);
     }
-    Ok(Some(subscriber))
+    Ok(Some(Job { subscriber, since }))
 }
 
 /// Looks up `ids` and records those still due as `sending`, all in one
@@ -143,7 +167,7 @@ fn still_due(
 /// stay `sending`, for the next run).
 fn claim_and_queue(
     recorder: &mut Recorder<'_, '_>,
-    content: &DigestContent<'_>,
+    planned: &Planned<'_>,
     ids: &mut Vec<i64>,
     jobs: &mpsc::SyncSender<Job>,
     done: &mpsc::Receiver<Done>,
@@ -158,12 +182,12 @@ fn claim_and_queue(
     let batch = recorder.sender().store.batch()?;
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids.drain(..) {
-        claimed.extend(still_due(recorder, content, id)?);
+        claimed.extend(still_due(recorder, planned, id)?);
     }
     recorder.claim(&claimed)?;
     batch.commit()?;
-    for subscriber in claimed {
-        if !queue(recorder, Job { subscriber }, jobs, done)? {
+    for job in claimed {
+        if !queue(recorder, job, jobs, done)? {
             return Ok(false);
         }
     }
@@ -200,14 +224,14 @@ fn queue(
 /// and passes it to the sending threads, or reports why there is none.
 fn compose_loop(
     composer: &Composer<'_>,
-    content: &DigestContent<'_>,
+    planned: &Planned<'_>,
     jobs: &Mutex<mpsc::Receiver<Job>>,
     messages: &mpsc::SyncSender<(i64, Composed)>,
     done: &mpsc::Sender<Done>,
 ) {
     while let Some(job) = next(jobs) {
         let id = job.subscriber.id;
-        let outcome = match compose_one(composer, content, &job.subscriber) {
+        let outcome = match compose_one(composer, &planned.copy(job.since), &job.subscriber) {
             Ok(composed) => match messages.send((id, composed)) {
                 Ok(()) => continue,
                 Err(_) => return,
@@ -353,4 +377,4 @@ fn compose_one(
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -22,6 +22,15 @@ pub const HTML_TEMPLATE: &str = "digest.html";
 pub const TEXT_TEMPLATE: &str = "digest.txt";
 const SUBJECT_TEMPLATE: &str = "subject";
 
+/// The name of the subject template of the cadence with `key`: the
+/// default's is [`SUBJECT_TEMPLATE`].
+fn subject_template(key: &str) -> String {
+    match key {
+        "" => SUBJECT_TEMPLATE.to_string(),
+        key => format!("{SUBJECT_TEMPLATE}:{key}"),
+    }
+}
+
 const BUILT_IN: [(&str, &str); 2] = [
     (HTML_TEMPLATE, include_str!("../../templates/digest.html")),
     (TEXT_TEMPLATE, include_str!("../../templates/digest.txt")),
@@ -30,10 +39,7 @@ const BUILT_IN: [(&str, &str); 2] = [
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("rendering {template}: {message}")]
-    Template {
-        template: &'static str,
-        message: String,
-    },
+    Template { template: String, message: String },
     #[error("inlining the CSS of digest.html: {0}")]
     Css(String),
 }
@@ -53,10 +59,20 @@ struct Shows {
     choice: bool,
 }
 
-/// One digest's content, shared by every subscriber.
+/// What one copy of a digest carries: the issue, shared by every reader up
+/// to date with the cadence, or a reader's own window of it.
 #[derive(Debug, Clone)]
 pub struct DigestContent<'a> {
+    /// The digest's number in the ledger, unique across cadences: what
+    /// Message-IDs and returned mail name.
+    pub id: i64,
+    /// Its number among its cadence's digests: what readers see ("#12").
     pub number: i64,
+    /// Its cadence's key: "" for the default, whose issues are archived.
+    pub cadence: String,
+    /// The issue itself, as the archive shows it, rather than a reader's
+    /// own window of the digest.
+    pub archived: bool,
     pub period_start: DateTime<Utc>,
     pub slot: DateTime<Utc>,
     /// Newest first.
@@ -101,19 +117,30 @@ impl DigestTemplates {
     pub fn load(config: &Config) -> Result<Self, Problems> {
         let mut tera = templates::load(config, &BUILT_IN)?;
         let mut texts = templates::texts(config, &BUILT_IN);
-        texts.extend(config.digest.as_ref().map(|d| d.subject.clone()));
+        texts.extend(
+            config
+                .digest
+                .iter()
+                .flat_map(|d| &d.cadences)
+                .map(|c| c.subject.clone()),
+        );
         let shows = Shows {
             name: texts.iter().any(|text| may_show_name(text)),
             choice: texts.iter().any(|text| may_show_choice(text)),
         };
-        if let Some(digest) = &config.digest
-            && let Err(e) = tera.add_raw_template(SUBJECT_TEMPLATE, &digest.subject)
-        {
-            return Err(Problems(vec![Problem::new(
-                &config.path,
-                None,
-                format!("`digest.subject`: {}", tera_message(&e)),
-            )]));
+        for cadence in config.digest.iter().flat_map(|d| &d.cadences) {
+            let key = match cadence.is_default() {
+                true => "digest.subject".to_string(),
+                false => format!("the subject of the {} cadence", cadence.name),
+            };
+            if let Err(e) = tera.add_raw_template(&subject_template(&cadence.key), &cadence.subject)
+            {
+                return Err(Problems(vec![Problem::new(
+                    &config.path,
+                    None,
+                    format!("`{key}`: {}", tera_message(&e)),
+                )]));
+            }
         }
         Ok(DigestTemplates { tera, shows })
     }
@@ -146,7 +173,13 @@ impl DigestTemplates {
         );
         context.insert("links", links);
         context.insert("postal_address", &digest_config.postal_address);
-        let subject = self.render_one(SUBJECT_TEMPLATE, &context)?;
+        // A cadence the config no longer offers has the default's subject.
+        let cadence = config
+            .digest
+            .as_ref()
+            .map(|d| d.cadence_of(&digest.cadence));
+        let subject_of = subject_template(cadence.map_or("", |c| c.key.as_str()));
+        let subject = self.render_one(&subject_of, &context)?;
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
         context.insert("subject", &subject);
         context.insert("sections", &sections);
@@ -173,7 +206,10 @@ impl DigestTemplates {
     ) -> Result<(), Problem> {
         // With a note, so a template's use of it is checked too.
         let sample = DigestContent {
+            id: 1,
             number: 1,
+            cadence: String::new(),
+            archived: true,
             period_start: now - chrono::Duration::weeks(1),
             slot: now,
             shorts,
@@ -203,7 +239,7 @@ impl DigestTemplates {
                 ))
             }
             Err(RenderError::Template { template, message }) => Err(
-                crate::render::templates::render_problem(config, template, &message),
+                crate::render::templates::render_problem(config, &template, &message),
             ),
             Err(e) => Err(Problem::new(
                 &config.templates_dir.join(HTML_TEMPLATE),
@@ -292,17 +328,18 @@ impl DigestTemplates {
             (tracks, tags)
         });
         Audience {
+            copy: (digest.id, digest.archived, digest.shorts.len()),
             sections,
             choice,
             name: self.shows.name.then(|| subscriber.name.clone()),
         }
     }
 
-    fn render_one(&self, template: &'static str, context: &Context) -> Result<String, RenderError> {
+    fn render_one(&self, template: &str, context: &Context) -> Result<String, RenderError> {
         self.tera
             .render(template, context)
             .map_err(|e| RenderError::Template {
-                template,
+                template: template.to_string(),
                 message: tera_message(&e),
             })
     }
@@ -342,6 +379,12 @@ pub struct SharedCopies {
 /// templates show.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Audience {
+    /// Which copy of which digest: the ledger's number, whether it is the
+    /// issue, and how many shorts it carries. One run sends several digests
+    /// (one per cadence, and an unfinished one first), whose copies may
+    /// hold the same shorts under another number and subject; a window of
+    /// a digest is a tail of its shorts, so its length tells it apart.
+    copy: (i64, bool, usize),
     /// Each of their [`sections`](crate::model::sections): the track's slug
     /// and its shorts' slugs. The shorts, not only the tracks: two readers
     /// of one track through different tags get different shorts there.
@@ -565,7 +608,7 @@ fn preheader(sections: &[SectionView<'_>], count: usize) -> String {
 }
 
 #[derive(Serialize)]
-struct DigestView {
+struct DigestView<'a> {
     number: i64,
     count: usize,
     total: usize,
@@ -574,15 +617,24 @@ struct DigestView {
     period_end: String,
     /// "Jun 1 – 8, 2026": the period, saying the year once.
     period: String,
-    /// Its page in the web archive ("view in your browser").
+    /// Its page in the web archive ("view in your browser"); empty for a
+    /// copy that is not archived (another cadence's, or a reader's own window).
     url: String,
+    /// Its cadence's label ("Daily"); empty for the default cadence.
+    cadence: &'a str,
 }
 
-impl DigestView {
+impl<'a> DigestView<'a> {
     /// The digest for a copy that carries `count` of its shorts.
-    fn new(digest: &DigestContent<'_>, count: usize, config: &Config) -> Self {
+    fn new(digest: &DigestContent<'_>, count: usize, config: &'a Config) -> Self {
         let tz = config.site.timezone;
+        let cadence = config
+            .digest
+            .as_ref()
+            .map(|d| d.cadence_of(&digest.cadence))
+            .filter(|c| !c.is_default());
         DigestView {
+            cadence: cadence.map_or("", |c| c.label.as_str()),
             number: digest.number,
             count,
             total: digest.shorts.len(),
@@ -590,7 +642,10 @@ impl DigestView {
             period_start: display_date(digest.period_start, tz),
             period_end: display_date(digest.slot, tz),
             period: period_text(digest.period_start, digest.slot, tz),
-            url: config.site.url(&crate::paths::digest(digest.number)),
+            url: match (cadence, digest.archived) {
+                (None, true) => config.site.url(&crate::paths::digest(digest.number)),
+                _ => String::new(),
+            },
         }
     }
 }
@@ -819,7 +874,10 @@ mod tests {
             .expect("a test date")
             .to_utc();
         DigestContent {
+            id: 1,
             number: 1,
+            cadence: String::new(),
+            archived: true,
             period_start: slot - chrono::Duration::weeks(1),
             slot,
             shorts: shorts.iter().collect(),
@@ -833,6 +891,41 @@ mod tests {
             preferences: "https://example.com/preferences?token=p".into(),
             archive: "https://example.com/digests/".into(),
         }
+    }
+
+    /// One run sends a digest per cadence, and may send the same shorts
+    /// in two of them: a copy is never shared across digests, nor between
+    /// the issue and a reader's window of it.
+    #[test]
+    fn the_same_shorts_in_another_digest_are_another_copy() {
+        let (config, templates, shorts) = fixture();
+        let weekly = content(&shorts);
+        let daily = DigestContent {
+            id: 2,
+            number: 7,
+            cadence: "daily".into(),
+            ..content(&shorts)
+        };
+        let window = DigestContent {
+            archived: false,
+            ..content(&shorts)
+        };
+        let r = reader(1, &[], &[]);
+        let key = |c: &DigestContent<'_>| templates.audience(c, &r, &config.tracks);
+        assert_eq!(key(&weekly).sections, key(&daily).sections);
+        assert_ne!(key(&weekly), key(&daily));
+        assert_ne!(key(&weekly), key(&window));
+        let digest = config.digest.as_ref().expect("a [digest] section");
+        let shared = SharedCopies::default();
+        let subject = |c: &DigestContent<'_>| {
+            let copy = templates.render_shared(&shared, &config, digest, c, &r, &links());
+            copy.unwrap().expect("a copy").into_rendered().subject
+        };
+        let (first, second) = (subject(&weekly), subject(&daily));
+        assert!(
+            first.contains("#1") && second.contains("#7"),
+            "{first} / {second}"
+        );
     }
 
     #[test]

@@ -321,6 +321,31 @@ struct SiteView<'a> {
     heading: &'a str,
     tagline: &'a str,
     intro: &'a str,
+    /// The cadences a reader may choose between, default first; none when
+    /// there is only one (the sign-up form then asks nothing).
+    cadences: Vec<CadenceView<'a>>,
+}
+
+/// A cadence on a form: its name (the value sent) and its label.
+#[derive(Serialize)]
+pub(crate) struct CadenceView<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) label: &'a str,
+}
+
+/// The cadences a reader may choose between; none when there is no choice.
+pub(crate) fn cadence_views(config: &Config) -> Vec<CadenceView<'_>> {
+    let cadences = config.digest.as_ref().map_or(&[][..], |d| &d.cadences[..]);
+    if cadences.len() < 2 {
+        return Vec::new();
+    }
+    cadences
+        .iter()
+        .map(|c| CadenceView {
+            name: &c.name,
+            label: &c.label,
+        })
+        .collect()
 }
 
 /// A link to a track or tag page, with how many shorts it lists.
@@ -734,6 +759,7 @@ fn site_view(config: &Config) -> SiteView<'_> {
         heading: &pages.heading,
         tagline: &pages.tagline,
         intro: pages.intro.as_deref().unwrap_or(&config.site.description),
+        cadences: cadence_views(config),
     }
 }
 

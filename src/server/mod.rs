@@ -648,15 +648,21 @@ fn sign_up_form(app: &App, body: &Bytes) -> Result<crate::store::NewSubscriber, 
         .next()
         .unwrap_or_default();
     let tracks = form_values(body, "tracks").join(",");
-    let mut new =
-        crate::subscribers::validate(&email, "", &tracks, "", "pending", &app.config, "web")
-            .map_err(|message| {
-                Problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Please check the form",
-                    message,
-                )
-            })?;
+    let cadence = form_values(body, "cadence").into_iter().next();
+    let fields = crate::subscribers::Fields {
+        email: &email,
+        tracks: &tracks,
+        status: "pending",
+        cadence: Some(cadence.as_deref().unwrap_or_default()),
+        ..Default::default()
+    };
+    let mut new = crate::subscribers::validate(&fields, &app.config, "web").map_err(|message| {
+        Problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Please check the form",
+            message,
+        )
+    })?;
     new.consent_text = app.config.server.consent_version.clone();
     Ok(new)
 }
@@ -829,28 +835,66 @@ async fn update_preferences(
     }
     let tags = site_tags(&app).await?;
     known_tags(&app, &chosen_tags, &tags, &subscriber).map_err(check_the_form)?;
-    let validated = crate::subscribers::validate(
-        &subscriber.email,
-        "",
-        &chosen.join(","),
-        &chosen_tags.join(","),
-        "",
-        &app.config,
-        "web",
-    )
-    .map_err(check_the_form)?;
+    let (tracks, chosen_tags) = (chosen.join(","), chosen_tags.join(","));
+    let cadence = form_values(&body, "cadence").into_iter().next();
+    let fields = crate::subscribers::Fields {
+        email: &subscriber.email,
+        tracks: &tracks,
+        tags: &chosen_tags,
+        cadence: cadence.as_deref(),
+        ..Default::default()
+    };
+    let validated =
+        crate::subscribers::validate(&fields, &app.config, "web").map_err(check_the_form)?;
+    let pause = Pause {
+        paused: form_values(&body, "paused").iter().any(|v| v == "yes"),
+        catch_up: form_values(&body, "catch_up").iter().any(|v| v == "yes"),
+    };
     let now = (app.clock)();
     let updated = Subscriber {
         tracks: validated.tracks,
         tags: validated.tags,
-        ..subscriber
+        cadence: validated
+            .cadence
+            .unwrap_or_else(|| subscriber.cadence.clone()),
+        paused: pause.paused,
+        ..subscriber.clone()
     };
-    let (id, tracks, chosen_tags) = (updated.id, updated.tracks.clone(), updated.tags.clone());
+    let saved = updated.clone();
     with_store(&app, move |store| {
-        store.set_follows(id, &tracks, &chosen_tags, now)
+        save_preferences(store, &subscriber, &saved, pause.catch_up, now)
     })
     .await?;
     Ok(preferences(&app, &updated, &token, &tags, Some("Saved.")))
+}
+
+/// The pause box of the preferences form.
+#[derive(Clone, Copy)]
+struct Pause {
+    paused: bool,
+    /// On resuming: bring what was missed.
+    catch_up: bool,
+}
+
+/// Writes what changed between `old` and `new`, in one transaction.
+fn save_preferences(
+    store: &dyn crate::store::Store,
+    old: &Subscriber,
+    new: &Subscriber,
+    catch_up: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), crate::store::StoreError> {
+    let batch = store.batch()?;
+    store.set_follows(new.id, &new.tracks, &new.tags, now)?;
+    if new.cadence != old.cadence {
+        store.set_cadence(new.id, &new.cadence, now)?;
+    }
+    match (old.paused, new.paused) {
+        (false, true) => store.pause(new.id, now)?,
+        (true, false) => store.resume(new.id, catch_up, now)?,
+        _ => {}
+    }
+    batch.commit()
 }
 
 fn preferences(

@@ -130,6 +130,8 @@ impl Page<'_> {
                 );
                 context.insert("tracks", &track_choices(config, subscriber));
                 context.insert("tags", &tag_choices(tags, subscriber));
+                context.insert("cadences", &cadence_choices(config, subscriber));
+                context.insert("paused", &subscriber.paused);
                 context.insert("notice", notice);
             }
         }
@@ -145,6 +147,25 @@ fn track_choices<'a>(config: &'a Config, subscriber: &Subscriber) -> Vec<Choice<
             label: &t.title,
             name: &t.title,
             checked: subscriber.wants(&t.slug),
+        })
+        .collect()
+}
+
+/// The cadences to choose between, the reader's ticked; none when the
+/// config offers only one.
+fn cadence_choices<'a>(config: &'a Config, subscriber: &Subscriber) -> Vec<Choice<'a>> {
+    let Some(digest) = &config.digest else {
+        return Vec::new();
+    };
+    let theirs = &digest.cadence_of(&subscriber.cadence).key;
+    crate::render::pages::cadence_views(config)
+        .into_iter()
+        .zip(&digest.cadences)
+        .map(|(view, cadence)| Choice {
+            slug: view.name,
+            label: view.label,
+            name: view.name,
+            checked: cadence.key == *theirs,
         })
         .collect()
 }

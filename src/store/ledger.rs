@@ -5,20 +5,48 @@
 //! transport and as `sent` after the server accepted it, each in its own
 //! committed transaction, so after a crash only messages in flight are in doubt.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Sqlite, StoreError, parse_timestamp, timestamp};
+use super::subscribers::RECEIVING;
+use super::{Members, Sqlite, StoreError, parse_timestamp, timestamp};
 
-/// A digest as recorded: its number, slot and period.
+/// A digest as recorded: its number, cadence, slot and period, and which
+/// publications it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestRecord {
+    /// Unique across cadences: the ledger, Message-IDs and bounces name it.
     pub number: i64,
+    /// The cadence's name; "" for the default (`[digest] schedule`).
+    pub cadence: String,
+    /// Its place among its cadence's digests, from 1: what readers see ("#12").
+    pub issue: i64,
     pub slot: DateTime<Utc>,
     pub period_start: DateTime<Utc>,
+    /// The publication its issue starts after; `None` for a cadence's first,
+    /// whose issue is what was dated after `period_start`.
+    pub since: Option<i64>,
+    /// The last publication it carries: every reader's copy ends here.
+    pub through: i64,
     pub completed: bool,
+}
+
+/// A digest to record, as planned.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDigest<'a> {
+    pub cadence: &'a str,
+    pub slot: DateTime<Utc>,
+    pub period_start: DateTime<Utc>,
+    pub since: Option<i64>,
+    /// Shorts first seen published by this plan, in the order they are
+    /// numbered: after the highest publication recorded, so that
+    /// `through` is the last of them.
+    pub first_seen: &'a [&'a str],
+    pub through: i64,
+    /// What its issue carries: (short id, track).
+    pub shorts: &'a [(&'a str, &'a str)],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,57 +82,92 @@ impl DeliveryState {
     }
 }
 
-fn digest_record(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, String, Option<String>)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+const DIGEST_COLUMNS: &str =
+    "number, cadence, issue, slot, period_start, since_seq, through_seq, completed_at";
+
+type DigestRow = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    Option<String>,
+);
+
+fn digest_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<DigestRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+    ))
 }
 
 fn to_record(
-    (number, slot, start, completed): (i64, String, String, Option<String>),
+    (number, cadence, issue, slot, start, since, through, completed): DigestRow,
 ) -> Result<DigestRecord, StoreError> {
     Ok(DigestRecord {
         number,
+        cadence,
+        issue,
         slot: parse_timestamp(&slot)?,
         period_start: parse_timestamp(&start)?,
+        since,
+        through,
         completed: completed.is_some(),
     })
 }
 
-/// The delivery ledger: which digests exist, which shorts each carried, and
-/// what happened to each subscriber's copy. Only `digest` writes deliveries.
+/// The delivery ledger: which shorts have been published and in what order,
+/// which digests exist and what they carry, where each subscriber stands,
+/// and what happened to each subscriber's copy. Only `digest` writes deliveries.
 pub trait Ledger {
     fn digest_count(&self) -> Result<i64, StoreError>;
 
-    fn digest_for_slot(&self, slot: DateTime<Utc>) -> Result<Option<DigestRecord>, StoreError>;
+    fn digest_for_slot(
+        &self,
+        cadence: &str,
+        slot: DateTime<Utc>,
+    ) -> Result<Option<DigestRecord>, StoreError>;
 
-    /// The oldest digest that was started but not finished (a crash, or SMTP down).
-    fn unfinished_digest(&self) -> Result<Option<DigestRecord>, StoreError>;
+    /// The cadence's oldest digest that was started but not finished (a
+    /// crash, or SMTP down).
+    fn unfinished_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError>;
+
+    /// The cadence's newest digest.
+    fn latest_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError>;
 
     /// Every digest, oldest first.
     fn digests(&self) -> Result<Vec<DigestRecord>, StoreError>;
 
-    /// The digests readers can see in the archive, oldest first: finished
-    /// ones, and unfinished ones that reached at least one inbox.
+    /// The digests of the default cadence readers can see in the archive,
+    /// oldest first: finished ones, and unfinished ones that reached at
+    /// least one inbox; not one whose issue was empty (it went only to
+    /// readers who had switched cadence).
     fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError>;
 
     /// Where the first digest's period began: shorts dated before it are the
     /// back catalogue, which digests never mail.
     fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
-    /// Ids of every short any digest has carried (see `Short::id`).
-    fn carried_ids(&self) -> Result<HashSet<String>, StoreError>;
+    /// Every short seen published, by id, with its place in the order they
+    /// were first seen (its publication number).
+    fn publications(&self) -> Result<HashMap<String, i64>, StoreError>;
 
-    /// Ids of the shorts the digest carries, in the order they were recorded.
+    /// Ids of the shorts the digest's issue carries, in the order they were recorded.
     fn digest_short_ids(&self, number: i64) -> Result<Vec<String>, StoreError>;
 
-    /// Records a new digest and the shorts it carries (id, track), in one
-    /// transaction.
+    /// Records a new digest, the shorts first seen published with it, and
+    /// what its issue carries, in one transaction.
     fn create_digest(
         &self,
-        slot: DateTime<Utc>,
-        period_start: DateTime<Utc>,
-        shorts: &[(&str, &str)],
+        new: &NewDigest<'_>,
         now: DateTime<Utc>,
     ) -> Result<DigestRecord, StoreError>;
 
@@ -116,13 +179,29 @@ pub trait Ledger {
         subscriber: i64,
     ) -> Result<Option<DeliveryState>, StoreError>;
 
+    /// Where the copy claimed for the subscriber starts: after this
+    /// publication, or the issue when `None` (or when nothing was claimed).
+    fn claimed_since(&self, digest: i64, subscriber: i64) -> Result<Option<i64>, StoreError>;
+
+    /// The last publication settled for the subscriber; `None` before their
+    /// first digest (since they last became active).
+    fn watermark(&self, subscriber: i64) -> Result<Option<i64>, StoreError>;
+
+    /// Moves the subscriber's watermark up to `through` (never down).
+    fn settle_through(&self, subscriber: i64, through: i64) -> Result<(), StoreError>;
+
+    /// The lowest watermark among `members` who have one.
+    fn lowest_watermark(&self, members: Members<'_>) -> Result<Option<i64>, StoreError>;
+
     /// Records a delivery as handed to the transport under `message_id`,
-    /// not yet confirmed; counts an attempt.
+    /// not yet confirmed; counts an attempt. `since` is where the copy
+    /// starts (`None`: the issue); a claim made again keeps the first one's.
     fn mark_sending(
         &self,
         digest: i64,
         subscriber: i64,
         message_id: &str,
+        since: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
@@ -170,48 +249,39 @@ impl Ledger for Sqlite {
             .query_row("SELECT count(*) FROM digests", [], |r| r.get(0))?)
     }
 
-    fn digest_for_slot(&self, slot: DateTime<Utc>) -> Result<Option<DigestRecord>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT number, slot, period_start, completed_at FROM digests WHERE slot = ?1",
-                [timestamp(slot)],
-                digest_record,
-            )
-            .optional()?
-            .map(to_record)
-            .transpose()
+    fn digest_for_slot(
+        &self,
+        cadence: &str,
+        slot: DateTime<Utc>,
+    ) -> Result<Option<DigestRecord>, StoreError> {
+        self.one_digest(
+            "cadence = ?1 AND slot = ?2",
+            params![cadence, timestamp(slot)],
+        )
     }
 
-    fn unfinished_digest(&self) -> Result<Option<DigestRecord>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT number, slot, period_start, completed_at FROM digests
-                 WHERE completed_at IS NULL ORDER BY number LIMIT 1",
-                [],
-                digest_record,
-            )
-            .optional()?
-            .map(to_record)
-            .transpose()
+    fn unfinished_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError> {
+        self.one_digest(
+            "cadence = ?1 AND completed_at IS NULL ORDER BY number LIMIT 1",
+            [cadence],
+        )
+    }
+
+    fn latest_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError> {
+        self.one_digest("cadence = ?1 ORDER BY number DESC LIMIT 1", [cadence])
     }
 
     fn digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT number, slot, period_start, completed_at FROM digests ORDER BY number",
-        )?;
-        let rows = statement.query_map([], digest_record)?;
-        rows.map(|r| to_record(r?)).collect()
+        self.digest_list("1 ORDER BY number")
     }
 
     fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT number, slot, period_start, completed_at FROM digests d
-             WHERE completed_at IS NOT NULL
-                OR EXISTS (SELECT 1 FROM deliveries WHERE digest = d.number AND state = 'sent')
+        self.digest_list(
+            "cadence = '' AND (completed_at IS NOT NULL
+                OR EXISTS (SELECT 1 FROM deliveries WHERE digest = d.number AND state = 'sent'))
+             AND EXISTS (SELECT 1 FROM digest_shorts WHERE digest = d.number)
              ORDER BY number",
-        )?;
-        let rows = statement.query_map([], digest_record)?;
-        rows.map(|r| to_record(r?)).collect()
+        )
     }
 
     fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -226,9 +296,11 @@ impl Ledger for Sqlite {
         start.as_deref().map(parse_timestamp).transpose()
     }
 
-    fn carried_ids(&self) -> Result<HashSet<String>, StoreError> {
-        let mut statement = self.conn.prepare("SELECT short_id FROM digest_shorts")?;
-        let rows = statement.query_map([], |r| r.get(0))?;
+    fn publications(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT short_id, seq FROM publications")?;
+        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -242,23 +314,28 @@ impl Ledger for Sqlite {
 
     fn create_digest(
         &self,
-        slot: DateTime<Utc>,
-        period_start: DateTime<Utc>,
-        shorts: &[(&str, &str)],
+        new: &NewDigest<'_>,
         now: DateTime<Utc>,
     ) -> Result<DigestRecord, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let number: i64 = tx.query_row(
-            "SELECT coalesce(max(number), 0) + 1 FROM digests",
-            [],
-            |r| r.get(0),
+        record_publications(&tx, new, now)?;
+        let (number, issue): (i64, i64) = tx.query_row(
+            "SELECT (SELECT coalesce(max(number), 0) + 1 FROM digests),
+                    (SELECT coalesce(max(issue), 0) + 1 FROM digests WHERE cadence = ?1)",
+            [new.cadence],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         tx.execute(
-            "INSERT INTO digests (number, slot, period_start, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO digests (number, cadence, issue, slot, period_start, since_seq, through_seq, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 number,
-                timestamp(slot),
-                timestamp(period_start),
+                new.cadence,
+                issue,
+                timestamp(new.slot),
+                timestamp(new.period_start),
+                new.since,
+                new.through,
                 timestamp(now)
             ],
         )?;
@@ -266,15 +343,19 @@ impl Ledger for Sqlite {
             let mut insert = tx.prepare(
                 "INSERT INTO digest_shorts (digest, short_id, track) VALUES (?1, ?2, ?3)",
             )?;
-            for (id, track) in shorts {
+            for (id, track) in new.shorts {
                 insert.execute(params![number, id, track])?;
             }
         }
         tx.commit()?;
         Ok(DigestRecord {
             number,
-            slot,
-            period_start,
+            cadence: new.cadence.to_string(),
+            issue,
+            slot: new.slot,
+            period_start: new.period_start,
+            since: new.since,
+            through: new.through,
             completed: false,
         })
     }
@@ -300,15 +381,55 @@ impl Ledger for Sqlite {
         state.map(|s| parse_state(&s)).transpose()
     }
 
+    fn claimed_since(&self, digest: i64, subscriber: i64) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT since_seq FROM deliveries WHERE digest = ?1 AND subscriber = ?2",
+            )?
+            .query_row(params![digest, subscriber], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    fn watermark(&self, subscriber: i64) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT through_seq FROM subscribers WHERE id = ?1")?
+            .query_row([subscriber], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    fn settle_through(&self, subscriber: i64, through: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE subscribers SET through_seq = max(coalesce(through_seq, ?2), ?2) WHERE id = ?1",
+            )?
+            .execute(params![subscriber, through])?;
+        Ok(())
+    }
+
+    fn lowest_watermark(&self, members: Members<'_>) -> Result<Option<i64>, StoreError> {
+        let (of, key) = members.condition(1);
+        Ok(self.conn.query_row(
+            &format!("SELECT min(through_seq) FROM subscribers WHERE {RECEIVING} AND {of}"),
+            [key],
+            |r| r.get(0),
+        )?)
+    }
+
     fn mark_sending(
         &self,
         digest: i64,
         subscriber: i64,
         message_id: &str,
+        since: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let change = Change {
             message_id: Some(message_id),
+            since,
             ..Change::new(DeliveryState::Sending, now)
         };
         self.record_delivery(digest, subscriber, change)
@@ -371,6 +492,28 @@ impl Ledger for Sqlite {
 }
 
 impl Sqlite {
+    /// The digest `filter` (a WHERE clause) selects, if any.
+    fn one_digest(
+        &self,
+        filter: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Option<DigestRecord>, StoreError> {
+        let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests d WHERE {filter}");
+        self.conn
+            .query_row(&sql, values, digest_record)
+            .optional()?
+            .map(to_record)
+            .transpose()
+    }
+
+    /// The digests `filter` (a WHERE clause with its ORDER BY) selects.
+    fn digest_list(&self, filter: &str) -> Result<Vec<DigestRecord>, StoreError> {
+        let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests d WHERE {filter}");
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], digest_record)?;
+        rows.map(|r| to_record(r?)).collect()
+    }
+
     /// Deliveries matching `filter` (a WHERE clause with one parameter), with their digest.
     fn delivery_rows(&self, filter: &str, value: i64) -> Result<Vec<(i64, Delivery)>, StoreError> {
         let sql = format!(
@@ -414,8 +557,8 @@ impl Sqlite {
         let attempt = i64::from(change.state == DeliveryState::Sending);
         self.conn
             .prepare_cached(
-                "INSERT INTO deliveries (digest, subscriber, state, attempts, last_error, message_id, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO deliveries (digest, subscriber, state, attempts, last_error, message_id, updated_at, since_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (digest, subscriber) DO UPDATE SET
                      state = excluded.state,
                      attempts = attempts + excluded.attempts,
@@ -430,10 +573,38 @@ impl Sqlite {
                 attempt,
                 change.error,
                 change.message_id,
-                timestamp(change.now)
+                timestamp(change.now),
+                change.since
             ])?;
         Ok(())
     }
+}
+
+/// Numbers the shorts first seen published with a new digest, after the
+/// highest recorded; refuses when that does not end at the digest's
+/// `through` (the publications changed since the plan was made).
+fn record_publications(
+    tx: &rusqlite::Transaction<'_>,
+    new: &NewDigest<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let highest: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM publications", [], |r| {
+        r.get(0)
+    })?;
+    if highest + new.first_seen.len() as i64 != new.through {
+        return Err(StoreError::Corrupt(format!(
+            "the digest was planned through publication {} but {} are recorded and {} are new; plan it again",
+            new.through,
+            highest,
+            new.first_seen.len()
+        )));
+    }
+    let mut insert =
+        tx.prepare("INSERT INTO publications (seq, short_id, seen_at) VALUES (?1, ?2, ?3)")?;
+    for (seq, id) in (highest + 1..).zip(new.first_seen) {
+        insert.execute(params![seq, id, timestamp(now)])?;
+    }
+    Ok(())
 }
 
 /// A delivery's new state, as the `mark_…` methods record it.
@@ -441,6 +612,8 @@ struct Change<'a> {
     state: DeliveryState,
     message_id: Option<&'a str>,
     error: Option<&'a str>,
+    /// Only for a first claim: where the copy starts.
+    since: Option<i64>,
     now: DateTime<Utc>,
 }
 
@@ -450,6 +623,7 @@ impl Change<'_> {
             state,
             message_id: None,
             error: None,
+            since: None,
             now,
         }
     }
@@ -485,46 +659,138 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    const DEFAULT: Members<'static> = Members::Default { others: &["daily"] };
+
     fn t(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 6, day, 8, 0, 0).unwrap()
     }
 
+    /// A digest of the default cadence carrying `ids`, all first seen now.
+    fn digest(
+        store: &Sqlite,
+        slot: DateTime<Utc>,
+        start: DateTime<Utc>,
+        ids: &[&str],
+    ) -> Result<DigestRecord, StoreError> {
+        let shorts: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "llm")).collect();
+        let highest = store.publications()?.len() as i64;
+        let since = store.latest_digest("")?.map(|d| d.through);
+        let new = NewDigest {
+            cadence: "",
+            slot,
+            period_start: start,
+            since,
+            first_seen: ids,
+            through: highest + ids.len() as i64,
+            shorts: &shorts,
+        };
+        store.create_digest(&new, slot)
+    }
+
     #[test]
-    fn a_short_is_carried_by_one_digest_only() {
+    fn a_short_is_published_once() {
         let store = Sqlite::in_memory().unwrap();
-        let first = store
-            .create_digest(t(8), t(1), &[("a", "llm"), ("b", "llm")], t(8))
-            .unwrap();
-        assert_eq!(first.number, 1);
+        let first = digest(&store, t(8), t(1), &["a", "b"]).unwrap();
+        assert_eq!(
+            (first.number, first.issue, first.since, first.through),
+            (1, 1, None, 2)
+        );
         assert_eq!(store.digest_short_ids(1).unwrap(), ["a", "b"]);
         assert!(
-            store
-                .create_digest(t(15), t(8), &[("a", "llm")], t(15))
-                .is_err(),
-            "slug a is taken"
+            digest(&store, t(15), t(8), &["a"]).is_err(),
+            "a is published already"
         );
         assert_eq!(
             store.digest_count().unwrap(),
             1,
             "the failed digest left nothing behind"
         );
-        let second = store
-            .create_digest(t(15), t(8), &[("c", "llm")], t(15))
+        let stale = NewDigest {
+            cadence: "daily",
+            slot: t(9),
+            period_start: t(8),
+            since: None,
+            first_seen: &["c"],
+            through: 2,
+            shorts: &[("c", "llm")],
+        };
+        assert!(
+            store.create_digest(&stale, t(9)).is_err(),
+            "planned on stale publications"
+        );
+    }
+
+    #[test]
+    fn digests_are_numbered_per_cadence_one_per_slot() {
+        let store = Sqlite::in_memory().unwrap();
+        digest(&store, t(8), t(1), &["a", "b"]).unwrap();
+        let daily = NewDigest {
+            cadence: "daily",
+            slot: t(9),
+            period_start: t(8),
+            since: None,
+            first_seen: &["c"],
+            through: 3,
+            shorts: &[("c", "llm")],
+        };
+        let daily = store.create_digest(&daily, t(9)).unwrap();
+        assert_eq!(
+            (daily.number, daily.issue, daily.cadence.as_str()),
+            (2, 1, "daily")
+        );
+        assert!(
+            digest(&store, t(8), t(1), &["d"]).is_err(),
+            "one digest per cadence and slot"
+        );
+        let second = digest(&store, t(15), t(8), &["d"]).unwrap();
+        assert_eq!(
+            (second.number, second.issue, second.since, second.through),
+            (3, 2, Some(2), 4)
+        );
+        let publications = store.publications().unwrap();
+        let order = ["a", "b", "c", "d"].map(|id| publications[id]);
+        assert_eq!(order, [1, 2, 3, 4]);
+        assert_eq!(
+            store.latest_digest("daily").unwrap().map(|d| d.number),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn a_watermark_only_moves_up_and_a_claim_keeps_its_first_window() {
+        let store = Sqlite::in_memory().unwrap();
+        digest(&store, t(8), t(1), &["a", "b", "c"]).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO subscribers (id, email, status, token_id, created_at, updated_at)
+                 VALUES (7, 'r@example.com', 'active', 't', 'x', 'x'),
+                        (8, 'p@example.com', 'active', 'u', 'x', 'x')",
+            )
             .unwrap();
-        assert_eq!(second.number, 2);
-        assert_eq!(store.carried_ids().unwrap().len(), 3);
+        assert_eq!(store.watermark(7).unwrap(), None);
+        assert_eq!(store.lowest_watermark(DEFAULT).unwrap(), None);
+        store.settle_through(7, 2).unwrap();
+        store.settle_through(7, 1).unwrap();
+        assert_eq!(store.watermark(7).unwrap(), Some(2));
+        store.settle_through(8, 3).unwrap();
+        assert_eq!(store.lowest_watermark(DEFAULT).unwrap(), Some(2));
+        assert_eq!(store.lowest_watermark(Members::Of("daily")).unwrap(), None);
+        store.mark_sending(1, 7, "<m@x>", Some(1), t(8)).unwrap();
+        store.mark_deferred(1, 7, "451", t(8)).unwrap();
+        store.mark_sending(1, 7, "<m@x>", None, t(8)).unwrap();
+        assert_eq!(store.claimed_since(1, 7).unwrap(), Some(1));
+        assert_eq!(store.claimed_since(1, 8).unwrap(), None);
     }
 
     #[test]
     fn deliveries_move_through_states_and_count_attempts() {
         let store = Sqlite::in_memory().unwrap();
-        let digest = store
-            .create_digest(t(8), t(1), &[("a", "llm")], t(8))
-            .unwrap();
-        assert_eq!(store.unfinished_digest().unwrap(), Some(digest.clone()));
-        store.mark_sending(1, 7, "<m@x>", t(8)).unwrap();
+        let digest = digest(&store, t(8), t(1), &["a"]).unwrap();
+        assert_eq!(store.unfinished_digest("").unwrap(), Some(digest.clone()));
+        store.mark_sending(1, 7, "<m@x>", None, t(8)).unwrap();
         store.mark_deferred(1, 7, "451 later", t(8)).unwrap();
-        store.mark_sending(1, 7, "<m@x>", t(8)).unwrap();
+        store.mark_sending(1, 7, "<m@x>", None, t(8)).unwrap();
         store.mark_sent(1, 7, t(8)).unwrap();
         assert_eq!(
             store.delivery_state(1, 7).unwrap(),
@@ -543,17 +809,17 @@ mod tests {
             (2, "451 later", "<m@x>")
         );
         store.complete_digest(1, t(8)).unwrap();
-        assert_eq!(store.unfinished_digest().unwrap(), None);
-        assert!(store.digest_for_slot(t(8)).unwrap().unwrap().completed);
+        assert_eq!(store.unfinished_digest("").unwrap(), None);
+        assert!(store.digest_for_slot("", t(8)).unwrap().unwrap().completed);
     }
 
     #[test]
     fn deliveries_list_each_subscribers_state_attempts_and_error() {
         let store = Sqlite::in_memory().unwrap();
+        digest(&store, t(8), t(1), &["a"]).unwrap();
         store
-            .create_digest(t(8), t(1), &[("a", "llm")], t(8))
+            .mark_sending(1, 9, "<m@example.org>", None, t(8))
             .unwrap();
-        store.mark_sending(1, 9, "<m@example.org>", t(8)).unwrap();
         store.mark_failed(1, 9, "550 no", t(8)).unwrap();
         store.mark_skipped(1, 3, t(8)).unwrap();
         let failed = Delivery {

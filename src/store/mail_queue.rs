@@ -135,6 +135,7 @@ fn queued_mail(row: &Row<'_>) -> rusqlite::Result<(QueuedMail, String)> {
             status: SubscriberStatus::Pending,
             source: row.get(5)?,
             consent_text: row.get(4)?,
+            cadence: Some(row.get(10)?),
         })
     };
     let mail = QueuedMail {
@@ -150,8 +151,8 @@ impl MailQueue for Sqlite {
     fn queue_sign_up(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let now = timestamp(now);
         self.conn.execute(
-            "INSERT INTO mail_queue (kind, email, tracks, tags, consent_text, source, state, due_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)",
+            "INSERT INTO mail_queue (kind, email, tracks, tags, consent_text, source, state, due_at, created_at, updated_at, cadence)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7, ?8)",
             params![
                 KIND_SIGN_UP,
                 new.email,
@@ -159,7 +160,8 @@ impl MailQueue for Sqlite {
                 new.tags.join(","),
                 new.consent_text,
                 new.source,
-                now
+                now,
+                new.cadence.as_deref().unwrap_or_default()
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -187,7 +189,7 @@ impl MailQueue for Sqlite {
                  SELECT id FROM mail_queue
                  WHERE (state = 'queued' AND due_at <= ?1) OR (state = 'sending' AND claimed_at < ?2)
                  ORDER BY id LIMIT ?3)
-             RETURNING id, kind, email, tracks, consent_text, source, subscriber, attempts, created_at, tags",
+             RETURNING id, kind, email, tracks, consent_text, source, subscriber, attempts, created_at, tags, cadence",
         )?;
         let rows = statement.query_map(
             params![timestamp(now), timestamp(stale_before), limit as i64],
@@ -336,6 +338,7 @@ mod tests {
             status: SubscriberStatus::Pending,
             source: "web".to_string(),
             consent_text: "2".to_string(),
+            cadence: Some(String::new()),
         }
     }
 

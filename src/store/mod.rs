@@ -16,7 +16,7 @@ mod mail_queue;
 mod subscribers;
 
 pub use events::{DigestCounts, Event, Events, NewEvent, Suppression};
-pub use ledger::{Delivery, DeliveryState, DigestRecord, Ledger};
+pub use ledger::{Delivery, DeliveryState, DigestRecord, Ledger, NewDigest};
 pub use mail_queue::{MailQueue, MailQueueCounts, MailRequest, QueuedMail};
 pub use subscribers::{Consent, NewSubscriber, Saved, SignUp, SubscriberStore};
 
@@ -56,6 +56,32 @@ impl StoreError {
     /// Another process holds the database's write lock: trying again later will do.
     pub fn is_busy(&self) -> bool {
         matches!(self, StoreError::Sql(e) if is_busy(e))
+    }
+}
+
+/// The subscribers one cadence's digests go to, besides being active and
+/// not paused.
+#[derive(Debug, Clone, Copy)]
+pub enum Members<'a> {
+    /// The default cadence's: those who chose it, and those whose cadence
+    /// the config no longer offers. `others` are the keys of the cadences
+    /// it does offer besides.
+    Default { others: &'a [&'a str] },
+    /// Those who chose the cadence with this key.
+    Of(&'a str),
+}
+
+impl Members<'_> {
+    /// A condition on `subscribers` using the parameter `?n`, and its value.
+    fn condition(&self, n: usize) -> (String, String) {
+        match self {
+            // "<daily><instant>": no key is empty, so "<>" (the default's) is never in it.
+            Members::Default { others } => (
+                format!("instr(?{n}, '<' || cadence || '>') = 0"),
+                others.iter().map(|key| format!("<{key}>")).collect(),
+            ),
+            Members::Of(key) => (format!("cadence = ?{n}"), key.to_string()),
+        }
     }
 }
 
@@ -161,6 +187,70 @@ const MIGRATIONS: &[&str] = &[
     // 7: a digest's shorts are recorded by id, which survives a rename;
     // every short had its slug as its id until now, so the rows stand.
     "ALTER TABLE digest_shorts RENAME COLUMN slug TO short_id;",
+    // 8: readers choose their cadence, and each is owed exactly the shorts
+    // published since their own last message. `publications` numbers each
+    // short in the order it was first seen published (seeded from what the
+    // digests carried, in their order); a digest carries the publications up
+    // to `through_seq`, its issue those after `since_seq` (NULL: a cadence's
+    // first, which starts at its period); a subscriber's `through_seq` is the
+    // last publication settled for them (NULL: none yet, so the next issue of
+    // their cadence), and a delivery's `since_seq` where their copy started
+    // (NULL: the issue). Until now every active subscriber got the next
+    // digest whole: they stand at the end of the last finished digest, and
+    // those already settled in an unfinished one at its end (NULL, the
+    // next issue, only before any digest finished). A short may now be carried by one digest of each
+    // cadence, and two cadences may share a slot: both tables are rebuilt.
+    "CREATE TABLE publications (
+        seq INTEGER PRIMARY KEY,
+        short_id TEXT NOT NULL UNIQUE,
+        seen_at TEXT NOT NULL
+    );
+    INSERT INTO publications (short_id, seen_at)
+        SELECT ds.short_id, d.created_at FROM digest_shorts ds JOIN digests d ON d.number = ds.digest
+        ORDER BY ds.digest, ds.rowid;
+    CREATE TABLE digests_v8 (
+        number INTEGER PRIMARY KEY,
+        cadence TEXT NOT NULL DEFAULT '',
+        issue INTEGER NOT NULL,
+        slot TEXT NOT NULL,
+        period_start TEXT NOT NULL,
+        since_seq INTEGER,
+        through_seq INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        completed_at TEXT,
+        UNIQUE (cadence, slot),
+        UNIQUE (cadence, issue)
+    );
+    INSERT INTO digests_v8 (number, cadence, issue, slot, period_start, since_seq, through_seq, created_at, completed_at)
+        SELECT number, '', number, slot, period_start,
+            (SELECT coalesce(max(p.seq), 0) FROM publications p JOIN digest_shorts ds ON ds.short_id = p.short_id
+             WHERE ds.digest < d.number),
+            (SELECT coalesce(max(p.seq), 0) FROM publications p JOIN digest_shorts ds ON ds.short_id = p.short_id
+             WHERE ds.digest <= d.number),
+            created_at, completed_at
+        FROM digests d ORDER BY number;
+    DROP TABLE digests;
+    ALTER TABLE digests_v8 RENAME TO digests;
+    CREATE TABLE digest_shorts_v8 (
+        digest INTEGER NOT NULL REFERENCES digests (number),
+        short_id TEXT NOT NULL,
+        track TEXT NOT NULL,
+        PRIMARY KEY (digest, short_id)
+    );
+    INSERT INTO digest_shorts_v8 (digest, short_id, track)
+        SELECT digest, short_id, track FROM digest_shorts ORDER BY rowid;
+    DROP TABLE digest_shorts;
+    ALTER TABLE digest_shorts_v8 RENAME TO digest_shorts;
+    CREATE INDEX digest_shorts_by_short ON digest_shorts (short_id);
+    ALTER TABLE deliveries ADD COLUMN since_seq INTEGER;
+    ALTER TABLE subscribers ADD COLUMN cadence TEXT NOT NULL DEFAULT '';
+    ALTER TABLE subscribers ADD COLUMN through_seq INTEGER;
+    ALTER TABLE subscribers ADD COLUMN paused_at TEXT;
+    ALTER TABLE mail_queue ADD COLUMN cadence TEXT NOT NULL DEFAULT '';
+    UPDATE subscribers SET through_seq = coalesce(
+        (SELECT max(d.through_seq) FROM deliveries dl JOIN digests d ON d.number = dl.digest
+         WHERE dl.subscriber = subscribers.id AND d.completed_at IS NULL),
+        (SELECT through_seq FROM digests WHERE completed_at IS NOT NULL ORDER BY number DESC LIMIT 1));",
 ];
 
 /// Subscribers and the ledger in one place, with transactions: what the
@@ -288,6 +378,23 @@ impl Sqlite {
         if checked_version(&self.conn, shown)? == known {
             return Ok(());
         }
+        // A migration that rebuilds a table drops the old one, which foreign
+        // keys would refuse; they are off while migrating (it cannot be
+        // changed inside a transaction) and checked before the commit, as
+        // SQLite's own procedure for schema changes does.
+        self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let from = self.apply_migrations(shown);
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        let from = from?;
+        if from < known {
+            tracing::info!(from, to = known, "database migrated");
+        }
+        Ok(())
+    }
+
+    /// Applies the migrations the database has not had, in one transaction;
+    /// returns the version it was at.
+    fn apply_migrations(&self, shown: &str) -> Result<i64, StoreError> {
         // EXCLUSIVE, and the version read again inside: another process may
         // have migrated since, and two must never both apply a migration.
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Exclusive)?;
@@ -296,11 +403,17 @@ impl Sqlite {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
         }
-        tx.commit()?;
-        if from < known {
-            tracing::info!(from, to = known, "database migrated");
+        let broken: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if broken > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "{broken} rows refer to rows that do not exist after migrating from version {from}; nothing was changed"
+            )));
         }
-        Ok(())
+        tx.commit()?;
+        Ok(from)
     }
 }
 
@@ -443,8 +556,153 @@ mod tests {
         let store = Sqlite::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(store.digest_short_ids(1).unwrap(), ["kv-cache", "gqa"]);
-        assert_eq!(store.carried_ids().unwrap().len(), 2);
+        assert_eq!(store.publications().unwrap().len(), 2);
         assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
+    /// Every table of a version 7 database.
+    const TABLES_OF_VERSION_7: [&str; 8] = [
+        "subscribers",
+        "digests",
+        "digest_shorts",
+        "deliveries",
+        "events",
+        "suppressions",
+        "confirmations_sent",
+        "mail_queue",
+    ];
+
+    fn row_counts(conn: &Connection) -> Vec<i64> {
+        TABLES_OF_VERSION_7
+            .iter()
+            .map(|t| {
+                conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// Today's database (version 7) at `path`, with two finished digests
+    /// and a third stopped half way, and a row in every table.
+    fn version_7_database(path: &Path) -> Vec<i64> {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for sql in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO subscribers (id, email, tracks, status, token_id, created_at, updated_at)
+             VALUES (1, 'a@example.com', '', 'active', 't1', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+                    (2, 'b@example.com', 'llm', 'active', 't2', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+                    (3, 'c@example.com', '', 'unsubscribed', 't3', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+             INSERT INTO digests (number, slot, period_start, created_at, completed_at) VALUES
+                (1, '2026-06-08T08:00:00Z', '2026-06-01T08:00:00Z', '2026-06-08T08:00:00Z', '2026-06-08T08:01:00Z'),
+                (2, '2026-06-15T08:00:00Z', '2026-06-08T08:00:00Z', '2026-06-15T08:00:00Z', '2026-06-15T08:01:00Z'),
+                (3, '2026-06-22T08:00:00Z', '2026-06-15T08:00:00Z', '2026-06-22T08:00:00Z', NULL);
+             INSERT INTO digest_shorts (digest, short_id, track) VALUES
+                (1, 'kv-cache', 'llm'), (1, 'bm25', 'rag'), (2, 'gqa', 'llm'), (3, 'moe', 'llm'), (3, 'hnsw', 'rag');
+             INSERT INTO deliveries (digest, subscriber, state, attempts, message_id, updated_at) VALUES
+                (1, 1, 'sent', 1, '<1.1@x>', 'x'), (1, 2, 'sent', 1, '<1.2@x>', 'x'), (1, 3, 'sent', 1, '<1.3@x>', 'x'),
+                (2, 1, 'sent', 1, '<2.1@x>', 'x'), (2, 2, 'sent', 1, '<2.2@x>', 'x'),
+                (3, 2, 'deferred', 2, '<3.2@x>', 'x');
+             INSERT INTO events (received_at, kind, subscriber, email, digest, message_id, source, once)
+                VALUES ('x', 'unsubscribe', 3, 'c@example.com', 2, '<2.3@x>', 'test', 'once-1');
+             INSERT INTO suppressions (email, reason, at) VALUES ('gone@example.com', 'complaint', 'x');
+             INSERT INTO confirmations_sent (email, sent_at) VALUES ('new@example.com', 'x');
+             INSERT INTO mail_queue (kind, email, state, due_at, created_at, updated_at)
+                VALUES ('welcome', 'a@example.com', 'sent', 'x', 'x', 'x');",
+        )
+        .unwrap();
+        row_counts(&conn)
+    }
+
+    /// Every row of every table is kept; each carried short becomes a
+    /// publication, in the order the digests carried them; each digest
+    /// knows its window; the subscribers stand where the old rules put them.
+    #[test]
+    fn a_version_7_database_keeps_every_row_and_numbers_what_was_carried() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shorts.db");
+        let before = version_7_database(&path);
+        let store = Sqlite::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        assert_eq!(row_counts(&store.conn), before, "every row is kept");
+        let publications = store.publications().unwrap();
+        let order = ["kv-cache", "bm25", "gqa", "moe", "hnsw"].map(|id| publications[id]);
+        assert_eq!(
+            order,
+            [1, 2, 3, 4, 5],
+            "in the order the digests carried them"
+        );
+        let windows: Vec<(i64, String, i64, Option<i64>, i64, bool)> = store
+            .digests()
+            .unwrap()
+            .into_iter()
+            .map(|d| {
+                (
+                    d.number,
+                    d.cadence,
+                    d.issue,
+                    d.since,
+                    d.through,
+                    d.completed,
+                )
+            })
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (1, String::new(), 1, Some(0), 2, true),
+                (2, String::new(), 2, Some(2), 3, true),
+                (3, String::new(), 3, Some(3), 5, false),
+            ]
+        );
+        assert_eq!(store.digest_short_ids(3).unwrap(), ["moe", "hnsw"]);
+        let watermarks = [1, 2, 3].map(|id| store.watermark(id).unwrap());
+        assert_eq!(
+            watermarks,
+            [Some(3), Some(5), Some(3)],
+            "a is owed digest #3's issue as before; b was claimed in it"
+        );
+        assert_eq!(
+            store.claimed_since(3, 2).unwrap(),
+            None,
+            "b's copy is the issue"
+        );
+        assert_eq!(store.sent_digests().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_version_7_database_migrated_keeps_its_foreign_keys_and_unfinished_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shorts.db");
+        version_7_database(&path);
+        let store = Sqlite::open(&path).unwrap();
+        assert_eq!(
+            store.unfinished_digest("").unwrap().map(|d| d.number),
+            Some(3)
+        );
+        assert_eq!(
+            store.delivery_state(3, 2).unwrap(),
+            Some(DeliveryState::Deferred)
+        );
+        let fk_on: i64 = store
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk_on, 1, "foreign keys are back on after migrating");
+        let orphan = store.conn.execute(
+            "INSERT INTO deliveries (digest, subscriber, state, updated_at) VALUES (99, 1, 'sent', 'x')",
+            [],
+        );
+        assert!(orphan.is_err(), "deliveries still refer to digests");
+        let kept: String = store
+            .conn
+            .query_row("SELECT cadence FROM mail_queue", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, "", "queued mail has the default cadence");
     }
 
     #[test]

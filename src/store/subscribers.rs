@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Sqlite, StoreError, parse_timestamp, timestamp};
+use super::{Members, Sqlite, StoreError, parse_timestamp, timestamp};
 use crate::model::{Subscriber, SubscriberStatus};
 
 /// Permanent failures in a row after which a subscriber is `bounced`.
@@ -24,6 +24,9 @@ pub struct NewSubscriber {
     /// The version of the sign-up text agreed to (`[server] consent_version`
     /// for the web form; empty when consent was collected elsewhere).
     pub consent_text: String,
+    /// The key of the cadence chosen ("" for the default); `None` keeps an
+    /// existing subscriber's (and gives a new one the default).
+    pub cadence: Option<String>,
 }
 
 /// How a subscriber agreed to get digests (GDPR Art. 7(1): the sender must
@@ -60,7 +63,77 @@ pub enum SignUp {
     Suppressed,
 }
 
-const COLUMNS: &str = "id, email, name, tracks, status, token_id, tags";
+/// The watermark's assignment for an UPDATE whose new status is the
+/// parameter `status` and new cadence `cadence` (`None`: unchanged).
+///
+/// A subscriber who becomes active (confirmed, added, back after leaving,
+/// or set back by hand) starts at the highest publication recorded, like
+/// a new one: they get what is published from then on, and what was
+/// published before, or while they were away, is back catalogue. One who
+/// changes cadence before any digest settled a watermark for them (only
+/// possible for a database from before watermarks) takes the end of their
+/// old cadence's last finished digest with them.
+fn watermark_after(status: &str, cadence: &str) -> String {
+    format!(
+        "through_seq = CASE
+             WHEN status <> 'active' AND {status} = 'active' THEN {HIGHEST_PUBLICATION}
+             WHEN cadence <> {cadence} THEN coalesce(through_seq, {LAST_SETTLED})
+             ELSE through_seq END"
+    )
+}
+
+/// The highest publication recorded: where a subscriber who becomes active stands.
+const HIGHEST_PUBLICATION: &str = "(SELECT coalesce(max(seq), 0) FROM publications)";
+
+/// The end of the last finished digest of the subscriber's cadence (the
+/// row being updated), where a watermark not yet set stands.
+const LAST_SETTLED: &str = "(SELECT d.through_seq FROM digests d
+     WHERE d.cadence = subscribers.cadence AND d.completed_at IS NOT NULL
+     ORDER BY d.number DESC LIMIT 1)";
+
+impl Sqlite {
+    /// `save_subscriber` for an address already there.
+    fn update_subscriber(
+        &self,
+        old: &Subscriber,
+        new: &NewSubscriber,
+        now: &str,
+    ) -> Result<Saved, StoreError> {
+        if old.name == new.name
+            && old.tracks == new.tracks
+            && old.tags == new.tags
+            && old.status == new.status
+            && new.cadence.as_ref().is_none_or(|c| *c == old.cadence)
+        {
+            return Ok(Saved::Unchanged);
+        }
+        self.conn.execute(
+            &format!(
+                "UPDATE subscribers SET name = ?1, tracks = ?2, status = ?3, updated_at = ?4,
+                     failures = CASE WHEN ?3 = 'active' THEN 0 ELSE failures END, tags = ?6,
+                     {}, cadence = ?7
+                 WHERE id = ?5",
+                watermark_after("?3", "?7")
+            ),
+            params![
+                new.name,
+                new.tracks.join(","),
+                new.status.as_str(),
+                now,
+                old.id,
+                new.tags.join(","),
+                new.cadence.as_ref().unwrap_or(&old.cadence)
+            ],
+        )?;
+        Ok(Saved::Updated)
+    }
+}
+
+/// Subscribers digests go to: active and not paused.
+pub(super) const RECEIVING: &str = "status = 'active' AND paused_at IS NULL";
+
+const COLUMNS: &str =
+    "id, email, name, tracks, status, token_id, tags, cadence, paused_at IS NOT NULL";
 
 /// A comma-separated column (`tracks`, `tags`) as its slugs.
 pub(super) fn slugs(column: &str) -> Vec<String> {
@@ -89,6 +162,8 @@ fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
             )
         })?,
         token_id: row.get(5)?,
+        cadence: row.get(7)?,
+        paused: row.get(8)?,
     })
 }
 
@@ -151,6 +226,19 @@ pub trait SubscriberStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Moves a subscriber to the cadence with key `cadence` ("" for the
+    /// default): their next digest is that cadence's, carrying what they
+    /// have not had yet.
+    fn set_cadence(&self, id: i64, cadence: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Pauses a subscriber: no digest goes to them until they resume.
+    fn pause(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Resumes a paused subscriber. Without `catch_up`, what was published
+    /// while they were paused is behind them (no back catalogue); with it,
+    /// their next digest brings everything they missed.
+    fn resume(&self, id: i64, catch_up: bool, now: DateTime<Utc>) -> Result<(), StoreError>;
+
     /// Confirms a double opt-in: `pending` → `active`, recording when.
     /// False, changing nothing, for anyone not pending — a confirmation
     /// link must not bring back someone who left or bounced.
@@ -159,11 +247,20 @@ pub trait SubscriberStore {
     /// Every subscriber, in the order they were added.
     fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError>;
 
-    /// Ids of active subscribers with `id > after`, at most `limit`, in id order:
-    /// callers page through them so memory stays flat however many there are.
-    fn active_subscriber_ids(&self, after: i64, limit: usize) -> Result<Vec<i64>, StoreError>;
+    /// The ids of `members` (active and not paused) with `id > after`, at
+    /// most `limit`, in id order: callers page through them so memory stays
+    /// flat however many there are. With them, any active subscriber whose
+    /// copy of the digest `claimed_in` was claimed and not settled (they may
+    /// have paused or moved to another cadence since: it is theirs all the same).
+    fn active_subscriber_ids(
+        &self,
+        members: Members<'_>,
+        claimed_in: Option<i64>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError>;
 
-    fn active_subscriber_count(&self) -> Result<usize, StoreError>;
+    fn active_subscriber_count(&self, members: Members<'_>) -> Result<usize, StoreError>;
 
     /// A permanent failure; returns true when it made the subscriber `bounced`.
     fn record_permanent_failure(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
@@ -187,25 +284,14 @@ impl SubscriberStore for Sqlite {
         let (tracks, tags) = (new.tracks.join(","), new.tags.join(","));
         let now = timestamp(now);
         if let Some(old) = self.subscriber_by_email(&new.email)? {
-            if old.name == new.name
-                && old.tracks == new.tracks
-                && old.tags == new.tags
-                && old.status == new.status
-            {
-                return Ok(Saved::Unchanged);
-            }
-            self.conn.execute(
-                "UPDATE subscribers SET name = ?1, tracks = ?2, status = ?3, updated_at = ?4,
-                     failures = CASE WHEN ?3 = 'active' THEN 0 ELSE failures END, tags = ?6
-                 WHERE id = ?5",
-                params![new.name, tracks, new.status.as_str(), now, old.id, tags],
-            )?;
-            return Ok(Saved::Updated);
+            return self.update_subscriber(&old, new, &now);
         }
         let confirmed = (new.status == SubscriberStatus::Active).then_some(&now);
         self.conn.execute(
-            "INSERT INTO subscribers (email, name, tracks, status, token_id, consent_at, confirmed_at, source, consent_text, created_at, updated_at, tags)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6, ?6, ?10)",
+            &format!(
+                "INSERT INTO subscribers (email, name, tracks, status, token_id, consent_at, confirmed_at, source, consent_text, created_at, updated_at, tags, cadence, through_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6, ?6, ?10, ?11, {HIGHEST_PUBLICATION})"
+            ),
             params![
                 new.email,
                 new.name,
@@ -216,7 +302,8 @@ impl SubscriberStore for Sqlite {
                 confirmed,
                 new.source,
                 new.consent_text,
-                tags
+                tags,
+                new.cadence.as_deref().unwrap_or_default()
             ],
         )?;
         Ok(Saved::Added)
@@ -271,7 +358,7 @@ impl SubscriberStore for Sqlite {
             Some(old) => {
                 self.conn.execute(
                     "UPDATE subscribers SET status = 'pending', tracks = ?2, consent_at = ?3, source = ?4,
-                         consent_text = ?5, updated_at = ?3, tags = ?6
+                         consent_text = ?5, updated_at = ?3, tags = ?6, cadence = coalesce(?7, cadence)
                      WHERE id = ?1",
                     params![
                         old.id,
@@ -279,7 +366,8 @@ impl SubscriberStore for Sqlite {
                         timestamp(now),
                         new.source,
                         new.consent_text,
-                        new.tags.join(",")
+                        new.tags.join(","),
+                        new.cadence
                     ],
                 )?;
                 self.subscriber_by_id(old.id)?
@@ -354,10 +442,14 @@ impl SubscriberStore for Sqlite {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE subscribers SET status = ?2, updated_at = ?3,
-                 confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
-                 failures = CASE WHEN ?2 = 'active' THEN 0 ELSE failures END
-             WHERE id = ?1",
+            &format!(
+                "UPDATE subscribers SET status = ?2, updated_at = ?3,
+                     confirmed_at = CASE WHEN ?2 = 'active' THEN ?3 ELSE confirmed_at END,
+                     failures = CASE WHEN ?2 = 'active' THEN 0 ELSE failures END,
+                     {}
+                 WHERE id = ?1",
+                watermark_after("?2", "cadence")
+            ),
             params![id, status.as_str(), timestamp(now)],
         )?;
         Ok(())
@@ -377,10 +469,50 @@ impl SubscriberStore for Sqlite {
         Ok(())
     }
 
+    fn set_cadence(&self, id: i64, cadence: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "UPDATE subscribers SET {}, cadence = ?2, updated_at = ?3 WHERE id = ?1",
+                watermark_after("status", "?2")
+            ),
+            params![id, cadence, timestamp(now)],
+        )?;
+        Ok(())
+    }
+
+    fn pause(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE subscribers SET paused_at = coalesce(paused_at, ?2), updated_at = ?2 WHERE id = ?1",
+            params![id, timestamp(now)],
+        )?;
+        Ok(())
+    }
+
+    fn resume(&self, id: i64, catch_up: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
+        // Behind them: every publication recorded so far.
+        let skip_missed = "through_seq = CASE WHEN paused_at IS NULL THEN through_seq
+             ELSE max(coalesce(through_seq, 0), (SELECT coalesce(max(seq), 0) FROM publications)) END";
+        let watermark = if catch_up {
+            "through_seq = through_seq"
+        } else {
+            skip_missed
+        };
+        self.conn.execute(
+            &format!(
+                "UPDATE subscribers SET {watermark}, paused_at = NULL, updated_at = ?2 WHERE id = ?1"
+            ),
+            params![id, timestamp(now)],
+        )?;
+        Ok(())
+    }
+
     fn confirm(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let changed = self.conn.execute(
-            "UPDATE subscribers SET status = 'active', confirmed_at = ?2, updated_at = ?2, failures = 0
-             WHERE id = ?1 AND status = 'pending'",
+            &format!(
+                "UPDATE subscribers SET status = 'active', confirmed_at = ?2, updated_at = ?2, failures = 0,
+                     through_seq = {HIGHEST_PUBLICATION}
+                 WHERE id = ?1 AND status = 'pending'"
+            ),
             params![id, timestamp(now)],
         )?;
         Ok(changed == 1)
@@ -393,18 +525,32 @@ impl SubscriberStore for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn active_subscriber_ids(&self, after: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id FROM subscribers WHERE status = 'active' AND id > ?1 ORDER BY id LIMIT ?2",
-        )?;
-        let rows = statement.query_map(params![after, limit as i64], |r| r.get(0))?;
+    fn active_subscriber_ids(
+        &self,
+        members: Members<'_>,
+        claimed_in: Option<i64>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        let (of, key) = members.condition(3);
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT id FROM subscribers
+             WHERE (({RECEIVING} AND {of}) OR (status = 'active' AND id IN
+                 (SELECT subscriber FROM deliveries WHERE digest = ?4 AND state IN ('sending', 'deferred'))))
+               AND id > ?1
+             ORDER BY id LIMIT ?2"
+        ))?;
+        let claimed_in = claimed_in.unwrap_or(-1);
+        let rows =
+            statement.query_map(params![after, limit as i64, key, claimed_in], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn active_subscriber_count(&self) -> Result<usize, StoreError> {
+    fn active_subscriber_count(&self, members: Members<'_>) -> Result<usize, StoreError> {
+        let (of, key) = members.condition(1);
         let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM subscribers WHERE status = 'active'",
-            [],
+            &format!("SELECT count(*) FROM subscribers WHERE {RECEIVING} AND {of}"),
+            [key],
             |r| r.get(0),
         )?;
         Ok(n as usize)
@@ -456,6 +602,8 @@ impl SubscriberStore for Sqlite {
 mod tests {
     use super::*;
 
+    const EVERYONE: Members<'static> = Members::Default { others: &[] };
+
     fn new(email: &str, status: SubscriberStatus) -> NewSubscriber {
         NewSubscriber {
             email: email.into(),
@@ -465,6 +613,7 @@ mod tests {
             status,
             source: "test".into(),
             consent_text: String::new(),
+            cadence: None,
         }
     }
 
@@ -560,7 +709,12 @@ mod tests {
             store.subscriber_by_id(id).unwrap().unwrap().status,
             SubscriberStatus::Bounced
         );
-        assert!(store.active_subscriber_ids(0, 10).unwrap().is_empty());
+        assert!(
+            store
+                .active_subscriber_ids(EVERYONE, None, 0, 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -578,8 +732,14 @@ mod tests {
         store
             .save_subscriber(&new("p@example.com", SubscriberStatus::Pending), now)
             .unwrap();
-        assert_eq!(store.active_subscriber_ids(0, 3).unwrap(), [1, 2, 3]);
-        assert_eq!(store.active_subscriber_ids(3, 3).unwrap(), [4, 5]);
+        assert_eq!(
+            store.active_subscriber_ids(EVERYONE, None, 0, 3).unwrap(),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            store.active_subscriber_ids(EVERYONE, None, 3, 3).unwrap(),
+            [4, 5]
+        );
         assert!(store.remove_subscriber("s1@example.com").unwrap());
         assert!(!store.remove_subscriber("s1@example.com").unwrap());
     }

@@ -12,13 +12,14 @@ use super::send;
 use crate::config::Config;
 use crate::delivery::compose::Composed;
 use crate::delivery::{Failure, Transport};
-use crate::digest::{SendReport, Sender, record_new};
+use crate::digest::{Plan, Planned, SendReport, Sender, record_new};
 use crate::model::{Collection, Short, SubscriberStatus};
-use crate::render::digest::{DigestContent, DigestTemplates, SharedCopies};
+use crate::render::digest::{DigestTemplates, SharedCopies};
 use crate::store::{DeliveryState, Ledger, NewSubscriber, Sqlite, SubscriberStore};
 use crate::tokens::Secret;
 
-const CONFIG: &str = r#"
+/// A site with three tracks and a weekly digest.
+pub(in crate::digest) const CONFIG: &str = r#"
 [site]
 title = "T"
 description = "D"
@@ -128,6 +129,10 @@ impl Fixture {
         }
     }
 
+    fn cadence(&self) -> &crate::config::Cadence {
+        self.config.digest.as_ref().unwrap().default_cadence()
+    }
+
     fn subscribe(&self, email: &str, tracks: &[&str], status: SubscriberStatus) -> i64 {
         let new = NewSubscriber {
             email: email.to_string(),
@@ -137,31 +142,36 @@ impl Fixture {
             status,
             source: "test".to_string(),
             consent_text: String::new(),
+            cadence: None,
         };
         self.store.save_subscriber(&new, at(1)).unwrap();
         self.store.subscriber_by_email(email).unwrap().unwrap().id
     }
 
-    /// Digest #1 with every short, recorded as a send expects.
-    fn digest(&self) -> DigestContent<'_> {
-        let content = DigestContent {
-            number: 1,
-            period_start: at(1),
-            slot: at(8),
-            shorts: self.collection.shorts.iter().collect(),
-            note: None,
+    /// Digest #1 with every short, planned and recorded as a send does.
+    fn digest(&self) -> Planned<'_> {
+        let Plan::New(mut planned) = crate::digest::plan(
+            &self.config,
+            &self.store,
+            &self.collection,
+            self.cadence(),
+            at(8),
+        )
+        .unwrap() else {
+            panic!("digest #1 is due at the first slot");
         };
-        record_new(&self.store, &content, at(8)).unwrap();
-        content
+        assert_eq!(planned.content.shorts.len(), 2, "it carries both shorts");
+        planned.content.id = record_new(&self.store, &planned, at(8)).unwrap().number;
+        planned
     }
 
-    fn send(&self, content: &DigestContent<'_>, transport: &Stub<'_>) -> SendReport {
+    fn send(&self, content: &Planned<'_>, transport: &Stub<'_>) -> SendReport {
         self.send_until(content, transport, &AtomicBool::new(false))
     }
 
     fn send_until(
         &self,
-        content: &DigestContent<'_>,
+        content: &Planned<'_>,
         transport: &Stub<'_>,
         cancel: &AtomicBool,
     ) -> SendReport {
@@ -210,7 +220,7 @@ fn each_follower_gets_one_message_and_the_rest_are_skipped() {
     assert_eq!(site.state(llm), Some(DeliveryState::Sent));
     assert_eq!(site.state(ops), Some(DeliveryState::Skipped));
     assert_eq!(site.state(pending), None);
-    assert_eq!(site.store.unfinished_digest().unwrap(), None);
+    assert_eq!(site.store.unfinished_digest("").unwrap(), None);
 }
 
 #[test]
@@ -261,7 +271,7 @@ fn a_temporary_failure_is_deferred_and_the_next_run_sends_only_that() {
     assert!(report.is_temporary_failure() && !report.completed);
     assert_eq!(site.state(later), Some(DeliveryState::Deferred));
     assert_eq!(
-        site.store.unfinished_digest().unwrap().map(|d| d.number),
+        site.store.unfinished_digest("").unwrap().map(|d| d.number),
         Some(1)
     );
 
@@ -278,17 +288,6 @@ fn a_temporary_failure_is_deferred_and_the_next_run_sends_only_that() {
 fn a_cancelled_run_hands_out_nothing_more_and_the_next_run_finishes() {
     let site = Fixture::new();
     site.subscribe("first@example.com", &[], SubscriberStatus::Active);
-    let content = site.digest();
-    let cancelled = AtomicBool::new(true);
-    let transport = Stub::default();
-    let report = site.send_until(&content, &transport, &cancelled);
-    assert!(
-        transport.accepted().is_empty(),
-        "cancelled before the first"
-    );
-    assert!(report.interrupted && !report.completed);
-    assert!(site.store.unfinished_digest().unwrap().is_some());
-
     // More than can be in flight at once (one per compose thread, and the
     // queues), so a stop after the first message leaves some unsent.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -298,6 +297,17 @@ fn a_cancelled_run_hands_out_nothing_more_and_the_next_run_finishes() {
     for email in &many {
         site.subscribe(email, &[], SubscriberStatus::Active);
     }
+    let content = site.digest();
+    let cancelled = AtomicBool::new(true);
+    let transport = Stub::default();
+    let report = site.send_until(&content, &transport, &cancelled);
+    assert!(
+        transport.accepted().is_empty(),
+        "cancelled before the first"
+    );
+    assert!(report.interrupted && !report.completed);
+    assert!(site.store.unfinished_digest("").unwrap().is_some());
+
     let cancel = AtomicBool::new(false);
     let first_run = Stub {
         cancel_on_first: Some(&cancel),
