@@ -293,6 +293,15 @@ fn show_subscriber(store: &dyn Store, s: &Subscriber) -> Result<(), CliError> {
         format!("; tags: {}", s.tags.join(", "))
     };
     out!("status: {}; tracks: {tracks}{tags}", s.status.as_str());
+    if !s.cadence.is_empty() || s.paused {
+        let cadence = if s.cadence.is_empty() {
+            "the default"
+        } else {
+            &s.cadence
+        };
+        let paused = if s.paused { " (paused)" } else { "" };
+        out!("cadence: {cadence}{paused}");
+    }
     if let Some(consent) = store.consent(s.id)? {
         let at = consent
             .at

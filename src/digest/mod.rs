@@ -114,12 +114,18 @@ pub fn send_due(
     let mut reports: Vec<SendReport> = Vec::new();
     // Why each cadence sent nothing, for a run that sent nothing.
     let mut idle = Vec::new();
-    for cadence in cadences {
+    let gone = cadences_gone_unfinished(sender)?;
+    for (cadence, finish_only) in cadences
+        .iter()
+        .map(|c| (c, false))
+        .chain(gone.iter().map(|c| (c, true)))
+    {
         let due = Due {
             collection,
             cadence,
             at,
             grace,
+            finish_only,
         };
         if let Some(reason) = due.send(sender, transport, progress, &mut reports)? {
             idle.push(match cadences.len() {
@@ -140,12 +146,35 @@ pub fn send_due(
     })
 }
 
+/// Cadences the config no longer offers whose last digest is unfinished:
+/// the copies claimed in it are the readers' own (their watermarks moved
+/// past it), so it is finished, and no new one is made.
+fn cadences_gone_unfinished(sender: &Sender<'_>) -> Result<Vec<Cadence>, StoreError> {
+    let offered = &sender.digest_config.cadences;
+    let default = sender.digest_config.default_cadence();
+    Ok(sender
+        .store
+        .unfinished_cadences()?
+        .into_iter()
+        .filter(|key| !offered.iter().any(|c| c.key == *key))
+        .map(|key| Cadence {
+            name: key.clone(),
+            label: key.clone(),
+            key,
+            when: crate::config::When::Instant,
+            subject: default.subject.clone(),
+        })
+        .collect())
+}
+
 /// What one cadence may have due.
 struct Due<'a> {
     collection: &'a Collection,
     cadence: &'a Cadence,
     at: DateTime<Utc>,
     grace: Option<chrono::Duration>,
+    /// Only finish an unfinished digest (of a cadence no longer offered).
+    finish_only: bool,
 }
 
 impl Due<'_> {
@@ -167,6 +196,7 @@ impl Due<'_> {
                 match plan(sender.config, store, self.collection, self.cadence, self.at)? {
                     Plan::Nothing(reason) => return Ok(Some(reason)),
                     Plan::Resume(planned) => (planned, true),
+                    Plan::New(_) if self.finish_only => return Ok(None),
                     Plan::New(mut planned) => {
                         let content = &planned.content;
                         if let Some(reason) =

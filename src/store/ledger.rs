@@ -140,6 +140,9 @@ pub trait Ledger {
     /// crash, or SMTP down).
     fn unfinished_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError>;
 
+    /// The cadences with an unfinished digest.
+    fn unfinished_cadences(&self) -> Result<Vec<String>, StoreError>;
+
     /// The cadence's newest digest.
     fn latest_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError>;
 
@@ -265,6 +268,14 @@ impl Ledger for Sqlite {
             "cadence = ?1 AND completed_at IS NULL ORDER BY number LIMIT 1",
             [cadence],
         )
+    }
+
+    fn unfinished_cadences(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT DISTINCT cadence FROM digests WHERE completed_at IS NULL")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn latest_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError> {

@@ -411,3 +411,96 @@ fn deferrals_between_successes_or_without_a_limit_do_not_stop_the_run() {
     assert_eq!((report.deferred, report.already), (10, 20));
     assert!(report.fatal.is_none(), "{report:?}");
 }
+
+/// Takes every message, or defers every one while `defer` is set; shared,
+/// as `send_due` wants a boxed transport per digest.
+#[derive(Clone, Default)]
+struct Recording {
+    accepted: std::sync::Arc<Mutex<Vec<String>>>,
+    defer: std::sync::Arc<AtomicBool>,
+}
+
+impl Transport for Recording {
+    fn send(&self, message: &Composed, _batch: &str) -> Result<(), Failure> {
+        if self.defer.load(Ordering::SeqCst) {
+            return Err(Failure::Transient("451 try again later".into()));
+        }
+        let to = message.envelope.to()[0].to_string();
+        self.accepted.lock().unwrap().push(to);
+        Ok(())
+    }
+}
+
+/// `send_due` at `now` under `config`, on the fixture's store and shorts.
+fn send_due_under(
+    config: &Config,
+    site: &Fixture,
+    transport: &Recording,
+    now: DateTime<Utc>,
+) -> crate::digest::Sent {
+    let templates = DigestTemplates::load(config).expect("the built-in templates load");
+    let sender = Sender {
+        config,
+        digest_config: config.digest.as_ref().unwrap(),
+        templates: &templates,
+        store: &site.store,
+        secret: &site.secret,
+        signer: None,
+        now,
+        cancel: &AtomicBool::new(false),
+        copies: SharedCopies::default(),
+        encoded: Default::default(),
+    };
+    let boxed = || Ok(Box::new(transport.clone()) as Box<dyn Transport>);
+    crate::digest::send_due(&sender, &site.collection, &boxed, now, None, &|_, _, _| {})
+        .expect("the send runs")
+}
+
+/// A reader's copy claimed in a daily digest that the server deferred is
+/// theirs (their watermark moved past it): taking `daily` out of the config
+/// before the next run must not lose it. The next run finishes that digest,
+/// and makes no new daily one.
+#[test]
+fn a_cadence_taken_out_of_the_config_still_finishes_its_unfinished_digest() {
+    let site = Fixture::new();
+    let path = Path::new("/nonexistent/shorts-test/config.toml");
+    let daily =
+        format!("{CONFIG}\n[[digest.cadences]]\nname = \"daily\"\nschedule = \"0 8 * * *\"\n");
+    let with_daily = Config::parse(&daily, path).expect("valid");
+    let new = NewSubscriber {
+        email: "d@example.com".into(),
+        name: String::new(),
+        tracks: Vec::new(),
+        tags: Vec::new(),
+        status: SubscriberStatus::Active,
+        source: "test".into(),
+        consent_text: String::new(),
+        cadence: Some("daily".into()),
+    };
+    site.store.save_subscriber(&new, at(1)).unwrap();
+    let down = Recording::default();
+    down.defer.store(true, Ordering::SeqCst);
+    // The first daily digest ever, on Wednesday, brings Wednesday's short.
+    send_due_under(
+        &with_daily,
+        &site,
+        &down,
+        at(3) + chrono::Duration::hours(2),
+    );
+    let unfinished = site.store.unfinished_digest("daily").unwrap();
+    assert!(
+        unfinished.is_some(),
+        "the daily digest waits for its reader"
+    );
+
+    let up = Recording::default();
+    send_due_under(&site.config, &site, &up, at(9));
+    assert_eq!(*up.accepted.lock().unwrap(), ["d@example.com"]);
+    assert_eq!(site.store.unfinished_digest("daily").unwrap(), None);
+    send_due_under(&site.config, &site, &up, at(10));
+    assert_eq!(
+        site.store.latest_digest("daily").unwrap().map(|d| d.number),
+        unfinished.map(|d| d.number),
+        "no new digest of a cadence no longer offered"
+    );
+}
