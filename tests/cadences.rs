@@ -10,30 +10,6 @@ use std::path::Path;
 
 use common::{shorts_at, stderr};
 
-/// The fixture site with a weekly outbox digest, a daily and an instant cadence.
-fn site() -> tempfile::TempDir {
-    let site = common::site_from("site");
-    common::append_config(
-        site.path(),
-        r#"
-[digest]
-schedule = "0 8 * * MON"
-from = "Digest <digest@example.com>"
-postal_address = "1 Test Street"
-
-[[digest.cadences]]
-name = "daily"
-schedule = "0 8 * * *"
-
-[[digest.cadences]]
-name = "instant"
-schedule = "instant"
-label = "As published"
-"#,
-    );
-    site
-}
-
 fn run(site: &Path, now: &str, args: &[&str]) {
     let out = shorts_at(site, now, args);
     assert!(out.status.success(), "{args:?} at {now}: {}", stderr(&out));
@@ -87,7 +63,7 @@ fn received(site: &Path) -> BTreeMap<(String, String), usize> {
 /// who resumes gets nothing published meanwhile.
 #[test]
 fn a_reader_who_switches_to_daily_mid_week_gets_the_week_so_far_once() {
-    let site = site();
+    let site = common::cadences_site();
     let site = site.path();
     let monday = "2026-06-08T09:00:00Z";
     for (who, cadence) in [

@@ -217,32 +217,9 @@ fn tags_are_added_imported_exported_and_shown() {
     assert!(show.contains("tracks: every track\n"), "{show}");
 }
 
-/// The fixture site with a weekly digest and two more cadences on offer.
-fn site_with_cadences() -> tempfile::TempDir {
-    let site = site_from("site");
-    common::append_config(
-        site.path(),
-        r#"
-[digest]
-schedule = "0 8 * * MON"
-from = "Fixture Digest <digest@example.com>"
-postal_address = "Fixture Ltd, 1 Test Street, Testville"
-
-[[digest.cadences]]
-name = "daily"
-schedule = "0 8 * * *"
-
-[[digest.cadences]]
-name = "instant"
-schedule = "instant"
-"#,
-    );
-    site
-}
-
 #[test]
 fn a_cadence_is_chosen_paused_resumed_imported_and_exported() {
-    let site = site_with_cadences();
+    let site = common::cadences_site();
     let run = |args: &[&str]| shorts(site.path(), args);
     let out = run(&["subscribers", "add", "a@example.com", "--cadence", "daily"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -320,7 +297,7 @@ fn cadences_in_the_config_are_checked_by_name_and_schedule() {
             "frequency",
         ),
     ] {
-        let site = site_with_cadences();
+        let site = common::cadences_site();
         let config = site.path().join("config.toml");
         let text = std::fs::read_to_string(&config).unwrap();
         let start = text.find("[[digest.cadences]]").unwrap();

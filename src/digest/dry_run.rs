@@ -36,7 +36,7 @@ pub fn dry_run(
     line: &mut dyn FnMut(DryRunLine),
 ) -> Result<(), DigestError> {
     line(DryRunLine::Carries {
-        name: super::digest_name(sender.digest_config.cadence_of(&planned.cadence)),
+        name: super::digest_name(sender.digest_config.cadence_of(&planned.content.cadence)),
         number: planned.content.number,
         slugs: planned
             .content
@@ -46,7 +46,7 @@ pub fn dry_run(
             .collect(),
     });
     let others = sender.digest_config.other_keys();
-    let members = super::members(&planned.cadence, &others);
+    let members = super::members(&planned.content.cadence, &others);
     for id in ActiveIds::new(sender.store, members, planned.content.id) {
         let Some(subscriber) = sender.store.subscriber_by_id(id?)? else {
             continue;

@@ -37,7 +37,6 @@ pub struct Planned<'a> {
     /// The issue: what a reader up to date with the cadence who follows
     /// everything gets, and what the archive shows.
     pub content: DigestContent<'a>,
-    pub cadence: String,
     /// The publication the issue starts after; `None` for a cadence's first.
     pub since: Option<i64>,
     /// The last publication any copy carries.
@@ -151,7 +150,8 @@ pub fn plan_preview<'a>(
     let Plan::Nothing(_) = plan else {
         return Ok(plan);
     };
-    match Slots::of(config, store, cadence, at)?
+    let latest = store.latest_digest(&cadence.key)?;
+    match Slots::of(config, cadence, latest.as_ref(), at)
         .map(|slots| store.digest_for_slot(&cadence.key, slots.slot))
         .transpose()?
         .flatten()
@@ -203,7 +203,8 @@ pub fn plan<'a>(
             collection,
         )?));
     }
-    let Some(slots) = Slots::of(config, store, cadence, at)? else {
+    let latest = store.latest_digest(&cadence.key)?;
+    let Some(slots) = Slots::of(config, cadence, latest.as_ref(), at) else {
         let When::Cron { text, .. } = &cadence.when else {
             unreachable!("an instant cadence always has a slot");
         };
@@ -211,7 +212,7 @@ pub fn plan<'a>(
     };
     // After the clock jumped back, the slot now latest may be older than
     // one already sent: nothing is due until the clock passes that again.
-    if let Some(latest) = store.latest_digest(&cadence.key)?
+    if let Some(latest) = &latest
         && latest.slot > slots.slot
     {
         return Ok(Plan::Nothing(format!(
@@ -235,7 +236,7 @@ pub fn plan<'a>(
                 .format("%Y-%m-%d %H:%M %Z")
         )));
     }
-    plan_new(config, store, collection, cadence, slots)
+    plan_new(config, store, collection, cadence, latest, slots)
 }
 
 /// The new digest of `cadence` for `slots`, or why there is none.
@@ -244,16 +245,16 @@ fn plan_new<'a>(
     store: &dyn Store,
     collection: &'a Collection,
     cadence: &Cadence,
+    latest: Option<DigestRecord>,
     slots: Slots,
 ) -> Result<Plan<'a>, DigestError> {
     let Slots { slot, period_start } = slots;
-    let latest = store.latest_digest(&cadence.key)?;
     // The back catalogue (dated before the first digest's period) is never mailed.
     let floor = store.first_period_start()?.unwrap_or(period_start);
     // A digest takes in the shorts dated up to its slot; one seen
     // published since (by another cadence's digest) is carried too.
     let numbered = Numbered::now(store, collection, slot)?;
-    let published = numbered.eligible(collection, floor, numbered.through);
+    let published = numbered.eligible(collection, floor);
     let since = latest.as_ref().map(|d| d.through);
     let issue = issue(&published, since, period_start);
     let number = latest.as_ref().map_or(1, |d| d.issue + 1);
@@ -269,7 +270,6 @@ fn plan_new<'a>(
             shorts: issue,
             note: note(config, &cadence.key, number, slot)?,
         },
-        cadence: cadence.key.clone(),
         since,
         through: numbered.through,
         published,
@@ -282,7 +282,12 @@ fn plan_new<'a>(
     let others = digest_config.other_keys();
     let lowest = store.lowest_watermark(super::members(&cadence.key, &others))?;
     if !planned.owes_anyone(lowest) {
-        return Ok(Plan::Nothing(nothing_new(store, cadence, floor, config)?));
+        return Ok(Plan::Nothing(nothing_new(
+            cadence,
+            latest.as_ref(),
+            floor,
+            config,
+        )));
     }
     Ok(Plan::New(planned))
 }
@@ -322,14 +327,14 @@ struct Slots {
 
 impl Slots {
     /// The latest slot of `cadence` at `at`, if one has come. An instant
-    /// cadence's slot is `at` itself, its period since its last digest.
+    /// cadence's slot is `at` itself, its period since its `latest` digest.
     fn of(
         config: &Config,
-        store: &dyn Store,
         cadence: &Cadence,
+        latest: Option<&DigestRecord>,
         at: DateTime<Utc>,
-    ) -> Result<Option<Slots>, DigestError> {
-        Ok(match &cadence.when {
+    ) -> Option<Slots> {
+        match &cadence.when {
             When::Cron { schedule, .. } => {
                 let schedule = Schedule::new(*schedule.clone(), config.site.timezone);
                 schedule.latest_slot(at).map(|slot| Slots {
@@ -341,12 +346,10 @@ impl Slots {
             }
             When::Instant => {
                 let slot = at.with_nanosecond(0).unwrap_or(at);
-                let period_start = store
-                    .latest_digest(&cadence.key)?
-                    .map_or(slot - chrono::Duration::days(1), |d| d.slot);
+                let period_start = latest.map_or(slot - chrono::Duration::days(1), |d| d.slot);
                 Some(Slots { slot, period_start })
             }
-        })
+        }
     }
 }
 
@@ -383,24 +386,19 @@ impl<'a> Numbered<'a> {
     }
 
     /// The shorts a copy may carry, oldest publication first: numbered up
-    /// to `through`, not a draft now, and dated after `floor` (the back
+    /// to `self.through`, not a draft now, and dated after `floor` (the back
     /// catalogue is never mailed).
     ///
     /// Not "published at the send's time": a short once seen published
     /// stays so for the digests, even when the clock has jumped back to
     /// before its date, since the watermarks move past it either way.
-    fn eligible(
-        &self,
-        collection: &'a Collection,
-        floor: DateTime<Utc>,
-        through: i64,
-    ) -> Vec<(i64, &'a Short)> {
+    fn eligible(&self, collection: &'a Collection, floor: DateTime<Utc>) -> Vec<(i64, &'a Short)> {
         let mut published: Vec<(i64, &Short)> = collection
             .shorts
             .iter()
             .filter(|s| !s.draft && s.date.with_timezone(&Utc) > floor)
             .filter_map(|s| self.seq.get(&s.id).map(|seq| (*seq, s)))
-            .filter(|(seq, _)| *seq <= through)
+            .filter(|(seq, _)| *seq <= self.through)
             .collect();
         published.sort_by_key(|(seq, _)| *seq);
         published
@@ -410,21 +408,21 @@ impl<'a> Numbered<'a> {
 /// Why there is nothing to send, in the reader's terms: before the first
 /// digest there is no "last digest" to speak of.
 fn nothing_new(
-    store: &dyn Store,
     cadence: &Cadence,
+    latest: Option<&DigestRecord>,
     since: DateTime<Utc>,
     config: &Config,
-) -> Result<String, DigestError> {
+) -> String {
     let since = since
         .with_timezone(&config.site.timezone)
         .format("%Y-%m-%d %H:%M %Z");
     let name = digest_name(cadence);
-    Ok(match store.latest_digest(&cadence.key)? {
+    match latest {
         None => format!(
             "no shorts published since {since}, when the first {name}'s period starts (no {name} has been sent yet; older shorts are never mailed)"
         ),
         Some(latest) => format!("no new shorts since the last {name} (#{})", latest.issue),
-    })
+    }
 }
 
 /// A recorded digest as a send resumes it: its recorded issue, and the
@@ -443,10 +441,9 @@ fn planned_of<'a>(
     let floor = store.first_period_start()?.unwrap_or(record.period_start);
     Ok(Planned {
         content: content_of(config, store, record, collection)?,
-        cadence: record.cadence.clone(),
         since: record.since,
         through: record.through,
-        published: numbered.eligible(collection, floor, record.through),
+        published: numbered.eligible(collection, floor),
         first_seen: Vec::new(),
         issue_watermarks: None,
         windows: Mutex::default(),
@@ -518,9 +515,9 @@ pub fn record_new(
         .iter()
         .map(|s| (s.id.as_str(), s.track.as_str()))
         .collect();
-    let record = store.create_digest(
+    Ok(store.create_digest(
         &NewDigest {
-            cadence: &planned.cadence,
+            cadence: &content.cadence,
             slot: content.slot,
             period_start: content.period_start,
             since: planned.since,
@@ -529,8 +526,7 @@ pub fn record_new(
             shorts: &shorts,
         },
         now,
-    )?;
-    Ok(record)
+    )?)
 }
 
 /// Why a new digest must not be recorded now, if it must not.

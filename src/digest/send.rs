@@ -73,7 +73,7 @@ pub fn send(
         dispatched.and(drained)
     })?;
     let mut report = recorder.finish()?;
-    report.name = super::digest_name(sender.digest_config.cadence_of(&planned.cadence));
+    report.name = super::digest_name(sender.digest_config.cadence_of(&planned.content.cadence));
     report.issue = planned.content.number;
     Ok(report)
 }
@@ -103,7 +103,7 @@ fn dispatch(
     let mut ids = Vec::with_capacity(CLAIM);
     let sender = recorder.sender();
     let others = sender.digest_config.other_keys();
-    let members = super::members(&planned.cadence, &others);
+    let members = super::members(&planned.content.cadence, &others);
     for id in ActiveIds::new(sender.store, members, planned.content.id) {
         ids.push(id?);
         if ids.len() == CLAIM && !claim_and_queue(recorder, planned, &mut ids, jobs, done)? {
@@ -139,7 +139,7 @@ fn still_due(
     // Paused or moved to another cadence during the run: not theirs now,
     // unless it was claimed for them before.
     let cadence = &sender.digest_config.cadence_of(&subscriber.cadence).key;
-    if claimed.is_none() && (subscriber.paused || *cadence != planned.cadence) {
+    if claimed.is_none() && (subscriber.paused || *cadence != planned.content.cadence) {
         return Ok(None);
     }
     // A copy claimed before keeps its window: their watermark has moved past it.

@@ -137,6 +137,31 @@ tls = "none"
     site
 }
 
+/// A copy of the fixture site with a weekly outbox digest and two more
+/// cadences on offer, `daily` and `instant` ("As published").
+pub fn cadences_site() -> tempfile::TempDir {
+    let site = site_from("site");
+    append_config(
+        site.path(),
+        r#"
+[digest]
+schedule = "0 8 * * MON"
+from = "Fixture Digest <digest@example.com>"
+postal_address = "Fixture Ltd, 1 Test Street, Testville"
+
+[[digest.cadences]]
+name = "daily"
+schedule = "0 8 * * *"
+
+[[digest.cadences]]
+name = "instant"
+schedule = "instant"
+label = "As published"
+"#,
+    );
+    site
+}
+
 /// The site's database, opened through the store as `shorts` opens it.
 pub fn store(site: &Path) -> Box<dyn Store> {
     Box::new(Sqlite::open(&site.join("data/shorts.db")).expect("open the database"))
