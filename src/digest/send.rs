@@ -7,7 +7,7 @@
 //! Only the calling thread touches the store, and every subscriber is
 //! recorded `sending` before any thread can send to them.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -260,10 +260,11 @@ fn send_loop(
     while let Some((id, composed)) = next(messages) {
         let result = match halt.failure() {
             Some(failure) => Err((failure.clone(), 0)),
-            None => halt.note(
-                transport,
-                delivery::send_with_retry(transport, &composed, batch),
-            ),
+            None => {
+                let started = halt.accepted();
+                let sent = delivery::send_with_retry(transport, &composed, batch);
+                halt.note(transport, started, sent)
+            }
         };
         if !report(done, id, Outcome::Delivered(result)) {
             return;
@@ -282,10 +283,18 @@ fn send_loop(
 /// subscriber, each waiting out its retries. A success ends the streak; a
 /// permanent failure neither counts nor ends it, since refusing one address
 /// says nothing about whether the server takes mail.
+///
+/// A deferral counts only if no message was accepted while it was being
+/// tried. With several connections, messages deferred one in five can
+/// otherwise hold every connection through their retries at once and then
+/// finish back to back, a "streak" from a server taking everything else.
 struct Halt {
     failure: OnceLock<Failure>,
     /// Messages deferred in a row so far.
     streak: AtomicU32,
+    /// Messages accepted so far, so a deferral can tell whether the server
+    /// took mail while it was being tried.
+    accepted: AtomicU64,
     /// The streak that stops the run; 0 = none does.
     limit: u32,
 }
@@ -295,6 +304,7 @@ impl Halt {
         Halt {
             failure: OnceLock::new(),
             streak: AtomicU32::new(0),
+            accepted: AtomicU64::new(0),
             limit: transport.max_consecutive_failures(),
         }
     }
@@ -304,13 +314,25 @@ impl Halt {
         self.failure.get()
     }
 
+    /// How many messages were accepted so far; read as a message starts.
+    fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
     /// Takes in one message's result, after its own retries, and returns
     /// the result to record: for the message that completes a streak, the
     /// failure that stops the run, so the report says why at once.
-    fn note(&self, transport: &dyn Transport, result: Sent) -> Sent {
+    /// `started` is [`Halt::accepted`] when the message was handed over.
+    fn note(&self, transport: &dyn Transport, started: u64, result: Sent) -> Sent {
         match &result {
-            Ok(_) => self.streak.store(0, Ordering::SeqCst),
+            Ok(_) => {
+                self.accepted.fetch_add(1, Ordering::SeqCst);
+                self.streak.store(0, Ordering::SeqCst);
+            }
             Err((failure, _)) if failure.stops_the_run() => self.stop(failure),
+            // The server took mail meanwhile: this deferral is the
+            // recipient's own, and that success already ended any streak.
+            Err((Failure::Transient(_), _)) if self.accepted() != started => {}
             Err((Failure::Transient(last), attempts)) => {
                 let streak = self.streak.fetch_add(1, Ordering::SeqCst) + 1;
                 if self.limit > 0 && streak >= self.limit {

@@ -381,6 +381,44 @@ fn a_streak_of_deferred_messages_stops_the_run_and_the_next_run_sends_the_rest()
     assert_eq!(healthy.accepted(), everyone, "each exactly once");
 }
 
+/// Several connections each held by a deferred message's retries finish
+/// back to back; the server took the messages between them meanwhile, so
+/// that is no streak. The CI run that found it had 4 connections and one
+/// message in five deferred. Only deferrals tried while nothing was
+/// accepted count.
+#[test]
+fn deferrals_that_overlap_a_success_are_no_streak() {
+    let transport = Stub {
+        limit: 3,
+        ..Stub::default()
+    };
+    let halt = super::Halt::new(&transport);
+    let deferred = || Err((Failure::Transient("451 try later".into()), 3));
+    // Four connections take a deferred message each, with successes
+    // finishing between their hand-overs.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(halt.accepted());
+        for _ in 0..4 {
+            let started = halt.accepted();
+            assert!(halt.note(&transport, started, Ok(1)).is_ok());
+        }
+    }
+    // The last one was handed over after the last success: it counts.
+    held.push(halt.accepted());
+    for started in held {
+        assert!(halt.note(&transport, started, deferred()).is_err());
+    }
+    assert!(halt.failure().is_none(), "only one deferral counted");
+
+    // A server that takes nothing from then on is stopped at the limit.
+    for counted in 2..=3 {
+        let started = halt.accepted();
+        let _ = halt.note(&transport, started, deferred());
+        assert_eq!(halt.failure().is_some(), counted == 3, "{counted} in a row");
+    }
+}
+
 #[test]
 fn deferrals_between_successes_or_without_a_limit_do_not_stop_the_run() {
     let site = Fixture::new();
