@@ -17,7 +17,7 @@ use crate::delivery::Transport;
 use crate::digest::{self, Inputs, InputsError, Sent};
 use crate::lock::{LockError, RunLock};
 use crate::site::{self, BuildError, BuildReport};
-use crate::store::{Sqlite, Store};
+use crate::store::{Database, Store};
 use crate::tokens::Secret;
 use crate::websub::{self, Told};
 
@@ -97,7 +97,7 @@ pub fn publish(
     let mut build = site::build_collection(config, &inputs.collection, now, started)?;
     // Before the send, which may take a while: readers need not wait for it.
     let mut told = websub::tell_hubs(config);
-    let store = Sqlite::open(&config.database)?;
+    let store = Database::open(&config.database)?;
     purge_pending(config, &store, now)?;
     let secret = Secret::load(config.data_dir()).map_err(PublishError::Secret)?;
     let sender = inputs.sender(config, &store, &secret, now, cancel);

@@ -17,7 +17,7 @@ use crate::render::key::KeyHasher;
 use crate::render::pages::{self, ArchivedDigest, PageTemplates};
 use crate::render::{self, Output, Previous, Sink, key};
 use crate::schedule::{self, Publication};
-use crate::store::{Ledger, Sqlite};
+use crate::store::{Database, Ledger};
 use crate::websub;
 
 /// Why a build did not happen.
@@ -315,7 +315,7 @@ pub fn render_files(
 /// The digests the ledger says were sent, for the archive pages; none
 /// before the first `digest send` has created the database.
 fn archived_digests(config: &Config) -> Result<Vec<ArchivedDigest>, BuildError> {
-    let Some(store) = Sqlite::open_read_only(&config.database)? else {
+    let Some(store) = Database::open_read_only(&config.database)? else {
         return Ok(Vec::new());
     };
     store

@@ -9,7 +9,7 @@ mod common;
 mod faulty_smtp;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use shorts::store::DeliveryState;
@@ -46,10 +46,8 @@ fn add_shorts(site: &Path, count: usize) {
 }
 
 fn build(site: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_shorts"))
+    common::shorts_command(site, common::NOW)
         .args(["build", "-q"])
-        .current_dir(site)
-        .env("SHORTS_NOW", common::NOW)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -194,10 +192,8 @@ fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_w
     let mut kills = 0;
     let finished = loop {
         let before = server.accepted().len();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+        let mut child = common::shorts_command(site.path(), week_1)
             .args(["digest", "send", "-q"])
-            .current_dir(site.path())
-            .env("SHORTS_NOW", week_1)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -266,10 +262,8 @@ fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_w
 fn send_killed(site: &Path, now: &str, kills: usize, random: &mut Random) -> usize {
     let mut killed = 0;
     loop {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+        let mut child = common::shorts_command(site, now)
             .args(["digest", "send", "-q"])
-            .current_dir(site)
-            .env("SHORTS_NOW", now)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -673,10 +673,8 @@ fn a_dry_run_piped_into_head_ends_quietly_with_its_exit_code() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     // More lines than a pipe holds, and a reader that stops after one, like `| head -1`.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+    let mut child = common::shorts_command(site.path(), WEEK_1)
         .args(["digest", "send", "--dry-run"])
-        .current_dir(site.path())
-        .env("SHORTS_NOW", WEEK_1)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -205,10 +205,8 @@ fn a_slow_server_keeps_the_pool_size_and_the_rate_limit() {
 /// Runs `digest send` and samples its peak resident memory (Linux `VmHWM`).
 #[cfg(target_os = "linux")]
 fn send_measuring_peak_kib(site: &Path) -> (std::process::ExitStatus, u64) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+    let mut child = common::shorts_command(site, WEEK_1)
         .args(["digest", "send", "-q"])
-        .current_dir(site)
-        .env("SHORTS_NOW", WEEK_1)
         .spawn()
         .expect("start digest send");
     let status_file = format!("/proc/{}/status", child.id());

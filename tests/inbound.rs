@@ -12,7 +12,7 @@ mod smtp;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::{stderr, stdout};
 use mailparse::MailHeaderMap;
@@ -52,10 +52,8 @@ fn inbound(site: &Path, message: &[u8]) -> Output {
 }
 
 fn inbound_at(site: &Path, now: &str, message: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+    let mut child = common::shorts_command(site, now)
         .arg("inbound")
-        .current_dir(site)
-        .env("SHORTS_NOW", now)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -504,10 +502,8 @@ fn a_mail_server_piping_many_bounces_at_once_loses_none() {
         .map(|email| {
             let to = received[email].from.trim_matches(['<', '>']).to_string();
             let message = dsn(&to, email, "failed", "5.1.1", "550 5.1.1 User unknown");
-            let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+            let mut child = common::shorts_command(site, LATER)
                 .arg("inbound")
-                .current_dir(site)
-                .env("SHORTS_NOW", LATER)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

@@ -66,7 +66,9 @@ fn front_matter_time(at: DateTime<Utc>) -> String {
 
 /// Runs publish in-process at `now`.
 fn publish_at(site: &Path, now: DateTime<Utc>) -> PublishReport {
-    let config = Config::load(&site.join("config.toml")).unwrap();
+    let mut config = Config::load(&site.join("config.toml")).unwrap();
+    // What `shorts` would take from SHORTS_DATABASE_URL in this test run.
+    config.database = common::site_database(site);
     let outbox = config.delivery.outbox_dir.clone();
     let cancel = AtomicBool::new(false);
     let transport = || -> Result<Box<dyn Transport>, shorts::delivery::SmtpSetupError> {
@@ -292,10 +294,8 @@ fn concurrent_publish_processes_send_each_digest_once() {
         let at = (now + Duration::minutes(1)).to_rfc3339();
         let children: Vec<_> = (0..3)
             .map(|_| {
-                std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+                common::shorts_command(site.path(), &at)
                     .args(["publish", "-q"])
-                    .current_dir(site.path())
-                    .env("SHORTS_NOW", &at)
                     .stderr(std::process::Stdio::null())
                     .spawn()
                     .unwrap()
@@ -344,10 +344,8 @@ fn with_smtp_down_publish_builds_the_feeds_and_the_digest_stays_due() {
 #[test]
 fn schedule_runs_at_the_slot_rebuilds_on_change_and_stops_on_sigterm() {
     let site = site("0 8 * * MON", "Europe/Berlin");
-    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+    let mut daemon = common::shorts_command(site.path(), "2026-06-08T05:59:57Z")
         .args(["schedule"])
-        .current_dir(site.path())
-        .env("SHORTS_NOW", "2026-06-08T05:59:57Z")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -587,9 +585,8 @@ struct Scheduler {
 
 impl Scheduler {
     fn start(site: &Path) -> Scheduler {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shorts"))
+        let mut child = common::shorts_command(site, "")
             .args(["schedule"])
-            .current_dir(site)
             .env_remove("SHORTS_NOW")
             .env_remove("RUST_LOG")
             .stderr(std::process::Stdio::piped())

@@ -6,16 +6,14 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
 const ROUNDS: usize = 25;
 
 fn spawn(site: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_shorts"))
+    common::shorts_command(site, WEEK_1)
         .args(args)
-        .current_dir(site)
-        .env("SHORTS_NOW", WEEK_1)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

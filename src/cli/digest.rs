@@ -12,7 +12,7 @@ use shorts::model::Subscriber;
 use shorts::render::digest::DigestContent;
 use shorts::site;
 use shorts::site::plural;
-use shorts::store::{Ledger as _, Sqlite, SubscriberStore};
+use shorts::store::{Database, Ledger as _, SubscriberStore};
 use shorts::tokens::Secret;
 
 use super::error::OnInvalid;
@@ -128,9 +128,9 @@ fn preview(ctx: &Ctx<'_>, at: DateTime<Utc>, asked: Asked<'_>) -> Result<(), Cli
     let config = ctx.config;
     let inputs = Inputs::load(config).on_invalid("nothing was previewed")?;
     // Read only: a preview must leave no trace in the ledger.
-    let store = match Sqlite::open_read_only(&config.database)? {
+    let store = match Database::open_read_only(&config.database)? {
         Some(store) => store,
-        None => Sqlite::in_memory()?,
+        None => Database::in_memory()?,
     };
     let subscriber = match asked.email {
         Some(email) => Some(store.subscriber_by_email(email)?.ok_or_else(|| {
@@ -268,7 +268,7 @@ fn send(ctx: &Ctx<'_>, at: DateTime<Utc>, dry_run: bool) -> Result<(), CliError>
     let config = ctx.config;
     let inputs = Inputs::load(config).on_invalid("nothing was sent")?;
     let _lock = RunLock::acquire(config.data_dir())?;
-    let store = Sqlite::open(&config.database)?;
+    let store = Database::open(&config.database)?;
     let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
     if dry_run {

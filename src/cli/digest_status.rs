@@ -3,7 +3,7 @@
 //! came back about it.
 
 use serde::Serialize;
-use shorts::store::{DigestCounts, DigestRecord, Events, Ledger, Sqlite};
+use shorts::store::{Database, DigestCounts, DigestRecord, Events, Ledger};
 
 use super::terminal::out;
 use super::{CliError, Ctx};
@@ -33,7 +33,7 @@ struct Status {
 
 pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     // Read only: a status query must not create or migrate the database.
-    let Some(store) = Sqlite::open_read_only(&ctx.config.database)? else {
+    let Some(store) = Database::open_read_only(&ctx.config.database)? else {
         return finish(args, Vec::new());
     };
     let digests: Vec<DigestRecord> = store
@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     finish(args, statuses)
 }
 
-fn status(store: &Sqlite, digest: DigestRecord) -> Result<Status, CliError> {
+fn status(store: &Database, digest: DigestRecord) -> Result<Status, CliError> {
     Ok(Status {
         number: digest.number,
         cadence: digest.cadence.clone(),

@@ -159,8 +159,20 @@ impl From<std::io::Error> for CliError {
 }
 
 impl From<StoreError> for CliError {
+    /// A database server that cannot be reached (or went away) is a
+    /// temporary failure: the next run resumes where this one stopped.
+    /// A URL that takes no writes, or names a database or user the server
+    /// refuses, is a setting to fix (1).
     fn from(error: StoreError) -> Self {
-        CliError::failure(error)
+        if error.is_unavailable() {
+            CliError::temporary(format!(
+                "{error}; nothing was lost, and the next run resumes"
+            ))
+        } else if error.is_misconfigured() {
+            CliError::invalid_message(error.to_string())
+        } else {
+            CliError::failure(error)
+        }
     }
 }
 
@@ -177,6 +189,9 @@ impl From<BuildError> for CliError {
     fn from(error: BuildError) -> Self {
         match error {
             BuildError::Invalid(problems) => CliError::invalid(problems),
+            BuildError::Archive(ref e) if e.is_unavailable() => CliError::temporary(format!(
+                "{error}; nothing was lost, and the next run resumes"
+            )),
             other => CliError::failure(other),
         }
     }
@@ -187,6 +202,7 @@ impl From<DigestError> for CliError {
         match error {
             // A missing [digest] table is a problem in config.toml, not a failed run.
             DigestError::NotConfigured => CliError::invalid_message(error.to_string()),
+            DigestError::Store(e) => e.into(),
             other => CliError::failure(other),
         }
     }
@@ -230,6 +246,7 @@ impl From<PublishError> for CliError {
             PublishError::Build(e) => e.into(),
             PublishError::Inputs(e) => e.into(),
             PublishError::Send(e) => e.into(),
+            PublishError::Store(e) => e.into(),
             other => CliError::failure(other),
         }
     }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use shorts::inbound::{self, Context, Effect};
-use shorts::store::Sqlite;
+use shorts::store::Database;
 use shorts::tokens::Secret;
 
 use super::{CliError, Ctx};
@@ -41,7 +41,7 @@ impl Args {
 
 pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     let config = ctx.config;
-    let store = Sqlite::open(&config.database)?;
+    let store = Database::open(&config.database)?;
     let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let inbound = Context {
         store: &store,

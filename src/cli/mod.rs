@@ -107,7 +107,7 @@ enum Command {
     /// Preview or send the weekly digest email.
     #[command(subcommand)]
     Digest(digest::Command),
-    /// Manage email subscribers (stored in the SQLite database).
+    /// Manage email subscribers (stored in the database: SQLite, or PostgreSQL).
     #[command(subcommand)]
     Subscribers(subscribers::Command),
     /// Act on mail that came back (bounces, spam complaints, mailto: unsubscribes), from stdin or a Maildir.

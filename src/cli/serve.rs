@@ -13,7 +13,7 @@ use shorts::http_client::HttpClient;
 use shorts::render::subscription_mail::SubscriptionMail;
 use shorts::server::pages::ServerPages;
 use shorts::server::webhooks::{self, Webhooks};
-use shorts::store::Sqlite;
+use shorts::store::Database;
 use shorts::tokens::Secret;
 
 use super::{CliError, Ctx};
@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
 fn app(config: &Config) -> Result<shorts::server::App, CliError> {
     // Readers are answered "busy, try again" (503) after this long behind
     // another process's write, not held for the default 10 s.
-    let store = Sqlite::open(&config.database)?.with_busy_timeout(STORE_WAIT)?;
+    let store = Database::open(&config.database)?.with_busy_timeout(STORE_WAIT)?;
     let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let signer = config
         .delivery

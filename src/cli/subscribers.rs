@@ -1,10 +1,11 @@
-//! `shorts subscribers add|pause|resume|remove|list|import|export|show|unsuppress`.
+//! `shorts subscribers add|pause|resume|remove|list|import|export|show|unsuppress|copy`.
 
 use std::path::{Path, PathBuf};
 
 use shorts::diagnostics::{Problem, display_path};
+use shorts::lock::RunLock;
 use shorts::model::Subscriber;
-use shorts::store::{Event, Saved, Sqlite, Store};
+use shorts::store::{Database, Event, Location, Saved, Store};
 use shorts::subscribers;
 
 use super::error::OnInvalid;
@@ -52,10 +53,26 @@ pub enum Command {
     /// Take an address off the suppression list (after a complaint or hard bounce),
     /// so that it can be added or sign up again; changes no subscriber.
     Unsuppress { email: String },
+    /// Copy everything the database holds (subscribers with their status, consent and
+    /// cadence; digests and every delivery; events; the suppression list; the email
+    /// queue) into another, empty one: to move the list from SQLite to PostgreSQL or back.
+    #[command(
+        after_help = "Stop `serve`, `schedule` and cron's `publish` first: what they write to the old \
+database after the copy is not in the new one. Then point [build] database (or \
+SHORTS_DATABASE_URL) at the new one."
+    )]
+    Copy {
+        /// The target: an SQLite file (created) or postgres://user:password@host:port/database.
+        #[arg(long, value_name = "DATABASE")]
+        to: String,
+    },
 }
 
 pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
-    let store = Sqlite::open(&ctx.config.database)?;
+    if let Command::Copy { to } = command {
+        return copy(ctx, to);
+    }
+    let store = Database::open(&ctx.config.database)?;
     match command {
         Command::Add {
             email,
@@ -86,7 +103,34 @@ pub fn run(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         )?),
         Command::Show { email } => show(&store, email),
         Command::Unsuppress { email } => unsuppress(ctx, &store, email),
+        // Run above, before the config's own database is opened.
+        Command::Copy { .. } => Ok(()),
     }
+}
+
+/// `copy --to`: every row into an empty database, counted on both sides.
+fn copy(ctx: &Ctx<'_>, to: &str) -> Result<(), CliError> {
+    // No send or build of this site writes the source meanwhile.
+    let _lock = RunLock::acquire(ctx.config.data_dir())?;
+    let target = Location::parse(to, Path::new("."));
+    target.check().map_err(CliError::invalid_message)?;
+    if target == ctx.config.database {
+        return Err(CliError::invalid_message(format!(
+            "--to {target} is the database the config already uses"
+        )));
+    }
+    let source = Database::open(&ctx.config.database)?;
+    let copied = shorts::store::copy_all(&source, &Database::open(&target)?)?;
+    let rows: Vec<String> = copied
+        .iter()
+        .map(|(table, n)| format!("{n} {}", table.replace('_', " ")))
+        .collect();
+    ctx.say(&format!(
+        "copied {} to {target}: {}",
+        ctx.config.database,
+        rows.join(", ")
+    ));
+    Ok(())
 }
 
 /// `pause` (`resume` = `None`) or `resume` (with or without catching up).

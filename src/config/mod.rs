@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::diagnostics::{Problem, Problems, line_of_offset};
 use crate::model::{Track, is_slug};
+use crate::store::Location;
 
 /// The validated configuration of one site.
 #[derive(Debug, Clone)]
@@ -33,8 +34,12 @@ pub struct Config {
     /// `[digest]`, when the site sends one.
     pub digest: Option<DigestConfig>,
     pub delivery: DeliveryConfig,
-    /// The SQLite file holding subscribers and the delivery ledger.
-    pub database: PathBuf,
+    /// Where subscribers and the delivery ledger live: an SQLite file, or
+    /// a PostgreSQL server (`SHORTS_DATABASE_URL` overrides the file's).
+    pub database: Location,
+    /// The folder of the signing key, the run lock and the build cache:
+    /// the SQLite file's, or `data/` beside the config for PostgreSQL.
+    data_dir: PathBuf,
     /// Where `shorts digest preview` writes its files.
     pub preview_dir: PathBuf,
     /// Whether fenced code blocks in a language syntect knows are
@@ -116,6 +121,10 @@ pub struct ServerConfig {
 
 /// The site's own script and stylesheet only; images may come from any
 /// HTTPS host (shorts link them); no other site may frame a page.
+/// The environment variable whose `postgres://` URL (or path) takes the
+/// place of `[build] database`, so a password need not be in the file.
+pub const DATABASE_URL_ENV: &str = "SHORTS_DATABASE_URL";
+
 pub const DEFAULT_CSP: &str = "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 /// An address range, `10.0.0.0/8` or `::1/128`; a bare address is one address.
@@ -744,7 +753,7 @@ struct RawBuild {
     content_dir: PathBuf,
     output_dir: PathBuf,
     templates_dir: PathBuf,
-    database: PathBuf,
+    database: String,
     preview_dir: PathBuf,
     highlight_code: bool,
     math: bool,
@@ -802,6 +811,7 @@ impl Config {
         let delivery = check.delivery(raw.delivery, root);
         check.server(&raw.server);
         let inbound = check.inbound(raw.inbound, root);
+        let database = check.database(&raw.build.database, root);
         if !check.problems.is_empty() {
             return Err(check.problems.sorted());
         }
@@ -813,7 +823,11 @@ impl Config {
             content_dir: root.join(raw.build.content_dir),
             output_dir: root.join(raw.build.output_dir),
             templates_dir: root.join(raw.build.templates_dir),
-            database: root.join(raw.build.database),
+            data_dir: match &database {
+                Location::File(path) => path.parent().unwrap_or(root).to_path_buf(),
+                Location::Postgres(_) => root.join("data"),
+            },
+            database,
             preview_dir: root.join(raw.build.preview_dir),
             highlight_code: raw.build.highlight_code,
             math: raw.build.math,
@@ -827,7 +841,7 @@ impl Config {
 
     /// The folder of the database, the signing key and the run lock.
     pub fn data_dir(&self) -> &Path {
-        self.database.parent().unwrap_or(Path::new("."))
+        &self.data_dir
     }
 
     /// Where `shorts inbound` keeps messages from standard input it did not act on.
@@ -1255,6 +1269,26 @@ impl Checker<'_> {
     }
 
     /// `[inbound]`: counts must be at least 1; the keep folder is relative to the config.
+    /// `[build] database`, or the URL in [`DATABASE_URL_ENV`] when set.
+    fn database(&mut self, value: &str, root: &Path) -> Location {
+        let from_env = std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.is_empty());
+        let (value, line) = match &from_env {
+            Some(url) => (url.as_str(), None),
+            None => (value, self.key_line("build.database")),
+        };
+        let location = Location::parse(value, root);
+        if let Err(why) = location.check() {
+            let named = match from_env {
+                Some(_) => DATABASE_URL_ENV.to_string(),
+                None => "`build.database`".to_string(),
+            };
+            self.problem(line, format!("{named}: {why}"));
+        }
+        location
+    }
+
     fn inbound(&mut self, mut raw: InboundConfig, root: &Path) -> InboundConfig {
         for (key, value) in [
             ("soft_bounce_limit", raw.soft_bounce_limit),

@@ -68,8 +68,11 @@ pub fn send(
         }
         drop(done_tx);
         let dispatched = dispatch(&mut recorder, planned, &job_tx, &done_rx);
+        if dispatched.is_err() {
+            halt.ledger_failed();
+        }
         drop(job_tx);
-        let drained = drain(&mut recorder, &done_rx);
+        let drained = drain(&mut recorder, &done_rx, &halt);
         dispatched.and(drained)
     })?;
     let mut report = recorder.finish()?;
@@ -80,12 +83,19 @@ pub fn send(
 
 /// Records the rest in flight once nothing more is queued: waits for each,
 /// and records it with any others that arrived meanwhile. Goes on past a
-/// failure, so every accepted message gets its `sent`; returns the first.
-fn drain(recorder: &mut Recorder<'_, '_>, done: &mpsc::Receiver<Done>) -> Result<(), DigestError> {
+/// failure, so every accepted message gets its `sent` if the ledger comes
+/// back; returns the first. A failure halts the sending threads: what the
+/// ledger cannot record as sent would go out again on the next run.
+fn drain(
+    recorder: &mut Recorder<'_, '_>,
+    done: &mpsc::Receiver<Done>,
+    halt: &Halt,
+) -> Result<(), DigestError> {
     let mut failed = None;
     while let Ok(first) = done.recv() {
         let finished = std::iter::once(first).chain(done.try_iter());
         if let Err(e) = recorder.record(finished) {
+            halt.ledger_failed();
             failed.get_or_insert(e);
         }
     }
@@ -344,6 +354,17 @@ impl Halt {
             Err(_) => {}
         }
         result
+    }
+
+    /// Halts the run because the ledger stopped taking writes (the
+    /// database went away): a message sent now could not be recorded
+    /// `sent`, so the next run would send it again. Those queued stay
+    /// claimed and go out once, on the next run; only those in the
+    /// transport's hands already may go twice, as after a crash.
+    fn ledger_failed(&self) {
+        self.stop(&Failure::Transient(
+            "not tried: the ledger stopped taking writes".to_string(),
+        ));
     }
 
     /// Halts the run; the first failure is the one reported.

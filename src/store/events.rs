@@ -8,10 +8,9 @@
 //! Suppressions outlive their subscriber row: removing someone and importing
 //! them again does not bring back an address that complained.
 
+use super::sql::{Row, params};
+use super::{Database, StoreError, parse_timestamp, timestamp};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
-
-use super::{Sqlite, StoreError, parse_timestamp, timestamp};
 
 /// An event about to be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +103,7 @@ pub trait Events {
 const EVENT_COLUMNS: &str =
     "id, received_at, kind, subscriber, email, digest, status, diagnostic, message_id, source";
 
-fn event(row: &Row<'_>) -> rusqlite::Result<(Event, String)> {
+fn event(row: &Row<'_>) -> Result<(Event, String), StoreError> {
     let received: String = row.get(1)?;
     Ok((
         Event {
@@ -123,7 +122,7 @@ fn event(row: &Row<'_>) -> rusqlite::Result<(Event, String)> {
     ))
 }
 
-fn suppression(row: &Row<'_>) -> rusqlite::Result<(Suppression, String)> {
+fn suppression(row: &Row<'_>) -> Result<(Suppression, String), StoreError> {
     Ok((
         Suppression {
             email: row.get(0)?,
@@ -134,7 +133,7 @@ fn suppression(row: &Row<'_>) -> rusqlite::Result<(Suppression, String)> {
     ))
 }
 
-impl Events for Sqlite {
+impl Events for Database {
     fn record_event(&self, event: &NewEvent<'_>) -> Result<bool, StoreError> {
         let once = format!(
             "{}|{}|{}",
@@ -143,9 +142,10 @@ impl Events for Sqlite {
             event.email.unwrap_or("").to_ascii_lowercase()
         );
         let inserted = self.conn.execute(
-            "INSERT OR IGNORE INTO events
+            "INSERT INTO events
                  (received_at, kind, subscriber, email, digest, status, diagnostic, message_id, source, once)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT DO NOTHING",
             params![
                 timestamp(event.received_at),
                 event.kind,
@@ -163,21 +163,17 @@ impl Events for Sqlite {
     }
 
     fn events_for(&self, email: &str) -> Result<Vec<Event>, StoreError> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE email = ?1 COLLATE NOCASE ORDER BY id"
-        );
-        let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map([email], event)?;
-        rows.map(|row| {
-            let (mut event, received) = row?;
+        // The column compares addresses without case on both engines.
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE email = ?1 ORDER BY id");
+        self.conn.query(&sql, params![email], |row| {
+            let (mut event, received) = event(row)?;
             event.received_at = parse_timestamp(&received)?;
             Ok(event)
         })
-        .collect()
     }
 
     fn soft_bounces_since(&self, subscriber: i64, since: DateTime<Utc>) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.query_row(
+        let n: i64 = self.conn.query_one(
             "SELECT count(*) FROM events
              WHERE subscriber = ?1 AND kind = 'soft_bounce' AND received_at >= ?2",
             params![subscriber, timestamp(since)],
@@ -188,21 +184,18 @@ impl Events for Sqlite {
 
     fn suppress(&self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO suppressions (email, reason, at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO suppressions (email, reason, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![email, reason, timestamp(now)],
         )?;
         Ok(())
     }
 
     fn suppression(&self, email: &str) -> Result<Option<Suppression>, StoreError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT email, reason, at FROM suppressions WHERE email = ?1",
-                [email],
-                suppression,
-            )
-            .optional()?;
+        let found = self.conn.query_opt(
+            "SELECT email, reason, at FROM suppressions WHERE email = ?1",
+            params![email],
+            suppression,
+        )?;
         found
             .map(|(mut s, at)| {
                 s.at = parse_timestamp(&at)?;
@@ -214,21 +207,20 @@ impl Events for Sqlite {
     fn unsuppress(&self, email: &str) -> Result<bool, StoreError> {
         let removed = self
             .conn
-            .execute("DELETE FROM suppressions WHERE email = ?1", [email])?;
+            .execute("DELETE FROM suppressions WHERE email = ?1", params![email])?;
         Ok(removed > 0)
     }
 
     fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT email, reason, at FROM suppressions ORDER BY at, email")?;
-        let rows = statement.query_map([], suppression)?;
-        rows.map(|row| {
-            let (mut s, at) = row?;
-            s.at = parse_timestamp(&at)?;
-            Ok(s)
-        })
-        .collect()
+        self.conn.query(
+            "SELECT email, reason, at FROM suppressions ORDER BY at, email",
+            params![],
+            |row| {
+                let (mut s, at) = suppression(row)?;
+                s.at = parse_timestamp(&at)?;
+                Ok(s)
+            },
+        )
     }
 
     fn digest_counts(&self, digest: i64) -> Result<DigestCounts, StoreError> {
@@ -268,18 +260,22 @@ impl Events for Sqlite {
     }
 }
 
-impl Sqlite {
+impl Database {
     /// `(name, count)` rows of a `GROUP BY` query with one parameter.
     fn grouped_counts(&self, sql: &str, value: i64) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut statement = self.conn.prepare(sql)?;
-        let rows = statement.query_map([value], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query(sql, params![value], |r| {
+            Ok((
+                r.get(0)?,
+                u64::try_from(r.get::<i64>(1)?).unwrap_or_default(),
+            ))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::store_test;
 
     fn bounce<'a>(message_id: &'a str, email: &'a str) -> NewEvent<'a> {
         NewEvent {
@@ -295,9 +291,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_replayed_message_is_recorded_once() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_replayed_message_is_recorded_once(store) {
         assert!(
             store
                 .record_event(&bounce("<m1>", "a@example.org"))
@@ -320,10 +315,10 @@ mod tests {
         );
         assert_eq!(store.digest_counts(1).unwrap().soft_bounces, 2);
     }
+    }
 
-    #[test]
-    fn the_first_suppression_reason_stays() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn the_first_suppression_reason_stays(store) {
         let now = DateTime::UNIX_EPOCH;
         store.suppress("a@example.org", "complaint", now).unwrap();
         store.suppress("A@example.org", "hard bounce", now).unwrap();
@@ -334,5 +329,6 @@ mod tests {
         assert!(store.unsuppress("A@Example.org").unwrap());
         assert!(!store.unsuppress("a@example.org").unwrap());
         assert!(store.suppressions().unwrap().is_empty());
+    }
     }
 }

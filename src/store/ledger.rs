@@ -7,11 +7,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::{Lock, Param, Row, params};
 use super::subscribers::RECEIVING;
-use super::{Members, Sqlite, StoreError, parse_timestamp, timestamp};
+use super::{Database, Members, StoreError, parse_timestamp, timestamp};
+use chrono::{DateTime, Utc};
 
 /// A digest as recorded: its number, cadence, slot and period, and which
 /// publications it carries.
@@ -96,7 +95,11 @@ type DigestRow = (
     Option<String>,
 );
 
-fn digest_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<DigestRow> {
+fn digest_record(row: &Row<'_>) -> Result<DigestRecord, StoreError> {
+    to_record(digest_row(row)?)
+}
+
+fn digest_row(row: &Row<'_>) -> Result<DigestRow, StoreError> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -245,11 +248,10 @@ pub trait Ledger {
     fn subscriber_deliveries(&self, subscriber: i64) -> Result<Vec<(i64, Delivery)>, StoreError>;
 }
 
-impl Ledger for Sqlite {
+impl Ledger for Database {
     fn digest_count(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM digests", [], |r| r.get(0))?)
+        self.conn
+            .query_one("SELECT count(*) FROM digests", params![], |r| r.get(0))
     }
 
     fn digest_for_slot(
@@ -266,24 +268,27 @@ impl Ledger for Sqlite {
     fn unfinished_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError> {
         self.one_digest(
             "cadence = ?1 AND completed_at IS NULL ORDER BY number LIMIT 1",
-            [cadence],
+            params![cadence],
         )
     }
 
     fn unfinished_cadences(&self) -> Result<Vec<String>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT DISTINCT cadence FROM digests WHERE completed_at IS NULL")?;
-        let rows = statement.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query(
+            "SELECT DISTINCT cadence FROM digests WHERE completed_at IS NULL",
+            params![],
+            |r| r.get(0),
+        )
     }
 
     fn latest_digest(&self, cadence: &str) -> Result<Option<DigestRecord>, StoreError> {
-        self.one_digest("cadence = ?1 ORDER BY number DESC LIMIT 1", [cadence])
+        self.one_digest(
+            "cadence = ?1 ORDER BY number DESC LIMIT 1",
+            params![cadence],
+        )
     }
 
     fn digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
-        self.digest_list("1 ORDER BY number")
+        self.digest_list("TRUE ORDER BY number")
     }
 
     fn sent_digests(&self) -> Result<Vec<DigestRecord>, StoreError> {
@@ -296,31 +301,29 @@ impl Ledger for Sqlite {
     }
 
     fn first_period_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let start: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT period_start FROM digests ORDER BY number LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let start: Option<String> = self.conn.query_opt(
+            "SELECT period_start FROM digests ORDER BY number LIMIT 1",
+            params![],
+            |r| r.get(0),
+        )?;
         start.as_deref().map(parse_timestamp).transpose()
     }
 
     fn publications(&self) -> Result<HashMap<String, i64>, StoreError> {
-        let mut statement = self
+        let rows = self
             .conn
-            .prepare("SELECT short_id, seq FROM publications")?;
-        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .query("SELECT short_id, seq FROM publications", params![], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        Ok(rows.into_iter().collect())
     }
 
     fn digest_short_ids(&self, number: i64) -> Result<Vec<String>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT short_id FROM digest_shorts WHERE digest = ?1 ORDER BY rowid")?;
-        let rows = statement.query_map([number], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query(
+            "SELECT short_id FROM digest_shorts WHERE digest = ?1 ORDER BY rowid",
+            params![number],
+            |r| r.get(0),
+        )
     }
 
     fn create_digest(
@@ -328,15 +331,15 @@ impl Ledger for Sqlite {
         new: &NewDigest<'_>,
         now: DateTime<Utc>,
     ) -> Result<DigestRecord, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        record_publications(&tx, new, now)?;
-        let (number, issue): (i64, i64) = tx.query_row(
+        let tx = self.conn.transaction(Lock::Immediate)?;
+        self.record_publications(new, now)?;
+        let (number, issue): (i64, i64) = self.conn.query_one(
             "SELECT (SELECT coalesce(max(number), 0) + 1 FROM digests),
                     (SELECT coalesce(max(issue), 0) + 1 FROM digests WHERE cadence = ?1)",
-            [new.cadence],
+            params![new.cadence],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        tx.execute(
+        self.conn.execute(
             "INSERT INTO digests (number, cadence, issue, slot, period_start, since_seq, through_seq, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -350,13 +353,11 @@ impl Ledger for Sqlite {
                 timestamp(now)
             ],
         )?;
-        {
-            let mut insert = tx.prepare(
+        for (id, track) in new.shorts {
+            self.conn.execute(
                 "INSERT INTO digest_shorts (digest, short_id, track) VALUES (?1, ?2, ?3)",
+                params![number, id, track],
             )?;
-            for (id, track) in new.shorts {
-                insert.execute(params![number, id, track])?;
-            }
         }
         tx.commit()?;
         Ok(DigestRecord {
@@ -384,50 +385,53 @@ impl Ledger for Sqlite {
         digest: i64,
         subscriber: i64,
     ) -> Result<Option<DeliveryState>, StoreError> {
-        let state: Option<String> = self
-            .conn
-            .prepare_cached("SELECT state FROM deliveries WHERE digest = ?1 AND subscriber = ?2")?
-            .query_row(params![digest, subscriber], |r| r.get(0))
-            .optional()?;
+        let state: Option<String> = self.conn.query_opt(
+            "SELECT state FROM deliveries WHERE digest = ?1 AND subscriber = ?2",
+            params![digest, subscriber],
+            |r| r.get(0),
+        )?;
         state.map(|s| parse_state(&s)).transpose()
     }
 
     fn claimed_since(&self, digest: i64, subscriber: i64) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached(
+            .query_opt(
                 "SELECT since_seq FROM deliveries WHERE digest = ?1 AND subscriber = ?2",
+                params![digest, subscriber],
+                |r| r.get(0),
             )?
-            .query_row(params![digest, subscriber], |r| r.get(0))
-            .optional()?
             .flatten())
     }
 
     fn watermark(&self, subscriber: i64) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT through_seq FROM subscribers WHERE id = ?1")?
-            .query_row([subscriber], |r| r.get(0))
-            .optional()?
+            .query_opt(
+                "SELECT through_seq FROM subscribers WHERE id = ?1",
+                params![subscriber],
+                |r| r.get(0),
+            )?
             .flatten())
     }
 
     fn settle_through(&self, subscriber: i64, through: i64) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE subscribers SET through_seq = max(coalesce(through_seq, ?2), ?2) WHERE id = ?1",
-            )?
-            .execute(params![subscriber, through])?;
+        // Up only: a late or repeated settle never moves a reader back.
+        self.conn.execute(
+            "UPDATE subscribers SET through_seq = ?2
+             WHERE id = ?1 AND (through_seq IS NULL OR through_seq < ?2)",
+            params![subscriber, through],
+        )?;
         Ok(())
     }
 
     fn lowest_watermark(&self, members: Members<'_>) -> Result<Option<i64>, StoreError> {
         let (of, key) = members.condition(1);
-        Ok(self.conn.query_row(
+        self.conn.query_one(
             &format!("SELECT min(through_seq) FROM subscribers WHERE {RECEIVING} AND {of}"),
-            [key],
+            params![key],
             |r| r.get(0),
-        )?)
+        )
     }
 
     fn mark_sending(
@@ -502,27 +506,21 @@ impl Ledger for Sqlite {
     }
 }
 
-impl Sqlite {
+impl Database {
     /// The digest `filter` (a WHERE clause) selects, if any.
     fn one_digest(
         &self,
         filter: &str,
-        values: impl rusqlite::Params,
+        values: &[&dyn Param],
     ) -> Result<Option<DigestRecord>, StoreError> {
         let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests d WHERE {filter}");
-        self.conn
-            .query_row(&sql, values, digest_record)
-            .optional()?
-            .map(to_record)
-            .transpose()
+        self.conn.query_opt(&sql, values, digest_record)
     }
 
     /// The digests `filter` (a WHERE clause with its ORDER BY) selects.
     fn digest_list(&self, filter: &str) -> Result<Vec<DigestRecord>, StoreError> {
         let sql = format!("SELECT {DIGEST_COLUMNS} FROM digests d WHERE {filter}");
-        let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map([], digest_record)?;
-        rows.map(|r| to_record(r?)).collect()
+        self.conn.query(&sql, params![], digest_record)
     }
 
     /// Deliveries matching `filter` (a WHERE clause with one parameter), with their digest.
@@ -530,33 +528,20 @@ impl Sqlite {
         let sql = format!(
             "SELECT digest, subscriber, state, attempts, last_error, message_id FROM deliveries WHERE {filter}"
         );
-        let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map([value], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get::<_, String>(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (digest, subscriber, state, attempts, last_error, message_id) = row?;
+        self.conn.query(&sql, params![value], |r| {
             let delivery = Delivery {
-                subscriber,
-                state: parse_state(&state)?,
-                attempts,
-                last_error,
-                message_id,
+                subscriber: r.get(1)?,
+                state: parse_state(&r.get::<String>(2)?)?,
+                attempts: r.get(3)?,
+                last_error: r.get(4)?,
+                message_id: r.get(5)?,
             };
-            Ok((digest, delivery))
+            Ok((r.get(0)?, delivery))
         })
-        .collect()
     }
 }
 
-impl Sqlite {
+impl Database {
     /// Writes one delivery's new state; a message id or error left out keeps
     /// the one recorded before.
     fn record_delivery(
@@ -566,18 +551,16 @@ impl Sqlite {
         change: Change<'_>,
     ) -> Result<(), StoreError> {
         let attempt = i64::from(change.state == DeliveryState::Sending);
-        self.conn
-            .prepare_cached(
+        self.conn.execute(
                 "INSERT INTO deliveries (digest, subscriber, state, attempts, last_error, message_id, updated_at, since_seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (digest, subscriber) DO UPDATE SET
                      state = excluded.state,
-                     attempts = attempts + excluded.attempts,
-                     last_error = coalesce(excluded.last_error, last_error),
-                     message_id = coalesce(excluded.message_id, message_id),
+                     attempts = deliveries.attempts + excluded.attempts,
+                     last_error = coalesce(excluded.last_error, deliveries.last_error),
+                     message_id = coalesce(excluded.message_id, deliveries.message_id),
                      updated_at = excluded.updated_at",
-            )?
-            .execute(params![
+            params![
                 digest,
                 subscriber,
                 change.state.as_str(),
@@ -586,36 +569,42 @@ impl Sqlite {
                 change.message_id,
                 timestamp(change.now),
                 change.since
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 }
 
-/// Numbers the shorts first seen published with a new digest, after the
-/// highest recorded; refuses when that does not end at the digest's
-/// `through` (the publications changed since the plan was made).
-fn record_publications(
-    tx: &rusqlite::Transaction<'_>,
-    new: &NewDigest<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let highest: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM publications", [], |r| {
-        r.get(0)
-    })?;
-    if highest + new.first_seen.len() as i64 != new.through {
-        return Err(StoreError::Corrupt(format!(
-            "the digest was planned through publication {} but {} are recorded and {} are new; plan it again",
-            new.through,
-            highest,
-            new.first_seen.len()
-        )));
+impl Database {
+    /// Numbers the shorts first seen published with a new digest, after the
+    /// highest recorded; refuses when that does not end at the digest's
+    /// `through` (the publications changed since the plan was made).
+    fn record_publications(
+        &self,
+        new: &NewDigest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let highest: i64 = self.conn.query_one(
+            "SELECT coalesce(max(seq), 0) FROM publications",
+            params![],
+            |r| r.get(0),
+        )?;
+        if highest + new.first_seen.len() as i64 != new.through {
+            return Err(StoreError::Corrupt(format!(
+                "the digest was planned through publication {} but {} are recorded and {} are new; plan it again",
+                new.through,
+                highest,
+                new.first_seen.len()
+            )));
+        }
+        for (seq, id) in (highest + 1..).zip(new.first_seen) {
+            self.conn.execute(
+                "INSERT INTO publications (seq, short_id, seen_at) VALUES (?1, ?2, ?3)",
+                params![seq, id, timestamp(now)],
+            )?;
+        }
+        Ok(())
     }
-    let mut insert =
-        tx.prepare("INSERT INTO publications (seq, short_id, seen_at) VALUES (?1, ?2, ?3)")?;
-    for (seq, id) in (highest + 1..).zip(new.first_seen) {
-        insert.execute(params![seq, id, timestamp(now)])?;
-    }
-    Ok(())
 }
 
 /// A delivery's new state, as the `mark_…` methods record it.
@@ -668,6 +657,7 @@ fn parse_state(text: &str) -> Result<DeliveryState, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::store_test;
     use chrono::TimeZone;
 
     const DEFAULT: Members<'static> = Members::Default { others: &["daily"] };
@@ -678,7 +668,7 @@ mod tests {
 
     /// A digest of the default cadence carrying `ids`, all first seen now.
     fn digest(
-        store: &Sqlite,
+        store: &Database,
         slot: DateTime<Utc>,
         start: DateTime<Utc>,
         ids: &[&str],
@@ -698,9 +688,8 @@ mod tests {
         store.create_digest(&new, slot)
     }
 
-    #[test]
-    fn a_short_is_published_once() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_short_is_published_once(store) {
         let first = digest(&store, t(8), t(1), &["a", "b"]).unwrap();
         assert_eq!(
             (first.number, first.issue, first.since, first.through),
@@ -730,10 +719,10 @@ mod tests {
             "planned on stale publications"
         );
     }
+    }
 
-    #[test]
-    fn digests_are_numbered_per_cadence_one_per_slot() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn digests_are_numbered_per_cadence_one_per_slot(store) {
         digest(&store, t(8), t(1), &["a", "b"]).unwrap();
         let daily = NewDigest {
             cadence: "daily",
@@ -766,10 +755,10 @@ mod tests {
             Some(2)
         );
     }
+    }
 
-    #[test]
-    fn a_watermark_only_moves_up_and_a_claim_keeps_its_first_window() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_watermark_only_moves_up_and_a_claim_keeps_its_first_window(store) {
         digest(&store, t(8), t(1), &["a", "b", "c"]).unwrap();
         store
             .conn
@@ -793,10 +782,10 @@ mod tests {
         assert_eq!(store.claimed_since(1, 7).unwrap(), Some(1));
         assert_eq!(store.claimed_since(1, 8).unwrap(), None);
     }
+    }
 
-    #[test]
-    fn deliveries_move_through_states_and_count_attempts() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn deliveries_move_through_states_and_count_attempts(store) {
         let digest = digest(&store, t(8), t(1), &["a"]).unwrap();
         assert_eq!(store.unfinished_digest("").unwrap(), Some(digest.clone()));
         store.mark_sending(1, 7, "<m@x>", None, t(8)).unwrap();
@@ -809,9 +798,9 @@ mod tests {
         );
         let (attempts, error, id): (i64, String, String) = store
             .conn
-            .query_row(
+            .query_one(
                 "SELECT attempts, last_error, message_id FROM deliveries",
-                [],
+                params![],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
@@ -823,10 +812,10 @@ mod tests {
         assert_eq!(store.unfinished_digest("").unwrap(), None);
         assert!(store.digest_for_slot("", t(8)).unwrap().unwrap().completed);
     }
+    }
 
-    #[test]
-    fn deliveries_list_each_subscribers_state_attempts_and_error() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn deliveries_list_each_subscribers_state_attempts_and_error(store) {
         digest(&store, t(8), t(1), &["a"]).unwrap();
         store
             .mark_sending(1, 9, "<m@example.org>", None, t(8))
@@ -849,5 +838,6 @@ mod tests {
         };
         assert_eq!(store.deliveries(1).unwrap(), [skipped, failed]);
         assert!(store.deliveries(2).unwrap().is_empty());
+    }
     }
 }

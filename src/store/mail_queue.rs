@@ -12,11 +12,10 @@
 //! and is tried again, and nothing is lost. What to send is decided by
 //! `server::mailer`; this module only records.
 
-use chrono::{DateTime, Utc};
-use rusqlite::{Row, params};
-
-use super::{NewSubscriber, Sqlite, StoreError, parse_timestamp, timestamp};
+use super::sql::{Row, params};
+use super::{Database, NewSubscriber, StoreError, parse_timestamp, timestamp};
 use crate::model::SubscriberStatus;
+use chrono::{DateTime, Utc};
 
 /// What a queued row asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,13 +117,13 @@ pub trait MailQueue {
 const KIND_SIGN_UP: &str = "sign_up";
 const KIND_WELCOME: &str = "welcome";
 
-fn queued_mail(row: &Row<'_>) -> rusqlite::Result<(QueuedMail, String)> {
+fn queued_mail(row: &Row<'_>) -> Result<(QueuedMail, String), StoreError> {
     let kind: String = row.get(1)?;
     let tracks: String = row.get(3)?;
     let tags: String = row.get(9)?;
     let request = if kind == KIND_WELCOME {
         MailRequest::Welcome {
-            subscriber: row.get::<_, Option<i64>>(6)?.unwrap_or_default(),
+            subscriber: row.get::<Option<i64>>(6)?.unwrap_or_default(),
         }
     } else {
         MailRequest::SignUp(NewSubscriber {
@@ -141,18 +140,19 @@ fn queued_mail(row: &Row<'_>) -> rusqlite::Result<(QueuedMail, String)> {
     let mail = QueuedMail {
         id: row.get(0)?,
         request,
-        attempts: row.get(7)?,
+        attempts: u32::try_from(row.get::<i64>(7)?).unwrap_or(u32::MAX),
         queued_at: DateTime::<Utc>::MIN_UTC,
     };
     Ok((mail, row.get(8)?))
 }
 
-impl MailQueue for Sqlite {
+impl MailQueue for Database {
     fn queue_sign_up(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let now = timestamp(now);
-        self.conn.execute(
+        self.conn.query_one(
             "INSERT INTO mail_queue (kind, email, tracks, tags, consent_text, source, state, due_at, created_at, updated_at, cadence)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7, ?8)
+             RETURNING id",
             params![
                 KIND_SIGN_UP,
                 new.email,
@@ -163,18 +163,19 @@ impl MailQueue for Sqlite {
                 now,
                 new.cadence.as_deref().unwrap_or_default()
             ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+            |r| r.get(0),
+        )
     }
 
     fn queue_welcome(&self, subscriber: i64, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let now = timestamp(now);
-        self.conn.execute(
+        self.conn.query_one(
             "INSERT INTO mail_queue (kind, email, subscriber, state, due_at, created_at, updated_at)
-             SELECT ?1, email, id, 'queued', ?3, ?3, ?3 FROM subscribers WHERE id = ?2",
+             SELECT ?1, email, id, 'queued', ?3, ?3, ?3 FROM subscribers WHERE id = ?2
+             RETURNING id",
             params![KIND_WELCOME, subscriber, now],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+            |r| r.get(0),
+        )
     }
 
     fn claim_mail(
@@ -183,24 +184,20 @@ impl MailQueue for Sqlite {
         stale_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
+        let mut claimed = self.conn.query(
             "UPDATE mail_queue SET state = 'sending', claimed_at = ?1, updated_at = ?1
              WHERE id IN (
                  SELECT id FROM mail_queue
                  WHERE (state = 'queued' AND due_at <= ?1) OR (state = 'sending' AND claimed_at < ?2)
                  ORDER BY id LIMIT ?3)
              RETURNING id, kind, email, tracks, consent_text, source, subscriber, attempts, created_at, tags, cadence",
-        )?;
-        let rows = statement.query_map(
             params![timestamp(now), timestamp(stale_before), limit as i64],
-            queued_mail,
+            |row| {
+                let (mut mail, queued_at) = queued_mail(row)?;
+                mail.queued_at = parse_timestamp(&queued_at)?;
+                Ok(mail)
+            },
         )?;
-        let mut claimed = Vec::new();
-        for row in rows {
-            let (mut mail, queued_at) = row?;
-            mail.queued_at = parse_timestamp(&queued_at)?;
-            claimed.push(mail);
-        }
         claimed.sort_by_key(|m| m.id);
         Ok(claimed)
     }
@@ -210,12 +207,12 @@ impl MailQueue for Sqlite {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
+        self.conn.query_one(
             "SELECT EXISTS (SELECT 1 FROM mail_queue
                  WHERE (state = 'queued' AND due_at <= ?1) OR (state = 'sending' AND claimed_at < ?2))",
             params![timestamp(now), timestamp(stale_before)],
             |r| r.get(0),
-        )?)
+        )
     }
 
     fn mail_sent(
@@ -283,23 +280,22 @@ impl MailQueue for Sqlite {
     }
 
     fn next_mail_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let due: Option<String> = self.conn.query_row(
+        let due: Option<String> = self.conn.query_one(
             "SELECT min(due_at) FROM mail_queue WHERE state = 'queued'",
-            [],
+            params![],
             |r| r.get(0),
         )?;
         due.as_deref().map(parse_timestamp).transpose()
     }
 
     fn mail_queue_counts(&self) -> Result<MailQueueCounts, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT state, count(*) FROM mail_queue GROUP BY state")?;
+        let rows = self.conn.query(
+            "SELECT state, count(*) FROM mail_queue GROUP BY state",
+            params![],
+            |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+        )?;
         let mut counts = MailQueueCounts::default();
-        let rows =
-            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (state, n) = row?;
+        for (state, n) in rows {
             let n = usize::try_from(n).unwrap_or_default();
             match state.as_str() {
                 "queued" => counts.queued = n,
@@ -313,10 +309,10 @@ impl MailQueue for Sqlite {
     }
 
     fn purge_mail(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
+        self.conn.execute(
             "DELETE FROM mail_queue WHERE state IN ('sent', 'dropped', 'failed') AND updated_at < ?1",
-            [timestamp(before)],
-        )?)
+            params![timestamp(before)],
+        )
     }
 }
 
@@ -324,6 +320,7 @@ impl MailQueue for Sqlite {
 mod tests {
     use super::*;
     use crate::store::SubscriberStore;
+    use crate::store::testing::store_test;
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
@@ -342,9 +339,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_row_is_claimed_once_and_sent_rows_are_not_claimed_again() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_row_is_claimed_once_and_sent_rows_are_not_claimed_again(store) {
         let t0 = at("2026-06-01T10:00:00Z");
         assert!(!store.mail_is_due(t0, t0).unwrap());
         let id = store.queue_sign_up(&sign_up("a@example.com"), t0).unwrap();
@@ -367,10 +363,10 @@ mod tests {
         assert!(store.claim_mail(later, later, 10).unwrap().is_empty());
         assert_eq!(store.mail_queue_counts().unwrap().sent, 1);
     }
+    }
 
-    #[test]
-    fn a_dead_senders_claim_is_taken_over_after_its_lease() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_dead_senders_claim_is_taken_over_after_its_lease(store) {
         let t0 = at("2026-06-01T10:00:00Z");
         store.queue_sign_up(&sign_up("a@example.com"), t0).unwrap();
         assert_eq!(store.claim_mail(t0, t0, 10).unwrap().len(), 1);
@@ -382,10 +378,10 @@ mod tests {
         let t2 = at("2026-06-01T10:20:00Z");
         assert_eq!(store.claim_mail(t2, t1, 10).unwrap().len(), 1);
     }
+    }
 
-    #[test]
-    fn a_deferred_row_waits_until_it_is_due() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_deferred_row_waits_until_it_is_due(store) {
         let t0 = at("2026-06-01T10:00:00Z");
         let id = store.queue_sign_up(&sign_up("a@example.com"), t0).unwrap();
         store.claim_mail(t0, t0, 10).unwrap();
@@ -396,10 +392,10 @@ mod tests {
         let claimed = store.claim_mail(retry, t0, 10).unwrap();
         assert_eq!(claimed[0].attempts, 1);
     }
+    }
 
-    #[test]
-    fn a_welcome_names_its_subscriber_and_finished_rows_are_purged() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_welcome_names_its_subscriber_and_finished_rows_are_purged(store) {
         let t0 = at("2026-06-01T10:00:00Z");
         let new = NewSubscriber {
             status: SubscriberStatus::Active,
@@ -422,5 +418,6 @@ mod tests {
             store.mail_queue_counts().unwrap(),
             MailQueueCounts::default()
         );
+    }
     }
 }

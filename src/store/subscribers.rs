@@ -1,11 +1,10 @@
 //! Subscriber rows: add, update, remove, list, and the failure count that
 //! turns repeated permanent failures into `bounced`.
 
-use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
-
-use super::{Members, Sqlite, StoreError, parse_timestamp, timestamp};
+use super::sql::{Lock, Row, params};
+use super::{Database, Members, StoreError, parse_timestamp, timestamp};
 use crate::model::{Subscriber, SubscriberStatus};
+use chrono::{DateTime, Utc};
 
 /// Permanent failures in a row after which a subscriber is `bounced`.
 pub const BOUNCE_AFTER: i64 = 3;
@@ -91,7 +90,7 @@ const LAST_SETTLED: &str = "(SELECT d.through_seq FROM digests d
      WHERE d.cadence = subscribers.cadence AND d.completed_at IS NOT NULL
      ORDER BY d.number DESC LIMIT 1)";
 
-impl Sqlite {
+impl Database {
     /// `save_subscriber` for an address already there.
     fn update_subscriber(
         &self,
@@ -144,7 +143,7 @@ pub(super) fn slugs(column: &str) -> Vec<String> {
         .collect()
 }
 
-fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
+fn subscriber(row: &Row<'_>) -> Result<Subscriber, StoreError> {
     let tracks: String = row.get(3)?;
     let status: String = row.get(4)?;
     let tags: String = row.get(6)?;
@@ -154,13 +153,8 @@ fn subscriber(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
         name: row.get(2)?,
         tracks: slugs(&tracks),
         tags: slugs(&tags),
-        status: SubscriberStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                4,
-                rusqlite::types::Type::Text,
-                format!("status {status:?}").into(),
-            )
-        })?,
+        status: SubscriberStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("subscriber status {status:?}")))?,
         token_id: row.get(5)?,
         cadence: row.get(7)?,
         paused: row.get(8)?,
@@ -272,7 +266,7 @@ pub trait SubscriberStore {
     fn consent(&self, id: i64) -> Result<Option<Consent>, StoreError>;
 }
 
-impl SubscriberStore for Sqlite {
+impl SubscriberStore for Database {
     fn save_subscriber(
         &self,
         new: &NewSubscriber,
@@ -310,41 +304,36 @@ impl SubscriberStore for Sqlite {
     }
 
     fn remove_subscriber(&self, email: &str) -> Result<bool, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        let Some(id) = tx
-            .query_row(
-                "SELECT id FROM subscribers WHERE email = ?1",
-                [email],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
+        let tx = self.conn.transaction(Lock::Immediate)?;
+        let Some(id) = self.conn.query_opt(
+            "SELECT id FROM subscribers WHERE email = ?1",
+            params![email],
+            |r| r.get::<i64>(0),
+        )?
         else {
             return Ok(false);
         };
-        tx.execute("DELETE FROM deliveries WHERE subscriber = ?1", [id])?;
-        tx.execute("DELETE FROM subscribers WHERE id = ?1", [id])?;
+        self.conn
+            .execute("DELETE FROM deliveries WHERE subscriber = ?1", params![id])?;
+        self.conn
+            .execute("DELETE FROM subscribers WHERE id = ?1", params![id])?;
         tx.commit()?;
         Ok(true)
     }
 
     fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE email = ?1");
-        Ok(self.conn.query_row(&sql, [email], subscriber).optional()?)
+        self.conn.query_opt(&sql, params![email], subscriber)
     }
 
     fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1");
-        // Once per message of a digest send: keep the statement compiled.
-        let mut statement = self.conn.prepare_cached(&sql)?;
-        Ok(statement.query_row([id], subscriber).optional()?)
+        self.conn.query_opt(&sql, params![id], subscriber)
     }
 
     fn subscriber_by_token_id(&self, token_id: &str) -> Result<Option<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE token_id = ?1");
-        Ok(self
-            .conn
-            .query_row(&sql, [token_id], subscriber)
-            .optional()?)
+        self.conn.query_opt(&sql, params![token_id], subscriber)
     }
 
     fn sign_up(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<SignUp, StoreError> {
@@ -396,13 +385,13 @@ impl SubscriberStore for Sqlite {
         let since = timestamp(since);
         self.conn.execute(
             "DELETE FROM confirmations_sent WHERE sent_at <= ?1",
-            [&since],
+            params![since],
         )?;
         let recorded = self.conn.execute(
             "INSERT INTO confirmations_sent (email, sent_at)
              SELECT ?1, ?2
              WHERE (SELECT count(*) FROM confirmations_sent WHERE email = ?1 AND sent_at > ?3) < ?4",
-            params![email, timestamp(now), since, limit],
+            params![email, timestamp(now), since, i64::from(limit)],
         )?;
         Ok(recorded == 1)
     }
@@ -411,25 +400,25 @@ impl SubscriberStore for Sqlite {
         const EXPIRED: &str = "SELECT id FROM subscribers
              WHERE status = 'pending' AND COALESCE(consent_at, created_at) < ?1";
         let before = timestamp(before);
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction(Lock::Immediate)?;
         // A rowid can be used again once the highest row is gone: nothing
         // recorded about a purged subscriber may pass to the next one.
-        tx.execute(
+        self.conn.execute(
             &format!("DELETE FROM deliveries WHERE subscriber IN ({EXPIRED})"),
-            [&before],
+            params![before],
         )?;
-        tx.execute(
+        self.conn.execute(
             &format!("UPDATE events SET subscriber = NULL WHERE subscriber IN ({EXPIRED})"),
-            [&before],
+            params![before],
         )?;
-        let purged = tx.execute(
+        let purged = self.conn.execute(
             "DELETE FROM subscribers
              WHERE status = 'pending' AND COALESCE(consent_at, created_at) < ?1",
-            [&before],
+            params![before],
         )?;
-        tx.execute(
+        self.conn.execute(
             "DELETE FROM confirmations_sent WHERE sent_at < ?1",
-            [&before],
+            params![before],
         )?;
         tx.commit()?;
         Ok(purged)
@@ -491,7 +480,8 @@ impl SubscriberStore for Sqlite {
     fn resume(&self, id: i64, catch_up: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
         // Behind them: every publication recorded so far.
         let skip_missed = "through_seq = CASE WHEN paused_at IS NULL THEN through_seq
-             ELSE max(coalesce(through_seq, 0), (SELECT coalesce(max(seq), 0) FROM publications)) END";
+             ELSE (SELECT CASE WHEN coalesce(through_seq, 0) > highest THEN through_seq ELSE highest END
+                   FROM (SELECT coalesce(max(seq), 0) AS highest FROM publications) p) END";
         let watermark = if catch_up {
             "through_seq = through_seq"
         } else {
@@ -520,9 +510,7 @@ impl SubscriberStore for Sqlite {
 
     fn subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM subscribers ORDER BY id");
-        let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map([], subscriber)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query(&sql, params![], subscriber)
     }
 
     fn active_subscriber_ids(
@@ -533,24 +521,25 @@ impl SubscriberStore for Sqlite {
         limit: usize,
     ) -> Result<Vec<i64>, StoreError> {
         let (of, key) = members.condition(3);
-        let mut statement = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT id FROM subscribers
              WHERE (({RECEIVING} AND {of}) OR (status = 'active' AND id IN
                  (SELECT subscriber FROM deliveries WHERE digest = ?4 AND state IN ('sending', 'deferred'))))
                AND id > ?1
              ORDER BY id LIMIT ?2"
-        ))?;
+        );
         let claimed_in = claimed_in.unwrap_or(-1);
-        let rows =
-            statement.query_map(params![after, limit as i64, key, claimed_in], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .query(&sql, params![after, limit as i64, key, claimed_in], |r| {
+                r.get(0)
+            })
     }
 
     fn active_subscriber_count(&self, members: Members<'_>) -> Result<usize, StoreError> {
         let (of, key) = members.condition(1);
-        let n: i64 = self.conn.query_row(
+        let n: i64 = self.conn.query_one(
             &format!("SELECT count(*) FROM subscribers WHERE {RECEIVING} AND {of}"),
-            [key],
+            params![key],
             |r| r.get(0),
         )?;
         Ok(n as usize)
@@ -563,30 +552,28 @@ impl SubscriberStore for Sqlite {
              WHERE id = ?1",
             params![id, timestamp(now), BOUNCE_AFTER],
         )?;
-        let status: String =
-            self.conn
-                .query_row("SELECT status FROM subscribers WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })?;
+        let status: String = self.conn.query_one(
+            "SELECT status FROM subscribers WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
         Ok(status == "bounced")
     }
 
     fn reset_failures(&self, id: i64) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("UPDATE subscribers SET failures = 0 WHERE id = ?1 AND failures != 0")?
-            .execute([id])?;
+        self.conn.execute(
+            "UPDATE subscribers SET failures = 0 WHERE id = ?1 AND failures != 0",
+            params![id],
+        )?;
         Ok(())
     }
 
     fn consent(&self, id: i64) -> Result<Option<Consent>, StoreError> {
-        let row: Option<(String, String, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT source, consent_text, consent_at FROM subscribers WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+        let row: Option<(String, String, Option<String>)> = self.conn.query_opt(
+            "SELECT source, consent_text, consent_at FROM subscribers WHERE id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         row.map(|(source, text, at)| {
             Ok(Consent {
                 source,
@@ -601,6 +588,7 @@ impl SubscriberStore for Sqlite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::store_test;
 
     const EVERYONE: Members<'static> = Members::Default { others: &[] };
 
@@ -617,9 +605,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn save_adds_then_updates_then_changes_nothing() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn save_adds_then_updates_then_changes_nothing(store) {
         let now = DateTime::UNIX_EPOCH;
         let mut ada = new("ada@example.com", SubscriberStatus::Active);
         assert_eq!(store.save_subscriber(&ada, now).unwrap(), Saved::Added);
@@ -636,10 +623,10 @@ mod tests {
         assert!(all[0].wants("anything"), "no tracks means every track");
         assert_eq!(all[0].token_id.len(), 32);
     }
+    }
 
-    #[test]
-    fn tags_are_saved_updated_and_set_with_tracks() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn tags_are_saved_updated_and_set_with_tracks(store) {
         let now = DateTime::UNIX_EPOCH;
         let mut ada = new("ada@example.com", SubscriberStatus::Active);
         ada.tags = vec!["kv-cache".into(), "rust".into()];
@@ -671,10 +658,10 @@ mod tests {
         let set = store.subscriber_by_id(stored.id).unwrap().unwrap();
         assert!(set.follows_everything(), "{set:?}");
     }
+    }
 
-    #[test]
-    fn a_sign_up_again_takes_the_new_tags() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_sign_up_again_takes_the_new_tags(store) {
         let now = DateTime::UNIX_EPOCH;
         let mut web = new("w@example.com", SubscriberStatus::Pending);
         web.tags = vec!["rust".into()];
@@ -691,10 +678,10 @@ mod tests {
         };
         assert_eq!(again.tags, ["gqa", "kv-cache"]);
     }
+    }
 
-    #[test]
-    fn three_permanent_failures_in_a_row_bounce() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn three_permanent_failures_in_a_row_bounce(store) {
         let now = DateTime::UNIX_EPOCH;
         store
             .save_subscriber(&new("b@example.com", SubscriberStatus::Active), now)
@@ -716,10 +703,10 @@ mod tests {
                 .is_empty()
         );
     }
+    }
 
-    #[test]
-    fn pages_through_active_subscribers() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn pages_through_active_subscribers(store) {
         let now = DateTime::UNIX_EPOCH;
         for i in 0..5 {
             store
@@ -743,14 +730,14 @@ mod tests {
         assert!(store.remove_subscriber("s1@example.com").unwrap());
         assert!(!store.remove_subscriber("s1@example.com").unwrap());
     }
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }
 
-    #[test]
-    fn confirmations_are_capped_per_address_within_the_window() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn confirmations_are_capped_per_address_within_the_window(store) {
         let day = chrono::Duration::hours(24);
         let record = |email: &str, now: &str| {
             let now = at(now);
@@ -776,14 +763,14 @@ mod tests {
         assert!(!record("a@example.com", "2026-06-02T00:30:00Z"));
         let kept: i64 = store
             .conn
-            .query_row("SELECT count(*) FROM confirmations_sent", [], |r| r.get(0))
+            .query_one("SELECT count(*) FROM confirmations_sent", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 4, "records older than the window are forgotten");
     }
+    }
 
-    #[test]
-    fn purging_removes_old_pending_sign_ups_only() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn purging_removes_old_pending_sign_ups_only(store) {
         let old = at("2026-06-01T00:00:00Z");
         for (email, status) in [
             ("old-pending@example.com", SubscriberStatus::Pending),
@@ -818,10 +805,10 @@ mod tests {
         );
         assert_eq!(store.purge_pending(at("2026-06-02T00:00:00Z")).unwrap(), 0);
     }
+    }
 
-    #[test]
-    fn a_sign_up_says_which_email_the_address_is_owed() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn a_sign_up_says_which_email_the_address_is_owed(store) {
         let now = DateTime::UNIX_EPOCH;
         let web = new("w@example.com", SubscriberStatus::Pending);
         let SignUp::Confirm(pending) = store.sign_up(&web, now).unwrap() else {
@@ -848,13 +835,13 @@ mod tests {
             store.sign_up(&web, now).unwrap(),
             SignUp::Confirm(_)
         ));
-        super::super::Events::suppress(&store, "w@example.com", "complaint", now).unwrap();
+        crate::store::Events::suppress(&store, "w@example.com", "complaint", now).unwrap();
         assert_eq!(store.sign_up(&web, now).unwrap(), SignUp::Suppressed);
     }
+    }
 
-    #[test]
-    fn consent_says_where_when_and_to_which_text() {
-        let store = Sqlite::in_memory().unwrap();
+    store_test! {
+    fn consent_says_where_when_and_to_which_text(store) {
         let now = DateTime::UNIX_EPOCH;
         let mut web = new("w@example.com", SubscriberStatus::Pending);
         web.source = "web".into();
@@ -870,5 +857,6 @@ mod tests {
             })
         );
         assert_eq!(store.consent(id + 1).unwrap(), None);
+    }
     }
 }

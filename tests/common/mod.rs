@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use shorts::store::{Delivery, DeliveryState, Sqlite, Store};
+use shorts::store::{Database, Delivery, DeliveryState, Location, Store};
 
 /// The instant the fixture builds are made at, so "future" and "published" are fixed.
 pub const NOW: &str = "2026-07-01T00:00:00Z";
@@ -46,13 +46,50 @@ pub fn shorts(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs `shorts ARGS` in `dir` with the clock pinned to `now` (RFC 3339).
 pub fn shorts_at(dir: &Path, now: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shorts"))
+    shorts_command(dir, now)
         .args(args)
-        .current_dir(dir)
-        .env("SHORTS_NOW", now)
         .env_remove("RUST_LOG")
         .output()
         .expect("run shorts")
+}
+
+/// The `shorts` binary, to run in the site `dir` with the clock pinned to
+/// `now`, on the engine this test run is on (see [`site_database`]).
+pub fn shorts_command(dir: &Path, now: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shorts"));
+    command.current_dir(dir).env("SHORTS_NOW", now);
+    match site_database(dir) {
+        Location::Postgres(url) => command.env(shorts::config::DATABASE_URL_ENV, url),
+        Location::File(_) => command.env_remove(shorts::config::DATABASE_URL_ENV),
+    };
+    command
+}
+
+/// Which engine the end-to-end tests run on: SQLite (each site's own file,
+/// the default), or PostgreSQL when `SHORTS_TEST_ENGINE=postgres`, on the
+/// server in `SHORTS_TEST_POSTGRES` (which `.ci/run` starts and runs the
+/// store, digest, serve and crash tests against a second time).
+pub fn on_postgres() -> bool {
+    std::env::var("SHORTS_TEST_ENGINE").is_ok_and(|engine| engine == "postgres")
+}
+
+/// The store of the site in `dir`: its SQLite file, or on PostgreSQL a
+/// scratch schema of its own, made on first use and named in a file beside
+/// the site (not in it: tests list what a command wrote there), so every
+/// run of `shorts` there uses the same one.
+pub fn site_database(dir: &Path) -> Location {
+    if !on_postgres() {
+        return Location::File(dir.join("data/shorts.db"));
+    }
+    let named = dir.with_extension("database-url");
+    if let Ok(url) = std::fs::read_to_string(&named) {
+        return Location::Postgres(url);
+    }
+    let server = std::env::var("SHORTS_TEST_POSTGRES")
+        .expect("SHORTS_TEST_ENGINE=postgres needs SHORTS_TEST_POSTGRES, a server URL");
+    let url = shorts::store::postgres_scratch_schema(&server).expect("a scratch schema");
+    std::fs::write(&named, &url).expect("name the site's database");
+    Location::Postgres(url)
 }
 
 /// A loopback port nothing listens on (bound, then released), for a
@@ -164,7 +201,7 @@ label = "As published"
 
 /// The site's database, opened through the store as `shorts` opens it.
 pub fn store(site: &Path) -> Box<dyn Store> {
-    Box::new(Sqlite::open(&site.join("data/shorts.db")).expect("open the database"))
+    Box::new(Database::open(site_database(site)).expect("open the database"))
 }
 
 /// Every delivery of every digest.

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 pub struct Server {
     pub child: Child,
@@ -22,10 +22,8 @@ impl Server {
 
     /// [`Server::start_with`] on loopback port `port` (0: a free one).
     pub fn start_on(site: &Path, now: &str, env: &[(&str, &str)], port: u16) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shorts"))
+        let mut child = crate::common::shorts_command(site, now)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .current_dir(site)
-            .env("SHORTS_NOW", now)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             // `SHORTS_TEST_SERVE_LOG=1` shows serve's log, for debugging a test.

@@ -15,7 +15,7 @@ use crate::delivery::{Failure, Transport};
 use crate::digest::{Plan, Planned, SendReport, Sender, record_new};
 use crate::model::{Collection, Short, SubscriberStatus};
 use crate::render::digest::{DigestTemplates, SharedCopies};
-use crate::store::{DeliveryState, Ledger, NewSubscriber, Sqlite, SubscriberStore};
+use crate::store::{Database, DeliveryState, Ledger, NewSubscriber, SubscriberStore};
 use crate::tokens::Secret;
 
 /// A site with three tracks and a weekly digest.
@@ -110,7 +110,7 @@ struct Fixture {
     config: Config,
     collection: Collection,
     templates: DigestTemplates,
-    store: Sqlite,
+    store: Database,
     secret: Secret,
 }
 
@@ -123,7 +123,7 @@ impl Fixture {
         Fixture {
             collection: Collection::new(config.tracks.clone(), shorts),
             templates: DigestTemplates::load(&config).expect("the built-in templates load"),
-            store: Sqlite::in_memory().expect("an in-memory store"),
+            store: Database::in_memory().expect("an in-memory store"),
             secret: Secret::from_bytes(b"test secret"),
             config,
         }

@@ -1,0 +1,267 @@
+//! PostgreSQL as the store, and the faults an SQLite file cannot have: a
+//! server that cannot be reached, a read replica's URL given by mistake,
+//! and the connection dropped in the middle of a send.
+//!
+//! The tests that need a server use the one in `SHORTS_TEST_POSTGRES`
+//! (`.ci/run` starts one); without it they say why and pass, unless
+//! `SHORTS_REQUIRE_POSTGRES` is set.
+
+mod common;
+#[path = "common/faulty_smtp.rs"]
+mod faulty_smtp;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use shorts::config::DATABASE_URL_ENV;
+use shorts::store::{Database, DeliveryState, Ledger, Location, Store, SubscriberStore};
+
+const WEEK_1: &str = "2026-06-08T08:00:00Z";
+
+/// A new, empty database (a scratch schema) on the test server, or `None`
+/// after saying why there is none.
+fn scratch_database() -> Option<String> {
+    let Some(server) = std::env::var("SHORTS_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        assert!(
+            std::env::var_os("SHORTS_REQUIRE_POSTGRES").is_none(),
+            "SHORTS_REQUIRE_POSTGRES is set but SHORTS_TEST_POSTGRES names no server"
+        );
+        eprintln!("skipped: SHORTS_TEST_POSTGRES names no PostgreSQL server (.ci/run starts one)");
+        return None;
+    };
+    Some(shorts::store::postgres_scratch_schema(&server).expect("a scratch schema"))
+}
+
+/// Runs `shorts ARGS` in `site` on the database at `url`.
+fn shorts_on(site: &Path, url: &str, args: &[&str]) -> Output {
+    common::shorts_command(site, WEEK_1)
+        .env(DATABASE_URL_ENV, url)
+        .args(args)
+        .output()
+        .expect("run shorts")
+}
+
+/// A server that is down at the start of a run is a temporary failure
+/// (75, as for an SMTP server that is down), named without its password.
+#[test]
+fn commands_against_a_database_that_cannot_be_reached_exit_75_and_say_where() {
+    let site = common::smtp_digest_site(common::unused_port(), "");
+    let port = common::unused_port();
+    let url = format!("postgres://shorts:s3cret@127.0.0.1:{port}/list?connect_timeout=3");
+    for args in [
+        &["digest", "send"][..],
+        &["publish"],
+        &["subscribers", "add", "a@example.com"],
+    ] {
+        let out = shorts_on(site.path(), &url, args);
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("postgres://shorts:***@127.0.0.1:{port}/list"))
+                && err.contains("cannot connect")
+                && !err.contains("s3cret"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A read replica's URL given by mistake is refused before anything is
+/// tried, with what to give instead; so is a database the server does not
+/// have (exit 1 for both: the setting is wrong, waiting will not help).
+#[test]
+fn a_url_that_takes_no_writes_or_names_no_database_is_refused_as_a_setting() {
+    let Some(url) = scratch_database() else {
+        return;
+    };
+    let site = common::smtp_digest_site(common::unused_port(), "");
+    let read_only = format!("{url}%20-c%20default_transaction_read_only%3Don");
+    let out = shorts_on(
+        site.path(),
+        &read_only,
+        &["subscribers", "add", "a@example.com"],
+    );
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("takes no writes") && err.contains("give the primary's URL"),
+        "{err}"
+    );
+
+    // So is a database the server does not have: no run would get past it.
+    let missing = url.replacen("/shorts?", "/no_such_database?", 1);
+    let out = shorts_on(site.path(), &missing, &["digest", "send"]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("database \"no_such_database\" does not exist"),
+        "{err}"
+    );
+}
+
+/// The database connection dropped while a digest goes out (a failover, a
+/// restart, an administrator's kill): the run stops with 75, nothing is
+/// lost, and the next run sends the rest; only messages in flight when it
+/// dropped may arrive twice.
+#[test]
+fn a_connection_dropped_mid_send_stops_the_run_and_the_next_one_delivers_the_rest() {
+    let Some(url) = scratch_database() else {
+        return;
+    };
+    let smtp = faulty_smtp::FaultySmtp::start();
+    smtp.slow(Duration::from_millis(5));
+    let pool_size = 2;
+    let site = common::smtp_digest_site(smtp.port, &format!("pool_size = {pool_size}"));
+    let readers = 400;
+    let csv: String = std::iter::once("email\n".to_string())
+        .chain((0..readers).map(|i| format!("reader{i}@example.org\n")))
+        .collect();
+    std::fs::write(site.path().join("readers.csv"), csv).expect("write CSV");
+    let out = shorts_on(site.path(), &url, &["subscribers", "import", "readers.csv"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    // Its own application name, so only this run's connection is dropped.
+    let name = format!("shorts_drop_{}", std::process::id());
+    let sender_url = format!("{url}&application_name={name}");
+    let child = common::shorts_command(site.path(), WEEK_1)
+        .env(DATABASE_URL_ENV, &sender_url)
+        .args(["digest", "send"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start digest send");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while smtp.accepted().len() < 50 {
+        assert!(Instant::now() < deadline, "the send never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let dropped = drop_connections(&url, &name);
+    assert!(dropped >= 1, "no connection named {name} to drop");
+    let out = child.wait_with_output().expect("digest send ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(err.contains("the next run resumes"), "{err}");
+    let before = smtp.accepted().len();
+    assert!(
+        before < readers,
+        "the run went on after the drop: {before} sent"
+    );
+
+    let out = shorts_on(site.path(), &url, &["digest", "send"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let counts = smtp.per_recipient();
+    let missing = (0..readers)
+        .filter(|i| !counts.contains_key(&format!("reader{i}@example.org")))
+        .count();
+    let twice: usize = counts.values().map(|n| n - 1).sum();
+    assert_eq!(missing, 0, "every reader got the digest");
+    // In flight: the message each connection had in hand when the database
+    // went, and at most one more each that it took before the run noticed
+    // (at its next write, within milliseconds) and halted them.
+    let in_flight = 2 * pool_size;
+    assert!(
+        twice <= in_flight,
+        "{twice} sent twice; at most {in_flight} were in flight"
+    );
+    let store = Database::open(Location::Postgres(url)).expect("open the store");
+    let deliveries = store.deliveries(1).expect("deliveries");
+    assert!(
+        deliveries.len() == readers && deliveries.iter().all(|d| d.state == DeliveryState::Sent),
+        "every delivery recorded sent"
+    );
+    assert_eq!(store.integrity_check().expect("check"), "ok");
+    eprintln!("dropped after {before} messages; {twice} sent twice, 0 missing");
+}
+
+/// Ends every connection called `name` on the server, as an administrator
+/// (or a failover) would; how many there were.
+fn drop_connections(url: &str, name: &str) -> u64 {
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    let rows = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
+        )
+        .expect("terminate");
+    rows.len() as u64
+}
+
+/// A list moved from SQLite to PostgreSQL with `subscribers copy` keeps
+/// every subscriber, status, consent record and delivery: the digest sent
+/// before the move is not sent again after it, the next one goes to the
+/// same readers, and a new sign-up is numbered after the copied ones.
+#[test]
+fn a_list_copied_from_sqlite_to_postgres_goes_on_where_it_was() {
+    let Some(url) = scratch_database() else {
+        return;
+    };
+    let smtp = faulty_smtp::FaultySmtp::start();
+    let site = common::smtp_digest_site(smtp.port, "");
+    let on_sqlite = |args: &[&str], now: &str| {
+        let out = common::shorts_command(site.path(), now)
+            .env_remove(DATABASE_URL_ENV)
+            .args(args)
+            .output()
+            .expect("run shorts");
+        assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
+    };
+    for who in ["a@example.com", "b@example.com", "c@example.com"] {
+        on_sqlite(&["subscribers", "add", who, "--tracks", "llm"], WEEK_1);
+    }
+    on_sqlite(&["digest", "send"], WEEK_1);
+    assert_eq!(smtp.accepted().len(), 3);
+    let sqlite = Database::open(&site.path().join("data/shorts.db")).expect("open SQLite");
+
+    let out = common::shorts_command(site.path(), WEEK_1)
+        .env_remove(DATABASE_URL_ENV)
+        .args(["subscribers", "copy", "--to", &url])
+        .output()
+        .expect("run copy");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        said.contains("3 subscribers") && said.contains("3 deliveries"),
+        "{said}"
+    );
+    let postgres = Database::open(Location::Postgres(url.clone())).expect("open PostgreSQL");
+    assert_eq!(
+        postgres.subscribers().unwrap(),
+        sqlite.subscribers().unwrap()
+    );
+    for subscriber in sqlite.subscribers().unwrap() {
+        assert_eq!(
+            postgres.consent(subscriber.id).unwrap(),
+            sqlite.consent(subscriber.id).unwrap()
+        );
+    }
+    assert_eq!(
+        postgres.deliveries(1).unwrap(),
+        sqlite.deliveries(1).unwrap()
+    );
+    assert_eq!(postgres.row_counts().unwrap(), sqlite.row_counts().unwrap());
+
+    // On PostgreSQL from now on: the week's digest is not sent again...
+    let out = shorts_on(site.path(), &url, &["digest", "send"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(smtp.accepted().len(), 3, "nothing sent twice");
+    // ...and a new subscriber is numbered after the copied ones.
+    let out = shorts_on(site.path(), &url, &["subscribers", "add", "d@example.com"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let d = postgres
+        .subscriber_by_email("d@example.com")
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.id, 4, "after the copied ids 1 to 3");
+
+    // A second copy into the same database is refused: it is not empty.
+    let out = common::shorts_command(site.path(), WEEK_1)
+        .env_remove(DATABASE_URL_ENV)
+        .args(["subscribers", "copy", "--to", &url])
+        .output()
+        .expect("run copy");
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("a copy goes only into an empty one"));
+}
