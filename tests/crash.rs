@@ -192,7 +192,7 @@ fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_w
     let mut kills = 0;
     let finished = loop {
         let before = server.accepted().len();
-        let mut child = common::shorts_command(site.path(), week_1)
+        let mut child = common::shorts_command(site.path(), &after_kills(week_1, kills))
             .args(["digest", "send", "-q"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -259,10 +259,24 @@ fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_w
 
 /// Runs `digest send` at `now` until a run finishes, SIGKILLing it after a
 /// random 20–300 ms up to `kills` times; returns how many kills there were.
+/// When the run after `kills` SIGKILLs starts: at `start` on SQLite, whose
+/// run lock lets a rerun take over a dead run's claims at once; on
+/// PostgreSQL, a claim lease later for each kill, since a shared ledger
+/// keeps other senders off a claim until its lease runs out.
+fn after_kills(start: &str, kills: usize) -> String {
+    if !common::on_postgres() {
+        return start.to_string();
+    }
+    let start = chrono::DateTime::parse_from_rfc3339(start).expect("an RFC 3339 time");
+    let wait = shorts::store::CLAIM_LEASE + chrono::Duration::minutes(1);
+    (start.to_utc() + wait * i32::try_from(kills).expect("a few kills"))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 fn send_killed(site: &Path, now: &str, kills: usize, random: &mut Random) -> usize {
     let mut killed = 0;
     loop {
-        let mut child = common::shorts_command(site, now)
+        let mut child = common::shorts_command(site, &after_kills(now, killed))
             .args(["digest", "send", "-q"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

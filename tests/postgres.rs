@@ -265,3 +265,134 @@ fn a_list_copied_from_sqlite_to_postgres_goes_on_where_it_was() {
     assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
     assert!(common::stderr(&out).contains("a copy goes only into an empty one"));
 }
+
+/// Three senders (here three copies of the site, as on three hosts) share
+/// one digest through the database, and random ones are SIGKILLed, round
+/// after round, more than 20 times: every reader gets the digest, and twice
+/// only for a message a killed sender had in flight. Each round starts a
+/// claim lease after the last, as cron on three hosts would, so the dead
+/// senders' claims are taken over; the senders of one round share a clock.
+#[test]
+fn three_senders_killed_again_and_again_deliver_each_message_once_between_them() {
+    let Some(url) = scratch_database() else {
+        return;
+    };
+    let smtp = faulty_smtp::FaultySmtp::start();
+    smtp.slow(Duration::from_millis(2));
+    let pool_size = 2;
+    let first = common::smtp_digest_site(smtp.port, &format!("pool_size = {pool_size}"));
+    let copies: Vec<tempfile::TempDir> = (0..2)
+        .map(|_| {
+            let copy = tempfile::tempdir().expect("temporary folder");
+            common::copy_tree(first.path(), copy.path());
+            copy
+        })
+        .collect();
+    let hosts: Vec<&Path> = std::iter::once(first.path())
+        .chain(copies.iter().map(|c| c.path()))
+        .collect();
+    let readers = 3_000;
+    let csv: String = std::iter::once("email\n".to_string())
+        .chain((0..readers).map(|i| format!("reader{i}@example.org\n")))
+        .collect();
+    std::fs::write(first.path().join("readers.csv"), csv).expect("write CSV");
+    let out = shorts_on(
+        first.path(),
+        &url,
+        &["subscribers", "import", "readers.csv"],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    let mut random = 0x5eed_u64;
+    let mut kills = 0;
+    let mut round = 0;
+    while kills < 21 {
+        kills += send_round(&hosts, &url, round, Some(&mut random));
+        round += 1;
+        assert!(round < 200, "never got 21 kills in");
+    }
+    send_round(&hosts, &url, round, None);
+
+    let counts = smtp.per_recipient();
+    let missing = (0..readers)
+        .filter(|i| !counts.contains_key(&format!("reader{i}@example.org")))
+        .count();
+    let twice: usize = counts.values().map(|n| n - 1).sum();
+    assert_eq!(missing, 0, "every reader got the digest");
+    assert!(
+        twice <= kills * pool_size,
+        "{twice} sent twice after {kills} kills: more than the {pool_size} in flight at each"
+    );
+    let store = Database::open(Location::Postgres(url)).expect("open the store");
+    let digests = store.digests().expect("digests");
+    assert_eq!(
+        digests.len(),
+        1,
+        "one digest, however many senders planned it"
+    );
+    assert!(digests[0].completed, "completed by the last sender");
+    let deliveries = store.deliveries(1).expect("deliveries");
+    let unsent: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.state != DeliveryState::Sent)
+        .collect();
+    assert!(unsent.is_empty(), "recorded but not sent: {unsent:?}");
+    assert_eq!(deliveries.len(), readers);
+    eprintln!(
+        "{readers} readers, 3 senders, {kills} SIGKILLs in {round} rounds: 0 missing, {twice} sent twice"
+    );
+}
+
+/// One round: a `digest send` from each host at once, at the round's time;
+/// with `random`, each is SIGKILLed after a random 50-500 ms unless it ended
+/// first. Returns how many were killed; a sender that ends must succeed.
+fn send_round(hosts: &[&Path], url: &str, round: usize, random: Option<&mut u64>) -> usize {
+    let lease = shorts::store::CLAIM_LEASE + chrono::Duration::minutes(1);
+    let start = chrono::DateTime::parse_from_rfc3339(WEEK_1).expect("a time");
+    let now = (start.to_utc() + lease * i32::try_from(round).expect("a round"))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut children: Vec<_> = hosts
+        .iter()
+        .map(|host| {
+            common::shorts_command(host, &now)
+                .env(DATABASE_URL_ENV, url)
+                .args(["digest", "send", "-q"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start digest send")
+        })
+        .collect();
+    let deadlines: Vec<Instant> = match random {
+        Some(random) => (0..children.len())
+            .map(|_| {
+                *random ^= *random << 13;
+                *random ^= *random >> 7;
+                *random ^= *random << 17;
+                Instant::now() + Duration::from_millis(50 + *random % 450)
+            })
+            .collect(),
+        None => vec![Instant::now() + Duration::from_secs(600); children.len()],
+    };
+    let mut killed = 0;
+    for (child, deadline) in children.iter_mut().zip(deadlines) {
+        loop {
+            if let Some(status) = child.try_wait().expect("poll") {
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+                }
+                assert!(status.success(), "a sender failed in round {round}: {err}");
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill(); // SIGKILL
+                let _ = child.wait();
+                killed += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    killed
+}

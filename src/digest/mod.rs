@@ -190,7 +190,7 @@ impl Due<'_> {
         let store = sender.store;
         let others = sender.digest_config.other_keys();
         let members = members(&self.cadence.key, &others);
-        for _ in 0..2 {
+        for _ in 0..3 {
             let total = store.active_subscriber_count(members)?;
             let (planned, resumed) =
                 match plan(sender.config, store, self.collection, self.cadence, self.at)? {
@@ -204,7 +204,16 @@ impl Due<'_> {
                         {
                             return Ok(Some(reason));
                         }
-                        planned.content.id = record_new(store, &planned, sender.now)?.number;
+                        match record_new(store, &planned, sender.now) {
+                            Ok(recorded) => planned.content.id = recorded.number,
+                            // Another sender recorded it (or numbered
+                            // publications) first: planning again resumes it.
+                            Err(DigestError::Store(StoreError::Raced(why))) => {
+                                tracing::info!(%why, "planning again");
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
                         (planned, false)
                     }
                 };

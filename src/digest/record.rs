@@ -22,6 +22,8 @@ pub struct SendReport {
     pub deferred: usize,
     /// Settled by an earlier run of the same digest.
     pub already: usize,
+    /// Held by another sender sharing the ledger (PostgreSQL), which sends them.
+    pub elsewhere: usize,
     pub bounced: usize,
     /// The server refused the session; the digest stays unfinished.
     pub fatal: Option<String>,
@@ -63,6 +65,9 @@ impl std::fmt::Display for SendReport {
         }
         if self.already > 0 {
             write!(f, ", {} sent earlier", self.already)?;
+        }
+        if self.elsewhere > 0 {
+            write!(f, ", {} in another sender's hands", self.elsewhere)?;
         }
         if self.deferred > 0 {
             write!(f, ", {} deferred", self.deferred)?;
@@ -141,31 +146,40 @@ impl<'s, 'a> Recorder<'s, 'a> {
 
     /// Settles a subscriber the digest has nothing for: what it carried is
     /// behind them now.
+    /// Unless another sender holds them (a shared ledger), who sends them.
     pub(super) fn skip(&mut self, subscriber: i64) -> Result<(), DigestError> {
         let sender = self.sender;
-        sender
+        if !sender
             .store
-            .mark_skipped(self.digest, subscriber, sender.now)?;
+            .skip_unclaimed(self.digest, subscriber, sender.now)?
+        {
+            self.report.elsewhere += 1;
+            return Ok(());
+        }
         sender.store.settle_through(subscriber, self.through)?;
         self.report.skipped += 1;
         self.settled();
         Ok(())
     }
 
-    /// Records `claimed` as `sending`, before any of them is handed to a
-    /// thread, and moves their watermarks to the digest's end: the copy is
+    /// Claims `job` as `sending`, before it is handed to a thread, and
+    /// moves its subscriber's watermark to the digest's end: the copy is
     /// theirs now, whatever becomes of it, and no later digest carries it
-    /// again. Within the caller's transaction.
-    pub(super) fn claim(&self, claimed: &[Job]) -> Result<(), DigestError> {
+    /// again. Within the caller's transaction. `None` when another sender
+    /// sharing the ledger holds it: it is that sender's to send.
+    pub(super) fn claim(&mut self, job: Job) -> Result<Option<Job>, DigestError> {
         let sender = self.sender;
-        let from = &sender.digest_config.from.email;
-        for Job { subscriber, since } in claimed {
-            let message_id = compose::message_id(self.digest, subscriber.id, from);
-            let store = sender.store;
-            store.mark_sending(self.digest, subscriber.id, &message_id, *since, sender.now)?;
-            store.settle_through(subscriber.id, self.through)?;
+        let id = job.subscriber.id;
+        let message_id = compose::message_id(self.digest, id, &sender.digest_config.from.email);
+        if !sender
+            .store
+            .claim(self.digest, id, &message_id, job.since, sender.now)?
+        {
+            self.report.elsewhere += 1;
+            return Ok(None);
         }
-        Ok(())
+        sender.store.settle_through(id, self.through)?;
+        Ok(Some(job))
     }
 
     /// Records every outcome of `finished` in one transaction. If one of them
@@ -175,10 +189,15 @@ impl<'s, 'a> Recorder<'s, 'a> {
         &mut self,
         finished: impl Iterator<Item = Done>,
     ) -> Result<(), DigestError> {
-        let mut finished = finished.peekable();
-        if finished.peek().is_none() {
+        // In subscriber order, as claims take their rows: on a shared
+        // ledger two senders then always lock rows in the same order, and
+        // never wait on each other in a cycle (a deadlock PostgreSQL would
+        // end by failing one of them).
+        let mut finished: Vec<Done> = finished.collect();
+        if finished.is_empty() {
             return Ok(());
         }
+        finished.sort_by_key(|done| done.subscriber);
         let batch = self.sender.store.batch()?;
         let mut failed = Ok(());
         for done in finished {
@@ -199,8 +218,9 @@ impl<'s, 'a> Recorder<'s, 'a> {
         let report = &mut self.report;
         report.interrupted = sender.cancelled();
         if report.deferred == 0 && report.fatal.is_none() && !report.interrupted {
-            sender.store.complete_digest(self.digest, sender.now)?;
-            report.completed = true;
+            // Not while another sender's claims are open: the last to
+            // finish completes it.
+            report.completed = sender.store.complete_digest(self.digest, sender.now)?;
         }
         Ok(self.report)
     }

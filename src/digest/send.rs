@@ -191,10 +191,13 @@ fn claim_and_queue(
     }
     let batch = recorder.sender().store.batch()?;
     let mut claimed = Vec::with_capacity(ids.len());
+    // One pass in subscriber order, each settled or claimed as it is met:
+    // every sender sharing the ledger then takes rows in the same order.
     for id in ids.drain(..) {
-        claimed.extend(still_due(recorder, planned, id)?);
+        if let Some(job) = still_due(recorder, planned, id)? {
+            claimed.extend(recorder.claim(job)?);
+        }
     }
-    recorder.claim(&claimed)?;
     batch.commit()?;
     for job in claimed {
         if !queue(recorder, job, jobs, done)? {

@@ -85,6 +85,7 @@ const TABLES: &[Table] = {
                 ("message_id", Text),
                 ("updated_at", Text),
                 ("since_seq", Int),
+                ("lease_until", Text),
             ],
             order: "digest, subscriber",
         },
@@ -300,9 +301,7 @@ mod tests {
                 now,
             )
             .unwrap();
-        store
-            .mark_sending(digest.number, 1, "<1.1@x>", None, now)
-            .unwrap();
+        store.claim(digest.number, 1, "<1.1@x>", None, now).unwrap();
         store.mark_sent(digest.number, 1, now).unwrap();
         store.settle_through(1, 2).unwrap();
         store

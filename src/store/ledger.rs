@@ -8,6 +8,27 @@
 use std::collections::HashMap;
 
 use super::sql::{Lock, Param, Row, params};
+
+/// How long a claim on a shared ledger (PostgreSQL) keeps other senders
+/// off a delivery: longer than any message takes, retries included, so
+/// only a dead sender's claims are taken over.
+pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Whether an upsert may take the delivery already there: a deferred one,
+/// or one claimed by a sender whose lease ran out by the upsert's own time
+/// (`excluded.updated_at`); SQLite's claims have no lease.
+const CLAIMABLE: &str = "deliveries.state = 'deferred'
+    OR (deliveries.state = 'sending'
+        AND (deliveries.lease_until IS NULL OR deliveries.lease_until <= excluded.updated_at))";
+
+/// The lock digests are recorded under, so each slot gets one ("digest").
+const DIGEST_LOCK: i64 = 0x6469_6765_7374;
+
+/// The lock a digest's claims hold shared and its completion exclusively
+/// ("claim" and the digest's number).
+fn claims_lock(digest: i64) -> i64 {
+    (0x0063_6c61_696d_i64 << 24) ^ digest
+}
 use super::subscribers::RECEIVING;
 use super::{Database, Members, StoreError, parse_timestamp, timestamp};
 use chrono::{DateTime, Utc};
@@ -177,7 +198,13 @@ pub trait Ledger {
         now: DateTime<Utc>,
     ) -> Result<DigestRecord, StoreError>;
 
-    fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Marks the digest complete unless a delivery of it is in another
+    /// sender's hands (claimed under a lease still running, on a shared
+    /// ledger) or deferred for an active subscriber; whether it is
+    /// complete now. A claim of a sender that died without a lease (SQLite)
+    /// or for a subscriber who left does not hold it open: the run that
+    /// walked everyone settled what it could.
+    fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     fn delivery_state(
         &self,
@@ -199,17 +226,24 @@ pub trait Ledger {
     /// The lowest watermark among `members` who have one.
     fn lowest_watermark(&self, members: Members<'_>) -> Result<Option<i64>, StoreError>;
 
-    /// Records a delivery as handed to the transport under `message_id`,
-    /// not yet confirmed; counts an attempt. `since` is where the copy
-    /// starts (`None`: the issue); a claim made again keeps the first one's.
-    fn mark_sending(
+    /// Claims a delivery for this run, to hand to the transport under
+    /// `message_id` (`sending`, not yet confirmed; an attempt counted),
+    /// unless it is settled or another sender holds it: false then, and
+    /// nothing changes. `since` is where the copy starts (`None`: the
+    /// issue); a claim made again keeps the first one's.
+    ///
+    /// On PostgreSQL, where several senders share the ledger, a claim is
+    /// a lease: a `sending` delivery whose sender died is claimed again
+    /// once [`CLAIM_LEASE`] has passed. On SQLite the run lock keeps every
+    /// other sender out, so a rerun claims it again at once.
+    fn claim(
         &self,
         digest: i64,
         subscriber: i64,
         message_id: &str,
         since: Option<i64>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Records a delivery the server accepted.
     fn mark_sent(&self, digest: i64, subscriber: i64, now: DateTime<Utc>)
@@ -222,6 +256,16 @@ pub trait Ledger {
         subscriber: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Records that the digest has nothing for a subscriber no sender has
+    /// claimed, or whose claim is free to take (as [`Ledger::claim`]);
+    /// false, changing nothing, when another sender holds or settled it.
+    fn skip_unclaimed(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Records a permanent failure: this digest is not tried again for them.
     fn mark_failed(
@@ -332,6 +376,15 @@ impl Ledger for Database {
         now: DateTime<Utc>,
     ) -> Result<DigestRecord, StoreError> {
         let tx = self.conn.transaction(Lock::Immediate)?;
+        // Senders on other hosts may plan the same slot at once: one
+        // records it, and the others find it here and resume it.
+        self.conn.lock_exclusively(DIGEST_LOCK)?;
+        if self.digest_for_slot(new.cadence, new.slot)?.is_some() {
+            return Err(StoreError::Raced(format!(
+                "another sender recorded the digest for {} first",
+                timestamp(new.slot)
+            )));
+        }
         self.record_publications(new, now)?;
         let (number, issue): (i64, i64) = self.conn.query_one(
             "SELECT (SELECT coalesce(max(number), 0) + 1 FROM digests),
@@ -372,12 +425,27 @@ impl Ledger for Database {
         })
     }
 
-    fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn complete_digest(&self, number: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction(Lock::Immediate)?;
+        // Waits for claims other senders have made and not committed: the
+        // check below must see them, or a digest could be completed with
+        // a claim still open and that claim never settled.
+        self.conn.lock_exclusively(claims_lock(number))?;
         self.conn.execute(
-            "UPDATE digests SET completed_at = ?2 WHERE number = ?1 AND completed_at IS NULL",
+            "UPDATE digests SET completed_at = ?2 WHERE number = ?1 AND completed_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber
+                     WHERE d.digest = ?1
+                       AND ((d.state = 'sending' AND d.lease_until > ?2)
+                            OR (d.state = 'deferred' AND s.status = 'active')))",
             params![number, timestamp(now)],
         )?;
-        Ok(())
+        let completed: Option<String> = self.conn.query_one(
+            "SELECT completed_at FROM digests WHERE number = ?1",
+            params![number],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(completed.is_some())
     }
 
     fn delivery_state(
@@ -434,20 +502,36 @@ impl Ledger for Database {
         )
     }
 
-    fn mark_sending(
+    fn claim(
         &self,
         digest: i64,
         subscriber: i64,
         message_id: &str,
         since: Option<i64>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let change = Change {
-            message_id: Some(message_id),
-            since,
-            ..Change::new(DeliveryState::Sending, now)
-        };
-        self.record_delivery(digest, subscriber, change)
+    ) -> Result<bool, StoreError> {
+        let lease = self
+            .conn
+            .is_postgres()
+            .then(|| timestamp(now + CLAIM_LEASE));
+        // Shared with every other sender's claims, so the digest is not
+        // completed under a claim not yet committed (see complete_digest).
+        self.conn.lock_shared(claims_lock(digest))?;
+        // One statement, so two senders claiming at once cannot both win:
+        // the second waits for the first's row and then finds it held.
+        let claimed = self.conn.execute(
+            &format!("INSERT INTO deliveries (digest, subscriber, state, attempts, message_id, updated_at, since_seq, lease_until)
+             VALUES (?1, ?2, 'sending', 1, ?3, ?4, ?5, ?6)
+             ON CONFLICT (digest, subscriber) DO UPDATE SET
+                 state = 'sending',
+                 attempts = deliveries.attempts + 1,
+                 message_id = excluded.message_id,
+                 updated_at = excluded.updated_at,
+                 lease_until = excluded.lease_until
+             WHERE {CLAIMABLE}"),
+            params![digest, subscriber, message_id, timestamp(now), since, lease],
+        )?;
+        Ok(claimed == 1)
     }
 
     fn mark_sent(
@@ -466,6 +550,26 @@ impl Ledger for Database {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.record_delivery(digest, subscriber, Change::new(DeliveryState::Skipped, now))
+    }
+
+    fn skip_unclaimed(
+        &self,
+        digest: i64,
+        subscriber: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.conn.lock_shared(claims_lock(digest))?;
+        let skipped = self.conn.execute(
+            &format!(
+                "INSERT INTO deliveries (digest, subscriber, state, attempts, updated_at)
+                 VALUES (?1, ?2, 'skipped', 0, ?3)
+                 ON CONFLICT (digest, subscriber) DO UPDATE SET
+                     state = 'skipped', updated_at = excluded.updated_at, lease_until = NULL
+                 WHERE {CLAIMABLE}"
+            ),
+            params![digest, subscriber, timestamp(now)],
+        )?;
+        Ok(skipped == 1)
     }
 
     fn mark_failed(
@@ -559,7 +663,8 @@ impl Database {
                      attempts = deliveries.attempts + excluded.attempts,
                      last_error = coalesce(excluded.last_error, deliveries.last_error),
                      message_id = coalesce(excluded.message_id, deliveries.message_id),
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at,
+                     lease_until = NULL",
             params![
                 digest,
                 subscriber,
@@ -590,8 +695,8 @@ impl Database {
             |r| r.get(0),
         )?;
         if highest + new.first_seen.len() as i64 != new.through {
-            return Err(StoreError::Corrupt(format!(
-                "the digest was planned through publication {} but {} are recorded and {} are new; plan it again",
+            return Err(StoreError::Raced(format!(
+                "the digest was planned through publication {} but {} are recorded and {} are new",
                 new.through,
                 highest,
                 new.first_seen.len()
@@ -776,11 +881,30 @@ mod tests {
         store.settle_through(8, 3).unwrap();
         assert_eq!(store.lowest_watermark(DEFAULT).unwrap(), Some(2));
         assert_eq!(store.lowest_watermark(Members::Of("daily")).unwrap(), None);
-        store.mark_sending(1, 7, "<m@x>", Some(1), t(8)).unwrap();
+        store.claim(1, 7, "<m@x>", Some(1), t(8)).unwrap();
         store.mark_deferred(1, 7, "451", t(8)).unwrap();
-        store.mark_sending(1, 7, "<m@x>", None, t(8)).unwrap();
+        store.claim(1, 7, "<m@x>", None, t(8)).unwrap();
         assert_eq!(store.claimed_since(1, 7).unwrap(), Some(1));
         assert_eq!(store.claimed_since(1, 8).unwrap(), None);
+    }
+    }
+
+    store_test! {
+    /// Two senders never both hold a delivery: on a shared ledger a claim
+    /// is refused while another's lease runs, and granted after it; a
+    /// deferred one is anyone's; a settled one no one's.
+    fn a_claim_held_by_another_sender_is_refused_until_its_lease_runs_out(store) {
+        digest(&store, t(8), t(1), &["a"]).unwrap();
+        assert!(store.claim(1, 7, "<m@x>", None, t(8)).unwrap());
+        let shared = store.conn.is_postgres();
+        assert_eq!(store.claim(1, 7, "<m@x>", None, t(8)).unwrap(), !shared);
+        let later = t(8) + CLAIM_LEASE;
+        assert!(store.claim(1, 7, "<m@x>", None, later).unwrap());
+        store.mark_deferred(1, 7, "451", later).unwrap();
+        assert!(store.claim(1, 7, "<m@x>", None, later).unwrap());
+        store.mark_sent(1, 7, later).unwrap();
+        assert!(!store.claim(1, 7, "<m@x>", None, later + CLAIM_LEASE).unwrap());
+        assert_eq!(store.delivery_state(1, 7).unwrap(), Some(DeliveryState::Sent));
     }
     }
 
@@ -788,9 +912,9 @@ mod tests {
     fn deliveries_move_through_states_and_count_attempts(store) {
         let digest = digest(&store, t(8), t(1), &["a"]).unwrap();
         assert_eq!(store.unfinished_digest("").unwrap(), Some(digest.clone()));
-        store.mark_sending(1, 7, "<m@x>", None, t(8)).unwrap();
+        store.claim(1, 7, "<m@x>", None, t(8)).unwrap();
         store.mark_deferred(1, 7, "451 later", t(8)).unwrap();
-        store.mark_sending(1, 7, "<m@x>", None, t(8)).unwrap();
+        store.claim(1, 7, "<m@x>", None, t(8)).unwrap();
         store.mark_sent(1, 7, t(8)).unwrap();
         assert_eq!(
             store.delivery_state(1, 7).unwrap(),
@@ -818,7 +942,7 @@ mod tests {
     fn deliveries_list_each_subscribers_state_attempts_and_error(store) {
         digest(&store, t(8), t(1), &["a"]).unwrap();
         store
-            .mark_sending(1, 9, "<m@example.org>", None, t(8))
+            .claim(1, 9, "<m@example.org>", None, t(8))
             .unwrap();
         store.mark_failed(1, 9, "550 no", t(8)).unwrap();
         store.mark_skipped(1, 3, t(8)).unwrap();

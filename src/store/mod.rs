@@ -24,7 +24,7 @@ pub(crate) mod testing;
 
 pub use copy::{Counts, copy_all};
 pub use events::{DigestCounts, Event, Events, NewEvent, Suppression};
-pub use ledger::{Delivery, DeliveryState, DigestRecord, Ledger, NewDigest};
+pub use ledger::{CLAIM_LEASE, Delivery, DeliveryState, DigestRecord, Ledger, NewDigest};
 pub use mail_queue::{MailQueue, MailQueueCounts, MailRequest, QueuedMail};
 pub use postgres::scratch_schema as postgres_scratch_schema;
 pub use subscribers::{Consent, NewSubscriber, Saved, SignUp, SubscriberStore};
@@ -74,6 +74,10 @@ pub enum StoreError {
     Postgres(::postgres::Error),
     #[error("the target database holds {rows} rows in {table}; a copy goes only into an empty one")]
     NotEmpty { table: String, rows: usize },
+    /// Another sender recorded what this one was about to (a digest, the
+    /// publications it numbers): planning again finds it.
+    #[error("{0}; plan it again")]
+    Raced(String),
     #[error("database holds an invalid value: {0}")]
     Corrupt(String),
 }

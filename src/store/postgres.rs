@@ -23,7 +23,8 @@ use super::{Database, StoreError};
 /// times RFC 3339 text as in SQLite (they compare as text on both), and
 /// `digest_shorts.rowid` keeps the order shorts were recorded in, which
 /// SQLite's implicit rowid keeps. `instr` is SQLite's, for the statements.
-const MIGRATIONS: &[&str] = &["CREATE EXTENSION IF NOT EXISTS citext;
+const MIGRATIONS: &[&str] = &[
+    "CREATE EXTENSION IF NOT EXISTS citext;
     CREATE FUNCTION instr(text, text) RETURNS integer
         LANGUAGE sql IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
     CREATE TABLE subscribers (
@@ -131,7 +132,11 @@ const MIGRATIONS: &[&str] = &["CREATE EXTENSION IF NOT EXISTS citext;
         updated_at text NOT NULL,
         cadence text NOT NULL DEFAULT ''
     );
-    CREATE INDEX mail_queue_due ON mail_queue (state, due_at);"];
+    CREATE INDEX mail_queue_due ON mail_queue (state, due_at);",
+    // 2: several senders share a digest; a claim holds a delivery until
+    // `lease_until`, after which a dead sender's claim is taken over.
+    "ALTER TABLE deliveries ADD COLUMN lease_until text;",
+];
 
 /// The advisory lock migrations run under, so two processes starting
 /// together never both apply one ("shorts" in ASCII).

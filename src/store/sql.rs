@@ -8,7 +8,7 @@
 //! SQL both engines speak.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::StoreError;
 
@@ -77,6 +77,8 @@ struct Postgres {
     client: RefCell<postgres::Client>,
     /// Prepared once per connection, keyed by the statement as written.
     statements: RefCell<HashMap<String, postgres::Statement>>,
+    /// Advisory locks the open transaction holds, with their function.
+    locks_held: RefCell<HashSet<(i64, &'static str)>>,
 }
 
 /// How many SQLite statements stay compiled: more than the store has, so
@@ -97,6 +99,7 @@ impl Conn {
             engine: Engine::Postgres(Box::new(Postgres {
                 client: RefCell::new(client),
                 statements: RefCell::default(),
+                locks_held: RefCell::default(),
             })),
             depth: Cell::new(0),
         }
@@ -197,6 +200,39 @@ impl Conn {
         }
     }
 
+    /// Inside a transaction, waits until no other connection holds `key`,
+    /// and holds it until the transaction ends: PostgreSQL's advisory lock.
+    /// SQLite needs none: a transaction that writes holds the whole file.
+    pub(crate) fn lock_exclusively(&self, key: i64) -> Result<(), StoreError> {
+        self.advisory_lock(key, "pg_advisory_xact_lock")
+    }
+
+    /// Like [`Conn::lock_exclusively`], but any number of connections may
+    /// hold `key` shared at once; only an exclusive holder waits for them.
+    pub(crate) fn lock_shared(&self, key: i64) -> Result<(), StoreError> {
+        self.advisory_lock(key, "pg_advisory_xact_lock_shared")
+    }
+
+    fn advisory_lock(&self, key: i64, function: &'static str) -> Result<(), StoreError> {
+        let Engine::Postgres(postgres) = &self.engine else {
+            return Ok(());
+        };
+        // Taken once per transaction: it is held until the transaction
+        // ends. (Outside one it lasts a statement, and is taken each time.)
+        if self.depth.get() > 0 && !postgres.locks_held.borrow_mut().insert((key, function)) {
+            return Ok(());
+        }
+        self.query_one(&format!("SELECT {function}(?1)"), params![key], |_| Ok(()))
+    }
+
+    /// After a transaction at `depth` ends: at the outermost, the advisory
+    /// locks it held are released with it.
+    fn transaction_ended(&self, depth: u32) {
+        if let (0, Engine::Postgres(postgres)) = (depth, &self.engine) {
+            postgres.locks_held.borrow_mut().clear();
+        }
+    }
+
     /// Opens a transaction, or a savepoint inside the one open; it rolls
     /// back when dropped without [`Tx::commit`].
     pub(crate) fn transaction(&self, lock: Lock) -> Result<Tx<'_>, StoreError> {
@@ -252,6 +288,7 @@ impl Tx<'_> {
         self.conn.execute_batch(&end)?;
         self.open = false;
         self.conn.depth.set(self.depth);
+        self.conn.transaction_ended(self.depth);
         Ok(())
     }
 }
@@ -271,6 +308,7 @@ impl Drop for Tx<'_> {
         // A rollback that fails leaves nothing to undo: the engine ends a
         // transaction whose connection broke on its own.
         let _ = self.conn.execute_batch(&end);
+        self.conn.transaction_ended(self.depth);
     }
 }
 

@@ -177,6 +177,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         (SELECT max(d.through_seq) FROM deliveries dl JOIN digests d ON d.number = dl.digest
          WHERE dl.subscriber = subscribers.id AND d.completed_at IS NULL),
         (SELECT through_seq FROM digests WHERE completed_at IS NOT NULL ORDER BY number DESC LIMIT 1));",
+    // 9: a claim on a shared ledger is a lease (PostgreSQL's 2); SQLite's
+    // claims have none, the run lock keeps other senders out.
+    "ALTER TABLE deliveries ADD COLUMN lease_until TEXT;",
 ];
 
 /// How long an open waits for another process that is creating or migrating

@@ -204,6 +204,21 @@ pub fn store(site: &Path) -> Box<dyn Store> {
     Box::new(Database::open(site_database(site)).expect("open the database"))
 }
 
+/// Runs `statement` on the site's database as it is, on either engine:
+/// for a test that makes the ledger look like a crash left it.
+pub fn execute_sql(site: &Path, statement: &str) {
+    match site_database(site) {
+        Location::File(path) => {
+            let db = rusqlite::Connection::open(path).expect("open the database");
+            db.execute_batch(statement).expect("run the statement");
+        }
+        Location::Postgres(url) => {
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+            db.batch_execute(statement).expect("run the statement");
+        }
+    }
+}
+
 /// Every delivery of every digest.
 pub fn all_deliveries(store: &dyn Store) -> Vec<Delivery> {
     // Digests are numbered from 1 without gaps.
