@@ -36,6 +36,34 @@ fn scratch_database() -> Option<String> {
     Some(shorts::store::postgres_scratch_schema(&server).expect("a scratch schema"))
 }
 
+/// Imports `reader0@example.org` and on, `n` of them, into the database at `url`.
+fn import_readers(site: &Path, url: &str, n: usize) {
+    let csv: String = std::iter::once("email\n".to_string())
+        .chain((0..n).map(|i| format!("reader{i}@example.org\n")))
+        .collect();
+    std::fs::write(site.join("readers.csv"), csv).expect("write CSV");
+    let out = shorts_on(site, url, &["subscribers", "import", "readers.csv"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
+
+/// How many of the `readers` the server got nothing for, and how many
+/// messages it got beyond one each.
+fn missing_and_twice(smtp: &faulty_smtp::FaultySmtp, readers: usize) -> (usize, usize) {
+    let counts = smtp.per_recipient();
+    let missing = (0..readers)
+        .filter(|i| !counts.contains_key(&format!("reader{i}@example.org")))
+        .count();
+    (missing, counts.values().map(|n| n - 1).sum())
+}
+
+/// `at` plus a claim lease and a minute: when a run may take over the
+/// claims of one that died at `at`.
+fn one_lease_after(at: &str) -> String {
+    let at = chrono::DateTime::parse_from_rfc3339(at).expect("an RFC 3339 time");
+    (at.to_utc() + shorts::store::CLAIM_LEASE + chrono::Duration::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Runs `shorts ARGS` in `site` on the database at `url`.
 fn shorts_on(site: &Path, url: &str, args: &[&str]) -> Output {
     common::shorts_command(site, WEEK_1)
@@ -116,12 +144,7 @@ fn a_connection_dropped_mid_send_stops_the_run_and_the_next_one_delivers_the_res
     let pool_size = 2;
     let site = common::smtp_digest_site(smtp.port, &format!("pool_size = {pool_size}"));
     let readers = 400;
-    let csv: String = std::iter::once("email\n".to_string())
-        .chain((0..readers).map(|i| format!("reader{i}@example.org\n")))
-        .collect();
-    std::fs::write(site.path().join("readers.csv"), csv).expect("write CSV");
-    let out = shorts_on(site.path(), &url, &["subscribers", "import", "readers.csv"]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    import_readers(site.path(), &url, readers);
 
     // Its own application name, so only this run's connection is dropped.
     let name = format!("shorts_drop_{}", std::process::id());
@@ -150,13 +173,15 @@ fn a_connection_dropped_mid_send_stops_the_run_and_the_next_one_delivers_the_res
         "the run went on after the drop: {before} sent"
     );
 
-    let out = shorts_on(site.path(), &url, &["digest", "send"]);
+    // The dropped run's claims are held for their lease: the run after it
+    // (cron's, a lease later) takes them over.
+    let out = common::shorts_command(site.path(), &one_lease_after(WEEK_1))
+        .env(DATABASE_URL_ENV, &url)
+        .args(["digest", "send"])
+        .output()
+        .expect("run shorts");
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let counts = smtp.per_recipient();
-    let missing = (0..readers)
-        .filter(|i| !counts.contains_key(&format!("reader{i}@example.org")))
-        .count();
-    let twice: usize = counts.values().map(|n| n - 1).sum();
+    let (missing, twice) = missing_and_twice(&smtp, readers);
     assert_eq!(missing, 0, "every reader got the digest");
     // In flight: the message each connection had in hand when the database
     // went, and at most one more each that it took before the run noticed
@@ -292,16 +317,7 @@ fn three_senders_killed_again_and_again_deliver_each_message_once_between_them()
         .chain(copies.iter().map(|c| c.path()))
         .collect();
     let readers = 3_000;
-    let csv: String = std::iter::once("email\n".to_string())
-        .chain((0..readers).map(|i| format!("reader{i}@example.org\n")))
-        .collect();
-    std::fs::write(first.path().join("readers.csv"), csv).expect("write CSV");
-    let out = shorts_on(
-        first.path(),
-        &url,
-        &["subscribers", "import", "readers.csv"],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    import_readers(first.path(), &url, readers);
 
     let mut random = 0x5eed_u64;
     let mut kills = 0;
@@ -313,11 +329,7 @@ fn three_senders_killed_again_and_again_deliver_each_message_once_between_them()
     }
     send_round(&hosts, &url, round, None);
 
-    let counts = smtp.per_recipient();
-    let missing = (0..readers)
-        .filter(|i| !counts.contains_key(&format!("reader{i}@example.org")))
-        .count();
-    let twice: usize = counts.values().map(|n| n - 1).sum();
+    let (missing, twice) = missing_and_twice(&smtp, readers);
     assert_eq!(missing, 0, "every reader got the digest");
     assert!(
         twice <= kills * pool_size,

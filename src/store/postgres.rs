@@ -193,11 +193,7 @@ pub fn scratch_schema(url: &str) -> Result<String, StoreError> {
     let schema = format!("scratch_{:016x}", u64::from_le_bytes(random));
     // Two processes creating the extension at once would collide.
     let tx = conn.transaction(Lock::Exclusive)?;
-    conn.query_one(
-        "SELECT pg_advisory_xact_lock(?1)",
-        params![MIGRATION_LOCK],
-        |_| Ok(()),
-    )?;
+    conn.lock_exclusively(MIGRATION_LOCK)?;
     conn.execute_batch(&format!(
         "CREATE EXTENSION IF NOT EXISTS citext SCHEMA public; CREATE SCHEMA {schema}"
     ))?;
@@ -263,11 +259,7 @@ fn migrate(conn: &Conn, url: &str) -> Result<(), StoreError> {
         return Ok(());
     }
     let tx = conn.transaction(Lock::Exclusive)?;
-    conn.query_one(
-        "SELECT pg_advisory_xact_lock(?1)",
-        params![MIGRATION_LOCK],
-        |_| Ok(()),
-    )?;
+    conn.lock_exclusively(MIGRATION_LOCK)?;
     conn.execute_batch("CREATE TABLE IF NOT EXISTS shorts_schema (version bigint NOT NULL)")?;
     let from = checked_version(conn, url)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
