@@ -264,13 +264,10 @@ fn a_digest_send_killed_again_and_again_reaches_everyone_and_repeats_only_what_w
 /// PostgreSQL, a claim lease later for each kill, since a shared ledger
 /// keeps other senders off a claim until its lease runs out.
 fn after_kills(start: &str, kills: usize) -> String {
-    if !common::on_postgres() {
-        return start.to_string();
+    match common::on_postgres() {
+        true => common::leases_after(start, kills),
+        false => start.to_string(),
     }
-    let start = chrono::DateTime::parse_from_rfc3339(start).expect("an RFC 3339 time");
-    let wait = shorts::store::CLAIM_LEASE + chrono::Duration::minutes(1);
-    (start.to_utc() + wait * i32::try_from(kills).expect("a few kills"))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn send_killed(site: &Path, now: &str, kills: usize, random: &mut Random) -> usize {

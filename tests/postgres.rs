@@ -56,14 +56,6 @@ fn missing_and_twice(smtp: &faulty_smtp::FaultySmtp, readers: usize) -> (usize, 
     (missing, counts.values().map(|n| n - 1).sum())
 }
 
-/// `at` plus a claim lease and a minute: when a run may take over the
-/// claims of one that died at `at`.
-fn one_lease_after(at: &str) -> String {
-    let at = chrono::DateTime::parse_from_rfc3339(at).expect("an RFC 3339 time");
-    (at.to_utc() + shorts::store::CLAIM_LEASE + chrono::Duration::minutes(1))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// Runs `shorts ARGS` in `site` on the database at `url`.
 fn shorts_on(site: &Path, url: &str, args: &[&str]) -> Output {
     common::shorts_command(site, WEEK_1)
@@ -175,7 +167,7 @@ fn a_connection_dropped_mid_send_stops_the_run_and_the_next_one_delivers_the_res
 
     // The dropped run's claims are held for their lease: the run after it
     // (cron's, a lease later) takes them over.
-    let out = common::shorts_command(site.path(), &one_lease_after(WEEK_1))
+    let out = common::shorts_command(site.path(), &common::leases_after(WEEK_1, 1))
         .env(DATABASE_URL_ENV, &url)
         .args(["digest", "send"])
         .output()
@@ -359,10 +351,7 @@ fn three_senders_killed_again_and_again_deliver_each_message_once_between_them()
 /// with `random`, each is SIGKILLed after a random 50-500 ms unless it ended
 /// first. Returns how many were killed; a sender that ends must succeed.
 fn send_round(hosts: &[&Path], url: &str, round: usize, random: Option<&mut u64>) -> usize {
-    let lease = shorts::store::CLAIM_LEASE + chrono::Duration::minutes(1);
-    let start = chrono::DateTime::parse_from_rfc3339(WEEK_1).expect("a time");
-    let now = (start.to_utc() + lease * i32::try_from(round).expect("a round"))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = common::leases_after(WEEK_1, round);
     let mut children: Vec<_> = hosts
         .iter()
         .map(|host| {

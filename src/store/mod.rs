@@ -265,11 +265,6 @@ impl Database {
         }
         Ok(self)
     }
-
-    /// Whether this is PostgreSQL (the multi-host engine).
-    pub fn is_postgres(&self) -> bool {
-        self.conn.is_postgres()
-    }
 }
 
 impl Store for Database {

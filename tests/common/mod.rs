@@ -65,6 +65,16 @@ pub fn shorts_command(dir: &Path, now: &str) -> Command {
     command
 }
 
+/// `at` (RFC 3339) `n` claim leases later, a minute more each: when a run
+/// may take over the claims of runs that died on a shared ledger
+/// (PostgreSQL), which keeps them from other senders until then.
+pub fn leases_after(at: &str, n: usize) -> String {
+    let at = chrono::DateTime::parse_from_rfc3339(at).expect("an RFC 3339 time");
+    let lease = shorts::store::CLAIM_LEASE + chrono::Duration::minutes(1);
+    (at.to_utc() + lease * i32::try_from(n).expect("a few leases"))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Which engine the end-to-end tests run on: SQLite (each site's own file,
 /// the default), or PostgreSQL when `SHORTS_TEST_ENGINE=postgres`, on the
 /// server in `SHORTS_TEST_POSTGRES` (which `.ci/run` starts and runs the
