@@ -31,8 +31,8 @@ pub enum PublishError {
     Inputs(#[from] InputsError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("loading the signing secret: {0}")]
-    Secret(std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] crate::tokens::SecretError),
     #[error(transparent)]
     Send(#[from] digest::SendDueError),
 }
@@ -93,13 +93,14 @@ pub fn publish(
             websub: websub::tell_hubs(config),
         });
     };
+    // A setting to fix: said before anything is built or sent.
+    let secret = Secret::load(config.data_dir(), &config.database)?;
     let inputs = Inputs::load(config)?;
     let mut build = site::build_collection(config, &inputs.collection, now, started)?;
     // Before the send, which may take a while: readers need not wait for it.
     let mut told = websub::tell_hubs(config);
     let store = Database::open(&config.database)?;
     purge_pending(config, &store, now)?;
-    let secret = Secret::load(config.data_dir()).map_err(PublishError::Secret)?;
     let sender = inputs.sender(config, &store, &secret, now, cancel);
     let sent = digest::send_due(
         &sender,

@@ -3,7 +3,10 @@
 //! A token names a purpose, a subscriber's random `token_id` and optionally an
 //! expiry, and carries an HMAC-SHA256 over them with the site's secret. The
 //! secret comes from `SHORTS_SECRET`, or else from a random key created once
-//! beside the database with 0600 permissions; it never lives in config.toml.
+//! in `data/` with 0600 permissions; it never lives in config.toml. A
+//! database shared by several hosts (PostgreSQL) takes `SHORTS_SECRET`
+//! only: a key file would be one host's, and the links it signs would not
+//! work on the others.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,8 +17,13 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::store::Location;
+
 pub const SECRET_ENV: &str = "SHORTS_SECRET";
-const SECRET_FILE: &str = "secret.key";
+/// The key file in `data/`, for a database of this host's own.
+pub const SECRET_FILE: &str = "secret.key";
+/// How `SHORTS_SECRET` says it holds a key's bytes in base64.
+const BASE64_PREFIX: &str = "base64:";
 
 /// What a token lets its bearer do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +55,33 @@ pub enum TokenError {
     Expired,
 }
 
+/// Why there is no signing key to use.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "{SECRET_ENV} is shorter than 16 characters (16 bytes after `base64:`); use a long random value"
+    )]
+    TooShort,
+    #[error("{SECRET_ENV} starts with `base64:` but what follows is not base64")]
+    NotBase64,
+    #[error(
+        "the database {database} is shared by every host that uses it, so they must sign links with one key: set {SECRET_ENV} to the same long random value on each (`openssl rand -base64 32` makes one); a key file in data/ would be this host's alone, and links it signs would fail on the others"
+    )]
+    SharedDatabase { database: String },
+    #[error("the signing key {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl SecretError {
+    /// A setting to fix (exit 1), not a failure of the run.
+    pub fn is_setting(&self) -> bool {
+        !matches!(self, SecretError::KeyFile { .. })
+    }
+}
+
 /// The signing key.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
@@ -58,23 +93,58 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// `SHORTS_SECRET` if set, else the key file in `data_dir` (created on first use).
-    pub fn load(data_dir: &Path) -> std::io::Result<Secret> {
-        match std::env::var(SECRET_ENV) {
-            Ok(value) if value.len() >= 16 => Ok(Secret(value.into_bytes())),
-            Ok(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{SECRET_ENV} is shorter than 16 characters; use a long random value"),
-            )),
-            Err(_) => Self::from_key_file(&data_dir.join(SECRET_FILE)),
+    /// `SHORTS_SECRET` if set; else, for a database of this host's own (an
+    /// SQLite file), the key file in `data_dir` (created on first use).
+    pub fn load(data_dir: &Path, database: &Location) -> Result<Secret, SecretError> {
+        Self::resolve(std::env::var(SECRET_ENV).ok(), data_dir, database)
+    }
+
+    /// `SHORTS_SECRET`'s value: the key itself, or `base64:` and the key's
+    /// bytes in base64, which carries a key file over to the environment
+    /// (`SHORTS_SECRET=base64:$(base64 -w0 data/secret.key)`), so the links
+    /// in emails sent before a move to a shared database keep working.
+    fn from_env_value(value: String) -> Result<Secret, SecretError> {
+        let key = match value.strip_prefix(BASE64_PREFIX) {
+            Some(encoded) => base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| SecretError::NotBase64)?,
+            None => value.into_bytes(),
+        };
+        if key.len() < 16 {
+            return Err(SecretError::TooShort);
+        }
+        Ok(Secret(key))
+    }
+
+    /// [`Secret::load`] with `SHORTS_SECRET`'s value given.
+    fn resolve(
+        from_env: Option<String>,
+        data_dir: &Path,
+        database: &Location,
+    ) -> Result<Secret, SecretError> {
+        match (from_env, database) {
+            (Some(value), _) => Self::from_env_value(value),
+            (None, Location::Postgres(_)) => Err(SecretError::SharedDatabase {
+                database: database.to_string(),
+            }),
+            (None, Location::File(_)) => {
+                let path = data_dir.join(SECRET_FILE);
+                Self::from_key_file(&path).map_err(|source| SecretError::KeyFile {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
         }
     }
 
     /// Like [`Secret::load`] but never creates the key file: with no secret
     /// anywhere, a throwaway one (for previews, whose links need not work).
     pub fn load_without_creating(data_dir: &Path) -> Secret {
-        if let Ok(value) = std::env::var(SECRET_ENV) {
-            return Secret(value.into_bytes());
+        if let Some(secret) = std::env::var(SECRET_ENV)
+            .ok()
+            .and_then(|value| Self::from_env_value(value).ok())
+        {
+            return secret;
         }
         match std::fs::read(data_dir.join(SECRET_FILE)) {
             Ok(bytes) if bytes.len() >= 32 => Secret(bytes),
@@ -237,6 +307,58 @@ mod tests {
             secret.verify(&token, Purpose::Confirm, later),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn a_shared_database_takes_the_secret_from_the_environment_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Location::Postgres("postgres://shorts:hunter2@db.internal/list".into());
+        let refused = Secret::resolve(None, dir.path(), &shared).unwrap_err();
+        assert!(refused.is_setting());
+        let message = refused.to_string();
+        assert!(message.contains("set SHORTS_SECRET"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(
+            !dir.path().join(SECRET_FILE).exists(),
+            "no key file is made"
+        );
+        let value = "a long random value, the same on every host".to_string();
+        let secret = Secret::resolve(Some(value.clone()), dir.path(), &shared).unwrap();
+        assert_eq!(secret.0, value.into_bytes());
+        assert!(matches!(
+            Secret::resolve(Some("short".into()), dir.path(), &shared),
+            Err(SecretError::TooShort)
+        ));
+        let own = Location::File(dir.path().join("shorts.db"));
+        let from_file = Secret::resolve(None, dir.path(), &own).unwrap();
+        assert!(dir.path().join(SECRET_FILE).exists());
+        assert_eq!(from_file.0.len(), 32);
+    }
+
+    #[test]
+    fn a_key_file_carries_over_to_the_environment_in_base64() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = Location::File(dir.path().join("shorts.db"));
+        let from_file = Secret::resolve(None, dir.path(), &own).unwrap();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&from_file.0);
+        let shared = Location::Postgres("postgres://db.internal/list".into());
+        // As `$(base64 -w0 …)` gives it, or with the newline plain `base64` adds.
+        for value in [format!("base64:{encoded}"), format!("base64:{encoded}\n")] {
+            let carried = Secret::resolve(Some(value), dir.path(), &shared).unwrap();
+            let token = from_file.sign(Purpose::Unsubscribe, "abc", None);
+            assert_eq!(
+                carried.verify(&token, Purpose::Unsubscribe, now()),
+                Ok("abc".into())
+            );
+        }
+        assert!(matches!(
+            Secret::resolve(Some("base64:not base64!".into()), dir.path(), &shared),
+            Err(SecretError::NotBase64)
+        ));
+        assert!(matches!(
+            Secret::resolve(Some("base64:c2hvcnQ=".into()), dir.path(), &shared),
+            Err(SecretError::TooShort)
+        ));
     }
 
     #[test]

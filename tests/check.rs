@@ -400,6 +400,10 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
         "config.toml:14: unclosed table, expected `]`\nerror: 1 problem found; nothing was done\n",
     ),
     (
+        "metrics-bind-without-port",
+        "config.toml:15: `server.metrics_bind`: \"9464\" has no port; expected HOST:PORT, such as 127.0.0.1:8080, localhost:8080 or [::1]:8080, or \"\" for no metrics\nerror: 1 problem found; nothing was done\n",
+    ),
+    (
         "smtp-ca-file-missing",
         "config.toml:18: `delivery.smtp.ca_file`: cannot read certs/relay-ca.pem: No such file or directory (os error 2)\nerror: 1 problem found; nothing was done\n",
     ),
@@ -417,7 +421,7 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
     ),
     (
         "unknown-and-invalid-together",
-        "config.toml:15: `server.bind`: \"8080\" has no port; expected HOST:PORT, such as 127.0.0.1:8080, localhost:8080 or [::1]:8080\nconfig.toml:16: unknown key `server.bnid`; did you mean `bind`? Expected one of: bind, cache_control, consent_version, trusted_proxies, confirmations_per_address, pending_expiry_days, content_security_policy, header_timeout_secs, request_timeout_secs, max_connections, shutdown_timeout_secs\nerror: 2 problems found; nothing was done\n",
+        "config.toml:15: `server.bind`: \"8080\" has no port; expected HOST:PORT, such as 127.0.0.1:8080, localhost:8080 or [::1]:8080\nconfig.toml:16: unknown key `server.bnid`; did you mean `bind`? Expected one of: bind, cache_control, consent_version, trusted_proxies, confirmations_per_address, pending_expiry_days, content_security_policy, header_timeout_secs, request_timeout_secs, max_connections, shutdown_timeout_secs, metrics_bind\nerror: 2 problems found; nothing was done\n",
     ),
     (
         "unknown-key-in-pages",

@@ -699,8 +699,7 @@ fn with_a_bounce_address_each_message_returns_to_a_signed_address_naming_its_del
     let out = run(site.path(), WEEK_1, &["digest", "send"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let secret =
-        shorts::tokens::Secret::load(&site.path().join("data")).expect("the site's secret");
+    let secret = common::site_secret(site.path());
     let bounce: lettre::Address = "bounces@example.com".parse().unwrap();
     let store = common::store(site.path());
     for email in ["a@example.com", "b@example.com"] {

@@ -1,6 +1,7 @@
 //! PostgreSQL as the store, and the faults an SQLite file cannot have: a
 //! server that cannot be reached, a read replica's URL given by mistake,
-//! and the connection dropped in the middle of a send.
+//! the connection dropped in the middle of a send, and a shared database
+//! without a shared signing key.
 //!
 //! The tests that need a server use the one in `SHORTS_TEST_POSTGRES`
 //! (`.ci/run` starts one); without it they say why and pass, unless
@@ -9,13 +10,17 @@
 mod common;
 #[path = "common/faulty_smtp.rs"]
 mod faulty_smtp;
+#[path = "common/server.rs"]
+mod server;
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use shorts::config::DATABASE_URL_ENV;
 use shorts::store::{Database, DeliveryState, Ledger, Location, Store, SubscriberStore};
+use shorts::tokens::SECRET_ENV;
 
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
 
@@ -58,11 +63,39 @@ fn missing_and_twice(smtp: &faulty_smtp::FaultySmtp, readers: usize) -> (usize, 
 
 /// Runs `shorts ARGS` in `site` on the database at `url`.
 fn shorts_on(site: &Path, url: &str, args: &[&str]) -> Output {
-    common::shorts_command(site, WEEK_1)
-        .env(DATABASE_URL_ENV, url)
+    on_database(site, WEEK_1, url)
         .args(args)
         .output()
         .expect("run shorts")
+}
+
+/// The path and query of the unsubscribe link in a message's
+/// `List-Unsubscribe` header.
+fn unsubscribe_path(message: &[u8]) -> String {
+    use mailparse::MailHeaderMap;
+    let mail = mailparse::parse_mail(message).expect("a message");
+    let header = mail
+        .headers
+        .get_first_value("List-Unsubscribe")
+        .expect("List-Unsubscribe");
+    let start = header
+        .find("/unsubscribe?token=")
+        .expect("an unsubscribe link");
+    header[start..]
+        .split('>')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `shorts` in `site` at `now` on the shared database at `url`, with the
+/// `SHORTS_SECRET` a shared database needs.
+fn on_database(site: &Path, now: &str, url: &str) -> Command {
+    let mut command = common::shorts_command(site, now);
+    command
+        .env(DATABASE_URL_ENV, url)
+        .env(SECRET_ENV, common::SHARED_SECRET);
+    command
 }
 
 /// A server that is down at the start of a run is a temporary failure
@@ -141,8 +174,7 @@ fn a_connection_dropped_mid_send_stops_the_run_and_the_next_one_delivers_the_res
     // Its own application name, so only this run's connection is dropped.
     let name = format!("shorts_drop_{}", std::process::id());
     let sender_url = format!("{url}&application_name={name}");
-    let child = common::shorts_command(site.path(), WEEK_1)
-        .env(DATABASE_URL_ENV, &sender_url)
+    let child = on_database(site.path(), WEEK_1, &sender_url)
         .args(["digest", "send"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -167,8 +199,7 @@ fn a_connection_dropped_mid_send_stops_the_run_and_the_next_one_delivers_the_res
 
     // The dropped run's claims are held for their lease: the run after it
     // (cron's, a lease later) takes them over.
-    let out = common::shorts_command(site.path(), &common::leases_after(WEEK_1, 1))
-        .env(DATABASE_URL_ENV, &url)
+    let out = on_database(site.path(), &common::leases_after(WEEK_1, 1), &url)
         .args(["digest", "send"])
         .output()
         .expect("run shorts");
@@ -259,6 +290,48 @@ fn a_list_copied_from_sqlite_to_postgres_goes_on_where_it_was() {
         sqlite.deliveries(1).unwrap()
     );
     assert_eq!(postgres.row_counts().unwrap(), sqlite.row_counts().unwrap());
+
+    // The links in the emails already sent keep working with the key
+    // carried over as the copy says; with no key, nothing runs.
+    assert!(
+        said.contains("SHORTS_SECRET=base64:$(base64 -w0 data/secret.key)"),
+        "{said}"
+    );
+    for args in [
+        &["digest", "send"][..],
+        &["publish"],
+        &["serve", "--bind", "127.0.0.1:0"],
+    ] {
+        let out = common::shorts_command(site.path(), WEEK_1)
+            .env(DATABASE_URL_ENV, &url)
+            .env_remove(SECRET_ENV)
+            .args(args)
+            .output()
+            .expect("run shorts");
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("set SHORTS_SECRET to the same long random value"),
+            "{args:?}: {err}"
+        );
+    }
+    let key = std::fs::read(site.path().join("data/secret.key")).expect("the key file");
+    let carried = format!(
+        "base64:{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    let sent_before = unsubscribe_path(&smtp.accepted()[0].data);
+    for (secret, works) in [(carried.as_str(), true), (common::SHARED_SECRET, false)] {
+        let env = [(DATABASE_URL_ENV, url.as_str()), (SECRET_ENV, secret)];
+        let serve = server::Server::start_with(site.path(), WEEK_1, &env);
+        let page = reqwest::blocking::get(serve.url(&sent_before)).expect("GET the link");
+        assert_eq!(
+            page.status().is_success(),
+            works,
+            "{secret}: {}",
+            page.status()
+        );
+    }
 
     // On PostgreSQL from now on: the week's digest is not sent again...
     let out = shorts_on(site.path(), &url, &["digest", "send"]);
@@ -355,8 +428,7 @@ fn send_round(hosts: &[&Path], url: &str, round: usize, random: Option<&mut u64>
     let mut children: Vec<_> = hosts
         .iter()
         .map(|host| {
-            common::shorts_command(host, &now)
-                .env(DATABASE_URL_ENV, url)
+            on_database(host, &now, url)
                 .args(["digest", "send", "-q"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -200,13 +200,10 @@ fn sign_up_confirm_and_unsubscribe_through_nginx() {
     let page = http.get(nginx.url(&unsubscribe)).send().unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(subscribers(site.path()).starts_with("active"));
-    let click = http
-        .post(nginx.url(&unsubscribe))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .unwrap();
-    assert_eq!(click.status(), StatusCode::OK);
+    assert_eq!(
+        common::one_click(&http, &nginx.url(&unsubscribe)),
+        StatusCode::OK
+    );
     assert!(subscribers(site.path()).starts_with("unsubscribed"));
 
     // Every request went through nginx, from the client's own address.
@@ -325,5 +322,96 @@ fn straight_to_serve_an_untrusted_client_cannot_forge_its_address() {
     assert_eq!(
         sign_up(&other, &url, "other@example.com", &[]),
         StatusCode::OK
+    );
+}
+
+/// The upstream that answered each request in nginx's access log, in order
+/// (`up=127.0.0.1:PORT`).
+fn upstreams(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| line.rsplit_once(" up=").map(|(_, up)| up.to_string()))
+        .collect()
+}
+
+/// Two `serve` replicas behind nginx (round robin), sharing one database
+/// (the site's SQLite file on one host, or PostgreSQL in `.ci/run`'s second
+/// pass): the sign-up limit is the client's across both, each email is
+/// sent once although both replicas' senders drain the queue, and a link
+/// signed by one works on the other.
+#[test]
+fn two_replicas_behind_nginx_share_the_limit_the_queue_and_the_links() {
+    let smtp = SmtpServer::start();
+    let site = common::serve_site_behind_proxy(smtp.port);
+    let replicas = [
+        Server::start(site.path(), "2026-06-07T12:00:00Z"),
+        Server::start(site.path(), "2026-06-07T12:00:00Z"),
+    ];
+    let ports = replicas.each_ref().map(port_of);
+    let Some(nginx) = Nginx::start_balancing(&ports) else {
+        return;
+    };
+    let url = nginx.url("/subscribe");
+    let http = client_from("127.0.0.2");
+
+    // Round robin sends the six to both replicas, three each: a limit per
+    // replica would take them all.
+    assert_eq!(
+        six_sign_ups(&http, &url, "r", |_| Vec::new()),
+        FIVE_THEN_LIMITED
+    );
+    let sign_ups = upstreams(&nginx.access_log(6));
+    for port in ports {
+        let answered = sign_ups
+            .iter()
+            .filter(|up| up.ends_with(&format!(":{port}")));
+        assert_eq!(answered.count(), 3, "{sign_ups:?}");
+    }
+    common::mail_queue_drained(site.path());
+    let received = smtp.received();
+    for i in 0..5 {
+        let address = format!("r.{i}@example.com");
+        let to_them = received.iter().filter(|m| m.to == [address.as_str()]);
+        assert_eq!(to_them.count(), 1, "one confirmation to {address}");
+    }
+    assert!(!received.iter().any(|m| m.to == ["r.5@example.com"]));
+
+    // A link one replica signed, followed on both: the page from one, the
+    // button's post to the other.
+    let confirm = link_path(
+        &text_of_last_mail_to(&smtp, "r.0@example.com"),
+        "/confirm?token=",
+    );
+    let page = http.get(nginx.url(&confirm)).send().unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let confirmed = http.post(nginx.url(&confirm)).send().unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(confirmed.text().unwrap().contains("You are subscribed"));
+    common::mail_queue_drained(site.path());
+    let welcome = text_of_last_mail_to(&smtp, "r.0@example.com");
+    assert!(welcome.contains("Welcome!"), "{welcome}");
+    let welcomes = smtp
+        .received()
+        .iter()
+        .filter(|m| m.to == ["r.0@example.com"])
+        .count();
+    assert_eq!(welcomes, 2, "the confirmation and one welcome");
+
+    // The welcome's unsubscribe link, on both replicas again.
+    let unsubscribe = link_path(&welcome, "/unsubscribe?token=");
+    let page = http.get(nginx.url(&unsubscribe)).send().unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        common::one_click(&http, &nginx.url(&unsubscribe)),
+        StatusCode::OK
+    );
+    let list = subscribers(site.path());
+    assert!(list.contains("unsubscribed  r.0@example.com"), "{list}");
+
+    let log = nginx.access_log(10);
+    let links = upstreams(&log)[6..].to_vec();
+    assert_eq!(links.len(), 4, "{log}");
+    assert!(
+        links[0] != links[1] && links[2] != links[3],
+        "each link's page and post on different replicas: {links:?}"
     );
 }

@@ -15,7 +15,7 @@ use common::{shorts_at, stderr, stdout};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use server::Server;
-use shorts::tokens::{Purpose, Secret};
+use shorts::tokens::Purpose;
 use smtp::SmtpServer;
 
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
@@ -423,7 +423,7 @@ fn served_reader_on(site: tempfile::TempDir, follows: &[&str]) -> ServedReader {
         .subscriber_by_email("reader@example.org")
         .unwrap()
         .unwrap();
-    let secret = Secret::load(&site.path().join("data")).unwrap();
+    let secret = common::site_secret(site.path());
     let token = secret.sign(Purpose::Preferences, &reader.token_id, None);
     let url = server.url(&format!("/preferences?token={token}"));
     (site, server, store, reader, url)
@@ -635,13 +635,7 @@ fn subscribe_confirm_digest_one_click_unsubscribe() {
     );
     // RFC 8058 one-click, twice: 200 both times, no redirect.
     for _ in 0..2 {
-        let click = http
-            .post(server.url(path))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click")
-            .send()
-            .unwrap();
-        assert_eq!(click.status(), StatusCode::OK);
+        assert_eq!(common::one_click(&http, &server.url(path)), StatusCode::OK);
     }
     assert!(
         stdout(&shorts_at(site.path(), WEEK_1, &["subscribers", "list"]))
@@ -1303,7 +1297,7 @@ fn the_servers_pages_look_like_the_site_and_come_from_its_templates() {
         .subscriber_by_email("gone@example.com")
         .unwrap()
         .unwrap();
-    let secret = Secret::load(&site.path().join("data")).unwrap();
+    let secret = common::site_secret(site.path());
     let token = secret.sign(Purpose::Unsubscribe, &gone.token_id, None);
     let server = Server::start(site.path(), WEEK_1);
     let page = http
@@ -1567,4 +1561,126 @@ fn without_its_page_a_feed_goes_to_browsers_as_xml() {
     assert!(browser.2.starts_with(FEED_VARY), "Vary {}", browser.2);
     assert!(browser.4 == reader.4, "the same bytes");
     assert_ne!(browser.3, reader.3, "each answer has its own ETag");
+}
+
+/// The metrics line `line` (name, labels and value), or a panic showing them all.
+fn assert_metric(exposition: &str, line: &str) {
+    assert!(
+        exposition.lines().any(|l| l == line),
+        "no {line:?} in the metrics:\n{exposition}"
+    );
+}
+
+/// `serve`'s Prometheus metrics, on their own address: what it answered
+/// (requests by route and status, sign-ups by outcome, confirmations,
+/// unsubscribes) and what the database holds (the email queue, the last
+/// digest), in OpenMetrics text that Prometheus's own parser reads.
+#[test]
+fn metrics_count_the_answers_and_show_the_queue_and_the_last_digest() {
+    let smtp = SmtpServer::start();
+    let site = common::serve_site(smtp.port);
+    let added = shorts_at(
+        site.path(),
+        WEEK_1,
+        &["subscribers", "add", "reader@example.com"],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let sent = shorts_at(site.path(), WEEK_1, &["digest", "send"]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let server = Server::start_with_metrics(site.path(), WEEK_1);
+    let metrics = server.metrics.clone().expect("the metrics' address");
+    let http = client();
+
+    let form = |email: &'static str| vec![("email", email), ("tracks", "llm")];
+    assert_eq!(
+        sign_up(&http, &server, &form("new@example.com"), None).0,
+        StatusCode::OK
+    );
+    let robot = [
+        ("email", "robot@example.com"),
+        ("website", "http://spam.example"),
+    ];
+    assert_eq!(sign_up(&http, &server, &robot, None).0, StatusCode::OK);
+    let invalid = sign_up(&http, &server, &form("not an address"), None).0;
+    assert_eq!(invalid, StatusCode::UNPROCESSABLE_ENTITY);
+    let cross_site = http
+        .post(server.url("/subscribe"))
+        .header("Origin", "https://evil.example")
+        .form(&form("victim@example.com"))
+        .send()
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    common::mail_queue_drained(site.path());
+    let confirmation = smtp
+        .received()
+        .into_iter()
+        .find(|m| m.to == ["new@example.com"])
+        .expect("a confirmation");
+    let confirmed = http
+        .post(server.url(&confirm_path(&confirmation)))
+        .send()
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    common::mail_queue_drained(site.path());
+    // Unsubscribing twice is one unsubscribe.
+    let reader = common::store(site.path())
+        .subscriber_by_email("reader@example.com")
+        .unwrap()
+        .unwrap();
+    let token = common::site_secret(site.path()).sign(Purpose::Unsubscribe, &reader.token_id, None);
+    for _ in 0..2 {
+        assert_eq!(
+            common::one_click(&http, &server.url(&format!("/unsubscribe?token={token}"))),
+            StatusCode::OK
+        );
+    }
+    let page = http.get(server.url("/shorts/")).send().unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    // The site has no metrics, and the metrics' address no site.
+    assert_eq!(
+        http.get(server.url("/metrics")).send().unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let elsewhere = metrics.replace("/metrics", "/shorts/");
+    assert_eq!(
+        http.get(&elsewhere).send().unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let scraped = http.get(&metrics).send().unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(
+        scraped.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text; version=1.0.0"),
+    );
+    let text = scraped.text().unwrap();
+    for line in [
+        "shorts_sign_ups_total{outcome=\"accepted\"} 1",
+        "shorts_sign_ups_total{outcome=\"honeypot\"} 1",
+        "shorts_sign_ups_total{outcome=\"invalid\"} 1",
+        "shorts_sign_ups_total{outcome=\"cross_site\"} 1",
+        "shorts_confirmations_total 1",
+        "shorts_unsubscribes_total 1",
+        "shorts_http_requests_total{route=\"subscribe\",status=\"200\"} 2",
+        "shorts_http_requests_total{route=\"subscribe\",status=\"422\"} 1",
+        "shorts_http_requests_total{route=\"subscribe\",status=\"403\"} 1",
+        "shorts_http_requests_total{route=\"confirm\",status=\"200\"} 1",
+        "shorts_http_requests_total{route=\"unsubscribe\",status=\"200\"} 2",
+        "shorts_http_requests_total{route=\"static\",status=\"200\"} 1",
+        "shorts_http_requests_total{route=\"static\",status=\"404\"} 1",
+        "shorts_http_request_duration_seconds_count{route=\"subscribe\"} 4",
+        "shorts_mail_queue{state=\"sent\"} 2",
+        "shorts_mail_queue{state=\"queued\"} 0",
+        "shorts_database_up 1",
+        "shorts_last_digest_number{cadence=\"weekly\"} 1",
+        "shorts_last_digest_completed{cadence=\"weekly\"} 1",
+        "shorts_last_digest_messages{cadence=\"weekly\",state=\"sent\"} 1",
+        "shorts_last_digest_messages{cadence=\"weekly\",state=\"failed\"} 0",
+        "shorts_last_digest_events{cadence=\"weekly\",kind=\"unsubscribe\"} 0",
+    ] {
+        assert_metric(&text, line);
+    }
+    common::parse_openmetrics(&text);
 }

@@ -268,8 +268,8 @@ fn send(ctx: &Ctx<'_>, at: DateTime<Utc>, dry_run: bool) -> Result<(), CliError>
     let config = ctx.config;
     let inputs = Inputs::load(config).on_invalid("nothing was sent")?;
     let _lock = RunLock::acquire(config.data_dir())?;
+    let secret = Secret::load(config.data_dir(), &config.database)?;
     let store = Database::open(&config.database)?;
-    let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let sender = inputs.sender(config, &store, &secret, ctx.now, stop_on_signals());
     if dry_run {
         return plan_dry_run(ctx, &sender, &inputs, at);

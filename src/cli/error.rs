@@ -19,6 +19,7 @@ use shorts::scaffold::ScaffoldError;
 use shorts::site::BuildError;
 use shorts::store::StoreError;
 use shorts::subscribers::ImportError;
+use shorts::tokens::SecretError;
 
 /// A failed command: its exit code and what to tell the user.
 #[derive(Debug)]
@@ -239,15 +240,25 @@ impl From<SendDueError> for CliError {
     }
 }
 
+impl From<SecretError> for CliError {
+    fn from(error: SecretError) -> Self {
+        if error.is_setting() {
+            CliError::invalid_message(error.to_string())
+        } else {
+            CliError::failure(error)
+        }
+    }
+}
+
 impl From<PublishError> for CliError {
     fn from(error: PublishError) -> Self {
         match error {
+            PublishError::Secret(e) => e.into(),
             PublishError::Locked(e) => e.into(),
             PublishError::Build(e) => e.into(),
             PublishError::Inputs(e) => e.into(),
             PublishError::Send(e) => e.into(),
             PublishError::Store(e) => e.into(),
-            other => CliError::failure(other),
         }
     }
 }

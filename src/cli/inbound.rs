@@ -41,8 +41,8 @@ impl Args {
 
 pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     let config = ctx.config;
+    let secret = Secret::load(config.data_dir(), &config.database)?;
     let store = Database::open(&config.database)?;
-    let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let inbound = Context {
         store: &store,
         secret: &secret,

@@ -26,6 +26,16 @@ pub struct Args {
     /// Address to listen on, as HOST:PORT (default: [server] bind, 127.0.0.1:8080); port 0 picks a free one.
     #[arg(long, value_name = "ADDR", value_parser = bind_address)]
     bind: Option<String>,
+    /// Where Prometheus scrapes /metrics, as HOST:PORT (default: [server] metrics_bind, else 127.0.0.1:9464 when free); "" for none.
+    #[arg(long, value_name = "ADDR", value_parser = metrics_address)]
+    metrics_bind: Option<String>,
+}
+
+fn metrics_address(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    bind_address(text)
 }
 
 /// Refuses a bare port such as `8081` on the command line (exit 2) instead of
@@ -44,6 +54,7 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
             .await
             .with_context(|| format!("listening on {bind}"))?;
         let address = listener.local_addr()?;
+        let metrics = metrics_listener(config, args.metrics_bind.as_deref()).await?;
         if !config.output_dir.exists() {
             tracing::warn!(
                 folder = %display_path(&config.output_dir),
@@ -54,7 +65,11 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
             "listening on http://{address}/ (serving {})",
             display_path(&config.output_dir)
         ));
-        shorts::server::serve(app, listener, shutdown_signal()).await?;
+        if let Some(metrics) = &metrics {
+            let path = shorts::server::metrics::PATH;
+            ctx.say(&format!("metrics on http://{}{path}", metrics.local_addr()?));
+        }
+        shorts::server::serve(app, listener, metrics, shutdown_signal()).await?;
         anyhow::Ok(())
     });
     // An email stuck on a relay that does not answer must not hold up the
@@ -64,11 +79,38 @@ pub fn run(ctx: &Ctx<'_>, args: &Args) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The metrics' listener: at the address given (`--metrics-bind`, else
+/// `[server] metrics_bind`), which must be free; with neither, at the
+/// default address when it is free (a second `serve` on the host goes on
+/// without, and says so); none for `""`.
+async fn metrics_listener(
+    config: &Config,
+    flag: Option<&str>,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let (bind, given) = match flag.or(config.server.metrics_bind.as_deref()) {
+        Some("") => return Ok(None),
+        Some(bind) => (bind, true),
+        None => (shorts::config::DEFAULT_METRICS_BIND, false),
+    };
+    match tokio::net::TcpListener::bind(bind).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if given => Err(e).with_context(|| format!("listening for metrics on {bind}")),
+        Err(e) => {
+            tracing::warn!(
+                address = bind,
+                error = %e,
+                "no metrics: the default address is taken; set [server] metrics_bind (\"\" for none)"
+            );
+            Ok(None)
+        }
+    }
+}
+
 fn app(config: &Config) -> Result<shorts::server::App, CliError> {
     // Readers are answered "busy, try again" (503) after this long behind
     // another process's write, not held for the default 10 s.
+    let secret = Secret::load(config.data_dir(), &config.database)?;
     let store = Database::open(&config.database)?.with_busy_timeout(STORE_WAIT)?;
-    let secret = Secret::load(config.data_dir()).context("loading the signing secret")?;
     let signer = config
         .delivery
         .dkim

@@ -130,6 +130,18 @@ fn copy(ctx: &Ctx<'_>, to: &str) -> Result<(), CliError> {
         ctx.config.database,
         rows.join(", ")
     ));
+    let key_file = ctx.config.data_dir().join(shorts::tokens::SECRET_FILE);
+    if matches!(target, Location::Postgres(_))
+        && std::env::var_os(shorts::tokens::SECRET_ENV).is_none()
+        && key_file.exists()
+    {
+        // Without the same key, every link in the emails already sent
+        // (unsubscribe, preferences) would stop working after the move.
+        ctx.say(&format!(
+            "the links in emails already sent are signed with {key}: to keep them working, give every host SHORTS_SECRET=base64:$(base64 -w0 {key})",
+            key = display_path(&key_file)
+        ));
+    }
     Ok(())
 }
 

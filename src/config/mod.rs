@@ -117,14 +117,22 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// On SIGTERM, requests in progress get this many seconds to finish. Default 10.
     pub shutdown_timeout_secs: u64,
+    /// Where `serve` answers Prometheus's scrapes (`/metrics`), apart from
+    /// the site. Unset: [`DEFAULT_METRICS_BIND`] when that port is free;
+    /// `""`: nowhere.
+    pub metrics_bind: Option<String>,
 }
 
-/// The site's own script and stylesheet only; images may come from any
-/// HTTPS host (shorts link them); no other site may frame a page.
+/// Where the metrics are when `[server] metrics_bind` is not set: loopback
+/// only, on the port OpenTelemetry's Prometheus exporters use.
+pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9464";
+
 /// The environment variable whose `postgres://` URL (or path) takes the
 /// place of `[build] database`, so a password need not be in the file.
 pub const DATABASE_URL_ENV: &str = "SHORTS_DATABASE_URL";
 
+/// The site's own script and stylesheet only; images may come from any
+/// HTTPS host (shorts link them); no other site may frame a page.
 pub const DEFAULT_CSP: &str = "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 /// An address range, `10.0.0.0/8` or `::1/128`; a bare address is one address.
@@ -210,6 +218,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             max_connections: 512,
             shutdown_timeout_secs: 10,
+            metrics_bind: None,
         }
     }
 }
@@ -1241,6 +1250,18 @@ impl Checker<'_> {
         if let Err(message) = check_bind(&raw.bind) {
             let line = self.key_line("server.bind");
             self.problem(line, format!("`server.bind`: {message}"));
+        }
+        if let Some(Err(message)) = raw
+            .metrics_bind
+            .as_deref()
+            .filter(|bind| !bind.is_empty())
+            .map(check_bind)
+        {
+            let line = self.key_line("server.metrics_bind");
+            self.problem(
+                line,
+                format!("`server.metrics_bind`: {message}, or \"\" for no metrics"),
+            );
         }
         for (key, value) in [
             ("confirmations_per_address", raw.confirmations_per_address),

@@ -5,10 +5,11 @@
 //!
 //! From any other peer those headers are ignored: anyone can send them, and
 //! believing them would let one client pose as many (or as the site's own
-//! proxy) to get past the sign-up limit. Only the address is decided here;
-//! what is limited per client is the server's business.
+//! proxy) to get past the sign-up limit. Only the address (and what the
+//! limit counts it as) is decided here; what is limited per client is the
+//! server's business.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use axum::http::HeaderMap;
 
@@ -33,6 +34,22 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr 
         }
     }
     client
+}
+
+/// What the sign-up limit counts a client as: its IPv4 address, or the /64
+/// network of its IPv6 address. One home or server is given a whole /64,
+/// and could take a new address from it for every sign-up.
+pub fn limit_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 /// The hops a proxy reports, left (first client) to right (last proxy):
@@ -158,6 +175,22 @@ mod tests {
             client_ip(ip("127.0.0.1"), &HeaderMap::new(), &trusted),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn the_limit_counts_an_ipv6_client_by_its_network() {
+        assert_eq!(limit_key(ip("198.51.100.7")), "198.51.100.7");
+        assert_eq!(limit_key(ip("::ffff:198.51.100.7")), "198.51.100.7");
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:fffe")),
+            limit_key(ip("2001:db8:1:2::1"))
+        );
+        assert_ne!(
+            limit_key(ip("2001:db8:1:3::1")),
+            limit_key(ip("2001:db8:1:2::1"))
+        );
+        assert_eq!(limit_key(ip("::1")), "::/64");
     }
 
     #[test]

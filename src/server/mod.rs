@@ -13,12 +13,12 @@ pub mod encoding;
 pub mod file_cache;
 pub mod listen;
 pub mod mailer;
+pub mod metrics;
 pub mod pages;
 pub mod site_tags;
 pub mod static_files;
 pub mod webhooks;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,15 +40,16 @@ use crate::render::subscription_mail::SubscriptionMail;
 use crate::store::{Store, StoreError};
 use crate::tokens::{Purpose, Secret};
 use file_cache::Found;
+use metrics::SignUpOutcome;
 use pages::{Page, ServerPages};
 use tower::ServiceExt as _;
 
 /// Request bodies larger than this are refused with 413 (the webhooks
 /// take up to [`webhooks::WEBHOOK_BODY`]).
 pub const MAX_BODY: usize = 16 * 1024;
-/// Sign-ups per client address per window.
+/// Sign-ups per client ([`client::limit_key`]) per window.
 const SIGNUPS_PER_WINDOW: u32 = 5;
-const SIGNUP_WINDOW: Duration = Duration::from_secs(600);
+const SIGNUP_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 /// The sign-up form's field that people never fill (it is hidden from
 /// sight and says to leave it empty); form-filling robots do.
 const HONEYPOT: &str = "website";
@@ -71,10 +72,10 @@ pub struct App {
     mail: Option<SubscriptionMail>,
     /// Wakes the [`mailer`] when a handler has queued an email.
     wake: tokio::sync::Notify,
-    signups: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     site_tags: site_tags::SiteTags,
     /// What the live generation of `public/` holds.
     files: file_cache::FileCache,
+    metrics: metrics::Metrics,
 }
 
 impl App {
@@ -103,8 +104,8 @@ impl App {
             pages,
             mail: None,
             wake: tokio::sync::Notify::new(),
-            signups: Mutex::new(HashMap::new()),
             site_tags: site_tags::SiteTags::default(),
+            metrics: metrics::Metrics::new(),
         }
     }
 
@@ -119,16 +120,17 @@ impl App {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
-    /// True while `ip` may sign up again.
-    fn allow_signup(&self, ip: IpAddr) -> bool {
-        let mut signups = self.signups.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        signups.retain(|_, (since, _)| now.duration_since(*since) < SIGNUP_WINDOW);
-        let entry = signups.entry(ip).or_insert((now, 0));
-        entry.1 += 1;
-        entry.1 <= SIGNUPS_PER_WINDOW
-    }
+/// True while `client` may sign up again. Counted in the database, so that
+/// every `serve` sharing it (replicas behind one load balancer) counts the
+/// client's sign-ups together, and a restart forgets nothing.
+async fn allow_signup(app: &Arc<App>, client: IpAddr) -> Result<bool, Problem> {
+    let key = client::limit_key(client);
+    let now = (app.clock)();
+    let began_by = now - SIGNUP_WINDOW;
+    let count = with_store(app, move |store| store.count_sign_up(&key, began_by, now)).await?;
+    Ok(count <= SIGNUPS_PER_WINDOW)
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -178,7 +180,7 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// The routes the router answers itself; a file of `public/` at one of
-/// these paths is never served.
+/// these paths is never served. (The metrics count requests by these.)
 const ROUTES: [&str; 6] = [
     paths::SUBSCRIBE,
     paths::CONFIRM,
@@ -197,14 +199,23 @@ pub fn site(app: Arc<App>) -> impl listen::Site {
         let app = Arc::clone(&app);
         let routes = routes.clone();
         async move {
-            if let Some(file) = plain_static_file(&app, &request) {
-                let mut response =
-                    static_files::serve_file(&file, request.headers(), &app.cache_control).await;
-                add_websub_links(&app, request.uri().path(), response.headers_mut());
-                add_security_headers(&app, false, response.headers_mut());
-                return Ok(response);
-            }
-            routes.oneshot(request).await
+            let started = Instant::now();
+            // A URI's clone shares its bytes.
+            let uri = request.uri().clone();
+            let response = match plain_static_file(&app, &request) {
+                Some(file) => {
+                    let mut response =
+                        static_files::serve_file(&file, request.headers(), &app.cache_control)
+                            .await;
+                    add_websub_links(&app, uri.path(), response.headers_mut());
+                    add_security_headers(&app, false, response.headers_mut());
+                    response
+                }
+                None => routes.oneshot(request).await?,
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            app.metrics.answered(uri.path(), response.status(), seconds);
+            Ok(response)
         }
     })
 }
@@ -238,15 +249,31 @@ const MAILER_SHUTDOWN: Duration = Duration::from_secs(5);
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
     let mailer = app.mail.is_some().then(|| {
-        let mut stopped = stopped.clone();
-        tokio::spawn(mailer::run(Arc::clone(&app), async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }))
+        tokio::spawn(mailer::run(
+            Arc::clone(&app),
+            until_stopped(stopped.clone()),
+        ))
     });
+    if let Some(metrics_listener) = metrics_listener {
+        let metrics = metrics::router(Arc::clone(&app));
+        let stopped = until_stopped(stopped.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, metrics)
+                .with_graceful_shutdown(stopped)
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let limits = listen::Limits::of(&app.config.server);
     let served = listen::serve(listener, site(app), limits, async move {
         shutdown.await;
@@ -540,7 +567,8 @@ async fn subscriber_for(
         .ok_or_else(|| bad("This subscription no longer exists."))
 }
 
-/// Moves the subscriber a link names to `status`; following it again changes nothing.
+/// Moves the subscriber a link names to `status`; following it again changes
+/// nothing. Gives the subscriber as they were before.
 async fn set_status_by_link(
     app: &Arc<App>,
     token: Option<&str>,
@@ -614,29 +642,48 @@ async fn subscribe(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Html<String>, Problem> {
-    same_site(&app, &headers)?;
-    let client = client::client_ip(client.ip(), &headers, &app.config.server.trusted_proxies);
-    if !app.allow_signup(client) {
-        return Err(Problem(
+    let (outcome, answer) = match sign_up(&app, client, &headers, body).await {
+        Ok(outcome) => (outcome, Ok(check_your_inbox(&app))),
+        Err((outcome, problem)) => (outcome, Err(problem)),
+    };
+    app.metrics.signed_up(outcome);
+    answer
+}
+
+/// What [`subscribe`] does, and how it ended.
+async fn sign_up(
+    app: &Arc<App>,
+    client: SocketAddr,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<SignUpOutcome, (SignUpOutcome, Problem)> {
+    let failed = |problem| (SignUpOutcome::Failed, problem);
+    same_site(app, headers).map_err(|problem| (SignUpOutcome::CrossSite, problem))?;
+    let client = client::client_ip(client.ip(), headers, &app.config.server.trusted_proxies);
+    if !allow_signup(app, client).await.map_err(failed)? {
+        let problem = Problem(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-ups",
             "Please wait a few minutes and try again.".into(),
-        ));
+        );
+        return Err((SignUpOutcome::RateLimited, problem));
     }
-    let new = sign_up_form(&app, &body)?;
+    let new = sign_up_form(app, &body).map_err(|problem| (SignUpOutcome::Invalid, problem))?;
     if app.config.digest.is_none() {
-        return Err(internal("no [digest] section"));
+        return Err(failed(internal("no [digest] section")));
     }
     if form_values(&body, HONEYPOT).iter().any(|v| !v.is_empty()) {
         tracing::info!("sign-up with the honeypot field filled in; nothing recorded or sent");
-        return Ok(check_your_inbox(&app));
+        return Ok(SignUpOutcome::Honeypot);
     }
     // The same single write for every address: what it is owed (a
     // confirmation, a manage link, nothing) is decided by the mailer.
     let now = (app.clock)();
-    with_store(&app, move |store| store.queue_sign_up(&new, now)).await?;
+    with_store(app, move |store| store.queue_sign_up(&new, now))
+        .await
+        .map_err(failed)?;
     app.wake.notify_one();
-    Ok(check_your_inbox(&app))
+    Ok(SignUpOutcome::Accepted)
 }
 
 /// The sign-up form's address and tracks, validated. Nothing else in the
@@ -733,6 +780,7 @@ async fn confirm(
     if !confirmed {
         return Ok(confirmation_used(&app, &subscriber));
     }
+    app.metrics.confirmed();
     app.wake.notify_one();
     Ok(message(
         &app,
@@ -791,6 +839,9 @@ async fn unsubscribe(
         SubscriberStatus::Unsubscribed,
     )
     .await?;
+    if subscriber.status != SubscriberStatus::Unsubscribed {
+        app.metrics.unsubscribed();
+    }
     Ok(message(
         &app,
         "You are unsubscribed",

@@ -117,6 +117,11 @@ const TABLES: &[Table] = {
             order: "sent_at, email",
         },
         Table {
+            name: "sign_up_windows",
+            columns: &[("client", Text), ("began_at", Text), ("sign_ups", Int)],
+            order: "client",
+        },
+        Table {
             name: "mail_queue",
             columns: &[
                 ("id", Int),
@@ -322,6 +327,9 @@ mod tests {
             .unwrap();
         store
             .record_confirmation("new@example.com", at("2026-06-07T08:00:00Z"), now, 3)
+            .unwrap();
+        store
+            .count_sign_up("198.51.100.7", at("2026-06-08T07:50:00Z"), now)
             .unwrap();
         store.queue_welcome(1, now).unwrap();
     }

@@ -56,7 +56,7 @@ pub trait MailQueue {
     /// Claims up to `limit` rows that are due at `now`, oldest first: queued
     /// ones whose wait is over, and claimed ones whose sender's claim is older
     /// than `stale_before` (it died mid-send). One statement, so two senders
-    /// never claim the same row.
+    /// (two `serve` replicas) never claim the same row.
     fn claim_mail(
         &self,
         now: DateTime<Utc>,
@@ -184,13 +184,23 @@ impl MailQueue for Database {
         stale_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError> {
-        let mut claimed = self.conn.query(
+        // Several `serve` replicas claim from one queue at once. On
+        // PostgreSQL each passes over the rows another is claiming (SKIP
+        // LOCKED) instead of waiting for them, and the condition is asked
+        // again of the row it updates, so a row claimed meanwhile is not
+        // taken twice; on SQLite one writer at a time does both.
+        const CLAIMABLE: &str =
+            "((state = 'queued' AND due_at <= ?1) OR (state = 'sending' AND claimed_at < ?2))";
+        let sql = format!(
             "UPDATE mail_queue SET state = 'sending', claimed_at = ?1, updated_at = ?1
-             WHERE id IN (
-                 SELECT id FROM mail_queue
-                 WHERE (state = 'queued' AND due_at <= ?1) OR (state = 'sending' AND claimed_at < ?2)
-                 ORDER BY id LIMIT ?3)
+             WHERE {CLAIMABLE} AND id IN (
+                 SELECT id FROM mail_queue WHERE {CLAIMABLE}
+                 ORDER BY id LIMIT ?3{skip_locked})
              RETURNING id, kind, email, tracks, consent_text, source, subscriber, attempts, created_at, tags, cadence",
+            skip_locked = self.conn.skip_locked(),
+        );
+        let mut claimed = self.conn.query(
+            &sql,
             params![timestamp(now), timestamp(stale_before), limit as i64],
             |row| {
                 let (mut mail, queued_at) = queued_mail(row)?;

@@ -136,6 +136,13 @@ const MIGRATIONS: &[&str] = &[
     // 2: several senders share a digest; a claim holds a delivery until
     // `lease_until`, after which a dead sender's claim is taken over.
     "ALTER TABLE deliveries ADD COLUMN lease_until text;",
+    // 3: sign-ups per client, shared by every `serve` replica.
+    "CREATE TABLE sign_up_windows (
+        client text PRIMARY KEY,
+        began_at text NOT NULL,
+        sign_ups bigint NOT NULL
+    );
+    CREATE INDEX sign_up_windows_by_time ON sign_up_windows (began_at);",
 ];
 
 /// The advisory lock migrations run under, so two processes starting
@@ -321,6 +328,7 @@ pub(super) fn integrity_check(conn: &Conn) -> Result<String, StoreError> {
         "events",
         "suppressions",
         "confirmations_sent",
+        "sign_up_windows",
         "mail_queue",
     ] {
         conn.query_one(&format!("SELECT count(*) FROM {table}"), params![], |r| {
@@ -426,6 +434,103 @@ mod tests {
         let store = connect(&url).unwrap();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(store.integrity_check().unwrap(), "ok");
+    }
+
+    /// `n` connections to `url` running `work` together, each with its
+    /// index; what each returned, in index order.
+    fn at_once<T: Send>(
+        url: &str,
+        n: usize,
+        work: impl Fn(usize, &Database) -> T + Sync,
+    ) -> Vec<T> {
+        let start = std::sync::Barrier::new(n);
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..n)
+                .map(|i| {
+                    let (start, work) = (&start, &work);
+                    scope.spawn(move || {
+                        let store = connect(url).expect("connect");
+                        start.wait();
+                        work(i, &store)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    }
+
+    /// Four `serve` replicas' email senders drain one queue together: each
+    /// row is claimed by exactly one of them.
+    #[test]
+    fn replicas_claim_each_queued_email_once() {
+        use crate::store::{MailQueue, NewSubscriber};
+        let Some(url) = scratch() else { return };
+        let now: chrono::DateTime<chrono::Utc> = "2026-06-08T08:00:00Z".parse().unwrap();
+        let store = connect(&url).unwrap();
+        for i in 0..300 {
+            let new = NewSubscriber {
+                email: format!("r{i}@example.com"),
+                name: String::new(),
+                tracks: vec![],
+                tags: vec![],
+                status: crate::model::SubscriberStatus::Pending,
+                source: "web".into(),
+                consent_text: String::new(),
+                cadence: None,
+            };
+            store.queue_sign_up(&new, now).unwrap();
+        }
+        let claimed = at_once(&url, 4, |_, store| {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_mail(now, now - chrono::Duration::minutes(10), 3)
+                    .unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|mail| mail.id));
+            }
+        });
+        let mut all: Vec<i64> = claimed.iter().flatten().copied().collect();
+        all.sort_unstable();
+        let claims = all.len();
+        all.dedup();
+        assert_eq!(claims, 300, "claimed twice: {}", claims - all.len());
+        assert_eq!(all.len(), 300);
+        assert!(
+            claimed.iter().all(|mine| !mine.is_empty()),
+            "all four took a share"
+        );
+    }
+
+    /// Replicas counting one client's sign-ups, and one address's
+    /// confirmations, at the same moment count them together.
+    #[test]
+    fn replicas_share_the_sign_up_limit_and_the_confirmation_cap() {
+        use crate::store::SubscriberStore as _;
+        let Some(url) = scratch() else { return };
+        let now: chrono::DateTime<chrono::Utc> = "2026-06-08T08:00:00Z".parse().unwrap();
+        let window = now - chrono::Duration::minutes(10);
+        let mut counts: Vec<u32> = at_once(&url, 6, |_, store| {
+            (0..5)
+                .map(|_| store.count_sign_up("198.51.100.7", window, now).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .concat();
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            (1..=30).collect::<Vec<u32>>(),
+            "each sign-up counted once"
+        );
+        let day = now - chrono::Duration::hours(24);
+        let recorded = at_once(&url, 8, |_, store| {
+            store
+                .record_confirmation("target@example.com", day, now, 3)
+                .unwrap()
+        });
+        assert_eq!(recorded.iter().filter(|r| **r).count(), 3, "{recorded:?}");
     }
 
     #[test]

@@ -207,6 +207,16 @@ impl Conn {
         self.advisory_lock(key, "pg_advisory_xact_lock")
     }
 
+    /// What a subquery choosing rows to claim ends with so that, on
+    /// PostgreSQL, it passes over rows another transaction has locked
+    /// (`FOR UPDATE SKIP LOCKED`); SQLite has one writer at a time.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.engine {
+            Engine::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Engine::Sqlite(_) => "",
+        }
+    }
+
     /// Like [`Conn::lock_exclusively`], but any number of connections may
     /// hold `key` shared at once; only an exclusive holder waits for them.
     pub(crate) fn lock_shared(&self, key: i64) -> Result<(), StoreError> {

@@ -180,6 +180,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 9: a claim on a shared ledger is a lease (PostgreSQL's 2); SQLite's
     // claims have none, the run lock keeps other senders out.
     "ALTER TABLE deliveries ADD COLUMN lease_until TEXT;",
+    // 10: sign-ups per client, counted in the database so that `serve`
+    // replicas sharing it limit a client together (PostgreSQL's 3).
+    "CREATE TABLE sign_up_windows (
+        client TEXT PRIMARY KEY,
+        began_at TEXT NOT NULL,
+        sign_ups INTEGER NOT NULL
+    );
+    CREATE INDEX sign_up_windows_by_time ON sign_up_windows (began_at);",
 ];
 
 /// How long an open waits for another process that is creating or migrating

@@ -81,6 +81,9 @@ fn watermark_after(status: &str, cadence: &str) -> String {
     )
 }
 
+/// The advisory lock the per-address cap on confirmations is counted under.
+const CONFIRMATIONS_LOCK: i64 = 0x0063_6f6e_6669_726d;
+
 /// The highest publication recorded: where a subscriber who becomes active stands.
 const HIGHEST_PUBLICATION: &str = "(SELECT coalesce(max(seq), 0) FROM publications)";
 
@@ -186,9 +189,9 @@ pub trait SubscriberStore {
 
     /// Records a confirmation email to `email` at `now`, unless `limit` were
     /// already recorded for it after `since`: true when recorded (send it),
-    /// false when over the cap (send nothing). One statement, so two servers
-    /// sharing the database cannot both take the last one. Records from
-    /// `since` or before are forgotten.
+    /// false when over the cap (send nothing). Counted and recorded under
+    /// one lock, so two servers sharing the database cannot both take the
+    /// last one. Records from `since` or before are forgotten.
     fn record_confirmation(
         &self,
         email: &str,
@@ -196,6 +199,19 @@ pub trait SubscriberStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<bool, StoreError>;
+
+    /// Counts a sign-up from `client` (an address, or an IPv6 network) at
+    /// `now` in its window of sign-ups: a new window when the last began at
+    /// `window_began_by` or before. Returns how many the window holds with
+    /// this one. In the database, so that every `serve` sharing it counts
+    /// a client's sign-ups together. (A client's ended window is forgotten
+    /// here, everyone's by [`SubscriberStore::purge_pending`].)
+    fn count_sign_up(
+        &self,
+        client: &str,
+        window_began_by: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
 
     /// Deletes the `pending` subscribers who signed up before `before` (never
     /// an active, unsubscribed or bounced one) with their delivery records,
@@ -383,6 +399,10 @@ impl SubscriberStore for Database {
         limit: u32,
     ) -> Result<bool, StoreError> {
         let since = timestamp(since);
+        let tx = self.conn.transaction(Lock::Immediate)?;
+        // On PostgreSQL, two transactions would each count the rows the
+        // other has not committed yet, and both insert the last one.
+        self.conn.lock_exclusively(CONFIRMATIONS_LOCK)?;
         self.conn.execute(
             "DELETE FROM confirmations_sent WHERE sent_at <= ?1",
             params![since],
@@ -393,7 +413,37 @@ impl SubscriberStore for Database {
              WHERE (SELECT count(*) FROM confirmations_sent WHERE email = ?1 AND sent_at > ?3) < ?4",
             params![email, timestamp(now), since, i64::from(limit)],
         )?;
+        tx.commit()?;
         Ok(recorded == 1)
+    }
+
+    fn count_sign_up(
+        &self,
+        client: &str,
+        window_began_by: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let began_by = timestamp(window_began_by);
+        let tx = self.conn.transaction(Lock::Immediate)?;
+        // Only this client's: two replicas each deleting every ended window
+        // could take the rows in different orders and deadlock. A window
+        // that begins after `now` began before the clock was set back: it
+        // ends too, or the client would wait for the clock to catch up.
+        self.conn.execute(
+            "DELETE FROM sign_up_windows WHERE client = ?1 AND (began_at <= ?2 OR began_at > ?3)",
+            params![client, began_by, timestamp(now)],
+        )?;
+        // One upsert: replicas counting the same client at once wait for
+        // each other on its row, and each sees the other's count.
+        let count: i64 = self.conn.query_one(
+            "INSERT INTO sign_up_windows (client, began_at, sign_ups) VALUES (?1, ?2, 1)
+             ON CONFLICT (client) DO UPDATE SET sign_ups = sign_up_windows.sign_ups + 1
+             RETURNING sign_ups",
+            params![client, timestamp(now)],
+            |row| row.get(0),
+        )?;
+        tx.commit()?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     fn purge_pending(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -418,6 +468,10 @@ impl SubscriberStore for Database {
         )?;
         self.conn.execute(
             "DELETE FROM confirmations_sent WHERE sent_at < ?1",
+            params![before],
+        )?;
+        self.conn.execute(
+            "DELETE FROM sign_up_windows WHERE began_at < ?1",
             params![before],
         )?;
         tx.commit()?;
@@ -766,6 +820,35 @@ mod tests {
             .query_one("SELECT count(*) FROM confirmations_sent", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 4, "records older than the window are forgotten");
+    }
+    }
+
+    store_test! {
+    fn sign_ups_are_counted_per_client_in_windows(store) {
+        let window = chrono::Duration::minutes(10);
+        let count = |client: &str, now: &str| {
+            let now = at(now);
+            store.count_sign_up(client, now - window, now).unwrap()
+        };
+        for (n, minute) in ["00", "03", "09"].iter().enumerate() {
+            let now = format!("2026-06-01T08:{minute}:00Z");
+            assert_eq!(count("198.51.100.7", &now) as usize, n + 1);
+        }
+        assert_eq!(count("2001:db8:1:2::/64", "2026-06-01T08:09:30Z"), 1, "per client");
+        // The window began at 08:00 and lasts ten minutes, whatever came since.
+        assert_eq!(count("198.51.100.7", "2026-06-01T08:09:59Z"), 4);
+        assert_eq!(count("198.51.100.7", "2026-06-01T08:10:00Z"), 1, "a new window");
+        assert_eq!(count("198.51.100.7", "2026-06-01T08:11:00Z"), 2);
+        // The clock set back an hour: the window from the future ends.
+        assert_eq!(count("198.51.100.7", "2026-06-01T07:11:00Z"), 1);
+        assert_eq!(count("198.51.100.7", "2026-06-01T08:11:00Z"), 1);
+        // Ended windows go with the pending sign-ups' purge.
+        store.purge_pending(at("2026-06-01T08:10:00Z")).unwrap();
+        let kept: Vec<String> = store
+            .conn
+            .query("SELECT client FROM sign_up_windows", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, ["198.51.100.7"]);
     }
     }
 

@@ -59,10 +59,26 @@ pub fn shorts_command(dir: &Path, now: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shorts"));
     command.current_dir(dir).env("SHORTS_NOW", now);
     match site_database(dir) {
-        Location::Postgres(url) => command.env(shorts::config::DATABASE_URL_ENV, url),
+        Location::Postgres(url) => command
+            .env(shorts::config::DATABASE_URL_ENV, url)
+            .env(shorts::tokens::SECRET_ENV, SHARED_SECRET),
         Location::File(_) => command.env_remove(shorts::config::DATABASE_URL_ENV),
     };
     command
+}
+
+/// What the tests give `shorts` as `SHORTS_SECRET` when the database is
+/// shared (PostgreSQL), where a key file in `data/` is refused.
+pub const SHARED_SECRET: &str = "the same long random value on every host";
+
+/// The key the site in `dir` signs its links with.
+pub fn site_secret(dir: &Path) -> shorts::tokens::Secret {
+    match site_database(dir) {
+        Location::Postgres(_) => shorts::tokens::Secret::from_bytes(SHARED_SECRET.as_bytes()),
+        own @ Location::File(_) => {
+            shorts::tokens::Secret::load(&dir.join("data"), &own).expect("the site's secret")
+        }
+    }
 }
 
 /// `at` (RFC 3339) `n` claim leases later, a minute more each: when a run
@@ -288,6 +304,52 @@ pub fn serve_site_behind_proxy(smtp_port: u16) -> tempfile::TempDir {
         "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
     );
     site
+}
+
+/// An RFC 8058 one-click unsubscribe posted to `url`, as a mail client
+/// sends it; its status.
+pub fn one_click(http: &reqwest::blocking::Client, url: &str) -> reqwest::StatusCode {
+    http.post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .expect("post the one-click unsubscribe")
+        .status()
+}
+
+/// Parses `text` (`serve`'s metrics) with the Prometheus project's own
+/// OpenMetrics parser (tests/check_metrics.py): the Python in
+/// `SHORTS_OPENMETRICS_PYTHON`, else `python3`. Skipped where the parser is
+/// not installed, unless `SHORTS_REQUIRE_OPENMETRICS_PARSER` is set (as
+/// `.ci/run`, which installs it, does).
+pub fn parse_openmetrics(text: &str) {
+    use std::io::Write as _;
+    let python = std::env::var("SHORTS_OPENMETRICS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check_metrics.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {python}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the metrics");
+    let out = child.wait_with_output().expect("the parser's answer");
+    if out.status.code() == Some(3) {
+        let reason = format!("{}: pip install prometheus-client", stderr(&out).trim());
+        assert!(
+            std::env::var_os("SHORTS_REQUIRE_OPENMETRICS_PARSER").is_none(),
+            "SHORTS_REQUIRE_OPENMETRICS_PARSER is set but {reason}"
+        );
+        eprintln!("SKIPPED the OpenMetrics parser: {reason}");
+        return;
+    }
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
 }
 
 /// Waits until `shorts serve`'s background sender has nothing queued or in

@@ -47,6 +47,23 @@ impl Nginx {
     /// is not installed; panics instead when the environment sets
     /// `SHORTS_REQUIRE_NGINX`, or when nginx does not come up.
     pub fn start(upstream_port: u16) -> Option<Nginx> {
+        let location = readme_location(&format!("127.0.0.1:{upstream_port}"));
+        Nginx::start_with(&location, "")
+    }
+
+    /// Like [`Nginx::start`], but balancing round robin (nginx's default)
+    /// between several upstreams, `serve` replicas on these ports: the
+    /// README's `location` block with `proxy_pass` to an `upstream` of them.
+    pub fn start_balancing(upstream_ports: &[u16]) -> Option<Nginx> {
+        let servers: String = upstream_ports
+            .iter()
+            .map(|port| format!("        server 127.0.0.1:{port};\n"))
+            .collect();
+        let upstream = format!("    upstream shorts_replicas {{\n{servers}    }}\n");
+        Nginx::start_with(&readme_location("shorts_replicas"), &upstream)
+    }
+
+    fn start_with(location: &str, upstream: &str) -> Option<Nginx> {
         if !Path::new(NGINX).exists() {
             let reason = format!(
                 "{NGINX} is missing: the proxy tests need Debian's nginx \
@@ -55,12 +72,11 @@ impl Nginx {
             skip::skip("SHORTS_REQUIRE_NGINX", &reason);
             return None;
         }
-        let location = readme_location(upstream_port);
         // The port is free when picked but could be taken before nginx binds
         // it: then nginx exits, and another port is tried.
         let mut failures = Vec::new();
         for _ in 0..3 {
-            match launch(&location) {
+            match launch(location, upstream) {
                 Ok(nginx) => return Some(nginx),
                 Err(failure) => {
                     eprintln!("nginx did not start, trying again: {failure}");
@@ -77,8 +93,8 @@ impl Nginx {
     }
 
     /// The access log once it has `lines` lines (or after 5 s): one per
-    /// request, `$remote_addr`, the request line, the status and the
-    /// `X-Forwarded-For` the client sent. nginx writes a request's line after
+    /// request, `$remote_addr`, the request line, the status, the
+    /// `X-Forwarded-For` the client sent and the upstream that answered. nginx writes a request's line after
     /// its response went out, so a client can be ahead of the log.
     pub fn access_log(&self, lines: usize) -> String {
         let path = self.dir.path().join("access.log");
@@ -100,9 +116,10 @@ impl Drop for Nginx {
     }
 }
 
-/// The README's `location / { … }` block for nginx, proxying to
-/// `127.0.0.1:upstream_port` instead of the documented 8080.
-fn readme_location(upstream_port: u16) -> String {
+/// The README's `location / { … }` block for nginx, proxying to `upstream`
+/// (`HOST:PORT`, or the name of an `upstream` block) instead of the
+/// documented 127.0.0.1:8080.
+fn readme_location(upstream: &str) -> String {
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let readme = std::fs::read_to_string(&readme).expect("read README.md");
     let section = readme
@@ -119,14 +136,11 @@ fn readme_location(upstream_port: u16) -> String {
         1,
         "the README's nginx snippet has no {README_UPSTREAM:?}:\n{snippet}"
     );
-    snippet.replace(
-        README_UPSTREAM,
-        &format!("proxy_pass http://127.0.0.1:{upstream_port};"),
-    )
+    snippet.replace(README_UPSTREAM, &format!("proxy_pass http://{upstream};"))
 }
 
 /// A fresh folder, port and configuration, and a running nginx.
-fn launch(location: &str) -> Result<Nginx, String> {
+fn launch(location: &str, upstream: &str) -> Result<Nginx, String> {
     let dir = tempfile::Builder::new()
         .prefix("shorts-nginx.")
         .tempdir()
@@ -138,7 +152,7 @@ fn launch(location: &str) -> Result<Nginx, String> {
         .map_err(|e| format!("chmod {}: {e}", root.display()))?;
     let port = free_port();
     let conf = root.join("nginx.conf");
-    std::fs::write(&conf, config(root, port, location)?)
+    std::fs::write(&conf, config(root, port, location, upstream)?)
         .map_err(|e| format!("write {}: {e}", conf.display()))?;
     let daemon = Guarded::start(root, || spawn_master(root))?;
     let mut nginx = Nginx { port, daemon, dir };
@@ -147,8 +161,9 @@ fn launch(location: &str) -> Result<Nginx, String> {
 }
 
 /// nginx.conf: everything in `root`, one worker, `location` as the only
-/// route of a server on 127.0.0.1:`port`.
-fn config(root: &Path, port: u16, location: &str) -> Result<String, String> {
+/// route of a server on 127.0.0.1:`port`, and `upstream` (an `upstream`
+/// block, or nothing) beside it.
+fn config(root: &Path, port: u16, location: &str, upstream: &str) -> Result<String, String> {
     let root = root
         .to_str()
         .filter(|root| !root.contains(|c: char| c.is_whitespace() || ";{}'\"$#".contains(c)))
@@ -176,13 +191,14 @@ fn config(root: &Path, port: u16, location: &str) -> Result<String, String> {
          error_log {root}/error.log info;\n\
          events {{\n    worker_connections 128;\n}}\n\
          http {{\n\
-         \x20   log_format proxied '$remote_addr \"$request\" $status xff=\"$http_x_forwarded_for\"';\n\
+         \x20   log_format proxied '$remote_addr \"$request\" $status xff=\"$http_x_forwarded_for\" up=$upstream_addr';\n\
          \x20   access_log {root}/access.log proxied;\n\
          \x20   client_body_temp_path {root}/client_body_temp;\n\
          \x20   proxy_temp_path {root}/proxy_temp;\n\
          \x20   fastcgi_temp_path {root}/fastcgi_temp;\n\
          \x20   uwsgi_temp_path {root}/uwsgi_temp;\n\
          \x20   scgi_temp_path {root}/scgi_temp;\n\
+         {upstream}\
          \x20   server {{\n\
          \x20       listen 127.0.0.1:{port};\n\
          \x20       server_name localhost;\n\
