@@ -7,6 +7,8 @@
 #   B3 digest send to smtp-sink vs Postfix smtp-source with the same message
 #   B4 scale: 100,000 subscribers (import, digest send; the same over 3 cadences)
 #   B5 shorts serve vs nginx on the same public/ with wrk (scripts/bench_serve.sh)
+#   B6 B4's send with the state in PostgreSQL: 1 sender, and 3 sharing the
+#      digest (as on three hosts), against B4's SQLite send of the same run
 # Run by hand from the repo root (not in CI): bash scripts/bench.sh
 # Results: target/bench/results.md (printed at the end) and target/bench/runs.csv.
 #
@@ -17,6 +19,8 @@
 #                   the script itself in about a minute
 #   SKIP_100K=1     skip the 100,000-shorts build and B4
 #   SKIP_SERVE=1    skip B5
+#   SKIP_PG=1       skip B6 (it starts its own PostgreSQL: scripts/postgres-cluster.sh)
+#   ONLY="b4 b6"    run only these steps (b1 b1growth b3 b4 b5 b6; b6 needs b4)
 #   SHORTS_BIN=…    use this binary instead of `cargo build --release`
 #   BENCH_DIR=…     scratch sites and logs (default target/bench)
 #   TIMEOUT=3600    limit in seconds for each measured command
@@ -92,6 +96,9 @@ on_error() {  # the ERR trap: any unchecked failure still names the step
 # reach it; TERM to it is passed on to the command.
 cleanup() {
   stop_daemons
+  if [ -n "${PG_DIR:-}" ]; then
+    "$REPO/scripts/postgres-cluster.sh" stop "$PG_DIR" > /dev/null 2>&1 || true
+  fi
   if [ -n "$MEASURE_PID" ] && kill -0 "$MEASURE_PID" 2>/dev/null; then
     kill -TERM "$MEASURE_PID" 2>/dev/null || true
     wait "$MEASURE_PID" 2>/dev/null || true
@@ -495,6 +502,8 @@ b3_digest_vs_smtp_source() {
 b4_scale() {
   [ -n "$N_SUBS_LARGE" ] || return 0
   local site="$BENCH_DIR/digest-$N_SUBS_LARGE"
+  # B3 generates the content; with ONLY="b4 …" it is made (or reused) here.
+  generate "$DIGEST_SHORTS" "$BENCH_DIR/digest-content"
   step "B4: import $N_SUBS_LARGE subscribers (one run)"
   prepare_digest_site "$site" "$N_SUBS_LARGE" b4-import
   step "B4: digest send to $N_SUBS_LARGE subscribers, 4 connections (one run)"
@@ -527,6 +536,50 @@ b4_cadences() {  # $1 the B4 site
 
 # Its own table, appended to the report: requests per second are not the
 # timed runs the other rows are made of. QUICK runs each cell for 1 s.
+# B4's send again, with subscribers and the ledger in PostgreSQL (a cluster
+# of its own on loopback, with PostgreSQL's durable defaults, as SQLite
+# keeps its own): one sender, then three sending the one digest together,
+# each in a folder of its own (its own data/ and run lock, as on three
+# hosts), each with B4's 4 connections. Every run starts from the same
+# imported database (a copy made from a template).
+b6_postgres() {
+  [ -n "$N_SUBS_LARGE" ] && [ "$SKIP_PG" != 1 ] || return 0
+  local n="$N_SUBS_LARGE" pg="$BENCH_DIR/postgres" port host
+  step "B6: PostgreSQL: a cluster, and $n subscribers imported (one run)"
+  "$REPO/scripts/postgres-cluster.sh" stop "$pg" > /dev/null 2>&1 || true
+  rm -rf "$pg"
+  port="$(free_port)"
+  PG_SERVER="$(DURABLE=1 "$REPO/scripts/postgres-cluster.sh" start "$pg" "$port")" \
+    || fail "PostgreSQL did not start (apt-get install postgresql, or SKIP_PG=1)"
+  PG_DIR="$pg"
+  for host in 1 2 3; do
+    rm -rf "$BENCH_DIR/pg-host$host" && mkdir -p "$BENCH_DIR/pg-host$host"
+    ln -s ../digest-content/content "$BENCH_DIR/pg-host$host/content"
+    cp "$BENCH_DIR/digest-$n/config-conn4.toml" "$BENCH_DIR/pg-host$host/"
+  done
+  psql -q "$PG_SERVER" -c "CREATE DATABASE b6_prepared" || fail "create the database"
+  export SHORTS_SECRET="bench: one signing key for every sender"
+  SHORTS_DATABASE_URL="$(pg_database b6_prepared)" \
+    measure b6-import shorts "$n" import 1 --expect "added=$n" --expect bad=0 -- \
+    "$BIN" --config "$BENCH_DIR/pg-host1/config-conn4.toml" subscribers import \
+    "$BENCH_DIR/digest-$n/subscribers.csv"
+  step "B6: digest send to $n subscribers on PostgreSQL, 1 and 3 senders × 4 connections (one run each)"
+  for senders in 1 3; do
+    psql -q "$PG_SERVER" -c "DROP DATABASE IF EXISTS b6_run" \
+      -c "CREATE DATABASE b6_run TEMPLATE b6_prepared" || fail "copy the database"
+    start_sink "$LOGS/sink.b6-digest.senders$senders"
+    SHORTS_DATABASE_URL="$(pg_database b6_run)" \
+      measure b6-digest shorts "$n" "senders$senders" 1 --sink --expect "sent=$n" \
+      --expect failed=0 --expect "sink_msgs=$n" -- \
+      bash "$REPO/scripts/bench_senders.sh" "$senders" "$BIN" "$BENCH_DIR" "$PERIOD"
+  done
+  unset SHORTS_SECRET
+}
+
+pg_database() {  # $1 a database on the bench cluster: its URL
+  echo "${PG_SERVER%/*}/$1"
+}
+
 b5_serve_vs_nginx() {
   [ "$SKIP_SERVE" != 1 ] || return 0
   local seconds=5
@@ -558,6 +611,10 @@ write_header_facts() {
   fact bench_dir "$BENCH_DIR"
 }
 
+wanted() {  # $1 a step: whether ONLY (if set) names it
+  [ -z "${ONLY:-}" ] || [[ " ${ONLY//,/ } " == *" $1 "* ]]
+}
+
 main() {
   step "tools"
   ensure_tools
@@ -569,11 +626,12 @@ main() {
   write_header_facts
   echo "  $("$BIN" --version), scratch in $BENCH_DIR, sink port $PORT, RUNS=$RUNS QUICK=$QUICK"
 
-  b1_build_vs_hugo
-  b1_growth
-  b3_digest_vs_smtp_source
-  b4_scale
-  b5_serve_vs_nginx
+  wanted b1 && b1_build_vs_hugo
+  wanted b1growth && b1_growth
+  wanted b3 && b3_digest_vs_smtp_source
+  wanted b4 && b4_scale
+  wanted b5 && b5_serve_vs_nginx
+  wanted b6 && b6_postgres
 
   # A failed or interrupted run leaves the previous results in place.
   step "report"

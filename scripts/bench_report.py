@@ -77,6 +77,35 @@ def cadences_rows(runs, subs_large, single_wall):
     ]
 
 
+def postgres_rows(runs, subs_large, sqlite_wall):
+    """B6: B4's send with the state in PostgreSQL, by one sender and by
+    three sharing the digest; the reference is B4's SQLite send (one
+    sender, 4 connections) of the same run, ratio = PostgreSQL / SQLite
+    wall time (below 1 is faster)."""
+    rows = []
+    imp = runs.pick("b6-import", "shorts", n=subs_large)
+    if imp:
+        rows.append(f"| PostgreSQL: `subscribers import`, {int(subs_large):,} rows: wall s | "
+                    f"{fmt(runs.median(imp, 'wall_s'))} | | | | |")
+    for senders in (1, 3):
+        dig = runs.pick("b6-digest", "shorts", variant=f"senders{senders}", n=subs_large)
+        if not dig:
+            continue
+        wall = runs.median(dig, "wall_s")
+        who = "1 sender" if senders == 1 else f"{senders} senders at once"
+        rows += [
+            f"| PostgreSQL: `digest send`, {int(subs_large):,} subscribers, {who} × 4 "
+            f"connections: wall s (reference: SQLite, 1 sender) | {fmt(wall)} | "
+            f"{fmt(sqlite_wall)} | {fmt(ratio(wall, sqlite_wall))} | | |",
+            f"| … msgs/s | {fmt(None if not wall else int(subs_large) / wall, 0)} | "
+            f"{fmt(None if not sqlite_wall else int(subs_large) / sqlite_wall, 0)} | | | |",
+            f"| … peak RSS MiB (of the largest sender) | "
+            f"{fmt(mib(runs.median(dig, 'max_rss_kib')), 1)} | | | ≤ 100 | "
+            f"{met(mib(runs.median(dig, 'max_rss_kib')), '<=', 100)} |",
+        ]
+    return rows
+
+
 # ---------------------------------------------------------------- site-config
 
 def site_config(args):
@@ -451,7 +480,8 @@ def report(args):
             f"| … msgs/s | {fmt(None if not dw else int(subs_large) / dw, 0)} | | | | |",
             f"| … peak RSS MiB | {fmt(dm, 1)} | | | ≤ 100 | {met(dm, '<=', 100)} |",
         ]
-        lines += cadences_rows(runs, subs_large, dw) + [""]
+        lines += cadences_rows(runs, subs_large, dw)
+        lines += postgres_rows(runs, subs_large, dw) + [""]
     else:
         lines += ["(skipped: SKIP_100K=1)", ""]
     lines += ["Raw runs: `target/bench/runs.csv`; logs and scratch sites: "

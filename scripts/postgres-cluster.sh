@@ -38,9 +38,13 @@ case "$action" in
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     as_owner "$bin/initdb" -D "$dir/data" -U shorts --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
     # Durability off: a test cluster is thrown away, and fsync would only
-    # slow the tests down. Sockets in the folder, not /var/run.
+    # slow the tests down; DURABLE=1 keeps PostgreSQL's defaults (for the
+    # benchmarks, so it writes as a production server would). Sockets in
+    # the folder, not /var/run.
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${DURABLE:-0}" = 1 ] && durability=""
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
-      "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+      "-c listen_addresses=127.0.0.1 -p $port -k $dir $durability -c max_connections=300" \
       start >/dev/null
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U shorts shorts
     echo "postgres://shorts@127.0.0.1:$port/shorts"

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use shorts::config::DATABASE_URL_ENV;
-use shorts::store::{Database, DeliveryState, Ledger, Location, Store, SubscriberStore};
+use shorts::store::{Database, DeliveryState, Ledger, Location, MailQueue, Store, SubscriberStore};
 use shorts::tokens::SECRET_ENV;
 
 const WEEK_1: &str = "2026-06-08T08:00:00Z";
@@ -301,6 +301,7 @@ fn a_list_copied_from_sqlite_to_postgres_goes_on_where_it_was() {
         &["digest", "send"][..],
         &["publish"],
         &["serve", "--bind", "127.0.0.1:0"],
+        &["schedule"],
     ] {
         let out = common::shorts_command(site.path(), WEEK_1)
             .env(DATABASE_URL_ENV, &url)
@@ -468,4 +469,49 @@ fn send_round(hosts: &[&Path], url: &str, round: usize, random: Option<&mut u64>
         }
     }
     killed
+}
+
+/// A restart or failover of the database breaks `serve`'s connection: a
+/// request that finds it broken is answered 503 with `Retry-After` (try
+/// again), never 500, and the requests after it are served on a new
+/// connection, without restarting `serve`.
+#[test]
+fn serve_connects_again_after_its_database_connection_breaks() {
+    let Some(url) = scratch_database() else {
+        return;
+    };
+    let smtp = faulty_smtp::FaultySmtp::start();
+    let site = common::serve_site(smtp.port);
+    let name = format!("shorts_serve_{}", std::process::id());
+    let serve_url = format!("{url}&application_name={name}");
+    let env = [
+        (DATABASE_URL_ENV, serve_url.as_str()),
+        (SECRET_ENV, common::SHARED_SECRET),
+    ];
+    let server = server::Server::start_with(site.path(), WEEK_1, &env);
+    let http = reqwest::blocking::Client::new();
+    let sign_up = |email: &str| {
+        http.post(server.url("/subscribe"))
+            .form(&[("email", email)])
+            .send()
+            .expect("post a sign-up")
+    };
+    assert_eq!(sign_up("a@example.com").status(), 200);
+
+    assert!(drop_connections(&url, &name) >= 1, "serve's connection");
+    let first = sign_up("b0@example.com");
+    if first.status() != 200 {
+        assert_eq!(first.status(), 503);
+        assert_eq!(first.headers()["retry-after"], "5");
+    }
+    for i in 1..3 {
+        assert_eq!(sign_up(&format!("b{i}@example.com")).status(), 200);
+    }
+    let store = Database::open(Location::Postgres(url)).expect("open the database");
+    let counts = store.mail_queue_counts().expect("the queue");
+    let queued = counts.queued + counts.sending + counts.sent + counts.failed + counts.dropped;
+    assert!(
+        queued >= 3,
+        "the sign-ups after the break were recorded: {counts:?}"
+    );
 }

@@ -12,6 +12,9 @@ use super::{CliError, Ctx};
 
 pub fn run(ctx: &Ctx<'_>) -> Result<(), CliError> {
     let config = ctx.config;
+    // Every publish would stop on it: said once, at start (exit 1), rather
+    // than every retry while nothing is built.
+    shorts::tokens::Secret::load(config.data_dir(), &config.database)?;
     let clock = || clock::now().unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let daemon = Daemon {
         config,

@@ -521,16 +521,24 @@ async fn with_store<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(app.store().as_ref()))
         .await
         .map_err(internal)?
-        .map_err(|e| if e.is_busy() { busy() } else { internal(e) })
+        .map_err(|e| {
+            if e.is_busy() || e.is_unavailable() {
+                try_again(&e)
+            } else {
+                internal(e)
+            }
+        })
 }
 
 /// Seconds a client is asked to wait when the database is busy.
 const BUSY_RETRY_AFTER: &str = "5";
 
 /// Another process (a `publish`, an import) holds the database's write lock
-/// for longer than `serve` waits: 503 with `Retry-After`, quickly.
-fn busy() -> Problem {
-    tracing::warn!("the database is busy (another process is writing); answered 503");
+/// for longer than `serve` waits, or the database server cannot be reached
+/// (a restart, a failover; the next request connects again): 503 with
+/// `Retry-After`, quickly.
+fn try_again(e: &StoreError) -> Problem {
+    tracing::warn!(error = %e, "the database is busy or unavailable; answered 503");
     Problem(
         StatusCode::SERVICE_UNAVAILABLE,
         "Busy",

@@ -193,7 +193,7 @@ pub(super) fn without_password(url: &str) -> String {
 /// own on one server. `citext` is created in `public`, where every such
 /// schema finds it.
 pub fn scratch_schema(url: &str) -> Result<String, StoreError> {
-    let conn = Conn::postgres(client(url)?);
+    let conn = Conn::postgres(client(url)?, reconnect(url));
     let mut random = [0u8; 8];
     getrandom::fill(&mut random)
         .map_err(|e| StoreError::Corrupt(format!("no randomness for a schema name: {e}")))?;
@@ -224,7 +224,7 @@ pub(super) fn check_url(url: &str) -> Result<(), String> {
 /// Connects to `url` and migrates its schema; a server that takes no
 /// writes (a read replica) is refused.
 pub(super) fn connect(url: &str) -> Result<Database, StoreError> {
-    let conn = Conn::postgres(client(url)?);
+    let conn = Conn::postgres(client(url)?, reconnect(url));
     let read_only: String =
         conn.query_one("SHOW transaction_read_only", params![], |r| r.get(0))?;
     if read_only == "on" {
@@ -238,9 +238,15 @@ pub(super) fn connect(url: &str) -> Result<Database, StoreError> {
 
 /// See [`Database::open_read_only`]: `None` before the schema is there.
 pub(super) fn connect_read_only(url: &str) -> Result<Option<Database>, StoreError> {
-    let conn = Conn::postgres(client(url)?);
+    let conn = Conn::postgres(client(url)?, reconnect(url));
     let version = checked_version(&conn, url)?;
     Ok((version > 0).then_some(Database { conn }))
+}
+
+/// How a connection to `url` that broke is replaced.
+fn reconnect(url: &str) -> super::sql::Connect {
+    let url = url.to_string();
+    Box::new(move || client(&url))
 }
 
 fn client(url: &str) -> Result<Client, StoreError> {
@@ -340,7 +346,7 @@ pub(super) fn integrity_check(conn: &Conn) -> Result<String, StoreError> {
 
 /// See [`Database::with_busy_timeout`].
 pub(super) fn set_lock_timeout(conn: &Conn, wait: Duration) -> Result<(), StoreError> {
-    conn.execute_batch(&format!("SET lock_timeout = {}", wait.as_millis()))
+    conn.set_for_session(&format!("SET lock_timeout = {}", wait.as_millis()))
 }
 
 /// What went wrong, in the server's words when it answered (severity,

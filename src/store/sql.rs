@@ -73,8 +73,17 @@ enum Engine {
     Postgres(Box<Postgres>),
 }
 
+/// Opens a new connection to the same server, as the first was opened.
+pub(crate) type Connect = Box<dyn Fn() -> Result<postgres::Client, StoreError> + Send>;
+
 struct Postgres {
     client: RefCell<postgres::Client>,
+    /// For a connection that broke (a failover, a restart, an idle
+    /// timeout): the next statement outside a transaction opens a new one,
+    /// so a long-running `serve` outlives the server's restarts.
+    connect: Connect,
+    /// Settings made for this session (`SET …`), made again on a new connection.
+    session: RefCell<Vec<String>>,
     /// Prepared once per connection, keyed by the statement as written.
     statements: RefCell<HashMap<String, postgres::Statement>>,
     /// Advisory locks the open transaction holds, with their function.
@@ -94,10 +103,12 @@ impl Conn {
         }
     }
 
-    pub(crate) fn postgres(client: postgres::Client) -> Conn {
+    pub(crate) fn postgres(client: postgres::Client, connect: Connect) -> Conn {
         Conn {
             engine: Engine::Postgres(Box::new(Postgres {
                 client: RefCell::new(client),
+                connect,
+                session: RefCell::default(),
                 statements: RefCell::default(),
                 locks_held: RefCell::default(),
             })),
@@ -124,7 +135,7 @@ impl Conn {
                 .prepare_cached(sql)?
                 .execute(sqlite_params(params))?),
             Engine::Postgres(postgres) => {
-                let statement = postgres.statement(sql)?;
+                let statement = postgres.statement(sql, self.depth.get())?;
                 let changed = postgres
                     .client
                     .borrow_mut()
@@ -152,7 +163,7 @@ impl Conn {
                 Ok(read_rows)
             }
             Engine::Postgres(postgres) => {
-                let statement = postgres.statement(sql)?;
+                let statement = postgres.statement(sql, self.depth.get())?;
                 let rows = postgres
                     .client
                     .borrow_mut()
@@ -196,8 +207,21 @@ impl Conn {
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
         match &self.engine {
             Engine::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
-            Engine::Postgres(postgres) => Ok(postgres.client.borrow_mut().batch_execute(sql)?),
+            Engine::Postgres(postgres) => {
+                postgres.reconnect_if_broken(self.depth.get())?;
+                Ok(postgres.client.borrow_mut().batch_execute(sql)?)
+            }
         }
+    }
+
+    /// Runs `sql` (a `SET`) now, and on every connection that replaces
+    /// this one. SQLite has no sessions to set.
+    pub(crate) fn set_for_session(&self, sql: &str) -> Result<(), StoreError> {
+        if let Engine::Postgres(postgres) = &self.engine {
+            self.execute_batch(sql)?;
+            postgres.session.borrow_mut().push(sql.to_string());
+        }
+        Ok(())
     }
 
     /// Inside a transaction, waits until no other connection holds `key`,
@@ -264,8 +288,27 @@ impl Conn {
 }
 
 impl Postgres {
+    /// Replaces a connection that broke with a new one, outside a
+    /// transaction (`depth` 0): inside one, what it did is gone with the
+    /// connection, and the error goes to whoever opened it.
+    fn reconnect_if_broken(&self, depth: u32) -> Result<(), StoreError> {
+        if depth > 0 || !self.client.borrow().is_closed() {
+            return Ok(());
+        }
+        let mut fresh = (self.connect)()?;
+        for sql in self.session.borrow().iter() {
+            fresh.batch_execute(sql)?;
+        }
+        *self.client.borrow_mut() = fresh;
+        self.statements.borrow_mut().clear();
+        self.locks_held.borrow_mut().clear();
+        tracing::info!("the database connection broke; connected again");
+        Ok(())
+    }
+
     /// `sql` prepared on this connection, once.
-    fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
+    fn statement(&self, sql: &str, depth: u32) -> Result<postgres::Statement, StoreError> {
+        self.reconnect_if_broken(depth)?;
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
