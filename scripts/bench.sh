@@ -41,6 +41,7 @@ WARMUP="${WARMUP:-1}"
 QUICK="${QUICK:-0}"
 SKIP_100K="${SKIP_100K:-0}"
 SKIP_SERVE="${SKIP_SERVE:-0}"
+SKIP_PG="${SKIP_PG:-0}"
 TIMEOUT="${TIMEOUT:-3600}"
 SEED=42
 # gen_shorts.py's dates end at 2026-11-01T00:00Z (its default --end). The clock
@@ -609,6 +610,7 @@ write_header_facts() {
   fact n_subs "$N_SUBS"
   fact n_subs_large "$N_SUBS_LARGE"
   fact bench_dir "$BENCH_DIR"
+  fact only "${ONLY:-}"
 }
 
 wanted() {  # $1 a step: whether ONLY (if set) names it

@@ -22,6 +22,7 @@ Standard library only. Subcommands:
 """
 
 import argparse
+import collections
 import csv
 import re
 import statistics
@@ -328,6 +329,9 @@ def met(value, op, target):
 
 def report(args):
     runs, facts = Runs(args.csv), load_facts(args.facts)
+    if facts.get("only"):
+        # The steps not run have no facts: their cells read 0 or –.
+        facts = collections.defaultdict(lambda: "0", facts)
     n_main, n_small, n_large = facts["n_main"], facts["n_small"], facts.get("n_large")
     subs, subs_large = facts["n_subs"], facts.get("n_subs_large")
     k = lambda n: f"{int(n):,}"  # noqa: E731
@@ -340,6 +344,9 @@ def report(args):
         f"after {facts['warmup']} warm-up; cells are medians, ratio = shorts / reference",
         "",
     ]
+    if facts.get("only", "0") != "0":
+        lines += [f"**ONLY={facts['only']}: the other steps were not run; their rows "
+                  "are empty.**", ""]
     if facts.get("quick") == "1":
         lines += ["**QUICK=1: reduced sizes; the targets are for the full sizes and "
                   "are not meaningful here.**", ""]
