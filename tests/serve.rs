@@ -977,6 +977,48 @@ fn behind_a_trusted_proxy_the_sign_up_limit_is_per_client_and_forged_hops_are_ig
     assert_eq!(codes[5], StatusCode::TOO_MANY_REQUESTS, "{codes:?}");
 }
 
+/// A client over the limit that goes on posting is refused from memory,
+/// without a write to the database each time: even while another process
+/// holds the database's write lock, it gets its 429 at once, where a new
+/// client waits for the lock (503 on SQLite).
+#[test]
+fn a_client_over_the_limit_is_refused_without_the_database() {
+    let smtp = SmtpServer::start();
+    let site = common::serve_site(smtp.port);
+    common::edit_config(
+        site.path(),
+        "[site]",
+        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
+    );
+    let server = Server::start(site.path(), WEEK_1);
+    let http = client();
+    assert_eq!(
+        sixth_sign_up(&http, &server, "198.51.100.1"),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let store = common::store(site.path());
+    // On SQLite, BEGIN IMMEDIATE: the write lock, held until dropped.
+    let batch = store.batch().unwrap();
+    let form = [("email", "again@example.com")];
+    let started = std::time::Instant::now();
+    let again = sign_up(&http, &server, &form, Some("198.51.100.1")).0;
+    assert_eq!(again, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    if !common::on_postgres() {
+        let new = sign_up(&http, &server, &form, Some("198.51.100.2")).0;
+        assert_eq!(
+            new,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is locked"
+        );
+    }
+    drop(batch);
+}
+
 /// A sign-up posting `form`, from `forwarded_for` when given (as
 /// `X-Forwarded-For`): its status and page.
 fn sign_up(

@@ -107,9 +107,9 @@ async fn metrics_listener(
 }
 
 fn app(config: &Config) -> Result<shorts::server::App, CliError> {
+    let secret = Secret::load(config.data_dir(), &config.database)?;
     // Readers are answered "busy, try again" (503) after this long behind
     // another process's write, not held for the default 10 s.
-    let secret = Secret::load(config.data_dir(), &config.database)?;
     let store = Database::open(&config.database)?.with_busy_timeout(STORE_WAIT)?;
     let signer = config
         .delivery

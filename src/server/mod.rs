@@ -19,6 +19,7 @@ pub mod site_tags;
 pub mod static_files;
 pub mod webhooks;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,6 +51,10 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// Sign-ups per client ([`client::limit_key`]) per window.
 const SIGNUPS_PER_WINDOW: u32 = 5;
 const SIGNUP_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+/// How long a client refused (429) is refused again without asking the
+/// database: a client posting in a loop costs one write a minute, not one
+/// a request. (Its window in the database may end a little sooner.)
+const REFUSED_FOR: chrono::Duration = chrono::Duration::minutes(1);
 /// The sign-up form's field that people never fill (it is hidden from
 /// sight and says to leave it empty); form-filling robots do.
 const HONEYPOT: &str = "website";
@@ -73,6 +78,9 @@ pub struct App {
     /// Wakes the [`mailer`] when a handler has queued an email.
     wake: tokio::sync::Notify,
     site_tags: site_tags::SiteTags,
+    /// Clients over the sign-up limit, and until when this process
+    /// refuses them without asking the database ([`REFUSED_FOR`]).
+    refused: Mutex<HashMap<String, DateTime<Utc>>>,
     /// What the live generation of `public/` holds.
     files: file_cache::FileCache,
     metrics: metrics::Metrics,
@@ -105,6 +113,7 @@ impl App {
             mail: None,
             wake: tokio::sync::Notify::new(),
             site_tags: site_tags::SiteTags::default(),
+            refused: Mutex::default(),
             metrics: metrics::Metrics::new(),
         }
     }
@@ -113,6 +122,21 @@ impl App {
     pub fn with_subscription_mail(mut self, mail: SubscriptionMail) -> Self {
         self.mail = Some(mail);
         self
+    }
+
+    fn refused_until(&self, client: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        // A clock set back must not hold a client for the difference.
+        refused
+            .get(client)
+            .copied()
+            .filter(|until| *until <= now + REFUSED_FOR)
+    }
+
+    fn refuse(&self, client: String, now: DateTime<Utc>) {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        refused.retain(|_, until| *until > now);
+        refused.insert(client, now + REFUSED_FOR);
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
@@ -128,9 +152,23 @@ impl App {
 async fn allow_signup(app: &Arc<App>, client: IpAddr) -> Result<bool, Problem> {
     let key = client::limit_key(client);
     let now = (app.clock)();
+    if app
+        .refused_until(&key, now)
+        .is_some_and(|until| now < until)
+    {
+        return Ok(false);
+    }
     let began_by = now - SIGNUP_WINDOW;
-    let count = with_store(app, move |store| store.count_sign_up(&key, began_by, now)).await?;
-    Ok(count <= SIGNUPS_PER_WINDOW)
+    let counted = key.clone();
+    let count = with_store(app, move |store| {
+        store.count_sign_up(&counted, began_by, now)
+    })
+    .await?;
+    let allowed = count <= SIGNUPS_PER_WINDOW;
+    if !allowed {
+        app.refuse(key, now);
+    }
+    Ok(allowed)
 }
 
 pub fn router(app: Arc<App>) -> Router {
