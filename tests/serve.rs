@@ -984,12 +984,7 @@ fn behind_a_trusted_proxy_the_sign_up_limit_is_per_client_and_forged_hops_are_ig
 #[test]
 fn a_client_over_the_limit_is_refused_without_the_database() {
     let smtp = SmtpServer::start();
-    let site = common::serve_site(smtp.port);
-    common::edit_config(
-        site.path(),
-        "[site]",
-        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[site]",
-    );
+    let site = common::serve_site_behind_proxy(smtp.port);
     let server = Server::start(site.path(), WEEK_1);
     let http = client();
     assert_eq!(
