@@ -69,6 +69,16 @@ fn publish_at(site: &Path, now: DateTime<Utc>) -> PublishReport {
     let mut config = Config::load(&site.join("config.toml")).unwrap();
     // What `shorts` would take from SHORTS_DATABASE_URL in this test run.
     config.database = common::site_database(site);
+    // Run in-process, publish reads SHORTS_SECRET from this process's
+    // environment, as `shorts` does from its own.
+    if common::on_postgres() {
+        assert_eq!(
+            std::env::var(shorts::tokens::SECRET_ENV).ok().as_deref(),
+            Some(common::SHARED_SECRET),
+            "on PostgreSQL, run these tests with SHORTS_SECRET=\"{}\" (as .ci/run does)",
+            common::SHARED_SECRET
+        );
+    }
     let outbox = config.delivery.outbox_dir.clone();
     let cancel = AtomicBool::new(false);
     let transport = || -> Result<Box<dyn Transport>, shorts::delivery::SmtpSetupError> {
